@@ -1,0 +1,107 @@
+"""The headless command line: `python -m core.cli` or, through tui.entry, `pstimport`.
+
+Each command lives beside the code it drives, in a module with
+`register(subparsers) -> None` that adds its parser and sets `func(args) -> int`.
+The wizard's commands are added by `tui.entry`, so core never imports the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from core import __version__
+from core.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER, PstImportError
+
+# Modules that add commands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "core.pst.cli",
+    "core.profile.cli",
+    "core.engine.cli",
+    "core.sandbox.cli",
+    "core.importservice.cli",
+)
+
+Registrar = Callable[[argparse._SubParsersAction], None]
+
+EPILOG = """exit codes: 0 success; 1 finished, but some items failed or counts differ;
+2 user error (bad profile, file or credentials); 130 interrupted.
+Add --debug before the command for a traceback on errors."""
+
+
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
+    """The `pstimport` parser with every core command, plus `extra` registrars (the UI's)."""
+    parser = argparse.ArgumentParser(
+        prog="pstimport",
+        description="Import Outlook PST/OST files into Exchange mailboxes (Exchange Online or on-premises).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pstimport {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in extra:
+        register(sub)
+    for name in COMMAND_MODULES:
+        if not _exists(name):  # a part not built yet
+            continue
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    extra: Sequence[Registrar] = (),
+    default: Callable[[argparse.Namespace], int] | None = None,
+) -> int:
+    """Parse `argv`, run the command and turn errors into one line and an exit code."""
+    parser = build_parser(extra)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    func = getattr(args, "func", None) or default
+    if func is None:
+        parser.print_help()
+        return EXIT_USER
+    try:
+        return int(func(args) or 0)
+    except PstImportError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"pstimport: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pstimport: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_PARTIAL
+    except Exception as exc:  # a bug: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"pstimport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                file=sys.stderr,
+            )
+        return EXIT_PARTIAL
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

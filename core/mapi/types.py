@@ -1,0 +1,65 @@
+"""Property types (MS-OXCDATA 2.11.1) and helpers to split a property tag."""
+
+from enum import IntEnum
+
+__all__ = [
+    "PropType",
+    "MV_FLAG",
+    "prop_id",
+    "prop_type",
+    "make_tag",
+]
+
+MV_FLAG = 0x1000  # MS-OXCDATA 2.11.1: multi-valued bit of a property type
+
+
+class PropType(IntEnum):
+    """MS-OXCDATA 2.11.1 property data types."""
+
+    PT_UNSPECIFIED = 0x0000
+    PT_NULL = 0x0001
+    PT_SHORT = 0x0002
+    PT_LONG = 0x0003
+    PT_FLOAT = 0x0004
+    PT_DOUBLE = 0x0005
+    PT_CURRENCY = 0x0006
+    PT_APPTIME = 0x0007
+    PT_ERROR = 0x000A
+    PT_BOOLEAN = 0x000B
+    PT_OBJECT = 0x000D
+    PT_I8 = 0x0014
+    PT_STRING8 = 0x001E
+    PT_UNICODE = 0x001F
+    PT_SYSTIME = 0x0040
+    PT_CLSID = 0x0048
+    PT_SVREID = 0x00FB
+    PT_SRESTRICT = 0x00FD
+    PT_ACTIONS = 0x00FE
+    PT_BINARY = 0x0102
+    PT_MV_SHORT = 0x1002
+    PT_MV_LONG = 0x1003
+    PT_MV_FLOAT = 0x1004
+    PT_MV_DOUBLE = 0x1005
+    PT_MV_CURRENCY = 0x1006
+    PT_MV_APPTIME = 0x1007
+    PT_MV_I8 = 0x1014
+    PT_MV_STRING8 = 0x101E
+    PT_MV_UNICODE = 0x101F
+    PT_MV_SYSTIME = 0x1040
+    PT_MV_CLSID = 0x1048
+    PT_MV_BINARY = 0x1102
+
+
+def prop_id(tag: int) -> int:
+    """The 16-bit property id of a 32-bit property tag."""
+    return (tag >> 16) & 0xFFFF
+
+
+def prop_type(tag: int) -> int:
+    """The 16-bit property type of a 32-bit property tag."""
+    return tag & 0xFFFF
+
+
+def make_tag(pid: int, ptype: int) -> int:
+    """A 32-bit property tag from an id and a type."""
+    return ((pid & 0xFFFF) << 16) | (ptype & 0xFFFF)
