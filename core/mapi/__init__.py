@@ -5,5 +5,6 @@ specification name (MS-OXPROPS, MS-OXCDATA, MS-OXOMSG, ...). Other modules impor
 these names; they never spell the numbers themselves.
 """
 
+from core.mapi.blobs import *  # noqa: F403
 from core.mapi.props import *  # noqa: F403
 from core.mapi.types import *  # noqa: F403
