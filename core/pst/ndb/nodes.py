@@ -1,0 +1,557 @@
+"""The NDB layer of [MS-PST] (section 2.2): header, B-trees, blocks, nodes and subnodes.
+
+`NodeDatabase` reads a PST/OST (Unicode or ANSI) through one file handle: it looks up
+BBT/NBT entries by walking the B-tree pages (a few recent pages are cached, nothing is
+loaded whole), reads blocks with their trailer and CRC checked and their payload decoded,
+expands XBLOCK/XXBLOCK data trees and SLBLOCK/SIBLOCK subnode trees, and streams a node's
+data (`Node.open()`). Not thread-safe: give each thread its own `NodeDatabase`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import BinaryIO
+
+from . import format as F
+from .crc import crc32
+from .crypt import decode_block
+from .errors import NdbError
+
+__all__ = [
+    "BRef",
+    "BBTEntry",
+    "NBTEntry",
+    "Header",
+    "Node",
+    "NodeDatabase",
+    "NodeStream",
+    "read_header",
+]
+
+_PAGE_CACHE_SIZE = 128
+_MAX_TREE_DEPTH = 16  # deeper B-trees or data trees than this mean a corrupt (cyclic) file
+
+_CRYPT_NAMES = {
+    F.NDB_CRYPT_NONE: "none",
+    F.NDB_CRYPT_PERMUTE: "compressible",
+    F.NDB_CRYPT_CYCLIC: "high",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BRef:
+    """A block or page reference (2.2.2.4): its id and its byte offset in the file."""
+
+    bid: int
+    ib: int
+
+
+@dataclass(frozen=True, slots=True)
+class BBTEntry:
+    """A leaf entry of the block B-tree (2.2.2.7.7.3)."""
+
+    bid: int
+    ib: int
+    cb: int  # bytes of data in the block, trailer and padding excluded
+    cref: int
+
+
+@dataclass(frozen=True, slots=True)
+class NBTEntry:
+    """A leaf entry of the node B-tree (2.2.2.7.7.4)."""
+
+    nid: int
+    bid_data: int
+    bid_sub: int
+    nid_parent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The decoded file header (2.2.2.6); field names follow the corpus manifest."""
+
+    file_size: int
+    client_magic: str  # "SM" (PST) or "SO" (OST)
+    wVer: int
+    wVerClient: int
+    crypt_method: int  # bCryptMethod
+    declared_eof: int  # ROOT.ibFileEof
+    nbt_root: BRef
+    bbt_root: BRef
+    crc_partial: int
+    crc_full: int | None  # Unicode only
+
+    @property
+    def kind(self) -> str:
+        """ "PST" or "OST"."""
+        return "OST" if self.client_magic == "SO" else "PST"
+
+    @property
+    def unicode(self) -> bool:
+        return self.wVer >= F.NDB_VERSION_UNICODE
+
+    @property
+    def format(self) -> str:
+        """ "Unicode" or "ANSI"."""
+        return "Unicode" if self.unicode else "ANSI"
+
+    @property
+    def crypt_name(self) -> str:
+        """ "none", "compressible" (permute) or "high" (cyclic), as Outlook names them."""
+        return _CRYPT_NAMES.get(self.crypt_method, f"0x{self.crypt_method:02X}")
+
+    @property
+    def truncated(self) -> bool:
+        """True when the file is shorter than the header says."""
+        return self.file_size < self.declared_eof
+
+
+def read_header(fh: BinaryIO, file_size: int) -> Header:
+    """Read and check the header at the start of `fh`.
+
+    Raises:
+        NdbError: not a PST/OST, truncated, unknown version or crypt method, or bad CRC.
+    """
+    fh.seek(0)
+    raw = fh.read(F.HEADER_SIZE_UNICODE)
+    if len(raw) < 4 or raw[:4] != F.HEADER_MAGIC:
+        raise NdbError("not a PST/OST file (no !BDN signature at offset 0)")
+    if len(raw) < F.HEADER_SIZE_ANSI:
+        raise NdbError(f"truncated header: the file has only {len(raw)} bytes")
+    client_magic = raw[8:10]
+    if client_magic not in (F.CLIENT_MAGIC_PST, F.CLIENT_MAGIC_OST):
+        raise NdbError(f"unknown wMagicClient {client_magic!r} in the header")
+    w_ver, w_ver_client = struct.unpack_from("<HH", raw, 10)
+    if w_ver == F.NDB_VERSION_UNICODE_4K:
+        raise NdbError("OST with 4 KiB pages (wVer 36, Outlook 2013+) is not supported")
+    unicode = w_ver >= F.NDB_VERSION_UNICODE
+    if not unicode and w_ver not in (F.NDB_VERSION_ANSI, F.NDB_VERSION_ANSI_MAX):
+        raise NdbError(f"unknown file format version wVer={w_ver}")
+    if unicode and len(raw) < F.HEADER_SIZE_UNICODE:
+        raise NdbError(f"truncated header: the file has only {len(raw)} bytes")
+    (crc_partial,) = struct.unpack_from("<I", raw, 4)
+    start = F.HEADER_CRC_PARTIAL_OFFSET
+    if crc32(raw[start : start + F.HEADER_CRC_PARTIAL_SIZE]) != crc_partial:
+        raise NdbError("header CRC mismatch (dwCRCPartial): the header is corrupt")
+    crc_full = None
+    if unicode:
+        # ROOT at 180; bCryptMethod at 513; dwCRCFull at 524.
+        eof, nbt_bid, nbt_ib, bbt_bid, bbt_ib = struct.unpack_from("<Q24xQQQQ", raw, 184)
+        crypt = raw[513]
+        (crc_full,) = struct.unpack_from("<I", raw, 524)
+        if crc32(raw[start : start + F.HEADER_CRC_FULL_SIZE]) != crc_full:
+            raise NdbError("header CRC mismatch (dwCRCFull): the header is corrupt")
+    else:
+        # ANSI ROOT at 164; bCryptMethod at 461.
+        eof, nbt_bid, nbt_ib, bbt_bid, bbt_ib = struct.unpack_from("<I12xIIII", raw, 168)
+        crypt = raw[461]
+    if crypt not in _CRYPT_NAMES:
+        raise NdbError(f"unsupported bCryptMethod 0x{crypt:02X} in the header")
+    return Header(
+        file_size=file_size,
+        client_magic=client_magic.decode("ascii"),
+        wVer=w_ver,
+        wVerClient=w_ver_client,
+        crypt_method=crypt,
+        declared_eof=eof,
+        nbt_root=BRef(nbt_bid, nbt_ib),
+        bbt_root=BRef(bbt_bid, bbt_ib),
+        crc_partial=crc_partial,
+        crc_full=crc_full,
+    )
+
+
+def _is_internal(bid: int) -> bool:
+    return bool(bid & F.BID_INTERNAL_BIT)
+
+
+def _bid_key(bid: int) -> int:
+    # Bit 0 of a BID is reserved; some writers set it in references, so never compare it.
+    return bid & ~F.BID_RESERVED_BIT
+
+
+class NodeDatabase:
+    """Read-only access to the NDB layer of one PST/OST file.
+
+    Args:
+        path: the file to open.
+
+    Raises:
+        NdbError: the file cannot be opened or its header is not a readable PST/OST.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._fh: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise NdbError(f"cannot open: {e.strerror or e}", self.path) from None
+        try:
+            size = os.fstat(self._fh.fileno()).st_size
+            self.header = read_header(self._fh, size)
+        except NdbError as e:
+            self._fh.close()
+            e.path = self.path
+            raise
+        h = self.header
+        self.unicode = h.unicode
+        self.crypt_method = h.crypt_method
+        if self.unicode:
+            self._page_trailer = struct.Struct("<BBHIQ")  # ptype, ptypeRepeat, wSig, dwCRC, bid
+            self._block_trailer = struct.Struct("<HHIQ")  # cb, wSig, dwCRC, bid
+            self._entries_size = F.BTPAGE_ENTRIES_SIZE_UNICODE
+            self._id = struct.Struct("<Q")
+        else:
+            self._page_trailer = struct.Struct("<BBHII")  # ptype, ptypeRepeat, wSig, bid, dwCRC
+            self._block_trailer = struct.Struct("<HHII")  # cb, wSig, bid, dwCRC
+            self._entries_size = F.BTPAGE_ENTRIES_SIZE_ANSI
+            self._id = struct.Struct("<I")
+        self._pages: OrderedDict[int, bytes] = OrderedDict()
+
+    # -- lifetime ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the file. Streams opened from it stop working."""
+        self._fh.close()
+
+    def __enter__(self) -> NodeDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- raw I/O ----------------------------------------------------------------------
+    def _pread(self, ib: int, size: int, what: str) -> bytes:
+        self._fh.seek(ib)
+        data = self._fh.read(size)
+        if len(data) != size:
+            raise NdbError(f"{what} at offset {ib} lies beyond the end of the file (truncated?)", self.path)
+        return data
+
+    def _err(self, reason: str) -> NdbError:
+        return NdbError(reason, self.path)
+
+    # -- pages and B-trees (2.2.2.7) --------------------------------------------------
+    def _page(self, ref: BRef, ptype: int) -> bytes:
+        page = self._pages.get(ref.ib)
+        if page is not None:
+            self._pages.move_to_end(ref.ib)
+            return page
+        what = f"{F.PageType(ptype).name} page 0x{ref.bid:X}"
+        page = self._pread(ref.ib, F.PAGE_SIZE, what)
+        tsize = self._page_trailer.size
+        if self.unicode:
+            p_type, p_repeat, _sig, p_crc, p_bid = self._page_trailer.unpack_from(page, F.PAGE_SIZE - tsize)
+        else:
+            p_type, p_repeat, _sig, p_bid, p_crc = self._page_trailer.unpack_from(page, F.PAGE_SIZE - tsize)
+        if p_type != ptype or p_repeat != ptype:
+            raise self._err(f"{what} at offset {ref.ib}: page type 0x{p_type:02X}, expected 0x{ptype:02X}")
+        if _bid_key(p_bid) != _bid_key(ref.bid):
+            raise self._err(f"{what} at offset {ref.ib}: its trailer names page 0x{p_bid:X}")
+        if crc32(page[: F.PAGE_SIZE - tsize]) != p_crc:
+            raise self._err(f"{what} at offset {ref.ib}: CRC mismatch")
+        self._pages[ref.ib] = page
+        if len(self._pages) > _PAGE_CACHE_SIZE:
+            self._pages.popitem(last=False)
+        return page
+
+    def _bt_page(self, ref: BRef, ptype: int) -> tuple[bytes, int, int, int]:
+        page = self._page(ref, ptype)
+        c_ent, _c_max, cb_ent, c_level = struct.unpack_from("<BBBB", page, self._entries_size)
+        if c_ent * cb_ent > self._entries_size:
+            raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: {c_ent} entries do not fit")
+        return page, c_ent, cb_ent, c_level
+
+    def _bt_find(self, ptype: int, key: int, keyfn) -> bytes | None:  # type: ignore[no-untyped-def]
+        """Walk a B-tree from its root to the leaf entry whose key is `key`."""
+        ref = self.header.nbt_root if ptype == F.PageType.ptypeNBT else self.header.bbt_root
+        id_ = self._id
+        for _ in range(_MAX_TREE_DEPTH):
+            page, c_ent, cb_ent, c_level = self._bt_page(ref, ptype)
+            lo, hi = 0, c_ent  # binary search: last entry with entry key <= key
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if keyfn(id_.unpack_from(page, mid * cb_ent)[0]) <= key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == 0:
+                return None
+            off = (lo - 1) * cb_ent
+            if c_level == 0:
+                entry = page[off : off + cb_ent]
+                return entry if keyfn(id_.unpack_from(entry)[0]) == key else None
+            # BTENTRY: btkey, then BREF(bid, ib).
+            child_bid, child_ib = struct.unpack_from("<" + id_.format[1] * 2, page, off + id_.size)
+            ref = BRef(child_bid, child_ib)
+        raise self._err(f"{F.PageType(ptype).name} is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+
+    def bbt_lookup(self, bid: int) -> BBTEntry:
+        """The block B-tree entry of `bid`.
+
+        Raises:
+            NdbError: no such block.
+        """
+        entry = self._bt_find(F.PageType.ptypeBBT, _bid_key(bid), _bid_key)
+        if entry is None:
+            raise self._err(f"block 0x{bid:X} is not in the block B-tree")
+        if self.unicode:
+            e_bid, ib, cb, cref = struct.unpack_from("<QQHH", entry)
+        else:
+            e_bid, ib, cb, cref = struct.unpack_from("<IIHH", entry)
+        return BBTEntry(e_bid, ib, cb, cref)
+
+    def nbt_lookup(self, nid: int) -> NBTEntry | None:
+        """The node B-tree entry of the top-level node `nid`, or None."""
+        entry = self._bt_find(F.PageType.ptypeNBT, nid & 0xFFFFFFFF, lambda k: k & 0xFFFFFFFF)
+        if entry is None:
+            return None
+        if self.unicode:
+            e_nid, bid_data, bid_sub, nid_parent = struct.unpack_from("<QQQI", entry)
+        else:
+            e_nid, bid_data, bid_sub, nid_parent = struct.unpack_from("<IIII", entry)
+        return NBTEntry(e_nid & 0xFFFFFFFF, bid_data, bid_sub, nid_parent)
+
+    def iter_nbt(self) -> Iterator[NBTEntry]:
+        """Every entry of the node B-tree, in NID order (walks all NBT pages once)."""
+        yield from self._iter_nbt(self.header.nbt_root, 0)
+
+    def _iter_nbt(self, ref: BRef, depth: int) -> Iterator[NBTEntry]:
+        if depth > _MAX_TREE_DEPTH:
+            raise self._err("the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+        page, c_ent, cb_ent, c_level = self._bt_page(ref, F.PageType.ptypeNBT)
+        fmt = "<QQQI" if self.unicode else "<IIII"
+        c = self._id.format[1]
+        for i in range(c_ent):
+            if c_level == 0:
+                nid, bid_data, bid_sub, parent = struct.unpack_from(fmt, page, i * cb_ent)
+                yield NBTEntry(nid & 0xFFFFFFFF, bid_data, bid_sub, parent)
+            else:
+                _key, bid, ib = struct.unpack_from("<" + c * 3, page, i * cb_ent)
+                yield from self._iter_nbt(BRef(bid, ib), depth + 1)
+
+    # -- blocks (2.2.2.8) -------------------------------------------------------------
+    def read_block(self, bid: int) -> bytes:
+        """The payload of block `bid`: trailer and CRC checked, data blocks decoded.
+
+        Raises:
+            NdbError: missing block, bad trailer or CRC mismatch.
+        """
+        e = self.bbt_lookup(bid)
+        tsize = self._block_trailer.size
+        total = -(-(e.cb + tsize) // F.BLOCK_ALIGNMENT) * F.BLOCK_ALIGNMENT
+        raw = self._pread(e.ib, total, f"block 0x{bid:X}")
+        if self.unicode:
+            t_cb, _sig, t_crc, t_bid = self._block_trailer.unpack_from(raw, total - tsize)
+        else:
+            t_cb, _sig, t_bid, t_crc = self._block_trailer.unpack_from(raw, total - tsize)
+        if t_cb != e.cb or _bid_key(t_bid) != _bid_key(bid):
+            raise self._err(f"block 0x{bid:X} at offset {e.ib}: its trailer does not match the block B-tree")
+        data = raw[: e.cb]
+        if crc32(data) != t_crc:
+            raise self._err(f"block 0x{bid:X} at offset {e.ib}: CRC mismatch")
+        if _is_internal(bid):
+            return data
+        return decode_block(data, self.crypt_method, bid)
+
+    def _xblock(self, bid: int, level: int) -> tuple[int, list[int]]:
+        data = self.read_block(bid)
+        btype, c_level, c_ent, lcb_total = struct.unpack_from("<BBHI", data)
+        if btype != F.BTYPE_XBLOCK or c_level != level:
+            raise self._err(f"block 0x{bid:X}: expected an XBLOCK of level {level}")
+        n = self._id.size
+        if 8 + c_ent * n > len(data):
+            raise self._err(f"block 0x{bid:X}: {c_ent} block ids do not fit")
+        bids = list(struct.unpack_from(f"<{c_ent}{self._id.format[1]}", data, 8))
+        return lcb_total, bids
+
+    def data_tree(self, bid: int) -> tuple[int, list[int]]:
+        """Total size and the leaf data-block ids of the data tree rooted at `bid`."""
+        if bid == 0:
+            return 0, []
+        if not _is_internal(bid):
+            return self.bbt_lookup(bid).cb, [bid]
+        data = self.read_block(bid)
+        btype, c_level = data[0], data[1]
+        if btype != F.BTYPE_XBLOCK or c_level not in (F.XBLOCK_LEVEL, F.XXBLOCK_LEVEL):
+            raise self._err(f"block 0x{bid:X}: not an XBLOCK/XXBLOCK (btype {btype}, level {c_level})")
+        total, bids = self._xblock(bid, c_level)
+        if c_level == F.XXBLOCK_LEVEL:
+            leaves: list[int] = []
+            for child in bids:
+                leaves.extend(self._xblock(child, F.XBLOCK_LEVEL)[1])
+            bids = leaves
+        return total, bids
+
+    # -- subnodes (2.2.2.8.3.3) -------------------------------------------------------
+    def subnode_tree(self, bid_sub: int) -> dict[int, tuple[int, int]]:
+        """The subnodes under `bid_sub`: NID -> (bidData, bidSub)."""
+        out: dict[int, tuple[int, int]] = {}
+        if bid_sub:
+            self._walk_subnodes(bid_sub, out, 0)
+        return out
+
+    def _walk_subnodes(self, bid: int, out: dict[int, tuple[int, int]], depth: int) -> None:
+        if depth > _MAX_TREE_DEPTH:
+            raise self._err(f"subnode tree at block 0x{bid:X} is too deep (corrupt)")
+        data = self.read_block(bid)
+        btype, c_level, c_ent = struct.unpack_from("<BBH", data)
+        if btype != F.BTYPE_SLBLOCK:
+            raise self._err(f"block 0x{bid:X}: expected an SLBLOCK/SIBLOCK, found btype {btype}")
+        c = self._id.format[1]
+        head = 8 if self.unicode else 4  # Unicode has 4 bytes of padding
+        if c_level == F.SLBLOCK_LEVEL:
+            entry = struct.Struct("<" + c * 3)
+            for i in range(c_ent):
+                nid, bid_data, bid_sub = entry.unpack_from(data, head + i * entry.size)
+                out[nid & 0xFFFFFFFF] = (bid_data, bid_sub)
+        elif c_level == F.SIBLOCK_LEVEL:
+            entry = struct.Struct("<" + c * 2)
+            for i in range(c_ent):
+                _nid, child = entry.unpack_from(data, head + i * entry.size)
+                self._walk_subnodes(child, out, depth + 1)
+        else:
+            raise self._err(f"block 0x{bid:X}: subnode block level {c_level}")
+
+    # -- nodes ------------------------------------------------------------------------
+    def node(self, nid: int) -> Node:
+        """The top-level node `nid`.
+
+        Raises:
+            NdbError: no such node.
+        """
+        e = self.nbt_lookup(nid)
+        if e is None:
+            raise self._err(f"node 0x{nid:X} is not in the node B-tree")
+        return Node(self, e.nid, e.bid_data, e.bid_sub)
+
+
+class Node:
+    """A node (top-level or subnode): a data stream plus an optional subnode tree."""
+
+    def __init__(self, db: NodeDatabase, nid: int, bid_data: int, bid_sub: int) -> None:
+        self.db = db
+        self.nid = nid
+        self.bid_data = bid_data
+        self.bid_sub = bid_sub
+
+    def __repr__(self) -> str:
+        return f"Node(nid=0x{self.nid:X}, bid_data=0x{self.bid_data:X}, bid_sub=0x{self.bid_sub:X})"
+
+    @cached_property
+    def _tree(self) -> tuple[int, list[int]]:
+        return self.db.data_tree(self.bid_data)
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the node's data."""
+        return self._tree[0]
+
+    def blocks(self) -> Iterator[bytes]:
+        """The node's data, one decoded data block at a time (a heap reads pages this way)."""
+        for bid in self._tree[1]:
+            yield self.db.read_block(bid)
+
+    def block_ids(self) -> list[int]:
+        """The ids of the leaf data blocks, in order."""
+        return list(self._tree[1])
+
+    def data(self) -> bytes:
+        """The whole data of the node (for small nodes; use `open()` for big ones)."""
+        return b"".join(self.blocks())
+
+    def open(self) -> NodeStream:
+        """A seekable binary stream over the node's data, read block by block."""
+        return NodeStream(self.db, self._tree[1], self._tree[0], f"node 0x{self.nid:X}")
+
+    @cached_property
+    def subnodes(self) -> dict[int, tuple[int, int]]:
+        """The node's subnode tree: NID -> (bidData, bidSub)."""
+        return self.db.subnode_tree(self.bid_sub)
+
+    def subnode(self, nid: int) -> Node | None:
+        """The subnode `nid` of this node, or None."""
+        ref = self.subnodes.get(nid & 0xFFFFFFFF)
+        if ref is None:
+            return None
+        return Node(self.db, nid & 0xFFFFFFFF, ref[0], ref[1])
+
+
+class NodeStream(io.RawIOBase):
+    """Read-only, seekable stream over a data tree. Holds at most one block in memory."""
+
+    def __init__(self, db: NodeDatabase, bids: list[int], size: int, what: str) -> None:
+        super().__init__()
+        self._db = db
+        self._bids = bids
+        self._size = size
+        self._what = what
+        self._pos = 0
+        self._starts: list[int] | None = None  # offset of each block, computed on first seek
+        self._index = 0  # block holding self._pos when reading sequentially
+        self._block_start = 0
+        self._block: bytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        if pos != self._pos:
+            self._pos = pos
+            self._locate()
+        return pos
+
+    def _locate(self) -> None:
+        if self._starts is None:
+            starts, at = [], 0
+            for bid in self._bids:
+                starts.append(at)
+                at += self._db.bbt_lookup(bid).cb
+            self._starts = starts
+        import bisect
+
+        i = max(0, bisect.bisect_right(self._starts, self._pos) - 1)
+        if i != self._index or self._block is None:
+            self._index, self._block_start, self._block = i, self._starts[i] if self._starts else 0, None
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        view = memoryview(b).cast("B")
+        want = min(len(view), self._size - self._pos)
+        done = 0
+        while done < want and self._index < len(self._bids):
+            if self._block is None:
+                self._block = self._db.read_block(self._bids[self._index])
+            off = self._pos - self._block_start
+            if off >= len(self._block):
+                self._block_start += len(self._block)
+                self._index += 1
+                self._block = None
+                continue
+            n = min(want - done, len(self._block) - off)
+            view[done : done + n] = self._block[off : off + n]
+            done += n
+            self._pos += n
+        if done < want:
+            raise NdbError(f"{self._what}: data tree holds fewer bytes than its declared size", self._db.path)
+        return done
