@@ -1,0 +1,68 @@
+"""PST census: what `pstimport scan` reports (the `scan --json` contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from core.errors import PstError
+from core.pst.header import is_pst_signature
+from core.pst.reader import open_pst
+
+
+def find_psts(directory: str) -> Iterator[str]:
+    """PST/OST files under `directory`, recursively, recognised by signature (not extension)."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and is_pst_signature(path):
+                yield path
+
+
+def expand(paths: Iterable[str]) -> Iterator[str]:
+    """Arguments to files: a directory is searched; a file is taken as given."""
+    for path in paths:
+        if os.path.isdir(path):
+            yield from find_psts(path)
+        else:
+            yield path
+
+
+def census(path: str, codepage: str | None = None) -> dict[str, Any]:
+    """One file's census. Raises PstError when the file cannot be read as a whole."""
+    with open_pst(path, codepage=codepage) as pst:
+        info = pst.info
+        folders = [
+            {
+                "path": list(f.path),
+                "items": f.item_count,
+                "container_class": f.container_class,
+                "role": f.role,
+            }
+            for f in pst.folders()
+        ]
+    return {
+        "path": path,
+        "ok": True,
+        "kind": info.kind,
+        "format": info.format,
+        "encryption": info.encryption,
+        "password_protected": info.password_protected,
+        "display_name": info.display_name,
+        "total_items": sum(f["items"] for f in folders),
+        "folders": folders,
+    }
+
+
+def scan(paths: Iterable[str], codepage: str | None = None) -> dict[str, Any]:
+    """The census of every file named or found; unreadable files go in `errors`."""
+    files: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for path in expand(paths):
+        try:
+            files.append(census(path, codepage))
+        except PstError as exc:
+            errors.append({"path": path, "error": exc.reason})
+    return {"files": files, "errors": errors}
