@@ -114,9 +114,7 @@ class RateLimiter:
 class Progress:
     """Upload progress on stderr: a redrawn bar on a terminal, plain lines otherwise (logs, CI)."""
 
-    def __init__(
-        self, total: int, label: str, stream: IO[str] | None = None, *, enabled: bool = True
-    ) -> None:
+    def __init__(self, total: int, label: str, stream: IO[str] | None = None, *, enabled: bool = True) -> None:
         self.total = max(total, 1)
         self.label = label
         self.stream = stream or sys.stderr
@@ -465,8 +463,4 @@ def older_than(
     """The entries last modified more than `days` days before `now`, PSTs/OSTs only by default."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=days)
-    return [
-        e
-        for e in entries
-        if e.last_modified < cutoff and (not only_psts or e.name.lower().endswith(PST_SUFFIXES))
-    ]
+    return [e for e in entries if e.last_modified < cutoff and (not only_psts or e.name.lower().endswith(PST_SUFFIXES))]

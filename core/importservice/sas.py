@@ -81,7 +81,8 @@ KNOWN_VERSIONS = frozenset(_OLD_VERSIONS | _sdk_versions())
 FIRST_VERSION = "2012-02-12"
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-_SIG_RE = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\s\"'<>]*")
+# `sig=` at a field boundary, also percent-encoded once or twice (a URL inside a URL).
+_SIG_RE = re.compile(r"(?i)((?:(?<![A-Za-z0-9_])|(?<=%26)|(?<=%3F))sig(?:=|%3D|%253D))(?:(?!%26)[^&\s\"'<>])*")
 
 
 class SasError(UserError):
@@ -176,9 +177,7 @@ def _parse_time(name: str, value: str) -> dt.datetime:
         else:
             raise ValueError(text)
     except ValueError:
-        raise SasError(
-            f"SAS field {name}={value!r} is not a valid time (expected e.g. 2024-05-01T10:00:00Z)"
-        ) from None
+        raise SasError(f"SAS field {name}={value!r} is not a valid time (expected e.g. 2024-05-01T10:00:00Z)") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
@@ -323,9 +322,7 @@ def check_sas(
         problems.append("the token is https-only (spr=https) but the URL uses http")
 
     if not sas.signature:
-        problems.append(
-            "no signature (sig): this is not a SAS URL, or the query was cut off when it was copied"
-        )
+        problems.append("no signature (sig): this is not a SAS URL, or the query was cut off when it was copied")
     else:
         try:
             raw = base64.b64decode(urllib.parse.unquote(sas.signature), validate=True)
@@ -354,9 +351,7 @@ def check_sas(
     # Times: with a stored access policy (si) they may live in the policy, not the URL.
     if sas.expiry is None:
         if policy:
-            warnings.append(
-                f"expiry comes from stored access policy {sas.identifier!r} and cannot be checked here"
-            )
+            warnings.append(f"expiry comes from stored access policy {sas.identifier!r} and cannot be checked here")
         else:
             problems.append("no expiry time (se)")
     elif sas.expiry <= now:
@@ -374,13 +369,9 @@ def check_sas(
             problems.append(f"account SAS for services ss={sas.services!r} does not include blob (b)")
         types = sas.resource_types or ""
         if target == "container" and any(op in ("list", "cleanup") for op in ops) and "c" not in types:
-            problems.append(
-                "account SAS without container resource type (srt has no 'c'): it cannot list blobs"
-            )
+            problems.append("account SAS without container resource type (srt has no 'c'): it cannot list blobs")
         if any(op in ("upload", "import", "cleanup") for op in ops) and "o" not in types:
-            problems.append(
-                "account SAS without object resource type (srt has no 'o'): it cannot read or write blobs"
-            )
+            problems.append("account SAS without object resource type (srt has no 'o'): it cannot read or write blobs")
     elif sas.resource is None:
         if policy:
             warnings.append(f"resource type comes from stored access policy {sas.identifier!r}")
@@ -412,9 +403,7 @@ def check_sas(
     perms = sas.permissions
     if perms is None:
         if policy:
-            warnings.append(
-                f"permissions come from stored access policy {sas.identifier!r} and cannot be checked here"
-            )
+            warnings.append(f"permissions come from stored access policy {sas.identifier!r} and cannot be checked here")
         else:
             problems.append("no permissions (sp)")
     else:

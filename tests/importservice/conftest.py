@@ -83,9 +83,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Start Azurite's blob service on a free port for the session; skip when Node/Azurite is missing."""
     binary = _azurite_binary()
     if binary is None or shutil.which("node") is None:
-        pytest.skip(
-            "Azurite not installed (npm install --prefix .cache/azurite azurite, or npm i -g azurite)"
-        )
+        pytest.skip("Azurite not installed (npm install --prefix .cache/azurite azurite, or npm i -g azurite)")
     location = tmp_path_factory.mktemp("azurite")
     port = _free_port()
     proc = subprocess.Popen(

@@ -48,9 +48,7 @@ def test_upload_keeps_relative_names_and_verifies_md5(azurite, container, sample
         assert listed[r.blob].md5_hex == _md5(Path(r.path)) == r.md5_hex
         assert listed[r.blob].size == Path(r.path).stat().st_size
     # The bytes read back are the file's bytes.
-    data = (
-        azurite.service.get_blob_client(container, "batch1/Sales Team/bob 2016.pst").download_blob().readall()
-    )
+    data = azurite.service.get_blob_client(container, "batch1/Sales Team/bob 2016.pst").download_blob().readall()
     assert data == (sample_psts / "Sales Team" / "bob 2016.pst").read_bytes()
 
 
