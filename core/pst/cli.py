@@ -26,9 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a PST/OST file, or a directory to search")
-    parser.add_argument(
-        "--json", action="store_true", help="print the census as JSON (the documented contract)"
-    )
+    parser.add_argument("--json", action="store_true", help="print the census as JSON (the documented contract)")
     parser.add_argument(
         "--codepage",
         metavar="CP",

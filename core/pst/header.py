@@ -96,9 +96,7 @@ def sniff(path: str) -> Header:
     else:
         raise PstError(path, f"unknown file format version {version}")
     if len(head) < HEADER_SIZE[fmt]:
-        raise PstError(
-            path, f"truncated: {len(head)} bytes, but a {fmt.upper()} header alone is {HEADER_SIZE[fmt]}"
-        )
+        raise PstError(path, f"truncated: {len(head)} bytes, but a {fmt.upper()} header alone is {HEADER_SIZE[fmt]}")
     (stored_crc,) = struct.unpack_from("<I", head, CRC_PARTIAL_OFFSET)
     if ms_pst_crc(head[CRC_PARTIAL_START : CRC_PARTIAL_START + CRC_PARTIAL_LENGTH]) != stored_crc:
         raise PstError(path, "corrupt header: checksum mismatch (the file is damaged; try scanpst.exe on it)")

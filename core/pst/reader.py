@@ -34,6 +34,7 @@ from core.mapi import (
     PidTagNameidStreamString,
     PidTagPstPassword,
     PidTagRecordKey,
+    PidTagSubject,
     PropType,
     afEmbeddedMessage,
 )
@@ -52,6 +53,7 @@ from core.pst.model import (
     UnreadableItem,
 )
 from core.pst.namedprops import parse_name_to_id_map
+from core.pst.ndb.format import NID_TYPE_CONTENTS_TABLE, make_nid
 from core.pst.values import decode
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,14 @@ def _entries(obj: Any) -> Iterator[tuple[int, int, bytes | None, str | None]]:
                 yield (pid, ptype, None, _pff_reason(exc))
                 continue
             yield (pid, ptype, data, None)
+
+
+def _strip_subject_marker(values: dict[PropKey, PropValue]) -> None:
+    """A PST stores PidTagSubject behind a two-character marker when it has a prefix
+    ("\x01" and the prefix length, MS-PST 2.5.3.1.1): remove it, as Outlook does."""
+    subject = values.get(PidTagSubject.id)
+    if subject is not None and isinstance(subject.value, str) and subject.value.startswith("\x01"):
+        subject.value = subject.value[2:]
 
 
 class _PffAttachmentStream(io.RawIOBase):
@@ -270,9 +280,7 @@ class PstFile:
             path=self.path,
             kind=kind,  # type: ignore[arg-type]
             format=self._header.format,  # type: ignore[arg-type]
-            encryption=_ENCRYPTION.get(
-                self._safe(lambda: self._pff.encryption_type), self._header.encryption
-            ),
+            encryption=_ENCRYPTION.get(self._safe(lambda: self._pff.encryption_type), self._header.encryption),
             # a PST password is only its CRC-32 in the store; an OST carries 0xFFFFFFFF there
             password_protected=bool(password) and kind == "pst",
             display_name=store.str(PidTagDisplayName) or None,
@@ -303,6 +311,7 @@ class PstFile:
                 problems.append(f"property 0x{pid:04X} unreadable: {err}")
                 continue
             values[key] = decode(ptype, data, codepage)
+        _strip_subject_marker(values)
         return PropertyBag(values), problems
 
     def bag_from_raw(self, raw: dict[int, tuple[int, int, bytes]], codepage: str) -> PropertyBag:
@@ -311,6 +320,7 @@ class PstFile:
         for pid, (_, ptype, data) in raw.items():
             key: PropKey = self._named.get(pid, pid) if pid >= 0x8000 else pid
             values[key] = decode(ptype, data, codepage)
+        _strip_subject_marker(values)
         return PropertyBag(values)
 
     # -- folders ---------------------------------------------------------------------------
@@ -365,9 +375,7 @@ class PstFile:
             props, _ = self._bag(folder, self.codepage)
             tree.append((path, folder, props))
             if depth >= 512:
-                log.warning(
-                    "%s: folder tree deeper than 512 levels at %s; not descending", self.path, "/".join(path)
-                )
+                log.warning("%s: folder tree deeper than 512 levels at %s; not descending", self.path, "/".join(path))
                 return
             for sub in self._subfolders(folder):
                 name = self._safe(lambda s=sub: s.name) or ""
@@ -488,41 +496,51 @@ class PstFile:
                 yield self._item_or_unreadable(msg, folder.path, associated=True)
             return
         count = self._safe(lambda: handle.number_of_sub_messages) or 0
+        read_nids: set[int] = set()
+        refused: list[str] = []
         for i in range(count):
             try:
                 msg = handle.get_sub_message(i)
             except OSError as exc:
-                yield self._unreadable_sub_message(folder, i, _pff_reason(exc))
+                refused.append(_pff_reason(exc))
                 continue
-            yield self._item_or_unreadable(msg, folder.path)
+            item = self._item_or_unreadable(msg, folder.path)
+            read_nids.add(item.node_id)
+            yield item
+        if refused:
+            yield from self._refused_items(folder, read_nids, refused)
 
-    def _unreadable_sub_message(self, folder: Folder, index: int, reason: str) -> Item | UnreadableItem:
-        """pypff refused an item: find its NID through the NDB layer and try to read it there."""
-        nid = 0
+    def _refused_items(
+        self, folder: Folder, read_nids: set[int], reasons: list[str]
+    ) -> Iterator[Item | UnreadableItem]:
+        """Items pypff refused: found by NID in the folder's contents table and read through the NDB layer."""
+        missing: list[int] = []
         ndb = self._ndb_file()
         if ndb is not None:
             try:
-                nids = ndb.contents_nids(folder.node_id)
-                nid = nids[index] if index < len(nids) else 0
-                if nid:
-                    raw = ndb.message(nid)
-                    item = self._item_from_raw(raw, nid, folder.path, ())
-                    item.problems.append(f"read without pypff, which refused it: {reason}")
-                    return item
-            except Exception as exc:  # noqa: BLE001 - any NDB failure leaves the item unreadable
-                reason = f"{reason}; direct read failed too: {exc}"
-        return UnreadableItem(node_id=nid, folder_path=folder.path, reason=reason)
+                table = ndb.tc(make_nid(NID_TYPE_CONTENTS_TABLE, folder.node_id >> 5))
+                missing = [nid for nid in table.row_ids() if nid not in read_nids]
+            except Exception as exc:  # noqa: BLE001 - the table is damaged too: report without NIDs
+                log.warning("%s: contents table of %r unreadable: %s", self.path, "/".join(folder.path), exc)
+        for index, reason in enumerate(reasons):
+            nid = missing[index] if len(missing) == len(reasons) else 0
+            if not nid:
+                yield UnreadableItem(node_id=0, folder_path=folder.path, reason=reason)
+                continue
+            try:
+                item = self._item_from_raw(ndb.message(nid), nid, folder.path, ())
+            except Exception as exc:  # noqa: BLE001 - the NDB layer's errors are one line
+                yield UnreadableItem(node_id=nid, folder_path=folder.path, reason=f"{reason}; direct read: {exc}")
+                continue
+            item.problems.append(f"read directly: the PST library refused it ({reason})")
+            yield item
 
-    def _item_or_unreadable(
-        self, msg: Any, path: tuple[str, ...], associated: bool = False
-    ) -> Item | UnreadableItem:
+    def _item_or_unreadable(self, msg: Any, path: tuple[str, ...], associated: bool = False) -> Item | UnreadableItem:
         nid = self._safe(lambda: msg.identifier) or 0
         try:
             return self._item(msg, nid, path, associated)
         except OSError as exc:
-            return UnreadableItem(
-                node_id=nid, folder_path=path, reason=_pff_reason(exc), associated=associated
-            )
+            return UnreadableItem(node_id=nid, folder_path=path, reason=_pff_reason(exc), associated=associated)
 
     def _item(self, msg: Any, nid: int, path: tuple[str, ...], associated: bool) -> Item:
         props, problems = self._bag(msg, self.codepage)
@@ -607,15 +625,11 @@ class PstFile:
         for index in att_path:
             embedded = raw.attachments[index].embedded()
             if embedded is None:
-                raise PstError(
-                    self.path, f"attachment {index} of item {message_nid} is not an embedded message"
-                )
+                raise PstError(self.path, f"attachment {index} of item {message_nid} is not an embedded message")
             raw = embedded
         return self._item_from_raw(raw, message_nid, folder_path, att_path)
 
-    def _item_from_raw(
-        self, raw: Any, nid: int, folder_path: tuple[str, ...], att_path: tuple[int, ...]
-    ) -> Item:
+    def _item_from_raw(self, raw: Any, nid: int, folder_path: tuple[str, ...], att_path: tuple[int, ...]) -> Item:
         codepage = self.codepage
         props = self.bag_from_raw(raw.props, codepage)
         recipients = [Recipient(self.bag_from_raw(row, codepage)) for row in raw.recipients]

@@ -88,9 +88,7 @@ def ost_folder_key(own_id: bytes | None) -> int | None:
     return int.from_bytes(own_id[-6:], "big")
 
 
-def roles_from_ids(
-    store: Mapping[int, object], special_holders: list[Mapping[int, object]]
-) -> dict[int, str]:
+def roles_from_ids(store: Mapping[int, object], special_holders: list[Mapping[int, object]]) -> dict[int, str]:
     """Folder key -> role, from the store's props and the props of the folders holding special ids."""
     roles: dict[int, str] = {}
     for pid, role in STORE_ROLE_PROPS.items():

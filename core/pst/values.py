@@ -101,10 +101,7 @@ def _decode_multi(ptype: int, data: bytes, codepage: str) -> list[object]:
     base = ptype & ~MV_FLAG
     fixed = _FIXED_SIZES.get(PropType(base)) if base in PropType._value2member_map_ else None
     if fixed is not None and base != PropType.PT_BOOLEAN:
-        return [
-            _decode_single(base, data[i : i + fixed], codepage)
-            for i in range(0, len(data) - fixed + 1, fixed)
-        ]
+        return [_decode_single(base, data[i : i + fixed], codepage) for i in range(0, len(data) - fixed + 1, fixed)]
     # variable-size: ulCount, then ulCount offsets, then the values (MS-PST 2.3.3.4.2)
     if len(data) < 4:
         return []

@@ -51,9 +51,7 @@ def manifest_ipm_folders(entry: dict) -> dict[tuple[str, ...], int]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_counts_and_paths_match_manifest(corpus_dir: Path, manifest: dict) -> None:
@@ -213,9 +211,7 @@ def readpst_expected(path: Path) -> dict[tuple[str, ...], int]:
     return out
 
 
-def test_counts_agree_with_live_readpst(
-    corpus_dir: Path, manifest: dict, readpst: str, tmp_path: Path
-) -> None:
+def test_counts_agree_with_live_readpst(corpus_dir: Path, manifest: dict, readpst: str, tmp_path: Path) -> None:
     """Where the manifest shows readpst agreeing, readpst run now exports what our reader predicts, per folder."""
     checked = 0
     for name in readable_files(manifest):
