@@ -102,7 +102,8 @@ def test_fields_agree_with_pypff_accessors(corpus_dir: Path, manifest: dict) -> 
             rcpts = m.recipients
             assert len(item.recipients) == (rcpts.number_of_recipients if rcpts is not None else 0)
             assert len(item.attachments) == m.number_of_attachments
-            for att, patt in zip(item.attachments, (m.get_attachment(i) for i in range(m.number_of_attachments))):
+            pypff_atts = [m.get_attachment(i) for i in range(m.number_of_attachments)]
+            for att, patt in zip(item.attachments, pypff_atts, strict=True):
                 if att.method == afByValue:
                     data = att.read()
                     assert len(data) == att.size == patt.size
