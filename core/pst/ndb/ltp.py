@@ -267,8 +267,11 @@ class TableContext:
                 continue
             cell = row[col.ib_data : col.ib_data + col.cb_data]
             size = fixed_size(col.prop_type)
-            if size is not None or col.prop_type in (PropType.PT_UNSPECIFIED, PropType.PT_NULL):
-                value = cell.ljust(4, b"\0") if len(cell) < 4 else cell
+            if size is None and col.prop_type in (PropType.PT_UNSPECIFIED, PropType.PT_NULL):
+                size = 4
+            if size is not None:
+                # Some writers give a 4-byte type an 8-byte cell: keep the type's own size.
+                value = cell[:size].ljust(4, b"\0")
             else:
                 (hnid,) = struct.unpack("<I", cell)
                 value = self.heap.get_hnid(hnid)

@@ -213,6 +213,9 @@ class NodeDatabase:
             self._entries_size = F.BTPAGE_ENTRIES_SIZE_ANSI
             self._id = struct.Struct("<I")
         self._pages: OrderedDict[int, bytes] = OrderedDict()
+        # I/O accounting, so tests and benchmarks can prove that reads stay block-sized.
+        self.bytes_read = 0
+        self.largest_read = 0
 
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
@@ -229,6 +232,8 @@ class NodeDatabase:
     def _pread(self, ib: int, size: int, what: str) -> bytes:
         self._fh.seek(ib)
         data = self._fh.read(size)
+        self.bytes_read += len(data)
+        self.largest_read = max(self.largest_read, len(data))
         if len(data) != size:
             raise NdbError(f"{what} at offset {ib} lies beyond the end of the file (truncated?)", self.path)
         return data
