@@ -1,0 +1,324 @@
+"""Item bodies: plain text, HTML and compressed RTF, and the choice between them.
+
+RTF is decompressed with `compressed-rtf` (MS-OXRTFCP). Its CRC check raises on a bad CRC, which
+Outlook itself tolerates; we then decompress with the CRC field corrected and report it.
+Encapsulated HTML or text (MS-OXRTFEX, `\\fromhtml1` / `\\fromtext`) is recovered with RTFDE.
+Native RTF (no encapsulation) becomes text: the item's own PidTagBody when present, else a
+plain-text extraction of the RTF.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import struct
+
+import compressed_rtf
+from compressed_rtf.crc32 import crc32 as _rtf_crc32
+
+from core.convert.payload import Body
+from core.mapi import PidTagBody, PidTagHtml, PidTagInternetCodepage, PidTagMessageCodepage
+
+# RTFDE logs every malformed stream at warning level; our report carries the problem instead.
+logging.getLogger("RTFDE").setLevel(logging.CRITICAL)
+
+# Windows code page numbers whose Python codec name is not simply "cp<N>".
+_CODEPAGE_NAMES = {
+    65001: "utf-8",
+    65000: "utf-7",
+    1200: "utf-16-le",
+    1201: "utf-16-be",
+    20127: "ascii",
+    20866: "koi8-r",
+    21866: "koi8-u",
+    28591: "iso-8859-1",
+    28592: "iso-8859-2",
+    28593: "iso-8859-3",
+    28594: "iso-8859-4",
+    28595: "iso-8859-5",
+    28596: "iso-8859-6",
+    28597: "iso-8859-7",
+    28598: "iso-8859-8",
+    28599: "iso-8859-9",
+    28603: "iso-8859-13",
+    28605: "iso-8859-15",
+    50220: "iso-2022-jp",
+    50221: "iso-2022-jp",
+    50222: "iso-2022-jp",
+    50225: "iso-2022-kr",
+    51932: "euc-jp",
+    51936: "gb2312",
+    51949: "euc-kr",
+    52936: "hz",
+    54936: "gb18030",
+    936: "gbk",
+    949: "cp949",
+    950: "big5",
+    932: "cp932",
+    10000: "mac-roman",
+}
+
+
+def codec_for(codepage: int | str | None) -> str | None:
+    """The Python codec name for a Windows code page number (or a codec name), or None."""
+    if codepage is None:
+        return None
+    if isinstance(codepage, str):
+        name = codepage
+    else:
+        name = _CODEPAGE_NAMES.get(codepage, f"cp{codepage}")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+class RtfError(Exception):
+    pass
+
+
+def decompress_rtf(data: bytes) -> tuple[bytes, str | None]:
+    """Decompress PidTagRtfCompressed. Returns (rtf, problem) where problem notes a bad CRC.
+
+    Raises:
+        RtfError: the stream is too damaged to decompress.
+    """
+    try:
+        return compressed_rtf.decompress(data), None
+    except Exception as e:  # compressed_rtf raises bare Exception
+        if "CRC" not in str(e) or len(data) < 16:
+            raise RtfError(str(e) or type(e).__name__) from None
+    comp_size = struct.unpack_from("<I", data, 0)[0]
+    contents = data[16 : 4 + comp_size]
+    fixed = data[:12] + struct.pack("<I", _rtf_crc32(contents)) + data[16:]
+    try:
+        return compressed_rtf.decompress(fixed), "RTF body has a bad CRC; decompressed without the check"
+    except Exception as e:
+        raise RtfError(f"bad CRC and {e}") from None
+
+
+def rtf_encapsulation(rtf: bytes) -> str | None:
+    """'html', 'text' or None (native RTF), from the header control words (MS-OXRTFEX 2.1.3.1)."""
+    head = rtf[:2048]
+    if b"\\fromhtml" in head:
+        return "html"
+    if b"\\fromtext" in head:
+        return "text"
+    return None
+
+
+def deencapsulate(rtf: bytes) -> tuple[str | None, str | None]:
+    """(html, text) recovered from encapsulating RTF with RTFDE; (None, None) if it cannot."""
+    from RTFDE.deencapsulate import DeEncapsulator
+
+    try:
+        de = DeEncapsulator(rtf)
+        de.deencapsulate()
+    except Exception:  # RTFDE raises many types on malformed input; the caller falls back
+        return None, None
+    html = getattr(de, "html", None)
+    text = getattr(de, "text", None)
+    if isinstance(html, bytes):
+        html = html.decode("utf-8", "replace")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return html, text
+
+
+_RTF_TOKEN = re.compile(rb"\\([a-zA-Z]+)(-?\d+)? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z])|([{}])|[\r\n]+|([^\\{}\r\n]+)")
+_SKIP_DESTINATIONS = {
+    b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"object", b"header", b"footer",
+    b"headerl", b"headerr", b"footerl", b"footerr", b"listtable", b"listoverridetable", b"rsidtbl",
+    b"generator", b"xmlnstbl", b"themedata", b"colorschememapping", b"latentstyles", b"datastore",
+    b"filetbl", b"revtbl", b"pgdsctbl", b"mmathPr", b"htmltag", b"mhtmltag", b"fldinst",
+}
+
+
+def rtf_to_text(rtf: bytes, codepage: str = "cp1252") -> str:
+    """A readable plain-text rendering of native RTF: paragraphs, tabs, \\'hh and \\uN escapes.
+
+    Not a layout engine: tables and fields become runs of text. Used only when an item has
+    RTF and no other body."""
+    m = re.search(rb"\\ansicpg(\d+)", rtf[:1024])
+    if m:
+        codepage = codec_for(int(m.group(1))) or codepage
+    out: list[str] = []
+    stack: list[tuple[bool, int]] = []
+    skip = False
+    uc = 1
+    pending_skip = 0
+    raw = bytearray()
+
+    def flush() -> None:
+        if raw:
+            out.append(raw.decode(codepage, "replace"))
+            raw.clear()
+
+    first_in_group = False
+    for tok in _RTF_TOKEN.finditer(rtf):
+        word, arg, hexv, sym, brace, text = tok.groups()
+        if brace == b"{":
+            stack.append((skip, uc))
+            first_in_group = True
+            continue
+        if brace == b"}":
+            flush()
+            if stack:
+                skip, uc = stack.pop()
+            first_in_group = False
+            continue
+        was_first = first_in_group
+        first_in_group = False
+        if sym == b"*":
+            skip = True
+            continue
+        if word is not None:
+            if word in _SKIP_DESTINATIONS and was_first:
+                skip = True
+                continue
+            if skip:
+                continue
+            if word in (b"par", b"line", b"sect", b"page"):
+                flush()
+                out.append("\n")
+            elif word == b"tab":
+                flush()
+                out.append("\t")
+            elif word == b"cell":
+                flush()
+                out.append("\t")
+            elif word == b"row":
+                flush()
+                out.append("\n")
+            elif word == b"uc" and arg is not None:
+                uc = int(arg)
+            elif word == b"u" and arg is not None:
+                flush()
+                n = int(arg)
+                out.append(chr(n + 65536 if n < 0 else n))
+                pending_skip = uc
+            elif word == b"emdash":
+                flush()
+                out.append("\u2014")
+            elif word == b"endash":
+                flush()
+                out.append("\u2013")
+            elif word in (b"lquote", b"rquote"):
+                flush()
+                out.append("'")
+            elif word in (b"ldblquote", b"rdblquote"):
+                flush()
+                out.append('"')
+            elif word == b"bullet":
+                flush()
+                out.append("\u2022")
+            continue
+        if skip:
+            continue
+        if hexv is not None:
+            if pending_skip:
+                pending_skip -= 1
+                continue
+            raw.append(int(hexv, 16))
+            continue
+        if sym is not None:
+            if sym in (b"\\", b"{", b"}"):
+                raw += sym
+            elif sym == b"~":
+                flush()
+                out.append("\u00a0")
+            continue
+        if text is not None:
+            if pending_skip:
+                n = min(pending_skip, len(text))
+                text = text[n:]
+                pending_skip -= n
+            raw += text
+    flush()
+    result = "".join(out)
+    return re.sub(r"\n{3,}", "\n\n", result).strip("\n") + ("\n" if result else "")
+
+
+def item_codec(item) -> str | None:  # noqa: ANN001
+    """The codec for an item's 8-bit strings: the reader's code page, else the message code page."""
+    return codec_for(item.codepage) or codec_for(item.props.int(PidTagMessageCodepage))
+
+
+def html_codec(item) -> str:  # noqa: ANN001
+    """The codec of PidTagHtml bytes: the internet code page, else the message code page, else UTF-8."""
+    return (
+        codec_for(item.props.int(PidTagInternetCodepage))
+        or codec_for(item.props.int(PidTagMessageCodepage))
+        or codec_for(item.codepage)
+        or "utf-8"
+    )
+
+
+def _decode_html(data: bytes, codec: str) -> str:
+    m = re.search(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-]+)", data[:4096], re.IGNORECASE)
+    if m:
+        try:
+            declared = codecs.lookup(m.group(1).decode("ascii")).name
+            if declared != codec:
+                try:
+                    return data.decode(declared)
+                except UnicodeDecodeError:
+                    pass
+        except LookupError:
+            pass
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        return data.decode(codec, "replace")
+
+
+def _text_value(item, key) -> str | None:  # noqa: ANN001
+    value = item.props.get(key)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode(item_codec(item) or "cp1252", "replace")
+    return None
+
+
+def extract_body(item) -> tuple[Body, list[str]]:  # noqa: ANN001
+    """The best body of an item and the problems met: HTML (PidTagHtml, else HTML encapsulated
+    in RTF), and text (PidTagBody, else text encapsulated in or extracted from RTF)."""
+    problems: list[str] = []
+    text = _text_value(item, PidTagBody)
+    html: str | None = None
+    raw_html = item.props.get(PidTagHtml)
+    if isinstance(raw_html, str):
+        html = raw_html
+    elif isinstance(raw_html, bytes) and raw_html:
+        html = _decode_html(raw_html, html_codec(item))
+    if html is None:
+        rtf_c = item.rtf_compressed
+        if rtf_c:
+            try:
+                rtf, problem = decompress_rtf(rtf_c)
+                if problem:
+                    problems.append(problem)
+            except RtfError as e:
+                rtf = None
+                problems.append(f"RTF body could not be decompressed: {e}")
+            if rtf:
+                kind = rtf_encapsulation(rtf)
+                cp = item_codec(item) or "cp1252"
+                if kind == "html":
+                    h, _ = deencapsulate(rtf)
+                    if h:
+                        html = h
+                    elif not text:
+                        text = rtf_to_text(rtf, cp)
+                        problems.append("HTML encapsulated in RTF could not be recovered; kept as text")
+                elif kind == "text":
+                    if not text:
+                        _, t = deencapsulate(rtf)
+                        text = t if t else rtf_to_text(rtf, cp)
+                elif not text:
+                    text = rtf_to_text(rtf, cp)
+    if text is not None:
+        text = text.replace("\x00", "")
+    return Body(text=text or None, html=html or None), problems

@@ -1,0 +1,116 @@
+"""The extended properties set in the create request: what MIME (or a typed item) cannot carry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.convert.payload import ExtendedProp
+from core.mapi import (
+    MSGFLAG_READ,
+    MSGFLAG_UNSENT,
+    Named,
+    PidLidCommonEnd,
+    PidLidCommonStart,
+    PidLidFlagRequest,
+    PidLidReminderSet,
+    PidLidReminderSignalTime,
+    PidLidReminderTime,
+    PidLidTaskDueDate,
+    PidLidTaskStartDate,
+    PidLidToDoTitle,
+    PidNameKeywords,
+    PidNamePstImportSourceKey,
+    PidTagClientSubmitTime,
+    PidTagFlagCompleteTime,
+    PidTagFlagStatus,
+    PidTagIconIndex,
+    PidTagImportance,
+    PidTagLastVerbExecuted,
+    PidTagLastVerbExecutionTime,
+    PidTagMessageDeliveryTime,
+    PidTagMessageFlags,
+    PidTagSensitivity,
+    PidTagToDoItemFlags,
+    Tag,
+)
+
+# Copied as they are when the source has them (MS-OXOMSG, MS-OXOFLAG).
+_COPIED_MAIL: tuple[Tag | Named, ...] = (
+    PidTagMessageDeliveryTime,
+    PidTagClientSubmitTime,
+    PidTagIconIndex,
+    PidTagLastVerbExecuted,
+    PidTagLastVerbExecutionTime,
+    PidTagFlagStatus,
+    PidTagFlagCompleteTime,
+    PidLidFlagRequest,
+    PidLidTaskDueDate,
+    PidLidTaskStartDate,
+    PidLidCommonStart,
+    PidLidCommonEnd,
+    PidLidToDoTitle,
+    PidTagToDoItemFlags,
+    PidLidReminderSet,
+    PidLidReminderTime,
+    PidLidReminderSignalTime,
+    PidTagImportance,
+    PidTagSensitivity,
+)
+
+
+def source_key(store_key: str, item: Any) -> str:
+    """The source stamp value: `<store record key hex>:<node id>[:<attachment path>]`."""
+    key = f"{store_key}:{item.node_id}"
+    if item.embedded_path:
+        key += ":" + "/".join(str(i) for i in item.embedded_path)
+    return key
+
+
+def message_flags(item: Any) -> tuple[int, bool, bool]:
+    """(PidTagMessageFlags to set, is_read, is_draft). Only READ and UNSENT are settable on
+    create; UNSENT is kept only when the source was a draft, so nothing becomes a draft by accident."""
+    flags = item.message_flags
+    is_read = bool(flags & MSGFLAG_READ)
+    is_draft = bool(flags & MSGFLAG_UNSENT)
+    return (MSGFLAG_READ if is_read else 0) | (MSGFLAG_UNSENT if is_draft else 0), is_read, is_draft
+
+
+def _ok(prop: Tag | Named, value: Any) -> bool:
+    if value is None or value == "" or value == []:
+        return False
+    return True
+
+
+def categories(item: Any) -> list[str]:
+    value = item.props.get(PidNameKeywords)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def mail_extended(item: Any, stamp: str) -> list[ExtendedProp]:
+    """Extended properties of a MIME payload."""
+    flags, _, _ = message_flags(item)
+    out = [ExtendedProp(PidTagMessageFlags, flags)]
+    for prop in _COPIED_MAIL:
+        value = item.props.get(prop)
+        if _ok(prop, value):
+            out.append(ExtendedProp(prop, value))
+    cats = categories(item)
+    if cats:
+        out.append(ExtendedProp(PidNameKeywords, cats))
+    out.append(ExtendedProp(PidNamePstImportSourceKey, stamp))
+    return out
+
+
+def typed_extended(item: Any, stamp: str, extra: tuple[Tag | Named, ...] = ()) -> list[ExtendedProp]:
+    """Extended properties of a typed payload: the stamp, flags, and the given extra properties."""
+    out = []
+    for prop in (PidTagFlagStatus, PidTagFlagCompleteTime, PidLidFlagRequest, *extra):
+        value = item.props.get(prop)
+        if _ok(prop, value):
+            out.append(ExtendedProp(prop, value))
+    out.append(ExtendedProp(PidNamePstImportSourceKey, stamp))
+    return out

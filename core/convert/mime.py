@@ -1,0 +1,453 @@
+"""RFC 5322 MIME for mail-like items, built with the standard `email` package.
+
+Headers: the item's own transport headers when present (minus the MIME structure headers we
+rebuild, with IMCEAEX addresses rewritten), else From/Sender/To/Cc/Bcc/Subject/Date/Message-ID/
+In-Reply-To/References/Thread-*/Importance/X-Priority/Sensitivity built from properties.
+Structure: multipart/mixed( multipart/related( multipart/alternative(text/plain, text/html),
+inline parts...), attachments..., message/rfc822...) with each level only when needed.
+Headers are written 7-bit (RFC 2047 / RFC 2231 encoded words); bodies are UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy as _policy
+from email.headerregistry import Address, Group
+from email.message import EmailMessage, MIMEPart
+from typing import Any
+
+from core.convert.addresses import (
+    AddressResolver,
+    is_smtp,
+    recipient_party,
+    representing_party,
+    sender_party,
+)
+from core.convert.body import extract_body
+from core.convert.entryid import decode_imcea
+from core.convert.payload import Mailbox
+from core.mapi import (
+    ADDRTYPE_EX,
+    ATT_MHTML_REF,
+    IMPORTANCE_HIGH,
+    IMPORTANCE_LOW,
+    SENSITIVITY_CONFIDENTIAL,
+    SENSITIVITY_PERSONAL,
+    SENSITIVITY_PRIVATE,
+    PidTagAttachExtension,
+    PidTagClientSubmitTime,
+    PidTagConversationIndex,
+    PidTagConversationTopic,
+    PidTagCreationTime,
+    PidTagImportance,
+    PidTagInReplyToId,
+    PidTagInternetMessageId,
+    PidTagInternetReferences,
+    PidTagMessageDeliveryTime,
+    PidTagSensitivity,
+    PidTagTransportMessageHeaders,
+    afByReference,
+    afByReferenceOnly,
+    afByValue,
+    afByWebReference,
+    afEmbeddedMessage,
+    afNone,
+    afStorage,
+)
+
+# 7-bit headers (encoded words), CRLF line ends, 78-column folding.
+POLICY = _policy.SMTP.clone(max_line_length=78, raise_on_defect=False)
+
+# Headers of the original MIME structure; ours replace them.
+_STRUCTURE_HEADERS = {
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
+    "content-disposition",
+    "content-id",
+    "content-description",
+    "content-location",
+    "content-md5",
+}
+_ADDRESS_HEADERS = {"from", "sender", "to", "cc", "bcc", "reply-to", "resent-from", "resent-to", "resent-cc"}
+
+MAX_EMBED_DEPTH = 16
+
+
+@dataclass(slots=True)
+class MimeResult:
+    mime: bytes
+    problems: list[str] = field(default_factory=list)
+    sent: datetime | None = None
+    attachment_count: int = 0
+
+
+def item_date(item: Any) -> datetime | None:
+    """The item's Date: client submit time, else delivery time, else creation time."""
+    p = item.props
+    return p.time(PidTagClientSubmitTime) or p.time(PidTagMessageDeliveryTime) or p.time(PidTagCreationTime)
+
+
+def _mailbox_header(mailboxes: list[Mailbox]) -> list[Address | Group]:
+    out: list[Address | Group] = []
+    for mb in mailboxes:
+        if mb.email and is_smtp(mb.email):
+            try:
+                out.append(Address(display_name=_clean_name(mb.name or ""), addr_spec=mb.email))
+                continue
+            except (ValueError, IndexError, TypeError):
+                pass
+        # unresolved (or unparseable): the display name alone, as an empty group, never a fake address
+        name = _clean_name(mb.name or mb.original or "unknown")
+        out.append(Group(display_name=name, addresses=()))
+    return out
+
+
+def _clean_name(name: str) -> str:
+    return " ".join(name.replace("\x00", "").split())
+
+
+def _set(msg: EmailMessage, name: str, value: Any, problems: list[str]) -> None:
+    try:
+        msg[name] = value
+    except Exception as e:  # the header registry raises assorted errors on odd values
+        problems.append(f"header {name} could not be written: {e}")
+
+
+def _rewrite_header_addresses(value: str, resolver: AddressResolver | None) -> tuple[str, bool]:
+    """Replace IMCEAEX addresses (and bare legacy DNs) in one address header value."""
+    if "imcea" not in value.lower() and "/o=" not in value.lower():
+        return value, False
+    pairs = email.utils.getaddresses([value])
+    parts: list[str] = []
+    for name, addr in pairs:
+        dn: str | None = None
+        if addr.upper().startswith("IMCEA"):
+            dec = decode_imcea(addr)
+            if dec and dec[0] == ADDRTYPE_EX:
+                dn = dec[1]
+            elif dec and is_smtp(dec[1]):
+                parts.append(email.utils.formataddr((name, dec[1])))
+                continue
+        elif addr.lower().startswith("/o="):
+            dn = addr
+        if dn is not None:
+            mb = resolver.resolve_dn(dn, name or None) if resolver is not None else Mailbox(name, None, "EX", dn)
+            if mb.email:
+                parts.append(email.utils.formataddr((name, mb.email)))
+            else:
+                display = _clean_name(mb.name or name or "unknown").replace('"', "")
+                parts.append(f'"{display}":;' if not re.fullmatch(r"[\w .-]+", display) else f"{display}:;")
+        elif addr:
+            parts.append(email.utils.formataddr((name, addr)))
+    return ", ".join(parts), True
+
+
+def _parse_transport_headers(text: str) -> list[tuple[str, str]]:
+    """Unfolded (name, value) pairs of raw RFC 5322 headers, in order."""
+    out: list[tuple[str, str]] = []
+    for line in re.split(r"\r?\n", text):
+        if not line.strip():
+            if out:
+                break  # end of the header block
+            continue
+        if line[0] in " \t" and out:
+            name, value = out[-1]
+            out[-1] = (name, value + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or " " in name.strip() or not name.isascii():
+            continue
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+class MimeBuilder:
+    """Builds the MIME of one item (recursively for embedded messages)."""
+
+    def __init__(self, resolver: AddressResolver | None) -> None:
+        self.resolver = resolver
+
+    def _resolve(self, party: Any) -> Mailbox | None:
+        if party is None:
+            return None
+        if self.resolver is not None:
+            return self.resolver.resolve(party)
+        # no resolver: the item's own SMTP hints only
+        if party.smtp_hints:
+            return Mailbox(party.name, party.smtp_hints[0])
+        if is_smtp(party.address) and not party.is_ex:
+            return Mailbox(party.name, party.address)
+        return Mailbox(party.name or party.address, None, party.address_type, party.address)
+
+    def build(self, item: Any, depth: int = 0) -> tuple[EmailMessage, list[str]]:
+        problems: list[str] = []
+        msg = EmailMessage(policy=POLICY)
+        headers = item.props.str(PidTagTransportMessageHeaders)
+        used_transport = False
+        if headers:
+            used_transport = self._transport_headers(msg, item, headers, problems)
+        if not used_transport:
+            self._property_headers(msg, item, problems)
+        self._body_and_attachments(msg, item, depth, problems)
+        return msg, problems
+
+    # --- headers ---------------------------------------------------------------------------
+    def _transport_headers(self, msg: EmailMessage, item: Any, text: str, problems: list[str]) -> bool:
+        pairs = _parse_transport_headers(text)
+        names = {n.lower() for n, _ in pairs}
+        if "from" not in names and "subject" not in names and "date" not in names:
+            return False  # not a usable header block (some writers store junk here)
+        for name, value in pairs:
+            low = name.lower()
+            if low in _STRUCTURE_HEADERS:
+                continue
+            if low in _ADDRESS_HEADERS:
+                value, _ = _rewrite_header_addresses(value, self.resolver)
+            _set(msg, name, value, problems)
+        if "subject" not in names and item.subject:
+            _set(msg, "Subject", _clean_subject(item.subject), problems)
+        if "date" not in names:
+            when = item_date(item)
+            if when:
+                _set(msg, "Date", email.utils.format_datetime(when), problems)
+        # a Bcc row of the recipient table is never in received headers; keep it
+        bcc = [r for r in item.recipients if r.kind == "bcc"]
+        if bcc and "bcc" not in names:
+            mbs = [m for m in (self._resolve(recipient_party(r, item.codepage or "cp1252")) for r in bcc) if m]
+            if mbs:
+                _set(msg, "Bcc", _mailbox_header(mbs), problems)
+        return True
+
+    def _property_headers(self, msg: EmailMessage, item: Any, problems: list[str]) -> None:
+        p = item.props
+        sender = self._resolve(sender_party(item))
+        representing = self._resolve(representing_party(item))
+        author = representing or sender
+        if author is not None:
+            _set(msg, "From", _mailbox_header([author]), problems)
+        if sender is not None and representing is not None and not _same(sender, representing):
+            _set(msg, "Sender", _mailbox_header([sender]), problems)
+        cp = item.codepage or "cp1252"
+        by_kind: dict[str, list[Mailbox]] = {"to": [], "cc": [], "bcc": []}
+        for r in item.recipients:
+            kind = r.kind
+            if kind not in by_kind:
+                continue
+            mb = self._resolve(recipient_party(r, cp))
+            if mb is not None:
+                by_kind[kind].append(mb)
+        for kind, header in (("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")):
+            if by_kind[kind]:
+                _set(msg, header, _mailbox_header(by_kind[kind]), problems)
+        if item.subject is not None:
+            _set(msg, "Subject", _clean_subject(item.subject), problems)
+        when = item_date(item)
+        if when is not None:
+            _set(msg, "Date", email.utils.format_datetime(when), problems)
+        mid = p.str(PidTagInternetMessageId)
+        if mid:
+            _set(msg, "Message-ID", mid.strip(), problems)
+        irt = p.str(PidTagInReplyToId)
+        if irt:
+            _set(msg, "In-Reply-To", irt.strip(), problems)
+        refs = p.str(PidTagInternetReferences)
+        if refs:
+            _set(msg, "References", " ".join(refs.split()), problems)
+        topic = p.str(PidTagConversationTopic)
+        if topic:
+            _set(msg, "Thread-Topic", _clean_subject(topic), problems)
+        index = p.bytes(PidTagConversationIndex)
+        if index:
+            _set(msg, "Thread-Index", base64.b64encode(index).decode("ascii"), problems)
+        importance = p.int(PidTagImportance)
+        if importance == IMPORTANCE_HIGH:
+            _set(msg, "Importance", "high", problems)
+            _set(msg, "X-Priority", "1", problems)
+        elif importance == IMPORTANCE_LOW:
+            _set(msg, "Importance", "low", problems)
+            _set(msg, "X-Priority", "5", problems)
+        sensitivity = p.int(PidTagSensitivity)
+        label = {
+            SENSITIVITY_PERSONAL: "Personal",
+            SENSITIVITY_PRIVATE: "Private",
+            SENSITIVITY_CONFIDENTIAL: "Company-Confidential",
+        }.get(sensitivity or 0)
+        if label:
+            _set(msg, "Sensitivity", label, problems)
+
+    # --- body and attachments ----------------------------------------------------------------
+    def _body_and_attachments(self, msg: EmailMessage, item: Any, depth: int, problems: list[str]) -> None:
+        body, body_problems = extract_body(item)
+        problems.extend(body_problems)
+        html = body.html
+        inline: list[MIMEPart] = []
+        files: list[MIMEPart] = []
+        for att in item.attachments:
+            try:
+                part, is_inline = self._attachment(att, item, html, depth, problems)
+            except Exception as e:  # one attachment never sinks the item
+                problems.append(f"attachment {att.index} ({_att_name(att)!r}) could not be read: {e}")
+                continue
+            if part is None:
+                continue
+            (inline if is_inline else files).append(part)
+
+        if body.text is not None and html is not None:
+            content = MIMEPart(policy=POLICY)
+            content.set_content(_normalise_newlines(body.text), subtype="plain", charset="utf-8")
+            content.add_alternative(_normalise_newlines(html), subtype="html", charset="utf-8")
+        elif html is not None:
+            content = MIMEPart(policy=POLICY)
+            content.set_content(_normalise_newlines(html), subtype="html", charset="utf-8")
+        else:
+            content = MIMEPart(policy=POLICY)
+            content.set_content(_normalise_newlines(body.text or ""), subtype="plain", charset="utf-8")
+
+        if inline:
+            content = _multipart("related", [content, *inline])
+        if files:
+            content = _multipart("mixed", [content, *files])
+        # graft the content's headers and payload onto the message
+        for name, value in content.items():
+            msg[name] = value
+        msg._payload = content._payload  # noqa: SLF001 - the documented way has no "move"
+        if "MIME-Version" not in msg:
+            msg["MIME-Version"] = "1.0"
+
+    def _attachment(
+        self, att: Any, item: Any, html: str | None, depth: int, problems: list[str]
+    ) -> tuple[MIMEPart | None, bool]:
+        method = att.method
+        name = _att_name(att)
+        if method == afEmbeddedMessage or att.is_embedded_message:
+            if depth >= MAX_EMBED_DEPTH:
+                problems.append(f"embedded message {name!r} nested deeper than {MAX_EMBED_DEPTH}; left out")
+                return None, False
+            inner_item = att.embedded
+            if inner_item is None:
+                problems.append(f"embedded message {name!r} could not be read; left out")
+                return None, False
+            inner, inner_problems = self.build(inner_item, depth + 1)
+            problems.extend(f"in embedded message {name!r}: {p}" for p in inner_problems)
+            part = MIMEPart(policy=POLICY)
+            part.set_content(inner, disposition="attachment", filename=_safe_filename(name, ".eml"))
+            return part, False
+        if method in (afByReference, afByReferenceOnly, afByWebReference):
+            data = att.read() if att.size else b""
+            if not data:
+                problems.append(f"reference attachment {name!r} points outside the PST; not imported")
+                return None, False
+        elif method == afNone and not att.size:
+            return None, False
+        else:
+            data = att.read()
+            if method == afStorage:
+                problems.append(f"OLE attachment {name!r} kept as a file")
+        ctype = _content_type(att, name)
+        maintype, _, subtype = ctype.partition("/")
+        cid = (att.content_id or "").strip().strip("<>") or None
+        is_inline = bool(
+            html is not None
+            and cid
+            and (f"cid:{cid}".lower() in html.lower() or att.flags & ATT_MHTML_REF)
+        )
+        if not is_inline and html is not None and att.content_location and att.content_location in html:
+            is_inline = True
+        part = MIMEPart(policy=POLICY)
+        if maintype in ("multipart", "message"):
+            maintype, subtype = "application", "octet-stream"  # bytes of a file, not our structure
+        part.set_content(
+            data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            disposition="inline" if is_inline else "attachment",
+            filename=_safe_filename(name, _ext_for(ctype)),
+            cid=f"<{cid}>" if cid else None,
+        )
+        if is_inline and att.content_location and not cid:
+            part["Content-Location"] = att.content_location
+        return part, is_inline
+
+
+def _multipart(subtype: str, parts: list[MIMEPart]) -> MIMEPart:
+    container = MIMEPart(policy=POLICY)
+    container["Content-Type"] = f"multipart/{subtype}"
+    container.set_payload(parts)
+    return container
+
+
+def _same(a: Mailbox, b: Mailbox) -> bool:
+    if a.email and b.email:
+        return a.email.lower() == b.email.lower()
+    return (a.original or a.name) == (b.original or b.name)
+
+
+def _clean_subject(subject: str) -> str:
+    return subject.replace("\x00", "").replace("\r", " ").replace("\n", " ")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+
+
+def _att_name(att: Any) -> str:
+    name = att.filename or att.display_name
+    if not name:
+        ext = att.props.str(PidTagAttachExtension) or ""
+        name = f"attachment{att.index + 1}{ext}"
+    return name
+
+
+def _safe_filename(name: str, default_ext: str = "") -> str:
+    cleaned = re.sub(r"[\x00-\x1f\\/]", "_", name).strip() or "attachment"
+    return cleaned
+
+
+def _content_type(att: Any, name: str) -> str:
+    tag = (att.mime_tag or "").strip().lower()
+    if re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", tag):
+        return tag
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def _ext_for(ctype: str) -> str:
+    return mimetypes.guess_extension(ctype) or ""
+
+
+def build_mime(item: Any, resolver: AddressResolver | None = None) -> MimeResult:
+    """The MIME bytes of a mail-like item, with the problems met on the way."""
+    builder = MimeBuilder(resolver)
+    msg, problems = builder.build(item)
+    try:
+        data = msg.as_bytes(policy=POLICY)
+    except Exception as e:  # a header the generator cannot fold: retry without the transport headers
+        problems.append(f"original transport headers could not be kept ({e}); rebuilt from properties")
+        fallback = _without_transport_headers(item)
+        msg, more = builder.build(fallback)
+        problems.extend(more)
+        data = msg.as_bytes(policy=POLICY)
+    return MimeResult(mime=data, problems=problems, sent=item_date(item), attachment_count=len(item.attachments))
+
+
+def _without_transport_headers(item: Any) -> Any:
+    from core.pst.model import Item, PropertyBag, key_of
+
+    values = {k: v for k, v in item.props._values.items() if k != key_of(PidTagTransportMessageHeaders)}  # noqa: SLF001
+    return Item(
+        node_id=item.node_id,
+        folder_path=item.folder_path,
+        props=PropertyBag(values),
+        recipients=item.recipients,
+        attachments=item.attachments,
+        associated=item.associated,
+        embedded_path=item.embedded_path,
+        problems=list(item.problems),
+        codepage=item.codepage,
+    )
