@@ -288,7 +288,9 @@ def parse_profile(
         return None, locate([Problem((), f"a profile is a mapping of keys (version, name, connection...), not "
                                          f"{_what(data)}", kind="type")])
     problems = list(find_secrets(data))
-    secret_paths = {p.path for p in problems}
+    if problems:  # stop here: later messages could quote the secret back
+        return None, locate(problems)
+    secret_paths: set[tuple] = set()
 
     version = data.get("version")
     if "version" not in data:
