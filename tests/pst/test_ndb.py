@@ -428,3 +428,110 @@ def test_unknown_node_is_an_error() -> None:
         pytest.skip("corpus file missing")
     with NdbFile(_CORPUS / "ruby-msg_msgInMsg.pst") as nf, pytest.raises(NdbError, match="0x7FFFFE4"):
         nf.message(0x7FFFFE4)
+
+
+# -- damaged files ------------------------------------------------------------------------
+def _rewrite_block(src: Path, dst: Path, bid: int, change) -> None:  # type: ignore[no-untyped-def]
+    """Copy `src` to `dst` with block `bid`'s decoded payload passed through `change`,
+    re-encoded and given a valid CRC: a file whose damage only the structure checks can see."""
+    with NdbFile(src) as nf:
+        e = nf.bbt_lookup(bid)
+        payload = change(bytearray(nf.read_block(bid)))
+        method = nf.header.crypt_method
+    assert len(payload) == e.cb
+    stored = C.encode_block(bytes(payload), method, bid) if not bid & 2 else bytes(payload)
+    raw = bytearray(src.read_bytes())
+    raw[e.ib : e.ib + e.cb] = stored
+    trailer = e.ib + -(-(e.cb + 16) // 64) * 64 - 16  # Unicode BLOCKTRAILER: cb, wSig, dwCRC, bid
+    struct.pack_into("<I", raw, trailer + 4, crc32(stored))
+    dst.write_bytes(bytes(raw))
+
+
+def _message_block_ids(path: Path) -> list[int]:
+    with NdbFile(path) as nf:
+        bids: list[int] = []
+        for e in nf.iter_nbt():
+            if e.nid & 0x1F == 0x04:
+                node = nf.node(e.nid)
+                bids += node.block_ids() + ([node.bid_sub] if node.bid_sub else [])
+                for nid in node.subnodes:
+                    sub = node.subnode(nid)
+                    bids += sub.block_ids() + ([sub.bid_sub] if sub.bid_sub else [])
+        return bids
+
+
+def test_damaged_recipient_table_is_a_one_line_error(tmp_path: Path) -> None:
+    """A recipient table whose heap page map points outside its block fails as NdbError naming it."""
+    src = _CORPUS / "process-pst_four_nesting_levels.pst"
+    if not src.is_file():
+        pytest.skip("corpus file missing")
+    f = _pypff_open(src)
+    (item,) = list(_pypff_messages(f.root_folder))
+    with NdbFile(src) as nf:
+        bid = nf.message(item.identifier).node.subnode(0x692).block_ids()[0]
+    dst = tmp_path / "damaged.pst"
+    _rewrite_block(src, dst, bid, lambda b: struct.pack_into("<H", b, 0, 0xFFF0) or b)
+    with NdbFile(dst) as nf:
+        msg = nf.message(item.identifier)
+        assert _subject(msg.props) == "Outermost message"  # the rest of the message still reads
+        with pytest.raises(NdbError) as info:
+            _ = msg.recipients
+    assert "recipient table" in str(info.value) and "\n" not in str(info.value)
+    assert f"0x{item.identifier:X}" in str(info.value)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_block_damage_only_raises_ndb_error(seed: int, tmp_path: Path) -> None:
+    """Bytes changed inside CRC-valid blocks give NdbError (or wrong values), never another exception."""
+    src = _CORPUS / "ruby-msg_msgInMsg.pst"
+    if not src.is_file():
+        pytest.skip("corpus file missing")
+    rnd = random.Random(seed)
+    bid = rnd.choice(_message_block_ids(src))
+
+    def change(b: bytearray) -> bytearray:
+        for _ in range(rnd.choice((1, 4, 16))):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        return b
+
+    dst = tmp_path / "damaged.pst"
+    _rewrite_block(src, dst, bid, change)
+
+    def read_all(msg) -> None:  # type: ignore[no-untyped-def]
+        _ = msg.props, msg.recipients
+        for att in msg.attachments:
+            _ = att.props, att.open_data().read()
+            inner = att.embedded()
+            if inner is not None:
+                read_all(inner)
+
+    with NdbFile(dst) as nf:
+        for e in nf.iter_nbt():
+            if e.nid & 0x1F == 0x04:
+                try:
+                    read_all(nf.message(e.nid))
+                except NdbError as err:
+                    assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize("name", _params(READABLE))
+def test_every_message_node_reads(name: str) -> None:
+    """Every ordinary and folder-associated message node in the NBT reads whole, embedded ones included."""
+    count = 0
+
+    def read_all(msg) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        count += 1
+        assert 0x001A in msg.props  # PidTagMessageClass
+        _ = msg.recipients
+        for att in msg.attachments:
+            assert len(att.open_data().read()) == att.data_size
+            inner = att.embedded()
+            if inner is not None:
+                read_all(inner)
+
+    with NdbFile(_CORPUS / name) as nf:
+        for e in nf.iter_nbt():
+            if e.nid & 0x1F in (0x04, 0x08):  # NID_TYPE_NORMAL_MESSAGE, NID_TYPE_ASSOC_MESSAGE
+                read_all(nf.message(e.nid))
+    assert count or name == "outlook-pst-rs_Empty.pst"

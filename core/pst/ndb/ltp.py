@@ -8,6 +8,7 @@ inline form (a 1-byte PT_BOOLEAN or 2-byte PT_SHORT table cell is zero-extended)
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,15 +125,16 @@ class Heap:
             return self.get(hnid)
         return self.subnode(hnid).data()
 
-    def open_hnid(self, hnid: int) -> tuple[int, BinaryIO]:
-        """Size and a stream over an HNID's bytes; a subnode is streamed block by block."""
-        if hnid & F.NID_TYPE_MASK == F.NID_TYPE_HID:
-            import io
+    def open_hnid(self, hnid: int, what: str | None = None) -> tuple[int, BinaryIO]:
+        """Size and a stream over an HNID's bytes; a subnode is streamed block by block.
 
+        `what` names the value in errors raised while the stream is read.
+        """
+        if hnid & F.NID_TYPE_MASK == F.NID_TYPE_HID:
             data = self.get(hnid)
             return len(data), io.BytesIO(data)
         node = self.subnode(hnid)
-        stream: NodeStream = node.open()
+        stream: NodeStream = node.open(what)
         return node.size, stream  # type: ignore[return-value]
 
     def hnid_size(self, hnid: int) -> int:

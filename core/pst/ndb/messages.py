@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import BinaryIO
 
@@ -33,6 +34,17 @@ __all__ = ["RawMessage", "RawAttachment"]
 _DATA_BINARY = (PidTagAttachDataBinary.id, PidTagAttachDataBinary.type)
 
 
+@contextmanager
+def _where(where: str) -> Iterator[None]:
+    """Prefix NdbErrors raised inside with the message/attachment path they concern."""
+    try:
+        yield
+    except NdbError as e:
+        if e.reason.startswith(where):
+            raise
+        raise NdbError(f"{where}: {e.reason}", e.path) from None
+
+
 class RawMessage:
     """A message's property context, recipient rows and attachments, as raw stored bytes.
 
@@ -44,10 +56,8 @@ class RawMessage:
         self.node = node
         self.nid = node.nid
         self.where = where or f"message 0x{node.nid:X}"
-        try:
+        with _where(self.where):
             self._pc = PropertyContext(node)
-        except NdbError as e:
-            raise NdbError(f"{self.where}: {e.reason}", e.path) from None
 
     def __repr__(self) -> str:
         return f"RawMessage({self.where})"
@@ -55,29 +65,22 @@ class RawMessage:
     @cached_property
     def props(self) -> dict[int, RawProp]:
         """The message's properties, keyed by property id; large values read whole."""
-        return self._pc.props()
+        with _where(self.where):
+            return self._pc.props()
 
     @cached_property
     def recipients(self) -> list[dict[int, RawProp]]:
         """Rows of the recipient table, each {prop_id: RawProp} of the cells that exist."""
-        sub = self.node.subnode(F.NID_RECIPIENT_TABLE)
-        if sub is None:
-            return []
-        try:
-            return list(TableContext(sub).rows())
-        except NdbError as e:
-            raise NdbError(f"{self.where} recipient table: {e.reason}", e.path) from None
+        with _where(f"{self.where} recipient table"):
+            sub = self.node.subnode(F.NID_RECIPIENT_TABLE)
+            return [] if sub is None else list(TableContext(sub).rows())
 
     @cached_property
     def attachment_nids(self) -> list[int]:
         """Subnode NIDs of the attachments, in attachment-table order."""
-        sub = self.node.subnode(F.NID_ATTACHMENT_TABLE)
-        if sub is None:
-            return []
-        try:
-            return TableContext(sub).row_ids()
-        except NdbError as e:
-            raise NdbError(f"{self.where} attachment table: {e.reason}", e.path) from None
+        with _where(f"{self.where} attachment table"):
+            sub = self.node.subnode(F.NID_ATTACHMENT_TABLE)
+            return [] if sub is None else TableContext(sub).row_ids()
 
     @cached_property
     def attachments(self) -> list[RawAttachment]:
@@ -115,14 +118,12 @@ class RawAttachment:
         self.nid = nid
         self.index = index
         self.where = f"{message.where} > attachment {index}"
-        node = message.node.subnode(nid)
-        if node is None:
-            raise NdbError(f"{self.where}: its subnode 0x{nid:X} is missing", message.node.db.path)
-        self.node = node
-        try:
+        with _where(self.where):
+            node = message.node.subnode(nid)
+            if node is None:
+                raise NdbError(f"its subnode 0x{nid:X} is missing", message.node.db.path)
+            self.node = node
             self._pc = PropertyContext(node)
-        except NdbError as e:
-            raise NdbError(f"{self.where}: {e.reason}", e.path) from None
 
     def __repr__(self) -> str:
         return f"RawAttachment({self.where})"
@@ -130,7 +131,8 @@ class RawAttachment:
     @cached_property
     def props(self) -> dict[int, RawProp]:
         """The attachment's properties keyed by id, without PidTagAttachDataBinary."""
-        return self._pc.props(exclude=(_DATA_BINARY,))
+        with _where(self.where):
+            return self._pc.props(exclude=(_DATA_BINARY,))
 
     @cached_property
     def _data_ref(self) -> tuple[str, int] | None:
@@ -149,13 +151,13 @@ class RawAttachment:
         # A PT_OBJECT value in a PC points to 8 heap bytes: the object's subnode NID and size.
         ref = self._pc.heap.get_hnid(hnid)
         if len(ref) < 4:
-            raise NdbError(f"{self.where}: PidTagAttachDataObject is truncated", self.node.db.path)
+            raise NdbError("PidTagAttachDataObject is truncated", self.node.db.path)
         return struct.unpack_from("<I", ref)[0]
 
     def _object_node(self, nid: int) -> Node:
         node = self.node.subnode(nid)
         if node is None:
-            raise NdbError(f"{self.where}: attached object subnode 0x{nid:X} is missing", self.node.db.path)
+            raise NdbError(f"attached object subnode 0x{nid:X} is missing", self.node.db.path)
         return node
 
     @property
@@ -166,12 +168,13 @@ class RawAttachment:
     @cached_property
     def data_size(self) -> int:
         """Size in bytes of the attachment data (0 when absent)."""
-        ref = self._data_ref
-        if ref is None:
-            return 0
-        if ref[0] == "hnid":
-            return self._pc.heap.hnid_size(ref[1])
-        return self._object_node(ref[1]).size
+        with _where(self.where):
+            ref = self._data_ref
+            if ref is None:
+                return 0
+            if ref[0] == "hnid":
+                return self._pc.heap.hnid_size(ref[1])
+            return self._object_node(ref[1]).size
 
     def open_data(self) -> BinaryIO:
         """A seekable stream over the attachment data (empty when absent).
@@ -179,12 +182,13 @@ class RawAttachment:
         For by-value attachments this is PidTagAttachDataBinary; for OLE attachments
         (method 6) the stored object (an OLE compound file), as pypff returns it.
         """
-        ref = self._data_ref
-        if ref is None:
-            return io.BytesIO(b"")
-        if ref[0] == "hnid":
-            return self._pc.heap.open_hnid(ref[1])[1]
-        return self._object_node(ref[1]).open()  # type: ignore[return-value]
+        with _where(self.where):
+            ref = self._data_ref
+            if ref is None:
+                return io.BytesIO(b"")
+            if ref[0] == "hnid":
+                return self._pc.heap.open_hnid(ref[1], f"{self.where} data")[1]
+            return self._object_node(ref[1]).open(f"{self.where} data")  # type: ignore[return-value]
 
     @property
     def method(self) -> int | None:
@@ -201,8 +205,9 @@ class RawAttachment:
         entry = self._pc.entries.get(PidTagAttachDataObject.id)
         if entry is None or entry[0] != PidTagAttachDataObject.type or self.method != afEmbeddedMessage:
             return None
-        nid = self._object_nid(entry[1])
-        node = self.node.subnode(nid)
-        if node is None:
-            raise NdbError(f"{self.where}: embedded message subnode 0x{nid:X} is missing", self.node.db.path)
+        with _where(self.where):
+            nid = self._object_nid(entry[1])
+            node = self.node.subnode(nid)
+            if node is None:
+                raise NdbError(f"embedded message subnode 0x{nid:X} is missing", self.node.db.path)
         return RawMessage(node, f"{self.where} > embedded message")

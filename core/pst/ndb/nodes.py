@@ -9,6 +9,7 @@ data (`Node.open()`). Not thread-safe: give each thread its own `NodeDatabase`.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import struct
@@ -410,6 +411,9 @@ class NodeDatabase:
             raise self._err(f"block 0x{bid:X}: expected an SLBLOCK/SIBLOCK, found btype {btype}")
         c = self._id.format[1]
         head = 8 if self.unicode else 4  # Unicode has 4 bytes of padding
+        per_entry = self._id.size * (3 if c_level == F.SLBLOCK_LEVEL else 2)
+        if head + c_ent * per_entry > len(data):
+            raise self._err(f"block 0x{bid:X}: {c_ent} subnode entries do not fit")
         if c_level == F.SLBLOCK_LEVEL:
             entry = struct.Struct("<" + c * 3)
             for i in range(c_ent):
@@ -470,9 +474,12 @@ class Node:
         """The whole data of the node (for small nodes; use `open()` for big ones)."""
         return b"".join(self.blocks())
 
-    def open(self) -> NodeStream:
-        """A seekable binary stream over the node's data, read block by block."""
-        return NodeStream(self.db, self._tree[1], self._tree[0], f"node 0x{self.nid:X}")
+    def open(self, what: str | None = None) -> NodeStream:
+        """A seekable binary stream over the node's data, read block by block.
+
+        `what` names the data in errors raised while reading (default: the node id).
+        """
+        return NodeStream(self.db, self._tree[1], self._tree[0], what or f"node 0x{self.nid:X}")
 
     @cached_property
     def subnodes(self) -> dict[int, tuple[int, int]]:
@@ -534,8 +541,6 @@ class NodeStream(io.RawIOBase):
                 starts.append(at)
                 at += self._db.bbt_lookup(bid).cb
             self._starts = starts
-        import bisect
-
         i = max(0, bisect.bisect_right(self._starts, self._pos) - 1)
         if i != self._index or self._block is None:
             self._index, self._block_start, self._block = i, self._starts[i] if self._starts else 0, None
@@ -546,7 +551,10 @@ class NodeStream(io.RawIOBase):
         done = 0
         while done < want and self._index < len(self._bids):
             if self._block is None:
-                self._block = self._db.read_block(self._bids[self._index])
+                try:
+                    self._block = self._db.read_block(self._bids[self._index])
+                except NdbError as e:
+                    raise NdbError(f"{self._what}: {e.reason}", e.path) from None
             off = self._pos - self._block_start
             if off >= len(self._block):
                 self._block_start += len(self._block)
