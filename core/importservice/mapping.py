@@ -325,33 +325,14 @@ def jobs_from_profile(profile_path: Path, naming: Naming) -> list[ImportJob]:
 
 
 def load_profile(path: Path):  # noqa: ANN201 - core.profile.model.Profile, imported lazily
-    """Load a version-1 profile with the profile package's own loader when it exists."""
-    from core.errors import PstImportError
+    """Load and check a version-1 profile with the profile package's loader.
 
-    try:
-        from core.profile.io import load_profile as profile_loader
-    except ImportError:
-        profile_loader = None
-    if profile_loader is not None:
-        try:
-            return profile_loader(path, check_files=False)
-        except PstImportError:
-            raise
-        except Exception as exc:  # the loader is being built in parallel; fall back to plain validation
-            log.debug("core.profile.io.load_profile failed (%s); validating %s directly", exc, path)
-    import yaml
-    from pydantic import ValidationError
+    Raises:
+        ProfileError: the profile is invalid (the message names the file, key and line).
+    """
+    from core.profile.io import load_profile as profile_loader
 
-    from core.profile.model import Profile
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Profile.model_validate(data)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        first = str(exc).splitlines()
-        raise UserError(f"{path}: invalid profile: {' '.join(first[:3])}") from None
+    return profile_loader(path, check_files=False)
 
 
 def jobs_for_paths(

@@ -18,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import ipaddress
+import logging
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -99,6 +100,35 @@ def redact(text: object) -> str:
     exception messages), in plain or percent-encoded form (`sig%3D...`).
     """
     return _SIG_RE.sub(r"\1REDACTED", str(text))
+
+
+_redaction_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact SAS signatures in every log record of the process, from any logger.
+
+    urllib3 logs each request line ("PUT /acct/c/x.pst?...&sig=... HTTP/1.1") at DEBUG, and
+    a logger's filter does not apply to its children, so the record factory is the one place
+    that sees every record. Idempotent.
+    """
+    global _redaction_installed
+    if _redaction_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is logging's problem, not ours
+            return record
+        if "sig" in text.lower():
+            record.msg, record.args = redact(text), None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _redaction_installed = True
 
 
 @dataclass(frozen=True)
@@ -207,6 +237,7 @@ def parse_sas(url: str) -> SasUrl:
         SasError: the URL is not an http(s) URL with an account and a container, or a
             SAS field is repeated or unparseable. The message never shows the signature.
     """
+    install_log_redaction()
     text = (url or "").strip()
     if not text:
         raise SasError("no SAS URL given")

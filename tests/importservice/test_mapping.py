@@ -168,7 +168,9 @@ def test_jobs_from_profile(tmp_path):
     (tmp_path / "Matt Backup.pst").write_bytes(b"x")
     profile = tmp_path / "p.yaml"
     profile.write_text(
-        "version: 1\nname: matt\nconnection: {target: exchange-online}\nmailbox: matt@example.com\n"
+        "version: 1\nname: matt\nconnection:\n  target: exchange-online\n  auth:\n    method: oauth-device\n"
+        "    username: matt@example.com\n    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "mailbox: matt@example.com\n"
         "destination: {store: archive, root: folder, folder: Imported/2016}\n"
         "sources:\n  - path: Matt Backup.pst\n    codepage: cp932\n",
         encoding="utf-8",
