@@ -1,0 +1,127 @@
+"""The interface every transport (EWS, Graph) offers the engine (DESIGN.md "Transports").
+
+A transport connects and runs a preflight, opens the destination store (mailbox or archive),
+finds or creates folders (mapping well-known folders by role), creates items in batches with
+a per-item outcome, counts items, finds items by their source stamp and resolves names in the
+address list. It raises only `core.errors` types: `ConnectError` (before any upload, one line
+with the cause and a fix), `ServerBusy` (with the back-off the server asked for) and
+`TransportError` (`unknown_outcome` says whether the request may have been carried out).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.convert.payload import Payload
+
+StoreKind = Literal["mailbox", "archive"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the preflight found."""
+
+    url: str
+    version: str
+    mailbox: str
+    store: StoreKind
+    can_create_folders: bool = True
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FolderHandle:
+    """A folder on the server. `native` is the transport's own object (opaque to the engine)."""
+
+    id: str
+    path: tuple[str, ...]
+    display_name: str
+    container_class: str | None = None
+    native: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    """The result of creating one item of a batch.
+
+    Exactly one of `item_id` (created) or `error` (not created) is set. `too_large` marks an
+    item the server refused for its size; `transient` one worth sending again later.
+    """
+
+    source_key: str
+    item_id: str | None = None
+    error: str | None = None
+    transient: bool = False
+    too_large: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.item_id is not None
+
+
+class Transport(abc.ABC):
+    """One connection to one mailbox. Methods may be called from several upload threads at once."""
+
+    #: Largest item the server accepts, in bytes (items above it are skipped and reported).
+    max_item_bytes: int = 35 * 1024 * 1024
+
+    @abc.abstractmethod
+    def connect(self) -> ServerInfo:
+        """Connect and run the preflight: server version, mailbox (and archive) reachable with these
+        rights, folders creatable.
+
+        Raises:
+            ConnectError: one line naming the cause and suggesting a fix.
+        """
+
+    @abc.abstractmethod
+    def store_root(self) -> FolderHandle:
+        """The top of the visible folder tree of the destination store (mailbox or archive)."""
+
+    @abc.abstractmethod
+    def well_known(self, role: str) -> FolderHandle | None:
+        """The store's own folder for a role (inbox, sent, calendar, ...), or None when it has none."""
+
+    @abc.abstractmethod
+    def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
+        """The child of `parent` called `name` (compared without case), created when missing."""
+
+    @abc.abstractmethod
+    def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
+        """Create `payloads` in `folder` in one request, each with its source stamp set.
+
+        Raises:
+            ServerBusy: the server refused the whole request and asked us to slow down.
+            TransportError: the request failed; `unknown_outcome` True when items may exist.
+        """
+
+    @abc.abstractmethod
+    def count_items(self, folder: FolderHandle) -> int:
+        """The number of ordinary items in `folder`."""
+
+    @abc.abstractmethod
+    def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
+        """Items of `folder` carrying a source stamp: stamp -> item ids.
+
+        With `stamps`, only those are looked up; with None, every stamped item is listed.
+        """
+
+    def resolve_name(self, name: str) -> str | None:
+        """The SMTP address the address list (GAL) gives for `name`, or None."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""
+
+
+def is_unknown_outcome(exc: BaseException) -> bool:
+    """Whether a failed request may nevertheless have been carried out by the server."""
+    return bool(getattr(exc, "unknown_outcome", False))
+
+
+def folder_names(path: Sequence[str]) -> str:
+    """A folder path for messages: names joined by '/'."""
+    return "/".join(path) or "(top)"

@@ -1,0 +1,165 @@
+"""Payloads (core.convert) as exchangelib items, with extended properties in the same CreateItem."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from exchangelib import HTMLBody, Body as EwsBody, CalendarItem, Contact as EwsContact, Message, Task as EwsTask
+from exchangelib import DistributionList as EwsDistributionList
+from exchangelib.attachments import FileAttachment as EwsFileAttachment
+from exchangelib.ewsdatetime import EWSDate, EWSDateTime, UTC
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
+from exchangelib.properties import Attendee as EwsAttendee, Mailbox as EwsMailbox, Member
+
+from core.convert.payload import (
+    Appointment,
+    Body,
+    Contact,
+    DistributionList,
+    FileAttachment,
+    JournalEntry,
+    MimePayload,
+    Note,
+    Payload,
+    Task,
+)
+from core.mapi import PidNamePstImportSourceKey
+from core.transport.ews import props
+
+log = logging.getLogger(__name__)
+
+_IMPORTANCE = {"low": "Low", "normal": "Normal", "high": "High"}
+_SENSITIVITY = {"normal": "Normal", "personal": "Personal", "private": "Private", "confidential": "Confidential"}
+_BUSY = {"free": "Free", "tentative": "Tentative", "busy": "Busy", "oof": "OOF", "working_elsewhere": "WorkingElsewhere"}
+_TASK_STATUS = {"not_started": "NotStarted", "in_progress": "InProgress", "completed": "Completed",
+                "waiting_on_others": "WaitingOnOthers", "deferred": "Deferred"}
+_PHONES = {"business": "BusinessPhone", "business2": "BusinessPhone2", "home": "HomePhone", "home2": "HomePhone2",
+           "mobile": "MobilePhone", "pager": "Pager", "car": "CarPhone", "business_fax": "BusinessFax",
+           "home_fax": "HomeFax", "other_fax": "OtherFax", "primary": "PrimaryPhone", "assistant": "AssistantPhone",
+           "other": "OtherTelephone", "company_main": "CompanyMainPhone", "radio": "RadioPhone",
+           "callback": "Callback", "isdn": "Isdn", "telex": "Telex", "tty_tdd": "TtyTddPhone"}
+_ADDRESSES = {"business": "Business", "home": "Home", "other": "Other"}
+
+
+def _dt(value: Any) -> Any:
+    return props.wire_value(value) if value is not None else None
+
+
+def _body(body: Body) -> Any:
+    if body.html:
+        return HTMLBody(body.html)
+    if body.text:
+        return EwsBody(body.text)
+    return None
+
+
+def _set_extended(item: Any, payload: Payload) -> None:
+    cls = type(item)
+    setattr(item, props.register(PidNamePstImportSourceKey, cls), payload.source_key)
+    for ext in payload.extended:
+        if ext.prop == PidNamePstImportSourceKey:
+            continue
+        try:
+            name = props.register(ext.prop, cls)
+        except ValueError as exc:  # a MAPI type EWS cannot carry
+            payload.problems.append(f"property not kept: {exc}")
+            continue
+        setattr(item, name, props.wire_value(ext.value))
+
+
+def _mailbox(m: Any) -> EwsMailbox | None:
+    if m is None or not (m.email or m.name):
+        return None
+    return EwsMailbox(name=m.name, email_address=m.email)
+
+
+def _attachments(item: Any, atts: list) -> None:
+    for att in atts:
+        if isinstance(att, FileAttachment):
+            item.attach(EwsFileAttachment(name=att.name, content=att.data, content_type=att.content_type,
+                                          content_id=att.content_id, is_inline=att.inline,
+                                          is_contact_photo=att.is_contact_photo))
+
+
+def build_item(account: Any, folder: Any, payload: Payload) -> Any:
+    """The exchangelib item that creates `payload`, stamp and extended properties included."""
+    common: dict[str, Any] = {"account": account, "folder": folder, "subject": payload.subject,
+                              "importance": _IMPORTANCE.get(payload.importance, "Normal"),
+                              "sensitivity": _SENSITIVITY.get(payload.sensitivity, "Normal")}
+    if payload.categories:
+        common["categories"] = list(payload.categories)
+    if isinstance(payload, MimePayload):
+        item = Message(mime_content=payload.mime, is_read=payload.is_read, **common)
+        if payload.message_class and payload.message_class != "IPM.Note":
+            item.item_class = payload.message_class
+    elif isinstance(payload, Appointment):
+        item = CalendarItem(
+            body=_body(payload.body), start=_dt(payload.start), end=_dt(payload.end), is_all_day=payload.all_day,
+            location=payload.location, legacy_free_busy_status=_BUSY.get(payload.busy_status, "Busy"),
+            reminder_is_set=payload.reminder_set, reminder_minutes_before_start=payload.reminder_minutes or 0,
+            **common,
+        )
+        if payload.all_day and payload.start is not None and payload.end is not None:
+            item.start = EWSDate(payload.start.year, payload.start.month, payload.start.day)
+            item.end = EWSDate(payload.end.year, payload.end.month, payload.end.day)
+        atts = []
+        for a in payload.attendees:
+            mb = _mailbox(a.mailbox)
+            if mb is not None:
+                atts.append((a.kind, EwsAttendee(mailbox=mb, response_type="Unknown")))
+        item.required_attendees = [x for k, x in atts if k == "required"] or None
+        item.optional_attendees = [x for k, x in atts if k == "optional"] or None
+        item.resources = [x for k, x in atts if k == "resource"] or None
+        _attachments(item, payload.attachments)
+    elif isinstance(payload, Contact):
+        item = EwsContact(
+            body=_body(payload.body), display_name=payload.display_name, given_name=payload.given_name,
+            middle_name=payload.middle_name, surname=payload.surname, nickname=payload.nickname,
+            initials=payload.initials, file_as=payload.file_as, company_name=payload.company,
+            department=payload.department, job_title=payload.job_title, office=payload.office,
+            profession=payload.profession, manager=payload.manager, assistant_name=payload.assistant,
+            spouse_name=payload.spouse, children=payload.children or None,
+            birthday=_dt(payload.birthday), wedding_anniversary=_dt(payload.anniversary),
+            business_homepage=payload.business_home_page, generation=payload.generation,
+            **common,
+        )
+        emails = [EmailAddress(email=e.address, label=f"EmailAddress{e.slot}") for e in payload.emails
+                  if e.address and 1 <= e.slot <= 3]
+        item.email_addresses = emails or None
+        phones = [PhoneNumber(label=_PHONES[k], phone_number=v) for k, v in payload.phones.items() if k in _PHONES]
+        item.phone_numbers = phones or None
+        addrs = [PhysicalAddress(label=_ADDRESSES[k], street=a.street, city=a.city, state=a.state,
+                                 zipcode=a.postal_code, country=a.country)
+                 for k, a in payload.addresses.items() if k in _ADDRESSES and not a.empty]
+        item.physical_addresses = addrs or None
+        _attachments(item, payload.attachments)
+        if payload.photo is not None:
+            _attachments(item, [payload.photo])
+    elif isinstance(payload, Task):
+        item = EwsTask(
+            body=_body(payload.body), start_date=_dt(payload.start_date), due_date=_dt(payload.due_date),
+            complete_date=_dt(payload.complete_date) if payload.is_complete else None,
+            status=_TASK_STATUS.get(payload.status, "NotStarted"), percent_complete=payload.percent_complete,
+            reminder_is_set=payload.reminder_set, reminder_due_by=_dt(payload.reminder_time),
+            owner=payload.owner, total_work=payload.total_work_minutes, actual_work=payload.actual_work_minutes,
+            **common,
+        )
+        _attachments(item, payload.attachments)
+    elif isinstance(payload, DistributionList):
+        members = []
+        for m in payload.members:
+            mb = _mailbox(m.mailbox)
+            if mb is not None:
+                members.append(Member(mailbox=mb))
+        item = EwsDistributionList(display_name=payload.display_name or payload.subject,
+                                   members=members or None, **common)
+    elif isinstance(payload, (Note, JournalEntry)):
+        # EWS has no typed note or journal item: a Message with their class and properties.
+        item = Message(body=_body(payload.body), is_read=True, **common)
+        item.item_class = payload.message_class
+        _attachments(item, payload.attachments)
+    else:
+        raise TypeError(f"unknown payload type {type(payload).__name__}")
+    _set_extended(item, payload)
+    return item

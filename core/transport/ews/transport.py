@@ -1,0 +1,379 @@
+"""The EWS transport over exchangelib (the only package that imports it)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests.adapters
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    NTLM,
+    Account,
+    Configuration,
+    Credentials,
+    FailFast,
+    Identity,
+    OAuth2Credentials,
+)
+from exchangelib import errors as ex
+from exchangelib.autodiscover import Autodiscovery
+from exchangelib.autodiscover.protocol import AutodiscoverProtocol
+from exchangelib.folders import (
+    ArchiveDeletedItems,
+    ArchiveMsgFolderRoot,
+    Calendar,
+    Contacts,
+    DeletedItems,
+    Drafts,
+    Folder,
+    FolderCollection,
+    Inbox,
+    Journal,
+    JunkEmail,
+    MsgFolderRoot,
+    Notes,
+    Outbox,
+    SentItems,
+    Tasks,
+)
+from exchangelib.folders.base import BaseFolder
+from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
+
+from core.convert.payload import MimePayload, Payload
+from core.errors import ConnectError, TransportError
+from core.mapi import PidNamePstImportSourceKey
+from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
+from core.transport.ews import props
+from core.transport.ews.auth import MsalTokenSource, OAuthSettings
+from core.transport.ews.errors import connect_error, upload_error
+from core.transport.ews.items import build_item
+
+log = logging.getLogger(__name__)
+
+# EWS distinguished folder ids (MS-OXWSCDATA DistinguishedFolderIdNameType) and exchangelib's classes.
+_DISTINGUISHED = {
+    "msgfolderroot": MsgFolderRoot, "archivemsgfolderroot": ArchiveMsgFolderRoot, "inbox": Inbox,
+    "sentitems": SentItems, "deleteditems": DeletedItems, "drafts": Drafts, "outbox": Outbox,
+    "junkemail": JunkEmail, "calendar": Calendar, "contacts": Contacts, "tasks": Tasks, "notes": Notes,
+    "journal": Journal, "archivedeleteditems": ArchiveDeletedItems,
+}
+# Per-item response codes that mean "too big" (MS-OXWSCDATA ResponseCodeType).
+_TOO_LARGE = ("ErrorMessageSizeExceeded", "ErrorRequestTooLarge", "ErrorExceededSize")
+# Per-item response codes worth retrying later.
+_TRANSIENT = ("ErrorServerBusy", "ErrorTimeoutExpired", "ErrorInternalServerTransientError",
+              "ErrorMailboxStoreUnavailable", "ErrorBatchProcessingStopped", "ErrorTooManyObjectsOpened")
+# Page size for FindItem when listing stamps.
+FIND_PAGE = 500
+# How many stamps one restriction looks up.
+STAMPS_PER_QUERY = 50
+
+
+@dataclass
+class EwsSettings:
+    """Everything the EWS transport needs, taken from a profile plus the secret."""
+
+    mailbox: str
+    store: StoreKind = "mailbox"
+    discovery: str = "direct"  # or autodiscover
+    ews_url: str | None = None
+    autodiscover_url: str | None = None
+    """An Autodiscover endpoint to ask first (instead of DNS-derived ones), e.g. for a lab."""
+    method: str = "password"
+    username: str | None = None
+    secret: str | None = None
+    auth_type: str | None = None  # NTLM | basic | None (ask the server)
+    tenant_id: str | None = None
+    client_id: str | None = None
+    certificate: Path | None = None
+    impersonation: bool = False
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    max_connections: int = 4
+
+
+def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
+    if not settings.verify_tls:
+        return NoVerifyHTTPAdapter
+    if settings.ca_bundle is not None:
+        bundle = str(settings.ca_bundle)
+
+        class CaBundleAdapter(requests.adapters.HTTPAdapter):
+            """Trusts the profile's CA bundle (exchangelib's documented HTTP_ADAPTER_CLS hook)."""
+
+            def send(self, *args: Any, **kwargs: Any) -> Any:
+                kwargs["verify"] = bundle
+                return super().send(*args, **kwargs)
+
+        return CaBundleAdapter
+    return requests.adapters.HTTPAdapter
+
+
+class EwsTransport(Transport):
+    """A mailbox (or its archive) reached over EWS."""
+
+    def __init__(self, settings: EwsSettings, token_source: MsalTokenSource | None = None) -> None:
+        self.settings = settings
+        self._token_source = token_source
+        self.account: Account | None = None
+        self._root: BaseFolder | None = None
+        self._url: str | None = None
+        self._folder_lock = threading.Lock()
+
+    # ----- connect ------------------------------------------------------------------------
+
+    def _credentials(self) -> Any:
+        s = self.settings
+        if s.method == "password":
+            if not s.username or s.secret is None:
+                raise ConnectError("password sign-in needs connection.auth.username and a password")
+            return Credentials(s.username, s.secret)
+        if self._token_source is None:
+            self._token_source = MsalTokenSource(OAuthSettings(
+                method=s.method, tenant_id=s.tenant_id, client_id=s.client_id or "",
+                client_secret=s.secret if s.certificate is None else None, certificate=s.certificate,
+                username=s.username,
+            ))
+        token = self._token_source.token()
+        identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
+        return OAuth2Credentials(client_id=s.client_id or "", client_secret=s.secret or "",
+                                 tenant_id=s.tenant_id, identity=identity, access_token=token)
+
+    def _auth_type(self) -> str | None:
+        if self.settings.method != "password":
+            return None
+        return {"ntlm": NTLM, "basic": BASIC}.get((self.settings.auth_type or "").lower())
+
+    def _discover(self, credentials: Any) -> str:
+        s = self.settings
+        try:
+            if s.autodiscover_url:
+                ad = Autodiscovery(email=s.mailbox, credentials=credentials)
+                protocol = AutodiscoverProtocol(config=Configuration(
+                    service_endpoint=s.autodiscover_url, credentials=credentials,
+                    auth_type=self._auth_type() or NTLM if s.method == "password" else None,
+                    retry_policy=FailFast()))
+                response = ad._quick(protocol=protocol)  # the GetUserSettings call exchangelib caches
+                return response.ews_url
+            ad_response, protocol = Autodiscovery(email=s.mailbox, credentials=credentials).discover()
+            return protocol.service_endpoint
+        except ex.AutoDiscoverFailed as exc:
+            raise connect_error(exc, url=s.autodiscover_url, user=s.username, mailbox=s.mailbox,
+                                method=s.method, discovery=s.discovery) from None
+
+    def connect(self) -> ServerInfo:
+        s = self.settings
+        BaseProtocol.HTTP_ADAPTER_CLS = _adapter_for(s)
+        url = s.ews_url
+        try:
+            credentials = self._credentials()
+            if s.discovery == "autodiscover" or not url:
+                url = self._discover(credentials)
+            self._url = url
+            config = Configuration(
+                service_endpoint=url, credentials=credentials, auth_type=self._auth_type(),
+                retry_policy=FailFast(), max_connections=s.max_connections,
+            )
+            self.account = Account(
+                primary_smtp_address=s.mailbox, config=config, autodiscover=False,
+                access_type=IMPERSONATION if s.impersonation else DELEGATE,
+            )
+            root = self._open_root()
+            version = self.account.protocol.version
+            can_create = True
+            rights = getattr(root, "effective_rights", None)
+            if rights is not None and rights.create_hierarchy is False:
+                can_create = False
+        except ConnectError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every library failure becomes one line here
+            raise connect_error(exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method,
+                                discovery=s.discovery) from None
+        if not can_create:
+            raise ConnectError(f"{url}: {s.username or 'this account'} may not create folders in {s.mailbox}: "
+                               "grant FullAccess on the mailbox or use impersonation")
+        self._restore_pool()
+        build = getattr(version, "build", None)
+        return ServerInfo(url=url or "", version=f"{version.api_version} ({build})", mailbox=s.mailbox,
+                          store=s.store, can_create_folders=can_create)
+
+    def _open_root(self) -> BaseFolder:
+        assert self.account is not None
+        name = "archivemsgfolderroot" if self.settings.store == "archive" else "msgfolderroot"
+        folder = self._distinguished(name)
+        if folder is None:
+            if self.settings.store == "archive":
+                raise ConnectError(f"{self._url}: {self.settings.mailbox} has no archive: enable it "
+                                   f"(Enable-Mailbox -Archive) or set destination.store: mailbox")
+            raise ConnectError(f"{self._url}: cannot open the mailbox {self.settings.mailbox}")
+        self._root = folder
+        return folder
+
+    def _distinguished(self, name: str) -> BaseFolder | None:
+        """A well-known folder by its EWS distinguished id, or None when the store has none."""
+        assert self.account is not None
+        cls = _DISTINGUISHED[name]
+        try:
+            root = self.account.archive_root if name.startswith("archive") else self.account.root
+            return cls.get_distinguished(root=root)
+        except (ex.ErrorFolderNotFound, ex.ErrorItemNotFound, ex.ErrorInvalidOperation):
+            return None
+        except ex.ErrorArchiveMailboxNotEnabled if hasattr(ex, "ErrorArchiveMailboxNotEnabled") else ():
+            return None
+
+    def _restore_pool(self) -> None:
+        """exchangelib shrinks its session pool on every busy answer; our limiter does the pacing."""
+        if self.account is None:
+            return
+        protocol = self.account.protocol
+        while protocol.session_pool_size < protocol.max_connections:
+            try:
+                protocol.increase_poolsize()
+            except Exception:  # noqa: BLE001 - best effort
+                break
+
+    # ----- folders ------------------------------------------------------------------------
+
+    def _handle(self, folder: BaseFolder, path: tuple[str, ...]) -> FolderHandle:
+        return FolderHandle(id=folder.id, path=path, display_name=folder.name or "",
+                            container_class=getattr(folder, "folder_class", None), native=folder)
+
+    def store_root(self) -> FolderHandle:
+        if self._root is None:
+            self._open_root()
+        return self._handle(self._root, ())
+
+    _ROLES = {
+        "mailbox": {"inbox": "inbox", "sent": "sentitems", "deleted": "deleteditems", "drafts": "drafts",
+                    "outbox": "outbox", "junk": "junkemail", "calendar": "calendar", "contacts": "contacts",
+                    "tasks": "tasks", "notes": "notes", "journal": "journal"},
+        "archive": {"deleted": "archivedeleteditems"},
+    }
+
+    def well_known(self, role: str) -> FolderHandle | None:
+        name = self._ROLES[self.settings.store].get(role)
+        if name is None:
+            return None
+        try:
+            folder = self._distinguished(name)
+        except Exception as exc:  # noqa: BLE001
+            raise upload_error(exc) from None
+        return None if folder is None else self._handle(folder, (folder.name or role,))
+
+    def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
+        assert self.account is not None
+        with self._folder_lock:
+            try:
+                for child in FolderCollection(account=self.account, folders=[parent.native]).find_folders():
+                    if isinstance(child, Exception):
+                        continue
+                    if (child.name or "").casefold() == name.casefold():
+                        return self._handle(child, (*parent.path, child.name))
+                # A plain Folder with the PST's container class: Exchange makes IPF.Appointment a
+                # calendar, IPF.Contact a contacts folder, and so on.
+                folder = Folder(parent=parent.native, name=name, folder_class=container_class or None)
+                folder.save()
+            except ex.ErrorFolderExists:
+                return self.ensure_folder(parent, name, container_class)
+            except Exception as exc:  # noqa: BLE001
+                raise upload_error(exc) from None
+            return self._handle(folder, (*parent.path, name))
+
+    # ----- items --------------------------------------------------------------------------
+
+    def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
+        assert self.account is not None
+        items = [build_item(self.account, folder.native, p) for p in payloads]
+        try:
+            results = self.account.bulk_create(folder=folder.native, items=items, chunk_size=len(items))
+        except Exception as exc:  # noqa: BLE001
+            self._restore_pool()
+            raise upload_error(exc) from None
+        out: list[CreateOutcome] = []
+        for payload, result in zip(payloads, results, strict=False):
+            if isinstance(result, Exception):
+                code = type(result).__name__
+                out.append(CreateOutcome(
+                    payload.source_key, error=f"{code}: {' '.join(str(result).split())[:300]}",
+                    transient=code in _TRANSIENT, too_large=code in _TOO_LARGE))
+            else:
+                out.append(CreateOutcome(payload.source_key, item_id=result.id))
+        if len(results) < len(payloads):
+            # A short answer: the rest is unknown, which the engine settles by stamp.
+            for payload in payloads[len(results):]:
+                out.append(CreateOutcome(payload.source_key, error="no answer for this item", transient=True))
+        return out
+
+    def count_items(self, folder: FolderHandle) -> int:
+        try:
+            for fresh in FolderCollection(account=self.account, folders=[folder.native]).resolve():
+                if isinstance(fresh, Exception):
+                    raise fresh
+                return int(fresh.total_count or 0)
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            raise upload_error(exc) from None
+
+    def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
+        attr = props.register(PidNamePstImportSourceKey)
+        found: dict[str, list[str]] = {}
+        try:
+            if stamps is None:
+                qs = folder.native.all().only(attr)
+                qs.page_size = FIND_PAGE
+                for it in qs:
+                    value = getattr(it, attr, None)
+                    if value:
+                        found.setdefault(value, []).append(it.id)
+                return found
+            wanted = list(stamps)
+            for i in range(0, len(wanted), STAMPS_PER_QUERY):
+                chunk = wanted[i: i + STAMPS_PER_QUERY]
+                qs = folder.native.filter(**{f"{attr}__in": chunk}).only(attr)
+                for it in qs:
+                    value = getattr(it, attr, None)
+                    if value in chunk:
+                        found.setdefault(value, []).append(it.id)
+            return found
+        except Exception as exc:  # noqa: BLE001
+            raise upload_error(exc) from None
+
+    def resolve_name(self, name: str) -> str | None:
+        if self.account is None:
+            return None
+        try:
+            results = self.account.protocol.resolve_names([name], return_full_contact_data=False)
+        except Exception:  # noqa: BLE001 - a GAL miss must never stop a run
+            return None
+        for r in results or []:
+            if isinstance(r, Exception):
+                continue
+            mb = r[0] if isinstance(r, tuple) else r
+            addr = getattr(mb, "email_address", None)
+            if addr:
+                return addr
+        return None
+
+    def close(self) -> None:
+        if self.account is not None:
+            try:
+                self.account.protocol.close()
+            except Exception:  # noqa: BLE001
+                pass
+        Protocol.clear_cache()
+
+    def __enter__(self) -> EwsTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def unknown(exc: TransportError) -> bool:
+    return bool(getattr(exc, "unknown_outcome", False))
