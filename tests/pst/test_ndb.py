@@ -535,3 +535,66 @@ def test_every_message_node_reads(name: str) -> None:
             if e.nid & 0x1F in (0x04, 0x08):  # NID_TYPE_NORMAL_MESSAGE, NID_TYPE_ASSOC_MESSAGE
                 read_all(nf.message(e.nid))
     assert count or name == "outlook-pst-rs_Empty.pst"
+
+
+# -- PSTs from our own writer -----------------------------------------------------------------
+def test_reads_writer_output_with_xxblock_and_nesting(tmp_path: Path) -> None:
+    """A PST from core.sandbox.pstwriter: a 9 MiB attachment (an XXBLOCK data tree) streams back
+    byte-exact, 300 recipients read, and a message embedded two deep keeps its recipient and attachment."""
+    from core.mapi.props import (
+        PidTagAttachLongFilename,
+        PidTagAttachMethod,
+        PidTagDisplayName,
+        PidTagMessageClass,
+        PidTagSubject,
+    )
+    from core.pst.ndb.format import NDB_CRYPT_PERMUTE
+    from core.sandbox.pstwriter import Attachment, Message, PstWriter
+
+    size = 9 * 2**20 + 123  # more than one XBLOCK's 1021 blocks of 8176 bytes
+
+    def chunks() -> Iterator[bytes]:
+        for off in range(0, size, 65536):
+            yield bytes([off // 65536 % 251]) * min(65536, size - off)
+
+    def note(subject: str, **kw) -> Message:  # type: ignore[no-untyped-def]
+        return Message(props={PidTagSubject: subject, PidTagMessageClass: "IPM.Note"}, **kw)
+
+    inner = note(
+        "inner",
+        recipients=[{PidTagDisplayName: "Bob"}],
+        attachments=[Attachment(props={PidTagAttachLongFilename: "a.txt", PidTagAttachMethod: 1}, data=b"hello")],
+    )
+    middle = note("middle", attachments=[Attachment(props={PidTagAttachMethod: 5}, message=inner)])
+    outer = note(
+        "outer",
+        recipients=[{PidTagDisplayName: f"R{i}"} for i in range(300)],
+        attachments=[
+            Attachment(props={PidTagAttachLongFilename: "big.bin", PidTagAttachMethod: 1}, stream=(size, chunks)),
+            Attachment(props={PidTagAttachMethod: 5}, message=middle),
+        ],
+    )
+    path = tmp_path / "written.pst"
+    with PstWriter(str(path), crypt_method=NDB_CRYPT_PERMUTE) as w:
+        nid = w.add_message(w.ipm_subtree, outer)
+
+    expected = hashlib.sha256()
+    for chunk in chunks():
+        expected.update(chunk)
+    with NdbFile(path) as nf:
+        assert nf.header.crypt_name == "compressible"
+        msg = nf.message(nid)
+        assert _subject(msg.props) == "outer"
+        assert [r[0x3001].value.decode("utf-16-le") for r in msg.recipients] == [f"R{i}" for i in range(300)]
+        big = msg.attachments[0]
+        assert big.data_size == size
+        digest = hashlib.sha256()
+        with big.open_data() as stream:
+            while chunk := stream.read(1 << 16):
+                digest.update(chunk)
+        assert digest.hexdigest() == expected.hexdigest()
+        assert nf.largest_read <= 8192
+        deepest = msg.embedded_path([1, 0])
+        assert _subject(deepest.props) == "inner"
+        assert deepest.recipients[0][0x3001].value.decode("utf-16-le") == "Bob"
+        assert deepest.attachments[0].open_data().read() == b"hello"
