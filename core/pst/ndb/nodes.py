@@ -14,7 +14,7 @@ import io
 import os
 import struct
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import BinaryIO
@@ -273,7 +273,7 @@ class NodeDatabase:
             raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: {c_ent} entries do not fit")
         return page, c_ent, cb_ent, c_level
 
-    def _bt_find(self, ptype: int, key: int, keyfn) -> bytes | None:  # type: ignore[no-untyped-def]
+    def _bt_find(self, ptype: int, key: int, keyfn: Callable[[int], int]) -> bytes | None:
         """Walk a B-tree from its root to the leaf entry whose key is `key`."""
         ref = self.header.nbt_root if ptype == F.PageType.ptypeNBT else self.header.bbt_root
         id_ = self._id
@@ -329,7 +329,7 @@ class NodeDatabase:
 
     def _iter_nbt(self, ref: BRef, depth: int) -> Iterator[NBTEntry]:
         if depth > _MAX_TREE_DEPTH:
-            raise self._err("the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+            raise self._err(f"the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
         page, c_ent, cb_ent, c_level = self._bt_page(ref, F.PageType.ptypeNBT)
         fmt = "<QQQI" if self.unicode else "<IIII"
         c = self._id.format[1]
