@@ -1,0 +1,494 @@
+"""The sandbox server: real HTTP(S) on 127.0.0.1 in front of the store.
+
+    with Sandbox(tmp_path, users={"alice@sandbox.test": "pw"}) as sb:
+        sb.ews_url, sb.autodiscover_url, sb.token_url()
+        sb.set_knobs(busy_next=2)
+
+Endpoints: `/EWS/Exchange.asmx` (EWS), `/autodiscover/autodiscover.svc` (SOAP Autodiscover),
+`/{tenant}/oauth2/v2.0/token` (OAuth token endpoint: client_credentials and password grants)
+and `/{tenant}/v2.0/.well-known/openid-configuration`.
+
+Authentication like an IIS-hosted Exchange: Basic, NTLM (connection-based: once a
+keep-alive connection has passed the NTLM handshake, its later requests are that user's)
+and Bearer tokens that this sandbox issued. Wrong credentials get 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import secrets
+import socket
+import ssl
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from core.sandbox.server import ntlm
+from core.sandbox.server.autodiscover import handle_get_user_settings
+from core.sandbox.server.ews import EwsFault, EwsService, Principal
+from core.sandbox.server.knobs import Knobs, KnobState
+from core.sandbox.server.store import Folder, Item, Store, prop_key
+
+log = logging.getLogger(__name__)
+
+EWS_PATH = "/ews/exchange.asmx"
+AUTODISCOVER_PATH = "/autodiscover/autodiscover.svc"
+_TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
+_OIDC_PATH = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$")
+TOKEN_LIFETIME_S = 3600
+AUTH_METHODS = ("ntlm", "basic", "bearer")
+
+ExchangeHook = Callable[[bytes, bytes], None]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One EWS request as the server saw it (for tests: what came, when, what it got)."""
+
+    time: float
+    operation: str
+    outcome: str  # ok | busy | drop | error | refused (over max_concurrency) | fault
+    principal: str
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sandbox: Sandbox
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates a connection
+    server_version = "Microsoft-IIS/10.0"
+    sys_version = ""
+    server: _Server
+
+    # per connection
+    ntlm_challenge: bytes | None = None
+    ntlm_user: str | None = None
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes = b"", content_type: str = "text/xml; charset=utf-8",
+              headers: Iterable[tuple[str, str]] = (), close: bool = False) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if body:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _read_body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.sandbox.knobs.max_request_bytes:
+            self._send(413, b"<html><body>Request Entity Too Large</body></html>", "text/html", close=True)
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.server.sandbox.scheme}://{host}"
+
+    # --- verbs ---------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = urlsplit(self.path).path
+        match = _OIDC_PATH.match(path)
+        if match:
+            base = f"{self._base_url()}/{match.group(1)}"
+            doc = {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                   "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                   "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                   "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                   "response_types_supported": ["code", "token"]}
+            self._send(200, json.dumps(doc).encode(), "application/json")
+            return
+        self._send(404, b"<html><body>Not Found</body></html>", "text/html")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._send(200 if urlsplit(self.path).path.lower() in (EWS_PATH, AUTODISCOVER_PATH) else 404)
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._read_body()
+        if body is None:
+            return
+        path = urlsplit(self.path).path
+        match = _TOKEN_PATH.match(path)
+        if match:
+            self._token(body)
+            return
+        if path.lower() not in (EWS_PATH, AUTODISCOVER_PATH):
+            self._send(404, b"<html><body>Not Found</body></html>", "text/html")
+            return
+        sandbox = self.server.sandbox
+        principal = self._authenticate()
+        if principal is None:
+            sandbox._observe(body, b"")
+            return
+        if path.lower() == AUTODISCOVER_PATH:
+            answer = handle_get_user_settings(body, sandbox.store, f"{self._base_url()}/EWS/Exchange.asmx")
+            sandbox._observe(body, answer)
+            self._send(200, answer)
+            return
+        self._ews(body, principal)
+
+    def _ews(self, body: bytes, principal: Principal) -> None:
+        sandbox = self.server.sandbox
+        operation = _operation_name(body)
+        knobs = sandbox.knobs
+        if not sandbox._knobs.enter():
+            # EWSMaxConcurrency: Exchange refuses the surplus request as busy and asks the client to back off.
+            answer = EwsService.fault(EwsFault("ErrorServerBusy", "The server cannot service this request "
+                                                "right now. Try again later.", knobs.back_off_ms))
+            sandbox._record(operation, "refused", principal)
+            sandbox._observe(body, answer)
+            self._send(500, answer)
+            return
+        try:
+            if knobs.latency_ms:
+                time.sleep(knobs.latency_ms / 1000)
+            fate = sandbox._knobs.draw()
+            if fate == "drop":
+                sandbox._record(operation, "drop", principal)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fate == "error":
+                sandbox._record(operation, "error", principal)
+                self._send(503, b"<html><body>Service Unavailable</body></html>", "text/html")
+                return
+            if fate == "busy":
+                answer = EwsService.fault(EwsFault("ErrorServerBusy", "The server cannot service this request "
+                                                    "right now. Try again later.", knobs.back_off_ms))
+                sandbox._record(operation, "busy", principal)
+                sandbox._observe(body, answer)
+                self._send(500, answer)
+                return
+            status, answer = sandbox.ews.handle(body, principal, self._base_url())
+            sandbox._record(operation, "ok" if status == 200 else "fault", principal)
+            sandbox._observe(body, answer)
+            self._send(status, answer)
+        finally:
+            sandbox._knobs.leave()
+
+    # --- authentication ------------------------------------------------------------------------
+    def _challenge(self, extra: str | None = None) -> None:
+        methods = self.server.sandbox.auth_methods
+        headers = []
+        if extra:
+            headers.append(("WWW-Authenticate", extra))
+        else:
+            if "ntlm" in methods:
+                headers += [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "NTLM")]
+            if "basic" in methods:
+                headers.append(("WWW-Authenticate", 'Basic realm="sandbox.test"'))
+            if "bearer" in methods:
+                headers.append(("WWW-Authenticate", 'Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
+                                                     'token_types="app_asserted_user_v1 service_asserted_app_v1"'))
+        self._send(401, b"", headers=headers)
+
+    def _authenticate(self) -> Principal | None:
+        """The caller, or None after answering 401 (a challenge, or wrong credentials)."""
+        sandbox = self.server.sandbox
+        header = self.headers.get("Authorization")
+        if not header:
+            if self.ntlm_user:
+                return Principal(self.ntlm_user)
+            self._challenge()
+            return None
+        scheme, _, param = header.strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme not in {"negotiate", *sandbox.auth_methods}:
+            self._challenge()
+            return None
+        if scheme == "basic":
+            try:
+                user, _, password = base64.b64decode(param).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                self._challenge()
+                return None
+            address = sandbox._address_for(user)
+            if address and sandbox.store.check_password(address, password):
+                return Principal(address)
+            self._challenge()
+            return None
+        if scheme in ("ntlm", "negotiate") and "ntlm" in sandbox.auth_methods:
+            return self._ntlm(scheme, param)
+        if scheme == "bearer":
+            found = sandbox.store.token(param.strip())
+            if found and found[2] > time.time():
+                return Principal(found[0], found[1])
+            self._challenge('Bearer error="invalid_token"')
+            return None
+        self._challenge()
+        return None
+
+    def _ntlm(self, scheme: str, param: str) -> Principal | None:
+        sandbox = self.server.sandbox
+        try:
+            token = base64.b64decode(param)
+        except binascii.Error:
+            token = b""
+        kind = struct.unpack("<I", token[8:12])[0] if token.startswith(ntlm.SIGNATURE) and len(token) >= 12 else 0
+        scheme_name = "NTLM" if scheme == "ntlm" else "Negotiate"
+        if kind == ntlm.NEGOTIATE_MESSAGE:
+            self.ntlm_challenge = ntlm.new_server_challenge()
+            self.ntlm_user = None
+            challenge = ntlm.make_challenge(token, self.ntlm_challenge)
+            self._challenge(f"{scheme_name} {base64.b64encode(challenge).decode()}")
+            return None
+        if kind == ntlm.AUTHENTICATE_MESSAGE and self.ntlm_challenge is not None:
+            server_challenge, self.ntlm_challenge = self.ntlm_challenge, None
+            try:
+                auth = ntlm.parse_authenticate(token)
+            except ntlm.NtlmError:
+                self._challenge()
+                return None
+            address = sandbox._address_for(auth.user, auth.domain)
+            password = sandbox.store.password(address) if address else None
+            if address and password is not None and ntlm.verify_ntlmv2(auth, password, server_challenge):
+                self.ntlm_user = address
+                return Principal(address)
+        self._challenge()
+        return None
+
+    # --- OAuth token endpoint ------------------------------------------------------------------
+    def _token(self, body: bytes) -> None:
+        sandbox = self.server.sandbox
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        basic = self.headers.get("Authorization", "")
+        if basic.lower().startswith("basic "):  # client_secret_basic
+            cid, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            form.setdefault("client_id", cid)
+            form.setdefault("client_secret", secret)
+        grant = form.get("grant_type")
+
+        def error(status: int, code: str, description: str) -> None:
+            self._send(status, json.dumps({"error": code, "error_description": description}).encode(),
+                       "application/json")
+
+        if grant == "client_credentials":
+            if not sandbox.store.check_app(form.get("client_id", ""), form.get("client_secret", "")):
+                error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+                return
+            token = sandbox.mint_token(form["client_id"], kind="app")
+        elif grant == "password":
+            address = sandbox._address_for(form.get("username", ""))
+            if not address or not sandbox.store.check_password(address, form.get("password", "")):
+                error(400, "invalid_grant", "AADSTS50126: Error validating credentials due to invalid "
+                                            "username or password.")
+                return
+            token = sandbox.mint_token(address, kind="user")
+        else:
+            error(400, "unsupported_grant_type", f"AADSTS70003: The app requested an unsupported grant type "
+                                                 f"'{grant}'.")
+            return
+        answer = {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S, "ext_expires_in": TOKEN_LIFETIME_S,
+                  "access_token": token, "scope": form.get("scope", "https://outlook.office365.com/.default")}
+        self._send(200, json.dumps(answer).encode(), "application/json")
+
+
+def _operation_name(body: bytes) -> str:
+    match = re.search(rb"<(?:\w+:)?Body[^>]*>\s*<(?:\w+:)?(\w+)", body)
+    return match.group(1).decode() if match else "?"
+
+
+class Sandbox:
+    """A running (after `start()`) sandbox mailbox server on 127.0.0.1.
+
+    Args:
+        state_dir: where the store lives; reused across restarts.
+        users: address -> password; each gets a mailbox with the well-known folders.
+        archives: addresses whose mailbox also gets an archive.
+        impersonators: addresses that may impersonate every mailbox.
+        apps: OAuth client_id -> client secret (client credentials; may impersonate every mailbox).
+        knobs: the realism knobs at start (see `Knobs`); change them later with `set_knobs`.
+        auth_methods: what the 401 challenge offers and what is accepted: ntlm, basic, bearer.
+        tls: serve HTTPS with a certificate from a CA made at start (`ca_cert`).
+        hostnames: extra names the TLS certificate covers (for host-mapped clients).
+        on_exchange: called with (request body, response body) for every EWS/Autodiscover POST.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        users: Mapping[str, str] | None = None,
+        archives: Iterable[str] = (),
+        impersonators: Iterable[str] = (),
+        apps: Mapping[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        knobs: Knobs | None = None,
+        auth_methods: Iterable[str] = AUTH_METHODS,
+        tls: bool = False,
+        hostnames: Iterable[str] = (),
+        on_exchange: ExchangeHook | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.state_dir)
+        for address, password in (users or {}).items():
+            self.store.add_user(address, password)
+        for address in archives:
+            self.store.enable_archive(address)
+        for address in impersonators:
+            self.store.grant_impersonation(address)
+        for client_id, secret in (apps or {}).items():
+            self.store.add_app(client_id, secret)
+        self._knobs = KnobState(knobs or Knobs())
+        self.auth_methods = tuple(m.lower() for m in auth_methods)
+        self.tls = tls
+        self.hostnames = list(hostnames)
+        self.on_exchange = on_exchange
+        self.host = host
+        self._port = port
+        self.ca_cert: Path | None = None
+        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes)
+        self.exchanges: list[Exchange] = []
+        self._exchanges_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        server = _Server((self.host, self._port), _Handler)
+        server.sandbox = self
+        if self.tls:
+            from core.sandbox.server.tls import make_certificates
+
+            ca, cert, key = make_certificates(self.state_dir / "tls", self.hostnames)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            self.ca_cert = ca
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses -----------------------------------------------------------------------------
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def ews_url(self) -> str:
+        return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def autodiscover_url(self) -> str:
+        return f"{self.base_url}/autodiscover/autodiscover.svc"
+
+    def token_url(self, tenant: str = "common") -> str:
+        return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
+
+    def info(self) -> dict[str, object]:
+        """The JSON object `pstimport sandbox serve` prints first."""
+        return {"ews_url": self.ews_url, "autodiscover_url": self.autodiscover_url, "graph_url": None,
+                "ca_cert": str(self.ca_cert) if self.ca_cert else None}
+
+    # --- knobs, tokens ---------------------------------------------------------------------------
+    @property
+    def knobs(self) -> Knobs:
+        return self._knobs.knobs
+
+    def set_knobs(self, **changes: object) -> Knobs:
+        """Change realism knobs while running, e.g. `set_knobs(busy_rate=0.5, latency_ms=20)`."""
+        return self._knobs.update(**changes)
+
+    def mint_token(self, subject: str, kind: str = "user", lifetime_s: float = TOKEN_LIFETIME_S) -> str:
+        """Issue a Bearer token for a user address (kind user) or an app client_id (kind app)."""
+        token = "sbx1." + secrets.token_urlsafe(32)
+        self.store.save_token(token, subject.lower() if kind == "user" else subject, kind, time.time() + lifetime_s)
+        return token
+
+    def _address_for(self, user: str, domain: str = "") -> str | None:
+        """The mailbox a logon name means: an address, DOMAIN\\user, or a bare alias."""
+        user = user.strip()
+        if "\\" in user:
+            user = user.split("\\", 1)[1]
+        if "@" in user:
+            return user.lower() if self.store.user(user) else None
+        matches = [u.address for u in self.store.users() if u.address.split("@")[0] == user.lower()]
+        return matches[0] if len(matches) == 1 else None
+
+    # --- observation (tests) ---------------------------------------------------------------------
+    def _observe(self, request: bytes, response: bytes) -> None:
+        if self.on_exchange is not None:
+            self.on_exchange(request, response)
+
+    def _record(self, operation: str, outcome: str, principal: Principal) -> None:
+        with self._exchanges_lock:
+            self.exchanges.append(Exchange(time.monotonic(), operation, outcome, principal.name))
+
+    # --- store inspection (tests and the demo) --------------------------------------------------
+    def folder(self, mailbox: str, path: str | Iterable[str] = (), archive: bool = False) -> Folder | None:
+        """A folder by its path of display names below the message root ("Inbox/Sub" or a list)."""
+        parts = [p for p in (path.split("/") if isinstance(path, str) else list(path)) if p]
+        folder = self.store.distinguished(mailbox, "archivemsgfolderroot" if archive else "msgfolderroot")
+        for name in parts:
+            if folder is None:
+                return None
+            folder = self.store.find_folder(folder.id, name)
+        return folder
+
+    def items(self, mailbox: str, path: str | Iterable[str], archive: bool = False) -> list[Item]:
+        folder = self.folder(mailbox, path, archive)
+        return self.store.items(folder.id) if folder else []
+
+    def find_by_source_key(self, value: str, mailbox: str | None = None) -> list[Item]:
+        """Items carrying the pstimport source stamp `value` (DESIGN.md)."""
+        from core.mapi.props import PidNamePstImportSourceKey as key
+
+        found = self.store.find_by_prop(prop_key("String", property_set=key.guid, name=key.key), value)
+        if mailbox is None:
+            return found
+        return [it for it in found if (f := self.store.folder(it.folder_id)) and f.mailbox == mailbox.lower()]

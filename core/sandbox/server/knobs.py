@@ -1,0 +1,90 @@
+"""Realism knobs: latency, throttling, dropped connections, HTTP 503, size limits.
+
+Every random decision draws from one `random.Random(seed)`, in request order, so a
+run with the same seed and the same (serial) requests meets the same faults.
+Knobs can be changed while the server runs (`Sandbox.set_knobs`), so a test can switch
+faults on in the middle of an import.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, fields, replace
+
+# Exchange's defaults: EWS accepts requests up to maxAllowedContentLength (IIS, 64 MB on
+# Exchange 2016/2019 after setup), and the organisation's MaxSendSize/MaxReceiveSize is
+# 35 MB for new mailboxes on Exchange Online; on-premises the default is 10 MB.
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_ITEM_BYTES = 35 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The settings. Rates are probabilities per EWS request (0..1)."""
+
+    latency_ms: int = 0  # added before every EWS answer
+    busy_rate: float = 0.0  # ErrorServerBusy fault with BackOffMilliseconds
+    busy_next: int = 0  # the next N EWS requests are refused as busy (deterministic, for tests)
+    back_off_ms: int = 250  # the BackOffMilliseconds the busy fault asks for
+    max_concurrency: int = 0  # EWS requests in flight per server; 0 means unlimited (EWSMaxConcurrency)
+    drop_rate: float = 0.0  # close the connection without an answer
+    error_rate: float = 0.0  # HTTP 503 Service Unavailable
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # bigger requests get HTTP 413
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # bigger items get ErrorMessageSizeExceeded
+    seed: int = 0
+
+
+class KnobState:
+    """The current knobs plus the seeded random source, behind a lock."""
+
+    def __init__(self, knobs: Knobs) -> None:
+        self._lock = threading.Lock()
+        self._knobs = knobs
+        self._rng = random.Random(knobs.seed)
+        self._in_flight = 0
+
+    @property
+    def knobs(self) -> Knobs:
+        with self._lock:
+            return self._knobs
+
+    def update(self, **changes: object) -> Knobs:
+        names = {f.name for f in fields(Knobs)}
+        unknown = set(changes) - names
+        if unknown:
+            raise TypeError(f"unknown knob(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            self._knobs = replace(self._knobs, **changes)  # type: ignore[arg-type]
+            if "seed" in changes:
+                self._rng = random.Random(self._knobs.seed)
+            return self._knobs
+
+    def draw(self) -> str | None:
+        """Decide the fate of one EWS request: None (serve it), 'busy', 'drop' or 'error'."""
+        with self._lock:
+            k = self._knobs
+            if k.busy_next > 0:
+                self._knobs = replace(k, busy_next=k.busy_next - 1)
+                return "busy"
+            # Always draw three numbers, so changing one rate does not shift the others' sequence.
+            r_drop, r_error, r_busy = self._rng.random(), self._rng.random(), self._rng.random()
+            if r_drop < k.drop_rate:
+                return "drop"
+            if r_error < k.error_rate:
+                return "error"
+            if r_busy < k.busy_rate:
+                return "busy"
+            return None
+
+    def enter(self) -> bool:
+        """Count a request in; False when that exceeds max_concurrency (the request is refused)."""
+        with self._lock:
+            if self._knobs.max_concurrency and self._in_flight >= self._knobs.max_concurrency:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1

@@ -1,0 +1,146 @@
+"""Fixtures for the sandbox: a running mailbox server whose every exchange is schema-checked.
+
+Add fixtures here; do not rewrite (the PST-writer tests share this file).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED
+
+SCHEMA_DIR = SHARED / "ews-schema"
+
+# --- sandbox server fixtures ------------------------------------------------------------------
+ALICE = "alice@sandbox.test"
+BOB = "bob@sandbox.test"
+SERVICE = "svc-import@sandbox.test"
+PASSWORD = "Alice-pw-1"
+BOB_PASSWORD = "Bob-pw-2"
+SERVICE_PASSWORD = "Svc-pw-3"
+APP_ID = "6a1c3f0e-0000-4000-8000-00000000a77e"
+APP_SECRET = "app-secret-4"
+
+
+class SchemaChecker:
+    """Validates every request and response body with ../shared/ews-schema/validate.py."""
+
+    def __init__(self) -> None:
+        if not (SCHEMA_DIR / "validate.py").is_file():
+            pytest.skip(f"the EWS schema validator is not at {SCHEMA_DIR}")
+        sys.path.insert(0, str(SCHEMA_DIR))
+        try:
+            from validate import EwsValidator  # type: ignore[import-not-found]
+        finally:
+            sys.path.remove(str(SCHEMA_DIR))
+        self.validator = EwsValidator()
+        self.failures: list[str] = []
+        self.checked = 0
+        self._lock = threading.Lock()
+
+    def check(self, what: str, body: bytes) -> list[str]:
+        if not body.strip():
+            return []
+        with self._lock:
+            errors, _warnings = self.validator.check_bytes(body)
+            self.checked += 1
+            if errors:
+                self.failures.append(f"{what}: {errors[:3]}\n{body[:1500]!r}")
+        return errors
+
+    def __call__(self, request: bytes, response: bytes) -> None:
+        self.check("request", request)
+        self.check("response", response)
+
+
+@pytest.fixture
+def schema_checker() -> Iterator[SchemaChecker]:
+    """Collects schema failures of every exchange; the test fails at teardown if there were any."""
+    checker = SchemaChecker()
+    yield checker
+    assert not checker.failures, "invalid EWS on the wire:\n" + "\n".join(checker.failures)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, schema_checker: SchemaChecker):
+    """A running sandbox on 127.0.0.1:0 with alice (with archive), bob, a service account and an app."""
+    from core.sandbox.server.app import Sandbox
+
+    sb = Sandbox(
+        tmp_path / "state",
+        users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
+        archives=[ALICE],
+        impersonators=[SERVICE],
+        apps={APP_ID: APP_SECRET},
+        on_exchange=schema_checker,
+    ).start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture
+def tls_sandbox(tmp_path: Path, schema_checker: SchemaChecker, monkeypatch: pytest.MonkeyPatch):
+    """Like `sandbox`, over HTTPS with a fresh CA that requests trusts through REQUESTS_CA_BUNDLE."""
+    from core.sandbox.server.app import Sandbox
+
+    sb = Sandbox(
+        tmp_path / "state",
+        users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
+        archives=[ALICE],
+        impersonators=[SERVICE],
+        apps={APP_ID: APP_SECRET},
+        tls=True,
+        hostnames=["sandbox.test", "autodiscover.sandbox.test"],
+        on_exchange=schema_checker,
+    ).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+# --- PST writer fixtures ----------------------------------------------------------------------
+WRITER_SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="session")
+def make_writer_pst(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: write a PST with our writer (cached per arguments) and return (path, truth)."""
+    import json as _json
+
+    from core.sandbox.pstwriter.content import generate
+
+    cache: dict[tuple, tuple[Path, dict]] = {}
+    base = tmp_path_factory.mktemp("writer-psts")
+
+    def make(seed: int = 1, mode: str = "realistic", **kw: object) -> tuple[Path, dict]:
+        key = (seed, mode, tuple(sorted(kw.items())))
+        if key not in cache:
+            name = f"{mode}-{seed}-" + "-".join(f"{k}{v}" for k, v in sorted(kw.items())) + ".pst"
+            path = base / name
+            generate(str(path), seed=seed, mode=mode, **kw)  # type: ignore[arg-type]
+            truth = _json.loads(Path(str(path) + ".truth.json").read_text(encoding="utf-8"))
+            cache[key] = (path, truth)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session", params=WRITER_SEEDS, ids=lambda s: f"seed{s}")
+def realistic_pst(request: pytest.FixtureRequest, make_writer_pst) -> tuple[Path, dict]:
+    """A realistic-mode PST from our writer, one per seed, with its ground truth."""
+    return make_writer_pst(request.param, "realistic")
+
+
+@pytest.fixture(scope="session", params=WRITER_SEEDS[:2], ids=lambda s: f"seed{s}")
+def scale_pst(request: pytest.FixtureRequest, make_writer_pst) -> tuple[Path, dict]:
+    """A small scale-mode PST (400 messages in 3 folders) from our writer, with its ground truth."""
+    return make_writer_pst(request.param, "scale", items=400, folder_items=150)
