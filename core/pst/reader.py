@@ -318,6 +318,8 @@ class PstFile:
         """A PropertyBag from the NDB layer's raw (id, type, bytes) triples."""
         values: dict[PropKey, PropValue] = {}
         for pid, (_, ptype, data) in raw.items():
+            if pid == 0 and ptype == PropType.PT_UNSPECIFIED:
+                continue  # a null slot some writers leave in the property context (the QUIRK_ file)
             key: PropKey = self._named.get(pid, pid) if pid >= 0x8000 else pid
             values[key] = decode(ptype, data, codepage)
         _strip_subject_marker(values)
