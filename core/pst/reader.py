@@ -15,8 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Any, BinaryIO
+from typing import Any
 
 import pypff
 
@@ -663,9 +662,4 @@ class PstFile:
         )
 
 
-def read_attachment(attachment: Attachment) -> BinaryIO:
-    """Convenience: the attachment's data stream (see `Attachment.open`)."""
-    return attachment.open()
-
-
-__all__ = ["PstFile", "open_pst", "read_attachment", "replace", "PropType"]
+__all__ = ["PstFile", "open_pst"]
