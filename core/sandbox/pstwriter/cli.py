@@ -14,12 +14,19 @@ PROGRESS_MIN_ITEMS = 5000
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `make-pst` to the `sandbox` command group."""
-    p = sub.add_parser("make-pst", help="write a sample PST and its ground-truth JSON",
-                       description="Write OUT.pst and OUT.pst.truth.json, deterministically from the seed.")
+    p = sub.add_parser(
+        "make-pst",
+        help="write a sample PST and its ground-truth JSON",
+        description="Write OUT.pst and OUT.pst.truth.json, deterministically from the seed.",
+    )
     p.add_argument("out", metavar="OUT.pst", help="the PST file to write (overwritten)")
     p.add_argument("--seed", type=int, default=0, help="RNG seed; the same seed gives identical bytes")
-    p.add_argument("--mode", choices=("realistic", "scale"), default="realistic",
-                   help="realistic: every kind of content; scale: many ordinary messages")
+    p.add_argument(
+        "--mode",
+        choices=("realistic", "scale"),
+        default="realistic",
+        help="realistic: every kind of content; scale: many ordinary messages",
+    )
     p.add_argument("--items", type=int, default=None, help="scale mode: number of messages")
     p.add_argument("--size-mb", type=int, default=None, help="scale mode: target file size in MB")
     p.add_argument("--encrypt", action="store_true", help="use compressible encryption (default: none)")
@@ -46,14 +53,23 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "scale" and ((args.size_mb or 0) >= PROGRESS_MIN_MB or (args.items or 0) >= PROGRESS_MIN_ITEMS):
         bar = ProgressBar(args.size_mb or args.items, "MB" if args.size_mb else "items")
     try:
-        summary = generate(args.out, seed=args.seed, mode=args.mode, items=args.items, size_mb=args.size_mb,
-                           progress=bar, crypt_method=1 if args.encrypt else 0)
+        summary = generate(
+            args.out,
+            seed=args.seed,
+            mode=args.mode,
+            items=args.items,
+            size_mb=args.size_mb,
+            progress=bar,
+            crypt_method=1 if args.encrypt else 0,
+        )
     except OSError as exc:
         print(f"make-pst: {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USER
     finally:
         if bar is not None:
             bar.finish()
-    print(f"{args.out}: {summary['items']} items, {summary['file_size']:,} bytes in {summary['seconds']} s; "
-          f"truth in {args.out}.truth.json")
+    print(
+        f"{args.out}: {summary['items']} items, {summary['file_size']:,} bytes in {summary['seconds']} s; "
+        f"truth in {args.out}.truth.json"
+    )
     return 0

@@ -30,7 +30,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import compressed_rtf
@@ -51,6 +51,7 @@ from core.mapi import (
     MAPI_ONE_OFF_NO_RICH_INFO,
     MAPI_ONE_OFF_UNICODE,
     MAPI_TO,
+    MSGFLAG_HASATTACH,
     MSGFLAG_READ,
     MSGFLAG_UNSENT,
     NOTE_COLOR_YELLOW,
@@ -62,19 +63,6 @@ from core.mapi import (
     SENSITIVITY_PRIVATE,
     WRAPPED_ENTRY_ID_PROVIDER_UID,
     WRAPPED_TYPE_ONE_OFF,
-    afByValue,
-    afEmbeddedMessage,
-    asfMeeting,
-    followupFlagged,
-    olBusy,
-    olFree,
-    recipOrganizer,
-    recipSendable,
-    respAccepted,
-    respNone,
-    respOrganized,
-    tsvInProgress,
-    tsvNotStarted,
     PidLidAppointmentEndWhole,
     PidLidAppointmentRecur,
     PidLidAppointmentStartWhole,
@@ -130,9 +118,9 @@ from core.mapi import (
     PidTagAttachFilename,
     PidTagAttachFlags,
     PidTagAttachLongFilename,
+    PidTagAttachmentHidden,
     PidTagAttachMethod,
     PidTagAttachMimeTag,
-    PidTagAttachmentHidden,
     PidTagBody,
     PidTagBusinessTelephoneNumber,
     PidTagClientSubmitTime,
@@ -194,6 +182,19 @@ from core.mapi import (
     PidTagSubjectPrefix,
     PidTagSurname,
     PidTagTitle,
+    afByValue,
+    afEmbeddedMessage,
+    asfMeeting,
+    followupFlagged,
+    olBusy,
+    olFree,
+    recipOrganizer,
+    recipSendable,
+    respAccepted,
+    respNone,
+    respOrganized,
+    tsvInProgress,
+    tsvNotStarted,
 )
 from core.sandbox.pstwriter.messaging import (
     Attachment,
@@ -207,7 +208,7 @@ from core.sandbox.pstwriter.recurrence import ModifiedOccurrence, WeeklyRecurren
 
 TRUTH_VERSION = 1
 FILETIME_EPOCH_OFFSET = 11644473600  # seconds from 1601-01-01 to 1970-01-01
-DATE_RANGE_START = datetime(2010, 1, 1, tzinfo=timezone.utc)
+DATE_RANGE_START = datetime(2010, 1, 1, tzinfo=UTC)
 DATE_RANGE_YEARS = 15
 READPST_SKIPPED_CLASSES = ("IPM.Task", "IPM.StickyNote", "IPM.DistList", "IPM.Post")
 CODEPAGE_UTF8 = 65001
@@ -232,15 +233,51 @@ WELL_KNOWN = [
 ]
 # Six levels under the Inbox, with Unicode names, and "Archive" at two depths.
 NESTED_PATH = ["Projects", "2019", "Ωmega – Q1", "Straße & Café", "日本語フォルダー", "Archive"]
-FIRST_NAMES = ["Anna", "Björn", "Chloé", "Dmitri", "Eun-ji", "Fatima", "Gareth", "Hiroshi", "Ingrid",
-               "José", "Kwame", "Leïla", "Mateo", "Noor", "Oskar", "Priya", "Quentin", "Rosa"]
-LAST_NAMES = ["Andersson", "Bauer", "Castillo", "Dubois", "Eriksen", "Fernández", "García", "Hansen",
-              "Ivanova", "Jensen", "Kowalski", "Lindqvist", "Müller", "Nakamura", "O'Brien", "Petrov"]
+FIRST_NAMES = [
+    "Anna",
+    "Björn",
+    "Chloé",
+    "Dmitri",
+    "Eun-ji",
+    "Fatima",
+    "Gareth",
+    "Hiroshi",
+    "Ingrid",
+    "José",
+    "Kwame",
+    "Leïla",
+    "Mateo",
+    "Noor",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+]
+LAST_NAMES = [
+    "Andersson",
+    "Bauer",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fernández",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrov",
+]
 DOMAINS = ["example.com", "contoso.example", "fabrikam.example", "northwind.example"]
-WORDS = ("budget review meeting project deadline report draft invoice schedule customer release "
-         "update quarterly plan design server migration backup policy contract proposal agenda "
-         "notes follow-up approval training workshop travel expense summary feedback roadmap "
-         "Überprüfung café naïve 日本 данные δοκιμή").split()
+WORDS = (
+    "budget review meeting project deadline report draft invoice schedule customer release "
+    "update quarterly plan design server migration backup policy contract proposal agenda "
+    "notes follow-up approval training workshop travel expense summary feedback roadmap "
+    "Überprüfung café naïve 日本 данные δοκιμή"
+).split()
 CATEGORIES = ["Red Category", "Blue Category", "Projekt Ω", "Personal", "Follow-up"]
 
 
@@ -303,18 +340,30 @@ class Person:
 
     def recipient(self, rtype: int, extra: dict | None = None) -> tuple[dict, dict]:
         """(recipient row props, truth) for this person."""
-        entry = one_off_entry_id(self.name, self.address_type, self.email) if self.kind == "smtp" \
-            else ex_entry_id(self.dn)
+        entry = (
+            one_off_entry_id(self.name, self.address_type, self.email) if self.kind == "smtp" else ex_entry_id(self.dn)
+        )
         row: dict[Any, Any] = {
-            PidTagRecipientType: rtype, PidTagDisplayName: self.name, PidTagAddressType: self.address_type,
-            PidTagEmailAddress: self.email, PidTagEntryId: entry, PidTagResponsibility: False,
-            PidTagSendRichInfo: False, PidTagSearchKey: f"{self.address_type}:{self.email.upper()}\0".encode(),
-            PidTagSmtpAddress: self.known_smtp, PidTagRecipientFlags: recipSendable,
+            PidTagRecipientType: rtype,
+            PidTagDisplayName: self.name,
+            PidTagAddressType: self.address_type,
+            PidTagEmailAddress: self.email,
+            PidTagEntryId: entry,
+            PidTagResponsibility: False,
+            PidTagSendRichInfo: False,
+            PidTagSearchKey: f"{self.address_type}:{self.email.upper()}\0".encode(),
+            PidTagSmtpAddress: self.known_smtp,
+            PidTagRecipientFlags: recipSendable,
         }
         row.update(extra or {})
-        truth = {"type": {MAPI_TO: "to", MAPI_CC: "cc", MAPI_BCC: "bcc"}[rtype], "name": self.name,
-                 "address_type": self.address_type, "email": self.email, "smtp": self.known_smtp,
-                 "resolvable": self.known_smtp is not None}
+        truth = {
+            "type": {MAPI_TO: "to", MAPI_CC: "cc", MAPI_BCC: "bcc"}[rtype],
+            "name": self.name,
+            "address_type": self.address_type,
+            "email": self.email,
+            "smtp": self.known_smtp,
+            "resolvable": self.known_smtp is not None,
+        }
         return row, truth
 
 
@@ -347,8 +396,14 @@ class Generator:
     def folder_truth(self) -> list[dict]:
         out = [{"path": [], "container_class": None, "role": None, "items": self.w.ipm_subtree.count}]
         for f in self.folders:
-            out.append({"path": self.folder_paths[f.nid], "container_class": f.container_class,
-                        "role": self.folder_roles[f.nid], "items": f.count})
+            out.append(
+                {
+                    "path": self.folder_paths[f.nid],
+                    "container_class": f.container_class,
+                    "role": self.folder_roles[f.nid],
+                    "items": f.count,
+                }
+            )
         return out
 
     # -- random bits ----------------------------------------------------------------
@@ -358,7 +413,7 @@ class Generator:
 
     def words(self, n: int) -> str:
         start = self.rng.randrange(0, len(self._text) - 20 * n - 1)
-        return " ".join(self._text[start:].split(" ", n + 1)[1:n + 1])
+        return " ".join(self._text[start:].split(" ", n + 1)[1 : n + 1])
 
     def sentence(self) -> str:
         s = self.words(self.rng.randint(3, 8))
@@ -366,7 +421,7 @@ class Generator:
 
     def paragraph_text(self, size: int) -> str:
         start = self.rng.randrange(0, max(1, len(self._text) - size))
-        return self._text[start:start + size].strip()
+        return self._text[start : start + size].strip()
 
     # -- items ---------------------------------------------------------------------
     def emit(self, folder: FolderHandle, message: Message, truth: dict) -> None:
@@ -375,14 +430,30 @@ class Generator:
         self.out.write(("" if self.first_item else ",\n") + json.dumps(truth, ensure_ascii=False, sort_keys=True))
         self.first_item = False
 
-    def mail(self, *, subject: str, cls: str = "IPM.Note", body_kind: str = "plain", body_size: int = 600,
-             sender: Person | None = None, to: list[Person] | None = None, cc: list[Person] | None = None,
-             bcc: list[Person] | None = None, when: datetime | None = None, read: bool = True,
-             importance: int = IMPORTANCE_NORMAL, sensitivity: int = SENSITIVITY_NONE,
-             categories: list[str] | None = None, flagged: bool = False,
-             attachments: list[tuple[Attachment, dict]] | None = None, prefix: str = "",
-             thread: dict | None = None, unsent: bool = False, extra_props: dict | None = None,
-             extra_truth: dict | None = None) -> tuple[Message, dict]:
+    def mail(
+        self,
+        *,
+        subject: str,
+        cls: str = "IPM.Note",
+        body_kind: str = "plain",
+        body_size: int = 600,
+        sender: Person | None = None,
+        to: list[Person] | None = None,
+        cc: list[Person] | None = None,
+        bcc: list[Person] | None = None,
+        when: datetime | None = None,
+        read: bool = True,
+        importance: int = IMPORTANCE_NORMAL,
+        sensitivity: int = SENSITIVITY_NONE,
+        categories: list[str] | None = None,
+        flagged: bool = False,
+        attachments: list[tuple[Attachment, dict]] | None = None,
+        prefix: str = "",
+        thread: dict | None = None,
+        unsent: bool = False,
+        extra_props: dict | None = None,
+        extra_truth: dict | None = None,
+    ) -> tuple[Message, dict]:
         """An email-like message and its truth (also the base of the other classes)."""
         rng = self.rng
         when = when or self.date()
@@ -390,31 +461,53 @@ class Generator:
         text = self.paragraph_text(body_size) if body_size else ""
         full_subject = prefix + subject
         props: dict[Any, Any] = {
-            PidTagMessageClass: cls, PidTagSubject: full_subject, PidTagNormalizedSubject: subject,
-            PidTagConversationTopic: subject, PidTagImportance: importance, PidTagSensitivity: sensitivity,
-            PidTagClientSubmitTime: filetime(when), PidTagMessageDeliveryTime: filetime(when + timedelta(seconds=7)),
+            PidTagMessageClass: cls,
+            PidTagSubject: full_subject,
+            PidTagNormalizedSubject: subject,
+            PidTagConversationTopic: subject,
+            PidTagImportance: importance,
+            PidTagSensitivity: sensitivity,
+            PidTagClientSubmitTime: filetime(when),
+            PidTagMessageDeliveryTime: filetime(when + timedelta(seconds=7)),
             PidTagCreationTime: filetime(when + timedelta(seconds=9)),
             PidTagLastModificationTime: filetime(when + timedelta(seconds=11)),
             PidTagMessageFlags: (MSGFLAG_READ if read else 0) | (MSGFLAG_UNSENT if unsent else 0),
-            PidTagSenderName: sender.name, PidTagSenderAddressType: sender.address_type,
-            PidTagSenderEmailAddress: sender.email, PidTagSenderSmtpAddress: sender.known_smtp,
+            PidTagSenderName: sender.name,
+            PidTagSenderAddressType: sender.address_type,
+            PidTagSenderEmailAddress: sender.email,
+            PidTagSenderSmtpAddress: sender.known_smtp,
             PidTagSenderEntryId: one_off_entry_id(sender.name, sender.address_type, sender.email),
-            PidTagSentRepresentingName: sender.name, PidTagSentRepresentingAddressType: sender.address_type,
-            PidTagSentRepresentingEmailAddress: sender.email, PidTagInternetCodepage: CODEPAGE_UTF8,
+            PidTagSentRepresentingName: sender.name,
+            PidTagSentRepresentingAddressType: sender.address_type,
+            PidTagSentRepresentingEmailAddress: sender.email,
+            PidTagInternetCodepage: CODEPAGE_UTF8,
             PidTagInternetMessageId: f"<{rng.randbytes(8).hex()}@{sender.smtp.split('@')[1]}>",
         }
         if prefix:
             props[PidTagSubjectPrefix] = prefix
-        truth: dict[str, Any] = {"class": cls, "subject": full_subject, "submit_time": iso(when),
-                                 "delivery_time": iso(when + timedelta(seconds=7)), "read": read,
-                                 "flags": props[PidTagMessageFlags], "importance": importance,
-                                 "sensitivity": sensitivity, "categories": categories or [],
-                                 "flag_status": followupFlagged if flagged else None,
-                                 "body": None, "html": None, "rtf": None,
-                                 "message_id": props[PidTagInternetMessageId],
-                                 "sender": {"name": sender.name, "address_type": sender.address_type,
-                                            "email": sender.email, "smtp": sender.known_smtp},
-                                 "readpst": not cls.startswith(READPST_SKIPPED_CLASSES)}
+        truth: dict[str, Any] = {
+            "class": cls,
+            "subject": full_subject,
+            "submit_time": iso(when),
+            "delivery_time": iso(when + timedelta(seconds=7)),
+            "read": read,
+            "flags": props[PidTagMessageFlags],
+            "importance": importance,
+            "sensitivity": sensitivity,
+            "categories": categories or [],
+            "flag_status": followupFlagged if flagged else None,
+            "body": None,
+            "html": None,
+            "rtf": None,
+            "message_id": props[PidTagInternetMessageId],
+            "sender": {
+                "name": sender.name,
+                "address_type": sender.address_type,
+                "email": sender.email,
+                "smtp": sender.known_smtp,
+            },
+            "readpst": not cls.startswith(READPST_SKIPPED_CLASSES),
+        }
         if body_kind == "plain" and text:
             props[PidTagBody] = text
             props[PidTagNativeBody] = NATIVE_BODY_PLAIN
@@ -426,8 +519,11 @@ class Generator:
             props[PidTagNativeBody] = NATIVE_BODY_HTML
             truth["body"] = text
         elif body_kind == "rtf":
-            rtf = "{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Calibri;}}\\f0\\fs22 " + \
-                text.encode("ascii", "replace").decode().replace("?", "") + "\\par}"
+            rtf = (
+                "{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Calibri;}}\\f0\\fs22 "
+                + text.encode("ascii", "replace").decode().replace("?", "")
+                + "\\par}"
+            )
             props[PidTagRtfCompressed] = compressed_rtf.compress(rtf.encode("ascii"))
             props[PidTagRtfInSync] = True
             props[PidTagNativeBody] = NATIVE_BODY_RTF
@@ -464,23 +560,35 @@ class Generator:
             props[PidTagHtml] = html.encode("utf-8")
             truth["html"] = html
         truth["attachments"] = atruth
+        if atts:  # the writer sets it too; the truth records the stored value
+            props[PidTagMessageFlags] |= MSGFLAG_HASATTACH
+            truth["flags"] = props[PidTagMessageFlags]
         props.update(extra_props or {})
         truth["extra"] = extra_truth or {}
         return Message(props=props, recipients=recips, attachments=atts), truth
 
-    def file_attachment(self, name: str, size: int, mime: str = "application/octet-stream",
-                        content_id: str | None = None, data: bytes | None = None) -> tuple[Attachment, dict]:
+    def file_attachment(
+        self,
+        name: str,
+        size: int,
+        mime: str = "application/octet-stream",
+        content_id: str | None = None,
+        data: bytes | None = None,
+    ) -> tuple[Attachment, dict]:
         """A by-value attachment; big ones are streamed from a seeded generator."""
-        props: dict[Any, Any] = {PidTagAttachMethod: afByValue, PidTagAttachLongFilename: name,
-                                 PidTagAttachFilename: name, PidTagDisplayName: name,
-                                 PidTagAttachExtension: os.path.splitext(name)[1] or None,
-                                 PidTagAttachMimeTag: mime}
+        props: dict[Any, Any] = {
+            PidTagAttachMethod: afByValue,
+            PidTagAttachLongFilename: name,
+            PidTagAttachFilename: name,
+            PidTagDisplayName: name,
+            PidTagAttachExtension: os.path.splitext(name)[1] or None,
+            PidTagAttachMimeTag: mime,
+        }
         if content_id:
             props[PidTagAttachContentId] = content_id
             props[PidTagAttachFlags] = ATT_MHTML_REF
             props[PidTagAttachmentHidden] = True
-        truth = {"name": name, "size": size, "content_id": content_id, "inline": bool(content_id),
-                 "embedded": None}
+        truth = {"name": name, "size": size, "content_id": content_id, "inline": bool(content_id), "embedded": None}
         if data is not None or size <= CHUNK:
             data = data if data is not None else self.rng.randbytes(size)
             truth["sha256"] = hashlib.sha256(data).hexdigest()
@@ -493,11 +601,16 @@ class Generator:
         return Attachment(props=props, stream=(size, lambda: _stream_chunks(sub_seed, size))), truth
 
     def embedded_attachment(self, inner: Message, inner_truth: dict, name: str) -> tuple[Attachment, dict]:
-        props = {PidTagAttachMethod: afEmbeddedMessage, PidTagDisplayName: name,
-                 PidTagAttachLongFilename: name}
+        props = {PidTagAttachMethod: afEmbeddedMessage, PidTagDisplayName: name, PidTagAttachLongFilename: name}
         inner_truth = {k: v for k, v in inner_truth.items() if k != "readpst"}
-        truth = {"name": name, "size": None, "sha256": None, "content_id": None, "inline": False,
-                 "embedded": inner_truth}
+        truth = {
+            "name": name,
+            "size": None,
+            "sha256": None,
+            "content_id": None,
+            "inline": False,
+            "embedded": inner_truth,
+        }
         return Attachment(props=props, message=inner), truth
 
 
@@ -544,58 +657,113 @@ def _realistic(g: Generator, roles: dict[str, FolderHandle]) -> None:
         if i % 4 == 2:
             atts.append(g.file_attachment(f"report-{i}.pdf", rng.choice([3, 700, 5000, 64 * 1024, 300_000])))
         if i % 6 == 3:
-            atts.append(g.file_attachment(f"notes {i} – ü.txt", rng.randint(1, 40),
-                                          "text/plain"))
+            atts.append(g.file_attachment(f"notes {i} – ü.txt", rng.randint(1, 40), "text/plain"))
         kind = kinds[i % 3]
         if kind == "html" and i % 2 == 1:
             cid = f"image{i:03d}.png@01D{rng.randbytes(4).hex().upper()}"
-            atts.append(g.file_attachment(f"image{i:03d}.png", 0, "image/png", content_id=cid,
-                                          data=tiny_png(rng)))
-        msg, truth = g.mail(subject=f"{g.sentence()} #{i}", body_kind=kind,
-                            body_size=rng.choice([40, 600, 3000, 12000]),
-                            sender=ex_ok[0] if i % 8 == 7 else rng.choice(people), to=to, cc=cc, bcc=bcc,
-                            read=i % 3 != 1, importance=importances[i % 3], sensitivity=sens[i % 4],
-                            categories=rng.sample(CATEGORIES, i % 3), flagged=i % 5 == 2, attachments=atts)
+            atts.append(g.file_attachment(f"image{i:03d}.png", 0, "image/png", content_id=cid, data=tiny_png(rng)))
+        msg, truth = g.mail(
+            subject=f"{g.sentence()} #{i}",
+            body_kind=kind,
+            body_size=rng.choice([40, 600, 3000, 12000]),
+            sender=ex_ok[0] if i % 8 == 7 else rng.choice(people),
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            read=i % 3 != 1,
+            importance=importances[i % 3],
+            sensitivity=sens[i % 4],
+            categories=rng.sample(CATEGORIES, i % 3),
+            flagged=i % 5 == 2,
+            attachments=atts,
+        )
         g.emit(folder, msg, truth)
     # A thread: original, reply, forward, with threading headers.
     when = g.date()
     orig_id = f"<thread-{rng.randbytes(6).hex()}@example.com>"
     conv = b"\x01" + struct.pack(">Q", filetime(when))[:5] + rng.randbytes(16)
     subj = "Quarterly numbers"
-    msg, truth = g.mail(subject=subj, sender=people[0], to=[g.owner], when=when,
-                        thread={"props": {PidTagInternetMessageId: orig_id, PidTagConversationIndex: conv,
-                                          PidTagLastVerbExecuted: NOTEIVERB_REPLYTOSENDER,
-                                          PidTagIconIndex: ICON_MAIL_REPLIED},
-                                "truth": {"message_id": orig_id}})
+    msg, truth = g.mail(
+        subject=subj,
+        sender=people[0],
+        to=[g.owner],
+        when=when,
+        thread={
+            "props": {
+                PidTagInternetMessageId: orig_id,
+                PidTagConversationIndex: conv,
+                PidTagLastVerbExecuted: NOTEIVERB_REPLYTOSENDER,
+                PidTagIconIndex: ICON_MAIL_REPLIED,
+            },
+            "truth": {"message_id": orig_id},
+        },
+    )
     g.emit(inbox, msg, truth)
     reply_id = f"<reply-{rng.randbytes(6).hex()}@example.com>"
-    msg, truth = g.mail(subject=subj, prefix="RE: ", sender=g.owner, to=[people[0]], when=when + timedelta(hours=2),
-                        thread={"props": {PidTagInternetMessageId: reply_id, PidTagInReplyToId: orig_id,
-                                          PidTagInternetReferences: orig_id,
-                                          PidTagConversationIndex: conv + rng.randbytes(5)},
-                                "truth": {"message_id": reply_id, "in_reply_to": orig_id, "references": orig_id}})
+    msg, truth = g.mail(
+        subject=subj,
+        prefix="RE: ",
+        sender=g.owner,
+        to=[people[0]],
+        when=when + timedelta(hours=2),
+        thread={
+            "props": {
+                PidTagInternetMessageId: reply_id,
+                PidTagInReplyToId: orig_id,
+                PidTagInternetReferences: orig_id,
+                PidTagConversationIndex: conv + rng.randbytes(5),
+            },
+            "truth": {"message_id": reply_id, "in_reply_to": orig_id, "references": orig_id},
+        },
+    )
     g.emit(roles["sent"], msg, truth)
     fwd_id = f"<fwd-{rng.randbytes(6).hex()}@example.com>"
-    msg, truth = g.mail(subject=subj, prefix="FW: ", sender=g.owner, to=[people[3]], when=when + timedelta(days=1),
-                        thread={"props": {PidTagInternetMessageId: fwd_id, PidTagInReplyToId: reply_id,
-                                          PidTagInternetReferences: f"{orig_id} {reply_id}",
-                                          PidTagConversationIndex: conv + rng.randbytes(10)},
-                                "truth": {"message_id": fwd_id, "in_reply_to": reply_id,
-                                          "references": f"{orig_id} {reply_id}"}})
+    msg, truth = g.mail(
+        subject=subj,
+        prefix="FW: ",
+        sender=g.owner,
+        to=[people[3]],
+        when=when + timedelta(days=1),
+        thread={
+            "props": {
+                PidTagInternetMessageId: fwd_id,
+                PidTagInReplyToId: reply_id,
+                PidTagInternetReferences: f"{orig_id} {reply_id}",
+                PidTagConversationIndex: conv + rng.randbytes(10),
+            },
+            "truth": {"message_id": fwd_id, "in_reply_to": reply_id, "references": f"{orig_id} {reply_id}"},
+        },
+    )
     g.emit(roles["sent"], msg, truth)
     # Embedded messages two levels deep.
-    inner2, t2 = g.mail(subject="Innermost message", sender=people[4], to=[people[5]],
-                        attachments=[g.file_attachment("deep.bin", 2048)])
-    inner1, t1 = g.mail(subject="Middle message", body_kind="html", sender=people[5], to=[people[6]],
-                        attachments=[g.embedded_attachment(inner2, t2, "Innermost message")])
-    msg, truth = g.mail(subject="Outer message with a forwarded mail", sender=people[6], to=[g.owner],
-                        attachments=[g.embedded_attachment(inner1, t1, "Middle message"),
-                                     g.file_attachment("outer.txt", 11, "text/plain")])
+    inner2, t2 = g.mail(
+        subject="Innermost message", sender=people[4], to=[people[5]], attachments=[g.file_attachment("deep.bin", 2048)]
+    )
+    inner1, t1 = g.mail(
+        subject="Middle message",
+        body_kind="html",
+        sender=people[5],
+        to=[people[6]],
+        attachments=[g.embedded_attachment(inner2, t2, "Innermost message")],
+    )
+    msg, truth = g.mail(
+        subject="Outer message with a forwarded mail",
+        sender=people[6],
+        to=[g.owner],
+        attachments=[
+            g.embedded_attachment(inner1, t1, "Middle message"),
+            g.file_attachment("outer.txt", 11, "text/plain"),
+        ],
+    )
     g.emit(inbox, msg, truth)
     # Big attachments: over 8 MB (XXBLOCK) and tens of MB.
     for n, size in enumerate(BIG_ATTACHMENT_SIZES):
-        msg, truth = g.mail(subject=f"Large attachment {size // (1024 * 1024)} MB", sender=rng.choice(people),
-                            to=[g.owner], attachments=[g.file_attachment(f"big-{n}.bin", size)])
+        msg, truth = g.mail(
+            subject=f"Large attachment {size // (1024 * 1024)} MB",
+            sender=rng.choice(people),
+            to=[g.owner],
+            attachments=[g.file_attachment(f"big-{n}.bin", size)],
+        )
         g.emit(inbox, msg, truth)
     # Drafts and outbox.
     msg, truth = g.mail(subject="Unfinished draft", sender=g.owner, to=[people[1]], unsent=True, read=True)
@@ -608,48 +776,97 @@ def _realistic(g: Generator, roles: dict[str, FolderHandle]) -> None:
     _notes_and_journal(g, roles["notes"], roles["journal"], people)
 
 
-def _appointment(g: Generator, subject: str, start: datetime, end: datetime, *, all_day: bool = False,
-                 location: str = "", attendees: list[Person] | None = None, recur: WeeklyRecurrence | None = None,
-                 attachments: list | None = None) -> tuple[Message, dict]:
+def _appointment(
+    g: Generator,
+    subject: str,
+    start: datetime,
+    end: datetime,
+    *,
+    all_day: bool = False,
+    location: str = "",
+    attendees: list[Person] | None = None,
+    recur: WeeklyRecurrence | None = None,
+    attachments: list | None = None,
+) -> tuple[Message, dict]:
     props: dict[Any, Any] = {
-        PidLidAppointmentStartWhole: filetime(start), PidLidAppointmentEndWhole: filetime(end),
-        PidLidCommonStart: filetime(start), PidLidCommonEnd: filetime(end),
-        PidTagStartDate: filetime(start), PidTagEndDate: filetime(end),
-        PidLidAppointmentSubType: all_day, PidLidBusyStatus: olFree if all_day else olBusy,
-        PidLidLocation: location or None, PidLidRecurring: recur is not None,
-        PidLidClipStart: filetime(start), PidLidClipEnd: filetime(end),
+        PidLidAppointmentStartWhole: filetime(start),
+        PidLidAppointmentEndWhole: filetime(end),
+        PidLidCommonStart: filetime(start),
+        PidLidCommonEnd: filetime(end),
+        PidTagStartDate: filetime(start),
+        PidTagEndDate: filetime(end),
+        PidLidAppointmentSubType: all_day,
+        PidLidBusyStatus: olFree if all_day else olBusy,
+        PidLidLocation: location or None,
+        PidLidRecurring: recur is not None,
+        PidLidClipStart: filetime(start),
+        PidLidClipEnd: filetime(end),
     }
-    extra: dict[str, Any] = {"start": iso(start), "end": iso(end), "all_day": all_day, "location": location or None,
-                             "recurrence": None, "meeting": bool(attendees)}
+    extra: dict[str, Any] = {
+        "start": iso(start),
+        "end": iso(end),
+        "all_day": all_day,
+        "location": location or None,
+        "recurrence": None,
+        "meeting": bool(attendees),
+    }
     if recur is not None:
         props[PidLidAppointmentRecur] = recur.appointment_pattern()
         occ = recur.occurrences()
-        props[PidLidClipEnd] = filetime(occ[-1].replace(tzinfo=timezone.utc) + recur.duration)
+        props[PidLidClipEnd] = filetime(occ[-1].replace(tzinfo=UTC) + recur.duration)
         extra["recurrence"] = {
-            "pattern": "weekly", "interval": recur.period, "days_mask": recur.days_mask, "count": recur.count,
-            "deleted": [iso(d.replace(tzinfo=timezone.utc)) for d in recur.deleted],
-            "modified": [{"original_start": iso(m.original_start.replace(tzinfo=timezone.utc)),
-                          "start": iso(m.start.replace(tzinfo=timezone.utc)),
-                          "end": iso(m.end.replace(tzinfo=timezone.utc)), "subject": m.subject,
-                          "location": m.location} for m in recur.modified]}
+            "pattern": "weekly",
+            "interval": recur.period,
+            "days_mask": recur.days_mask,
+            "count": recur.count,
+            "deleted": [iso(d.replace(tzinfo=UTC)) for d in recur.deleted],
+            "modified": [
+                {
+                    "original_start": iso(m.original_start.replace(tzinfo=UTC)),
+                    "start": iso(m.start.replace(tzinfo=UTC)),
+                    "end": iso(m.end.replace(tzinfo=UTC)),
+                    "subject": m.subject,
+                    "location": m.location,
+                }
+                for m in recur.modified
+            ],
+        }
     if attendees:
         props[PidLidAppointmentStateFlags] = asfMeeting
         props[PidLidResponseStatus] = respOrganized
-    msg, truth = g.mail(subject=subject, cls="IPM.Appointment", sender=g.owner, to=attendees, when=start - timedelta(days=3),
-                        attachments=attachments, extra_props=props, extra_truth=extra)
+    msg, truth = g.mail(
+        subject=subject,
+        cls="IPM.Appointment",
+        sender=g.owner,
+        to=attendees,
+        when=start - timedelta(days=3),
+        attachments=attachments,
+        extra_props=props,
+        extra_truth=extra,
+    )
     for row in msg.recipients:
         row[PidTagRecipientTrackStatus] = respAccepted if len(msg.recipients) % 2 else respNone
     if attendees:
-        orow, _ = g.owner.recipient(MAPI_TO, {PidTagRecipientFlags: recipSendable | recipOrganizer,
-                                               PidTagRecipientTrackStatus: respNone})
+        orow, _ = g.owner.recipient(
+            MAPI_TO, {PidTagRecipientFlags: recipSendable | recipOrganizer, PidTagRecipientTrackStatus: respNone}
+        )
         msg.recipients.insert(0, orow)
-        truth["recipients"].insert(0, {"type": "to", "name": g.owner.name, "address_type": "SMTP",
-                                       "email": g.owner.smtp, "smtp": g.owner.smtp, "resolvable": True})
+        truth["recipients"].insert(
+            0,
+            {
+                "type": "to",
+                "name": g.owner.name,
+                "address_type": "SMTP",
+                "email": g.owner.smtp,
+                "smtp": g.owner.smtp,
+                "resolvable": True,
+            },
+        )
     return msg, truth
 
 
 def _calendar(g: Generator, cal: FolderHandle, people: list[Person]) -> None:
-    utc = timezone.utc
+    utc = UTC
     start = datetime(2021, 2, 15, 9, 30, tzinfo=utc)
     msg, truth = _appointment(g, "Dentist", start, start + timedelta(minutes=45), location="Clinic")
     g.emit(cal, msg, truth)
@@ -660,106 +877,234 @@ def _calendar(g: Generator, cal: FolderHandle, people: list[Person]) -> None:
     recur = WeeklyRecurrence(first_start=first, duration=timedelta(hours=1), days_mask=DOW_MONDAY, count=10)
     occ = recur.occurrences()
     recur.deleted = [occ[3]]
-    moved = ModifiedOccurrence(original_start=occ[5], start=occ[5] + timedelta(hours=4),
-                               end=occ[5] + timedelta(hours=5), subject="Weekly sync (moved)", location="Room 2")
+    moved = ModifiedOccurrence(
+        original_start=occ[5],
+        start=occ[5] + timedelta(hours=4),
+        end=occ[5] + timedelta(hours=5),
+        subject="Weekly sync (moved)",
+        location="Room 2",
+    )
     recur.modified = [moved]
     # The modified occurrence also lives as a hidden embedded exception message (MS-OXOCAL 2.2.10.1).
-    exc_msg, exc_truth = _appointment(g, moved.subject or "", moved.start.replace(tzinfo=utc),
-                                      moved.end.replace(tzinfo=utc), location=moved.location or "")
+    exc_msg, exc_truth = _appointment(
+        g,
+        moved.subject or "",
+        moved.start.replace(tzinfo=utc),
+        moved.end.replace(tzinfo=utc),
+        location=moved.location or "",
+    )
     exc_msg.props[PidTagMessageClass] = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}"
     exc_msg.props[PidLidExceptionReplaceTime] = filetime(moved.original_start.replace(tzinfo=utc))
     exc_truth["class"] = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}"
     exc_att, exc_att_truth = g.embedded_attachment(exc_msg, exc_truth, "Weekly sync (moved)")
-    exc_att.props.update({PidTagAttachmentHidden: True,
-                          PidTagExceptionStartTime: filetime(moved.start.replace(tzinfo=utc)),
-                          PidTagExceptionEndTime: filetime(moved.end.replace(tzinfo=utc))})
-    msg, truth = _appointment(g, "Weekly sync", first.replace(tzinfo=utc), (first + timedelta(hours=1)).replace(tzinfo=utc),
-                              location="Room 1", recur=recur, attendees=people[:2], attachments=[(exc_att, exc_att_truth)])
+    exc_att.props.update(
+        {
+            PidTagAttachmentHidden: True,
+            PidTagExceptionStartTime: filetime(moved.start.replace(tzinfo=utc)),
+            PidTagExceptionEndTime: filetime(moved.end.replace(tzinfo=utc)),
+        }
+    )
+    msg, truth = _appointment(
+        g,
+        "Weekly sync",
+        first.replace(tzinfo=utc),
+        (first + timedelta(hours=1)).replace(tzinfo=utc),
+        location="Room 1",
+        recur=recur,
+        attendees=people[:2],
+        attachments=[(exc_att, exc_att_truth)],
+    )
     g.emit(cal, msg, truth)
     mstart = datetime(2022, 5, 10, 14, 0, tzinfo=utc)
-    msg, truth = _appointment(g, "Project kickoff", mstart, mstart + timedelta(hours=2), location="Big room",
-                              attendees=people[2:6])
+    msg, truth = _appointment(
+        g, "Project kickoff", mstart, mstart + timedelta(hours=2), location="Big room", attendees=people[2:6]
+    )
     g.emit(cal, msg, truth)
 
 
 def _contacts(g: Generator, folder: FolderHandle, people: list[Person]) -> None:
     for i, p in enumerate(people[:3]):
-        emails = [p.smtp, f"{p.first.lower()}.private@{DOMAINS[(i + 1) % 4]}", f"{p.last.lower()}@{DOMAINS[(i + 2) % 4]}"]
+        emails = [
+            p.smtp,
+            f"{p.first.lower()}.private@{DOMAINS[(i + 1) % 4]}",
+            f"{p.last.lower()}@{DOMAINS[(i + 2) % 4]}",
+        ]
         emails = [e.encode("ascii", "ignore").decode() for e in emails]
-        props: dict[Any, Any] = {PidTagDisplayName: p.name, PidTagGivenName: p.first, PidTagSurname: p.last,
-                                 PidTagCompanyName: "Contoso Ltd", PidTagTitle: "Engineer",
-                                 PidTagBusinessTelephoneNumber: f"+1 555 01{i:02d}", PidTagHomeTelephoneNumber: f"+44 20 7946 0{i:03d}",
-                                 PidTagMobileTelephoneNumber: f"+49 151 0000{i:04d}",
-                                 PidTagHomeAddressStreet: f"{10 + i} Rue de la Paix", PidTagHomeAddressCity: "Paris",
-                                 PidTagHomeAddressPostalCode: "75002", PidTagHomeAddressCountry: "France",
-                                 PidLidWorkAddressStreet: "1 Microsoft Way", PidLidWorkAddressCity: "Redmond",
-                                 PidLidWorkAddressPostalCode: "98052", PidLidWorkAddressCountry: "USA",
-                                 PidLidFileUnder: f"{p.last}, {p.first}"}
-        for n, (dn, at, em, od) in enumerate(((PidLidEmail1DisplayName, PidLidEmail1AddressType, PidLidEmail1EmailAddress, PidLidEmail1OriginalDisplayName),
-                                              (PidLidEmail2DisplayName, PidLidEmail2AddressType, PidLidEmail2EmailAddress, PidLidEmail2OriginalDisplayName),
-                                              (PidLidEmail3DisplayName, PidLidEmail3AddressType, PidLidEmail3EmailAddress, PidLidEmail3OriginalDisplayName))):
+        props: dict[Any, Any] = {
+            PidTagDisplayName: p.name,
+            PidTagGivenName: p.first,
+            PidTagSurname: p.last,
+            PidTagCompanyName: "Contoso Ltd",
+            PidTagTitle: "Engineer",
+            PidTagBusinessTelephoneNumber: f"+1 555 01{i:02d}",
+            PidTagHomeTelephoneNumber: f"+44 20 7946 0{i:03d}",
+            PidTagMobileTelephoneNumber: f"+49 151 0000{i:04d}",
+            PidTagHomeAddressStreet: f"{10 + i} Rue de la Paix",
+            PidTagHomeAddressCity: "Paris",
+            PidTagHomeAddressPostalCode: "75002",
+            PidTagHomeAddressCountry: "France",
+            PidLidWorkAddressStreet: "1 Microsoft Way",
+            PidLidWorkAddressCity: "Redmond",
+            PidLidWorkAddressPostalCode: "98052",
+            PidLidWorkAddressCountry: "USA",
+            PidLidFileUnder: f"{p.last}, {p.first}",
+        }
+        for n, (dn, at, em, od) in enumerate(
+            (
+                (
+                    PidLidEmail1DisplayName,
+                    PidLidEmail1AddressType,
+                    PidLidEmail1EmailAddress,
+                    PidLidEmail1OriginalDisplayName,
+                ),
+                (
+                    PidLidEmail2DisplayName,
+                    PidLidEmail2AddressType,
+                    PidLidEmail2EmailAddress,
+                    PidLidEmail2OriginalDisplayName,
+                ),
+                (
+                    PidLidEmail3DisplayName,
+                    PidLidEmail3AddressType,
+                    PidLidEmail3EmailAddress,
+                    PidLidEmail3OriginalDisplayName,
+                ),
+            )
+        ):
             props.update({dn: f"{p.name} ({emails[n]})", at: "SMTP", em: emails[n], od: emails[n]})
-        msg, truth = g.mail(subject=p.name, cls="IPM.Contact", body_size=0, sender=g.owner, extra_props=props,
-                            extra_truth={"emails": emails, "phones": {"business": props[PidTagBusinessTelephoneNumber],
-                                         "home": props[PidTagHomeTelephoneNumber], "mobile": props[PidTagMobileTelephoneNumber]},
-                                         "company": "Contoso Ltd", "given_name": p.first, "surname": p.last})
+        msg, truth = g.mail(
+            subject=p.name,
+            cls="IPM.Contact",
+            body_size=0,
+            sender=g.owner,
+            extra_props=props,
+            extra_truth={
+                "emails": emails,
+                "phones": {
+                    "business": props[PidTagBusinessTelephoneNumber],
+                    "home": props[PidTagHomeTelephoneNumber],
+                    "mobile": props[PidTagMobileTelephoneNumber],
+                },
+                "company": "Contoso Ltd",
+                "given_name": p.first,
+                "surname": p.last,
+            },
+        )
         g.emit(folder, msg, truth)
     members = people[3:6]
     one_offs = [one_off_entry_id(p.name, "SMTP", p.smtp) for p in members]
     wrapped = [b"\0\0\0\0" + WRAPPED_ENTRY_ID_PROVIDER_UID + bytes([WRAPPED_TYPE_ONE_OFF]) + e for e in one_offs]
-    msg, truth = g.mail(subject="Team list", cls="IPM.DistList", body_size=0, sender=g.owner,
-                        extra_props={PidLidDistributionListName: "Team list", PidTagDisplayName: "Team list",
-                                     PidLidDistributionListMembers: wrapped, PidLidDistributionListOneOffMembers: one_offs},
-                        extra_truth={"members": [{"name": p.name, "email": p.smtp} for p in members]})
+    msg, truth = g.mail(
+        subject="Team list",
+        cls="IPM.DistList",
+        body_size=0,
+        sender=g.owner,
+        extra_props={
+            PidLidDistributionListName: "Team list",
+            PidTagDisplayName: "Team list",
+            PidLidDistributionListMembers: wrapped,
+            PidLidDistributionListOneOffMembers: one_offs,
+        },
+        extra_truth={"members": [{"name": p.name, "email": p.smtp} for p in members]},
+    )
     g.emit(folder, msg, truth)
 
 
 def _tasks(g: Generator, folder: FolderHandle) -> None:
-    utc = timezone.utc
+    utc = UTC
     start = datetime(2023, 1, 9, tzinfo=utc)
-    msg, truth = g.mail(subject="File the expense report", cls="IPM.Task", sender=g.owner,
-                        extra_props={PidLidTaskStartDate: filetime(start), PidLidTaskDueDate: filetime(start + timedelta(days=4)),
-                                     PidLidTaskStatus: tsvInProgress, PidLidPercentComplete: 0.5, PidLidTaskFRecurring: False},
-                        extra_truth={"status": tsvInProgress, "due": iso(start + timedelta(days=4)), "recurring": False})
+    msg, truth = g.mail(
+        subject="File the expense report",
+        cls="IPM.Task",
+        sender=g.owner,
+        extra_props={
+            PidLidTaskStartDate: filetime(start),
+            PidLidTaskDueDate: filetime(start + timedelta(days=4)),
+            PidLidTaskStatus: tsvInProgress,
+            PidLidPercentComplete: 0.5,
+            PidLidTaskFRecurring: False,
+        },
+        extra_truth={"status": tsvInProgress, "due": iso(start + timedelta(days=4)), "recurring": False},
+    )
     g.emit(folder, msg, truth)
     recur = WeeklyRecurrence(first_start=datetime(2023, 1, 13), duration=timedelta(0), days_mask=DOW_FRIDAY, count=8)
     fri = datetime(2023, 1, 13, tzinfo=utc)
-    msg, truth = g.mail(subject="Weekly status report", cls="IPM.Task", sender=g.owner,
-                        extra_props={PidLidTaskStartDate: filetime(fri), PidLidTaskDueDate: filetime(fri),
-                                     PidLidTaskStatus: tsvNotStarted, PidLidPercentComplete: 0.0,
-                                     PidLidTaskFRecurring: True, PidLidTaskRecurrence: recur.pattern()},
-                        extra_truth={"status": tsvNotStarted, "due": iso(fri), "recurring": True,
-                                     "recurrence": {"pattern": "weekly", "days_mask": DOW_FRIDAY, "count": 8}})
+    msg, truth = g.mail(
+        subject="Weekly status report",
+        cls="IPM.Task",
+        sender=g.owner,
+        extra_props={
+            PidLidTaskStartDate: filetime(fri),
+            PidLidTaskDueDate: filetime(fri),
+            PidLidTaskStatus: tsvNotStarted,
+            PidLidPercentComplete: 0.0,
+            PidLidTaskFRecurring: True,
+            PidLidTaskRecurrence: recur.pattern(),
+        },
+        extra_truth={
+            "status": tsvNotStarted,
+            "due": iso(fri),
+            "recurring": True,
+            "recurrence": {"pattern": "weekly", "days_mask": DOW_FRIDAY, "count": 8},
+        },
+    )
     g.emit(folder, msg, truth)
 
 
 def _notes_and_journal(g: Generator, notes: FolderHandle, journal: FolderHandle, people: list[Person]) -> None:
     for i in range(2):
         text = f"Sticky {i}: {g.sentence()}"
-        msg, truth = g.mail(subject=text.split(":")[0], cls="IPM.StickyNote", body_size=0, sender=g.owner,
-                            extra_props={PidTagBody: text, PidLidNoteColor: NOTE_COLOR_YELLOW,
-                                         PidLidNoteWidth: 200, PidLidNoteHeight: 166},
-                            extra_truth={"color": NOTE_COLOR_YELLOW})
+        msg, truth = g.mail(
+            subject=text.split(":")[0],
+            cls="IPM.StickyNote",
+            body_size=0,
+            sender=g.owner,
+            extra_props={
+                PidTagBody: text,
+                PidLidNoteColor: NOTE_COLOR_YELLOW,
+                PidLidNoteWidth: 200,
+                PidLidNoteHeight: 166,
+            },
+            extra_truth={"color": NOTE_COLOR_YELLOW},
+        )
         truth["body"] = text
         g.emit(notes, msg, truth)
     for i in range(2):
         start = g.date()
         end = start + timedelta(minutes=15 + i)
-        msg, truth = g.mail(subject=f"Call with {people[i].name}", cls="IPM.Activity", sender=g.owner,
-                            extra_props={PidLidLogType: "Phone call", PidLidLogStart: filetime(start),
-                                         PidLidLogEnd: filetime(end), PidLidLogDuration: 15 + i},
-                            extra_truth={"log_type": "Phone call", "start": iso(start), "end": iso(end)})
+        msg, truth = g.mail(
+            subject=f"Call with {people[i].name}",
+            cls="IPM.Activity",
+            sender=g.owner,
+            extra_props={
+                PidLidLogType: "Phone call",
+                PidLidLogStart: filetime(start),
+                PidLidLogEnd: filetime(end),
+                PidLidLogDuration: 15 + i,
+            },
+            extra_truth={"log_type": "Phone call", "start": iso(start), "end": iso(end)},
+        )
         g.emit(journal, msg, truth)
 
 
 # -- scale mode ----------------------------------------------------------------------
 SCALE_FOLDER_ITEMS = 50_000  # items per scale folder before the next one starts
-SCALE_SIZE_MIX = ((0.70, 0, 0), (0.22, 8 * 1024, 96 * 1024), (0.07, 200 * 1024, 1024 * 1024),
-                  (0.01, 2 * 1024 * 1024, 6 * 1024 * 1024))  # (share, min, max) attachment bytes
+SCALE_SIZE_MIX = (
+    (0.70, 0, 0),
+    (0.22, 8 * 1024, 96 * 1024),
+    (0.07, 200 * 1024, 1024 * 1024),
+    (0.01, 2 * 1024 * 1024, 6 * 1024 * 1024),
+)  # (share, min, max) attachment bytes
 
 
-def _scale(g: Generator, roles: dict[str, FolderHandle], items: int | None, size_mb: int | None,
-           progress: Callable[[int, int], None] | None, folder_items: int = SCALE_FOLDER_ITEMS) -> None:
+def _scale(
+    g: Generator,
+    roles: dict[str, FolderHandle],
+    items: int | None,
+    size_mb: int | None,
+    progress: Callable[[int, int], None] | None,
+    folder_items: int = SCALE_FOLDER_ITEMS,
+) -> None:
     rng = g.rng
     people = [Person(rng) for _ in range(20)]
     target_bytes = size_mb * 1024 * 1024 if size_mb else None
@@ -785,8 +1130,14 @@ def _scale(g: Generator, roles: dict[str, FolderHandle], items: int | None, size
                 att_size = rng.randint(lo, hi) if hi else 0
                 break
         atts = [g.file_attachment(f"file-{n}.bin", att_size)] if att_size else []
-        msg, truth = g.mail(subject=f"Scale message {n}", body_size=rng.choice([200, 1500, 6000]),
-                            sender=people[n % 20], to=[people[(n + 1) % 20]], read=n % 4 != 0, attachments=atts)
+        msg, truth = g.mail(
+            subject=f"Scale message {n}",
+            body_size=rng.choice([200, 1500, 6000]),
+            sender=people[n % 20],
+            to=[people[(n + 1) % 20]],
+            read=n % 4 != 0,
+            attachments=atts,
+        )
         g.emit(folder, msg, truth)
         in_folder += 1
         n += 1
@@ -795,9 +1146,16 @@ def _scale(g: Generator, roles: dict[str, FolderHandle], items: int | None, size
 
 
 # -- entry point -----------------------------------------------------------------------
-def generate(path: str, seed: int = 0, mode: str = "realistic", items: int | None = None,
-             size_mb: int | None = None, progress: Callable[[int, int], None] | None = None,
-             crypt_method: int = 0, folder_items: int = SCALE_FOLDER_ITEMS) -> dict[str, Any]:
+def generate(
+    path: str,
+    seed: int = 0,
+    mode: str = "realistic",
+    items: int | None = None,
+    size_mb: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    crypt_method: int = 0,
+    folder_items: int = SCALE_FOLDER_ITEMS,
+) -> dict[str, Any]:
     """Write a sample PST and its ground truth (`path` + ".truth.json"); returns a summary.
 
     Args:
@@ -818,12 +1176,23 @@ def generate(path: str, seed: int = 0, mode: str = "realistic", items: int | Non
     truth_path = path + ".truth.json"
     started = time.monotonic()
     with open(truth_path, "w", encoding="utf-8") as out:
-        writer = PstWriter(path, display_name=f"Sandbox {mode} {seed}", store_uid=rng.randbytes(16),
-                           crypt_method=crypt_method)
+        writer = PstWriter(
+            path, display_name=f"Sandbox {mode} {seed}", store_uid=rng.randbytes(16), crypt_method=crypt_method
+        )
         g = Generator(writer, rng, out)
-        out.write(json.dumps({"version": TRUTH_VERSION, "seed": seed, "mode": mode,
-                              "store": {"display_name": writer.display_name,
-                                        "encryption": "compressible" if crypt_method else "none"}})[:-1])
+        out.write(
+            json.dumps(
+                {
+                    "version": TRUTH_VERSION,
+                    "seed": seed,
+                    "mode": mode,
+                    "store": {
+                        "display_name": writer.display_name,
+                        "encryption": "compressible" if crypt_method else "none",
+                    },
+                }
+            )[:-1]
+        )
         out.write(', "items": [\n')
         roles = {role: g.folder(writer.ipm_subtree, name, cls, role) for role, name, cls in WELL_KNOWN}
         ids = special_folder_ids(writer, roles)
@@ -835,7 +1204,7 @@ def generate(path: str, seed: int = 0, mode: str = "realistic", items: int | Non
         else:
             _scale(g, roles, items, size_mb, progress, folder_items)
         summary = writer.close()
-        out.write("\n],\n\"folders\": ")
+        out.write('\n],\n"folders": ')
         out.write(json.dumps(g.folder_truth(), ensure_ascii=False, sort_keys=True))
         out.write("}\n")
     summary["seconds"] = round(time.monotonic() - started, 3)

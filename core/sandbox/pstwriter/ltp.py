@@ -38,9 +38,16 @@ BTH_HEADER = struct.Struct("<BBBBI")
 FILL_LEVEL_STEPS = (3584, 2560, 2048, 1792, 1536, 1280, 1024, 768, 512, 256, 128, 64, 32, 16, 8)
 
 _FIXED_SIZE = {
-    PropType.PT_SHORT: 2, PropType.PT_LONG: 4, PropType.PT_FLOAT: 4, PropType.PT_ERROR: 4,
-    PropType.PT_BOOLEAN: 1, PropType.PT_DOUBLE: 8, PropType.PT_CURRENCY: 8,
-    PropType.PT_APPTIME: 8, PropType.PT_I8: 8, PropType.PT_SYSTIME: 8,
+    PropType.PT_SHORT: 2,
+    PropType.PT_LONG: 4,
+    PropType.PT_FLOAT: 4,
+    PropType.PT_ERROR: 4,
+    PropType.PT_BOOLEAN: 1,
+    PropType.PT_DOUBLE: 8,
+    PropType.PT_CURRENCY: 8,
+    PropType.PT_APPTIME: 8,
+    PropType.PT_I8: 8,
+    PropType.PT_SYSTIME: 8,
 }
 
 
@@ -143,7 +150,7 @@ def build_bth(heap: Heap, key_size: int, ent_size: int, records: Iterable[tuple[
         levels += 1
         upper = []
         for start in range(0, len(level_refs), per_index):
-            chunk = level_refs[start:start + per_index]
+            chunk = level_refs[start : start + per_index]
             body = b"".join(k + struct.pack("<I", h) for k, h in chunk)
             upper.append((chunk[0][0], heap.alloc(body)))
         level_refs = upper
@@ -233,8 +240,9 @@ def value_hnid(heap: Heap, sub: SubnodeSink, data: bytes) -> int:
     return sub.add_stream(data)
 
 
-def build_pc(props: dict[int, object], sub: SubnodeSink,
-             streams: dict[int, tuple[int, Iterable[bytes]]] | None = None) -> list[bytes]:
+def build_pc(
+    props: dict[int, object], sub: SubnodeSink, streams: dict[int, tuple[int, Iterable[bytes]]] | None = None
+) -> list[bytes]:
     """Build a property context (2.3.3) from {tag: value}; returns its heap pages.
 
     `streams` maps a tag to (size, chunks) for a value written straight to a subnode without
@@ -329,9 +337,9 @@ class TableBuilder:
             ptype = int(tag) & 0xFFFF
             if ptype in _FIXED_SIZE and not ptype & MV_FLAG:
                 if cb == 8:
-                    row[ib:ib + 8] = encode_value(ptype, value)
+                    row[ib : ib + 8] = encode_value(ptype, value)
                 else:
-                    row[ib:ib + cb] = inline_value(ptype, value)[:cb]
+                    row[ib : ib + cb] = inline_value(ptype, value)[:cb]
             else:
                 data = encode_value(ptype, value)
                 if not data:
@@ -347,8 +355,9 @@ class TableBuilder:
         """Finish the table: row index, row matrix, TCINFO; returns the heap pages."""
         n = len(self.row_ids)
         order = sorted(range(n), key=self.row_ids.__getitem__)
-        hid_index = build_bth(self.heap, 4, 4, ((struct.pack("<I", self.row_ids[i]),
-                                                struct.pack("<I", i)) for i in order))
+        hid_index = build_bth(
+            self.heap, 4, 4, ((struct.pack("<I", self.row_ids[i]), struct.pack("<I", i)) for i in order)
+        )
         total = len(self.rows)
         if total == 0:
             hnid_rows = 0
@@ -357,11 +366,10 @@ class TableBuilder:
         else:
             per = self.rows_per_block * self.row_size
             mv = memoryview(self.rows)
-            bid, _ = sub.ndb.write_block_list(bytes(mv[o:o + per]) for o in range(0, total, per))
+            bid, _ = sub.ndb.write_block_list(bytes(mv[o : o + per]) for o in range(0, total, per))
             hnid_rows = sub.new_nid(NID_TYPE_LTP)
             sub.add_node(hnid_rows, bid, 0)
-        info = bytearray(struct.pack("<BB4HIII", bTypeTC, len(self.layout), *self.rgib, hid_index,
-                                     hnid_rows, 0))
+        info = bytearray(struct.pack("<BB4HIII", bTypeTC, len(self.layout), *self.rgib, hid_index, hnid_rows, 0))
         for tag, ib, cb, ibit in sorted(self.layout):
             info += struct.pack("<IHBB", tag, ib, cb, ibit)
         self.heap.root = self.heap.alloc(bytes(info))
@@ -369,5 +377,4 @@ class TableBuilder:
         return self.heap.pages()
 
 
-__all__ = ["Heap", "SubnodeSink", "TableBuilder", "build_bth", "build_pc", "encode_value",
-           "TCI_4B", "TCI_2B", "TCI_BM"]
+__all__ = ["Heap", "SubnodeSink", "TableBuilder", "build_bth", "build_pc", "encode_value", "TCI_4B", "TCI_2B", "TCI_BM"]

@@ -26,7 +26,15 @@ from core.mapi import (
     PS_MAPI,
     PS_PUBLIC_STRINGS,
     Named,
+    PidLidCommonEnd,
+    PidLidCommonStart,
+    PidLidFlagRequest,
+    PidLidPrivate,
+    PidLidReminderSet,
+    PidLidReminderTime,
+    PidNameKeywords,
     PidTagAdditionalRenEntryIds,
+    PidTagAddressType,
     PidTagAttachDataBinary,
     PidTagAttachDataObject,
     PidTagAttachFilename,
@@ -34,14 +42,12 @@ from core.mapi import (
     PidTagAttachMethod,
     PidTagAttachNumber,
     PidTagAttachSize,
-    PidTagAddressType,
     PidTagClientSubmitTime,
     PidTagContainerClass,
     PidTagContentCount,
     PidTagContentUnreadCount,
     PidTagConversationIndex,
     PidTagConversationTopic,
-    PidTagDisplayBcc,
     PidTagDisplayCc,
     PidTagDisplayName,
     PidTagDisplayTo,
@@ -141,20 +147,67 @@ STORE_DISPLAY_NAME_DEFAULT = "Personal Folders"
 IPM_SUBTREE_NAME = "Top of Personal Folders"
 SEARCH_ROOT_NAME = "Search Root"
 
-HIERARCHY_COLUMNS = [PidTagDisplayName, PidTagContentCount, PidTagContentUnreadCount, PidTagSubfolders,
-                     PidTagContainerClass]
-CONTENTS_COLUMNS = [PidTagImportance, PidTagMessageClass, PidTagSensitivity, PidTagSubject,
-                    PidTagClientSubmitTime, PidTagSentRepresentingName, PidTagConversationTopic,
-                    PidTagConversationIndex, PidTagDisplayCc, PidTagDisplayTo, PidTagMessageDeliveryTime,
-                    PidTagMessageFlags, PidTagMessageSize, PidTagMessageStatus, PidTagLastModificationTime]
-RECIPIENT_COLUMNS = [PidTagRecipientType, PidTagResponsibility, PidTagObjectType, PidTagEntryId,
-                     PidTagDisplayName, PidTagAddressType, PidTagEmailAddress, PidTagSearchKey,
-                     PidTagDisplayType, PidTagSmtpAddress, PidTagSendRichInfo, PidTagRecipientTrackStatus,
-                     PidTagRecipientFlags, PidTagRecipientEntryId, PidTagRecipientDisplayName, PidTagRowid]
-ATTACHMENT_COLUMNS = [PidTagAttachSize, PidTagAttachFilename, PidTagAttachLongFilename, PidTagAttachMethod,
-                      PidTagRenderingPosition]
+HIERARCHY_COLUMNS = [
+    PidTagDisplayName,
+    PidTagContentCount,
+    PidTagContentUnreadCount,
+    PidTagSubfolders,
+    PidTagContainerClass,
+]
+CONTENTS_COLUMNS = [
+    PidTagImportance,
+    PidTagMessageClass,
+    PidTagSensitivity,
+    PidTagSubject,
+    PidTagClientSubmitTime,
+    PidTagSentRepresentingName,
+    PidTagConversationTopic,
+    PidTagConversationIndex,
+    PidTagDisplayCc,
+    PidTagDisplayTo,
+    PidTagMessageDeliveryTime,
+    PidTagMessageFlags,
+    PidTagMessageSize,
+    PidTagMessageStatus,
+    PidTagLastModificationTime,
+]
+RECIPIENT_COLUMNS = [
+    PidTagRecipientType,
+    PidTagResponsibility,
+    PidTagObjectType,
+    PidTagEntryId,
+    PidTagDisplayName,
+    PidTagAddressType,
+    PidTagEmailAddress,
+    PidTagSearchKey,
+    PidTagDisplayType,
+    PidTagSmtpAddress,
+    PidTagSendRichInfo,
+    PidTagRecipientTrackStatus,
+    PidTagRecipientFlags,
+    PidTagRecipientEntryId,
+    PidTagRecipientDisplayName,
+    PidTagRowid,
+]
+ATTACHMENT_COLUMNS = [
+    PidTagAttachSize,
+    PidTagAttachFilename,
+    PidTagAttachLongFilename,
+    PidTagAttachMethod,
+    PidTagRenderingPosition,
+]
 
 PropKeyT = Tag | Named | int
+# Registered in every file, as Outlook does for a new store, so the name-to-id map is never empty.
+COMMON_NAMED_PROPS = (
+    PidNameKeywords,
+    PidLidFlagRequest,
+    PidLidReminderSet,
+    PidLidReminderTime,
+    PidLidCommonStart,
+    PidLidCommonEnd,
+    PidLidPrivate,
+)
 
 
 @dataclass
@@ -268,14 +321,21 @@ class PstWriter:
         crypt_method: NDB_CRYPT_NONE (default) or NDB_CRYPT_PERMUTE.
     """
 
-    def __init__(self, path: str, display_name: str = STORE_DISPLAY_NAME_DEFAULT,
-                 store_uid: bytes = b"\x11" * 16, crypt_method: int = NDB_CRYPT_NONE) -> None:
+    def __init__(
+        self,
+        path: str,
+        display_name: str = STORE_DISPLAY_NAME_DEFAULT,
+        store_uid: bytes = b"\x11" * 16,
+        crypt_method: int = NDB_CRYPT_NONE,
+    ) -> None:
         self.path = path
         self._file = open(path, "w+b")  # noqa: SIM115 - closed in close()
         self.ndb = NdbWriter(self._file, crypt_method)
         self.display_name = display_name
         self.store_uid = store_uid
         self.names = NameToIdMap()
+        for named in COMMON_NAMED_PROPS:  # readers (libpff) refuse a map without entries
+            self.names.prop_id(named)
         for nid in (NID_ROOT_FOLDER,):
             self.ndb.reserve_nid(nid)
         self.root = FolderHandle(NID_ROOT_FOLDER, "", None)
@@ -317,11 +377,17 @@ class PstWriter:
         folder.contents = TableBuilder(c.tag for c in CONTENTS_COLUMNS)
         folder.contents_sub = SubnodeSink(self.ndb, _subnode_allocator())
 
-    def add_folder(self, parent: FolderHandle, name: str, container_class: str | None = None,
-                   extra: dict[PropKeyT, Any] | None = None) -> FolderHandle:
+    def add_folder(
+        self,
+        parent: FolderHandle,
+        name: str,
+        container_class: str | None = None,
+        extra: dict[PropKeyT, Any] | None = None,
+    ) -> FolderHandle:
         """Create a folder under `parent`; names need not be unique."""
-        folder = FolderHandle(self.ndb.new_nid(NID_TYPE_NORMAL_FOLDER), name, parent, container_class,
-                              dict(extra or {}))
+        folder = FolderHandle(
+            self.ndb.new_nid(NID_TYPE_NORMAL_FOLDER), name, parent, container_class, dict(extra or {})
+        )
         self._init_contents(folder)
         parent.children.append(folder)
         return folder
@@ -430,20 +496,32 @@ class PstWriter:
         hierarchy = TableBuilder(c.tag for c in HIERARCHY_COLUMNS)
         hsub = SubnodeSink(self.ndb, _subnode_allocator())
         for child in folder.children:
-            hierarchy.add_row(child.nid, self.resolve({
-                PidTagDisplayName: child.name, PidTagContentCount: child.count,
-                PidTagContentUnreadCount: child.unread, PidTagSubfolders: bool(child.children),
-                PidTagContainerClass: child.container_class}), hsub)
+            hierarchy.add_row(
+                child.nid,
+                self.resolve(
+                    {
+                        PidTagDisplayName: child.name,
+                        PidTagContentCount: child.count,
+                        PidTagContentUnreadCount: child.unread,
+                        PidTagSubfolders: bool(child.children),
+                        PidTagContainerClass: child.container_class,
+                    }
+                ),
+                hsub,
+            )
         index = folder.nid >> 5
         self._write_table_node((index << 5) | NID_TYPE_HIERARCHY_TABLE, hierarchy, hsub)
         assert folder.contents is not None
         self._write_table_node((index << 5) | NID_TYPE_CONTENTS_TABLE, folder.contents, folder.contents_sub)
         folder.contents = None
-        self._write_table_node((index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE,
-                               TableBuilder(c.tag for c in CONTENTS_COLUMNS))
+        self._write_table_node(
+            (index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE, TableBuilder(c.tag for c in CONTENTS_COLUMNS)
+        )
         props: dict[PropKeyT, Any] = {
-            PidTagDisplayName: folder.name, PidTagContentCount: folder.count,
-            PidTagContentUnreadCount: folder.unread, PidTagSubfolders: bool(folder.children),
+            PidTagDisplayName: folder.name,
+            PidTagContentCount: folder.count,
+            PidTagContentUnreadCount: folder.unread,
+            PidTagSubfolders: bool(folder.children),
             PidTagObjectType: MAPI_FOLDER,
         }
         if folder.container_class:
@@ -458,30 +536,45 @@ class PstWriter:
             PidTagDisplayName: self.display_name,
             PidTagIpmSubtreeEntryId: self.entry_id(self.ipm_subtree),
             PidTagFinderEntryId: self.entry_id(self.search_root),
-            PidTagValidFolderMask: (FOLDER_IPM_SUBTREE_VALID | FOLDER_IPM_INBOX_VALID
-                                    | FOLDER_IPM_OUTBOX_VALID | FOLDER_IPM_WASTEBASKET_VALID
-                                    | FOLDER_IPM_SENTMAIL_VALID | FOLDER_FINDER_VALID),
+            PidTagValidFolderMask: (
+                FOLDER_IPM_SUBTREE_VALID
+                | FOLDER_IPM_INBOX_VALID
+                | FOLDER_IPM_OUTBOX_VALID
+                | FOLDER_IPM_WASTEBASKET_VALID
+                | FOLDER_IPM_SENTMAIL_VALID
+                | FOLDER_FINDER_VALID
+            ),
         }
         props.update(self.store_extra)
         self._write_pc_node(NID_MESSAGE_STORE, self.resolve(props), 0)
 
     def _write_internal_nodes(self) -> None:
         """Templates and search nodes every PST has (2.7.1), empty as in a new file."""
-        for nid, columns in ((NID_HIERARCHY_TABLE_TEMPLATE, HIERARCHY_COLUMNS),
-                             (NID_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
-                             (NID_ASSOC_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
-                             (NID_SEARCH_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
-                             (NID_ATTACHMENT_TABLE, ATTACHMENT_COLUMNS),
-                             (NID_RECIPIENT_TABLE, RECIPIENT_COLUMNS)):
+        for nid, columns in (
+            (NID_HIERARCHY_TABLE_TEMPLATE, HIERARCHY_COLUMNS),
+            (NID_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
+            (NID_ASSOC_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
+            (NID_SEARCH_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
+            (NID_ATTACHMENT_TABLE, ATTACHMENT_COLUMNS),
+            (NID_RECIPIENT_TABLE, RECIPIENT_COLUMNS),
+        ):
             self._write_table_node(nid, TableBuilder(c.tag for c in columns))
-        folder_template = {PidTagDisplayName.tag: "", PidTagContentCount.tag: 0,
-                           PidTagContentUnreadCount.tag: 0, PidTagSubfolders.tag: False}
+        folder_template = {
+            PidTagDisplayName.tag: "",
+            PidTagContentCount.tag: 0,
+            PidTagContentUnreadCount.tag: 0,
+            PidTagSubfolders.tag: False,
+        }
         self._write_pc_node(NID_NORMAL_FOLDER_TEMPLATE, folder_template, 0)
         self._write_pc_node(NID_SEARCH_FOLDER_TEMPLATE, folder_template, 0)
         self._write_pc_node(NID_SEARCH_GATHERER_DESCRIPTOR, {}, 0)
         self._write_pc_node(NID_SEARCH_DOMAIN_OBJECT, {}, 0)
-        for nid in (NID_SEARCH_MANAGEMENT_QUEUE, NID_SEARCH_ACTIVITY_LIST, NID_SEARCH_GATHERER_QUEUE,
-                    NID_SEARCH_GATHERER_FOLDER_QUEUE):
+        for nid in (
+            NID_SEARCH_MANAGEMENT_QUEUE,
+            NID_SEARCH_ACTIVITY_LIST,
+            NID_SEARCH_GATHERER_QUEUE,
+            NID_SEARCH_GATHERER_FOLDER_QUEUE,
+        ):
             self.ndb.add_node(nid, self.ndb.write_block(b""), 0, 0)
             self.ndb.reserve_nid(nid)
 
@@ -501,9 +594,14 @@ def _subnode_allocator() -> Callable[[int], int]:
 def special_folder_ids(writer: PstWriter, roles: dict[str, FolderHandle]) -> dict[PropKeyT, Any]:
     """The special-folder entry ids Outlook keeps on the root folder and on the Inbox."""
     props: dict[PropKeyT, Any] = {}
-    for role, tag in (("calendar", PidTagIpmAppointmentEntryId), ("contacts", PidTagIpmContactEntryId),
-                      ("journal", PidTagIpmJournalEntryId), ("notes", PidTagIpmNoteEntryId),
-                      ("tasks", PidTagIpmTaskEntryId), ("drafts", PidTagIpmDraftsEntryId)):
+    for role, tag in (
+        ("calendar", PidTagIpmAppointmentEntryId),
+        ("contacts", PidTagIpmContactEntryId),
+        ("journal", PidTagIpmJournalEntryId),
+        ("notes", PidTagIpmNoteEntryId),
+        ("tasks", PidTagIpmTaskEntryId),
+        ("drafts", PidTagIpmDraftsEntryId),
+    ):
         if role in roles:
             props[tag] = writer.entry_id(roles[role])
     if "junk" in roles:
@@ -516,8 +614,11 @@ def special_folder_ids(writer: PstWriter, roles: dict[str, FolderHandle]) -> dic
 def store_role_ids(writer: PstWriter, roles: dict[str, FolderHandle]) -> dict[PropKeyT, Any]:
     """The store's entry ids of Deleted Items, Sent Items and the Outbox."""
     props: dict[PropKeyT, Any] = {}
-    for role, tag in (("deleted", PidTagIpmWastebasketEntryId), ("sent", PidTagIpmSentMailEntryId),
-                      ("outbox", PidTagIpmOutboxEntryId)):
+    for role, tag in (
+        ("deleted", PidTagIpmWastebasketEntryId),
+        ("sent", PidTagIpmSentMailEntryId),
+        ("outbox", PidTagIpmOutboxEntryId),
+    ):
         if role in roles:
             props[tag] = writer.entry_id(roles[role])
     return props

@@ -143,6 +143,9 @@ class NdbWriter:
         """Reserve `size` bytes at the end of the data, never across an AMap section."""
         pos = _align(self._pos, align)
         index = (pos - AMAP_FIRST_OFFSET) // AMAP_COVERAGE
+        maps_end = amap_offset(index) + PAGE_SIZE * len(reserved_pages(index))
+        if pos < maps_end:  # landed on a section's map pages: go past them
+            pos = _align(maps_end, align)
         section_end = amap_offset(index + 1)
         if pos + size > section_end:
             nxt = section_end + PAGE_SIZE * len(reserved_pages(index + 1))
@@ -151,7 +154,13 @@ class NdbWriter:
             pos = _align(nxt, align)
             self._pos = nxt
         if pos > self._pos:
-            self._holes.append((self._pos, pos - self._pos))
+            gap_start = self._pos
+            index_gap = (gap_start - AMAP_FIRST_OFFSET) // AMAP_COVERAGE
+            maps_gap_end = amap_offset(index_gap) + PAGE_SIZE * len(reserved_pages(index_gap))
+            if gap_start < maps_gap_end:  # the map pages themselves are not free space
+                gap_start = maps_gap_end
+            if pos > gap_start:
+                self._holes.append((gap_start, pos - gap_start))
         self._pos = pos + size
         return pos
 
@@ -206,8 +215,8 @@ class NdbWriter:
         xbids = array("Q")
         xsizes = array("Q")
         for start in range(0, len(bids), XBLOCK_MAX_BIDS):
-            run = bids[start:start + XBLOCK_MAX_BIDS]
-            lcb = sum(sizes[start:start + XBLOCK_MAX_BIDS])
+            run = bids[start : start + XBLOCK_MAX_BIDS]
+            lcb = sum(sizes[start : start + XBLOCK_MAX_BIDS])
             xbids.append(self._write_xblock(XBLOCK_LEVEL, run, lcb))
             xsizes.append(lcb)
         if len(xbids) == 1:
@@ -230,7 +239,7 @@ class NdbWriter:
         entries = sorted(entries)
         sl_bids: list[tuple[int, int]] = []
         for start in range(0, len(entries), SLBLOCK_MAX):
-            run = entries[start:start + SLBLOCK_MAX]
+            run = entries[start : start + SLBLOCK_MAX]
             body = bytearray(struct.pack("<BBHI", BTYPE_SLBLOCK, SLBLOCK_LEVEL, len(run), 0))
             for nid, bid_data, bid_sub in run:
                 body += struct.pack("<QQQ", nid, bid_data, bid_sub)
@@ -265,8 +274,7 @@ class NdbWriter:
         self._nbt_parent.append(parent)
 
     # -- pages and close -------------------------------------------------------------
-    def _write_page(self, payload: bytes, ptype: int, ib: int | None = None, bid: int | None = None
-                    ) -> tuple[int, int]:
+    def _write_page(self, payload: bytes, ptype: int, ib: int | None = None, bid: int | None = None) -> tuple[int, int]:
         if len(payload) != PAGE_DATA:
             raise ValueError("page payload must be 496 bytes")
         if ib is None:
@@ -274,16 +282,16 @@ class NdbWriter:
         if bid is None:
             bid = self._next_page_bid
             self._next_page_bid += 4
-        is_map = ptype in (PageType.ptypeAMap, PageType.ptypePMap, PageType.ptypeFMap,
-                           PageType.ptypeFPMap)
+        is_map = ptype in (PageType.ptypeAMap, PageType.ptypePMap, PageType.ptypeFMap, PageType.ptypeFPMap)
         sig = 0 if is_map else compute_sig(ib, bid)
         self.f.seek(ib)
         self.f.write(payload)
         self.f.write(_PAGE_TRAILER.pack(ptype, ptype, sig, crc32(payload), bid))
         return bid, ib
 
-    def _write_btree(self, ptype: int, leaf_entries: Iterator[tuple[int, bytes]], leaf_max: int,
-                     cb_ent: int) -> tuple[int, int, int]:
+    def _write_btree(
+        self, ptype: int, leaf_entries: Iterator[tuple[int, bytes]], leaf_max: int, cb_ent: int
+    ) -> tuple[int, int, int]:
         """Write a B-tree bottom-up; returns (root bid, root ib, depth)."""
         level_refs: list[tuple[int, int, int]] = []  # (first key, bid, ib) of the level below
         run: list[tuple[int, bytes]] = []
@@ -291,7 +299,8 @@ class NdbWriter:
         def flush_leaf() -> None:
             body = b"".join(e for _, e in run)
             payload = body.ljust(BTPAGE_ENTRIES_SIZE_UNICODE, b"\0") + struct.pack(
-                "<BBBBI", len(run), leaf_max, cb_ent, 0, 0)
+                "<BBBBI", len(run), leaf_max, cb_ent, 0, 0
+            )
             bid, ib = self._write_page(payload, ptype)
             level_refs.append((run[0][0], bid, ib))
             run.clear()
@@ -302,8 +311,7 @@ class NdbWriter:
                 flush_leaf()
         if run or not level_refs:
             if not run:  # an empty tree is one empty leaf page
-                payload = bytes(BTPAGE_ENTRIES_SIZE_UNICODE) + struct.pack(
-                    "<BBBBI", 0, leaf_max, cb_ent, 0, 0)
+                payload = bytes(BTPAGE_ENTRIES_SIZE_UNICODE) + struct.pack("<BBBBI", 0, leaf_max, cb_ent, 0, 0)
                 bid, ib = self._write_page(payload, ptype)
                 return bid, ib, 0
             flush_leaf()
@@ -314,10 +322,11 @@ class NdbWriter:
                 raise ValueError("B-tree too deep")
             upper: list[tuple[int, int, int]] = []
             for start in range(0, len(level_refs), BT_INTERMEDIATE_MAX):
-                chunk = level_refs[start:start + BT_INTERMEDIATE_MAX]
+                chunk = level_refs[start : start + BT_INTERMEDIATE_MAX]
                 body = b"".join(struct.pack("<QQQ", k, b, i) for k, b, i in chunk)
                 payload = body.ljust(BTPAGE_ENTRIES_SIZE_UNICODE, b"\0") + struct.pack(
-                    "<BBBBI", len(chunk), BT_INTERMEDIATE_MAX, BTENTRY_SIZE_UNICODE, level, 0)
+                    "<BBBBI", len(chunk), BT_INTERMEDIATE_MAX, BTENTRY_SIZE_UNICODE, level, 0
+                )
                 bid, ib = self._write_page(payload, ptype)
                 upper.append((chunk[0][0], bid, ib))
             level_refs = upper
@@ -334,11 +343,11 @@ class NdbWriter:
         def nbt_entries() -> Iterator[tuple[int, bytes]]:
             for i in order:
                 nid = self._nbt_nid[i]
-                yield nid, struct.pack("<QQQII", nid, self._nbt_data[i], self._nbt_sub[i],
-                                       self._nbt_parent[i], 0)
+                yield nid, struct.pack("<QQQII", nid, self._nbt_data[i], self._nbt_sub[i], self._nbt_parent[i], 0)
 
-        nbt_bid, nbt_ib, nbt_depth = self._write_btree(PageType.ptypeNBT, nbt_entries(),
-                                                       BT_LEAF_MAX_NBT, NBTENTRY_SIZE_UNICODE)
+        nbt_bid, nbt_ib, nbt_depth = self._write_btree(
+            PageType.ptypeNBT, nbt_entries(), BT_LEAF_MAX_NBT, NBTENTRY_SIZE_UNICODE
+        )
 
         def bbt_entries() -> Iterator[tuple[int, bytes]]:
             for bid, ib, cb in zip(self._bbt_bid, self._bbt_ib, self._bbt_cb, strict=True):
@@ -346,8 +355,9 @@ class NdbWriter:
 
         # Page BIDs of the BBT must be known before its pages are laid out, but the BBT lists
         # blocks only, so writing it after the NBT needs no fix-up.
-        bbt_bid, bbt_ib, bbt_depth = self._write_btree(PageType.ptypeBBT, bbt_entries(),
-                                                       BT_LEAF_MAX_BBT, BBTENTRY_SIZE_UNICODE)
+        bbt_bid, bbt_ib, bbt_depth = self._write_btree(
+            PageType.ptypeBBT, bbt_entries(), BT_LEAF_MAX_BBT, BBTENTRY_SIZE_UNICODE
+        )
         # The file ends at the end of the last AMap section that holds data, so every byte
         # after the last allocation up to there is free space the maps account for.
         eof = self._pos
@@ -359,11 +369,15 @@ class NdbWriter:
         self._write_dlist(last_index)
         self.f.seek(file_end - 1)
         self.f.write(b"\0")
-        self._write_header(file_end, amap_offset(last_index), amap_free, nbt_bid, nbt_ib, bbt_bid,
-                           bbt_ib)
+        self._write_header(file_end, amap_offset(last_index), amap_free, nbt_bid, nbt_ib, bbt_bid, bbt_ib)
         self.f.flush()
-        return {"file_size": file_end, "nbt_depth": nbt_depth, "bbt_depth": bbt_depth,
-                "nodes": len(nids), "blocks": len(self._bbt_bid)}
+        return {
+            "file_size": file_end,
+            "nbt_depth": nbt_depth,
+            "bbt_depth": bbt_depth,
+            "nodes": len(nids),
+            "blocks": len(self._bbt_bid),
+        }
 
     def _write_maps(self, last_index: int) -> int:
         """Write every AMap (and PMap/FMap/FPMap) page; returns the free bytes they map."""
@@ -411,7 +425,7 @@ class NdbWriter:
         for index in range(FMAP_FIRST, last_index + 1, FMAP_EVERY):
             pages = reserved_pages(index)
             ib = amap_offset(index) + PAGE_SIZE * pages.index(PageType.ptypeFMap)
-            covered = fmap_bytes[index:index + FMAP_EVERY]
+            covered = fmap_bytes[index : index + FMAP_EVERY]
             payload = bytes(covered).ljust(PAGE_DATA, b"\0")
             self._write_page(payload, PageType.ptypeFMap, ib=ib, bid=ib)
         self._fmap_header = bytes(fmap_bytes[:128]).ljust(128, b"\0")
@@ -422,8 +436,9 @@ class NdbWriter:
         payload = struct.pack("<BBHI", 0, 0, 0, last_index).ljust(PAGE_DATA, b"\0")
         self._write_page(payload, PageType.ptypeDL, ib=DLIST_OFFSET, bid=DLIST_OFFSET)
 
-    def _write_header(self, eof: int, amap_last: int, amap_free: int, nbt_bid: int, nbt_ib: int,
-                      bbt_bid: int, bbt_ib: int) -> None:
+    def _write_header(
+        self, eof: int, amap_last: int, amap_free: int, nbt_bid: int, nbt_ib: int, bbt_bid: int, bbt_ib: int
+    ) -> None:
         h = bytearray(564)
         h[0:4] = HEADER_MAGIC
         h[8:10] = CLIENT_MAGIC_PST
@@ -436,19 +451,32 @@ class NdbWriter:
             struct.pack_into("<I", h, 44 + 4 * i, index)
         struct.pack_into("<Q", h, 172, 0)
         # ROOT (2.2.2.5)
-        struct.pack_into("<IQQQQQQQQBBH", h, 180, 0, eof, amap_last, amap_free, 0,
-                         nbt_bid, nbt_ib, bbt_bid, bbt_ib, VALID_AMAP2, 0, 0)
+        struct.pack_into(
+            "<IQQQQQQQQBBH",
+            h,
+            180,
+            0,
+            eof,
+            amap_last,
+            amap_free,
+            0,
+            nbt_bid,
+            nbt_ib,
+            bbt_bid,
+            bbt_ib,
+            VALID_AMAP2,
+            0,
+            0,
+        )
         struct.pack_into("<I", h, 252, 0)  # dwAlign
         h[256:384] = b"\xff" * 128  # rgbFM: deprecated, MUST be 0xFF
         h[384:512] = b"\xff" * 128  # rgbFP: deprecated, MUST be 0xFF
         h[512] = NDB_SENTINEL
         h[513] = self.crypt_method
         struct.pack_into("<Q", h, 516, self._next_block_bid)  # bidNextB
-        partial = crc32(bytes(h[HEADER_CRC_PARTIAL_OFFSET:HEADER_CRC_PARTIAL_OFFSET
-                                + HEADER_CRC_PARTIAL_SIZE]))
+        partial = crc32(bytes(h[HEADER_CRC_PARTIAL_OFFSET : HEADER_CRC_PARTIAL_OFFSET + HEADER_CRC_PARTIAL_SIZE]))
         struct.pack_into("<I", h, 4, partial)
-        full = crc32(bytes(h[HEADER_CRC_PARTIAL_OFFSET:HEADER_CRC_PARTIAL_OFFSET
-                             + HEADER_CRC_FULL_SIZE]))
+        full = crc32(bytes(h[HEADER_CRC_PARTIAL_OFFSET : HEADER_CRC_PARTIAL_OFFSET + HEADER_CRC_FULL_SIZE]))
         struct.pack_into("<I", h, 524, full)
         self.f.seek(0)
         self.f.write(h)
@@ -463,7 +491,7 @@ def _recut(chunks: Iterable[bytes]) -> Iterator[bytes]:
             mv = memoryview(chunk)
             whole = len(chunk) // size * size
             for off in range(0, whole, size):
-                yield bytes(mv[off:off + size])
+                yield bytes(mv[off : off + size])
             buf += mv[whole:]
             continue
         buf += chunk

@@ -80,11 +80,23 @@ class WeeklyRecurrence:
         """The RecurrencePattern structure (also the whole of PidLidTaskRecurrence)."""
         occ = self.occurrences()
         first_dt = (FIRST_SUNDAY_OFFSET_MIN) % (self.period * MINUTES_PER_WEEK)
-        deleted = sorted({minutes_1601(_midnight(d)) for d in self.deleted}
-                         | {minutes_1601(_midnight(m.original_start)) for m in self.modified})
+        deleted = sorted(
+            {minutes_1601(_midnight(d)) for d in self.deleted}
+            | {minutes_1601(_midnight(m.original_start)) for m in self.modified}
+        )
         modified = sorted(minutes_1601(_midnight(m.start)) for m in self.modified)
-        out = struct.pack("<HHHHHIIII", RECUR_READER_VERSION, RECUR_WRITER_VERSION, IDC_RCEV_PAT_ORB_WEEKLY,
-                          PATTERN_TYPE_WEEK, CALENDAR_TYPE_DEFAULT, first_dt, self.period, 0, self.days_mask)
+        out = struct.pack(
+            "<HHHHHIIII",
+            RECUR_READER_VERSION,
+            RECUR_WRITER_VERSION,
+            IDC_RCEV_PAT_ORB_WEEKLY,
+            PATTERN_TYPE_WEEK,
+            CALENDAR_TYPE_DEFAULT,
+            first_dt,
+            self.period,
+            0,
+            self.days_mask,
+        )
         out += struct.pack("<III", END_AFTER_N_OCCURRENCES, self.count, FIRST_DOW_SUNDAY)
         out += struct.pack(f"<I{len(deleted)}I", len(deleted), *deleted)
         out += struct.pack(f"<I{len(modified)}I", len(modified), *modified)
@@ -96,14 +108,16 @@ class WeeklyRecurrence:
         start_offset = minutes_1601(self.first_start) - minutes_1601(_midnight(self.first_start))
         end_offset = start_offset + int(self.duration.total_seconds() // 60)
         out = bytearray(self.pattern())
-        out += struct.pack("<IIII", APPT_RECUR_READER_VERSION2, APPT_RECUR_WRITER_VERSION2_MIN,
-                           start_offset, end_offset)
+        out += struct.pack(
+            "<IIII", APPT_RECUR_READER_VERSION2, APPT_RECUR_WRITER_VERSION2_MIN, start_offset, end_offset
+        )
         mods = sorted(self.modified, key=lambda m: m.start)
         out += struct.pack("<H", len(mods))
         for m in mods:
             flags = (ARO_SUBJECT if m.subject else 0) | (ARO_LOCATION if m.location else 0)
-            out += struct.pack("<IIIH", minutes_1601(m.start), minutes_1601(m.end),
-                               minutes_1601(m.original_start), flags)
+            out += struct.pack(
+                "<IIIH", minutes_1601(m.start), minutes_1601(m.end), minutes_1601(m.original_start), flags
+            )
             for text in (m.subject, m.location):
                 if text:
                     raw = text.encode("cp1252", "replace")
@@ -113,8 +127,7 @@ class WeeklyRecurrence:
             # ExtendedException (no ChangeHighlight before writer version 0x3009)
             out += struct.pack("<I", 0)  # ReservedBlockEE1Size
             if m.subject or m.location:
-                out += struct.pack("<III", minutes_1601(m.start), minutes_1601(m.end),
-                                   minutes_1601(m.original_start))
+                out += struct.pack("<III", minutes_1601(m.start), minutes_1601(m.end), minutes_1601(m.original_start))
                 for text in (m.subject, m.location):
                     if text:
                         wide = text.encode("utf-16-le")

@@ -1,0 +1,414 @@
+"""The PST writer: its files open in pypff, readpst and our reader, and match their ground truth."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pypff
+
+from core.mapi import (
+    MSGFLAG_HASATTACH,
+    PidLidAppointmentRecur,
+    PidLidAppointmentStartWhole,
+    PidLidTaskRecurrence,
+    PidNameKeywords,
+    PidTagBody,
+    PidTagClientSubmitTime,
+    PidTagFlagStatus,
+    PidTagHtml,
+    PidTagImportance,
+    PidTagInReplyToId,
+    PidTagInternetMessageId,
+    PidTagMessageClass,
+    PidTagMessageDeliveryTime,
+    PidTagMessageFlags,
+    PidTagRtfCompressed,
+    PidTagSensitivity,
+    PidTagSubject,
+)
+from core.pst import open_pst
+
+REPO = Path(__file__).resolve().parents[2]
+IPM_SUBTREE = "Top of Personal Folders"
+READPST_SKIPPED = ("IPM.Task", "IPM.StickyNote", "IPM.DistList", "IPM.Post")
+
+
+# -- helpers: pypff ----------------------------------------------------------------------------
+def pff_entries(record_set: Any) -> dict[int, Any]:
+    """{property id: pypff record entry} of one record set."""
+    return {e.entry_type: e for e in record_set.entries}
+
+
+def pff_str(entries: dict[int, Any], pid: int) -> str | None:
+    e = entries.get(pid)
+    return e.get_data_as_string() if e is not None and e.data else None
+
+
+def pff_int(entries: dict[int, Any], pid: int) -> int | None:
+    e = entries.get(pid)
+    return e.get_data_as_integer() if e is not None else None
+
+
+def pff_folders(path: Path) -> tuple[Any, dict[tuple[str, ...], Any]]:
+    """Open with pypff; returns (file, {folder path under the IPM subtree: pypff folder})."""
+    f = pypff.file()
+    f.open(str(path))
+    tops = [s for s in f.get_root_folder().sub_folders if s.name == IPM_SUBTREE]
+    assert len(tops) == 1, "exactly one IPM subtree under the root"
+    out: dict[tuple[str, ...], Any] = {}
+
+    def walk(folder: Any, p: tuple[str, ...]) -> None:
+        assert p not in out, f"two folders with the path {p} (siblings with one name)"
+        out[p] = folder
+        for sub in folder.sub_folders:
+            walk(sub, (*p, sub.name))
+
+    walk(tops[0], ())
+    return f, out
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def truth_folders(truth: dict) -> dict[tuple[str, ...], int]:
+    return {tuple(f["path"]): f["items"] for f in truth["folders"]}
+
+
+def check_item_pff(msg: Any, t: dict) -> None:
+    """One pypff message against its truth: everything pypff exposes."""
+    where = f"{t['folder']} / {t['subject']!r}"
+    props = pff_entries(msg.get_record_set(0))
+    assert msg.subject == t["subject"], where
+    assert pff_str(props, PidTagMessageClass.id) == t["class"], where
+    assert iso(msg.client_submit_time) == t["submit_time"], where
+    assert iso(msg.delivery_time) == t["delivery_time"], where
+    assert pff_int(props, PidTagMessageFlags.id) == t["flags"], where
+    assert pff_int(props, PidTagImportance.id) == t["importance"], where
+    assert pff_int(props, PidTagSensitivity.id) == t["sensitivity"], where
+    assert pff_int(props, PidTagFlagStatus.id) == t["flag_status"], where
+    if t["body"] is not None:
+        assert msg.plain_text_body.decode("utf-8") == t["body"], where
+    if t["html"] is not None:
+        assert msg.html_body.decode("utf-8") == t["html"], where
+    if t["rtf"] is not None:
+        assert msg.rtf_body.decode("ascii").rstrip("\0") == t["rtf"], where
+    rows = []
+    if msg.recipients is not None:
+        for rs in msg.recipients.record_sets:
+            e = pff_entries(rs)
+            rows.append(
+                {
+                    "type": {1: "to", 2: "cc", 3: "bcc"}[pff_int(e, 0x0C15)],
+                    "name": pff_str(e, 0x3001),
+                    "address_type": pff_str(e, 0x3002),
+                    "email": pff_str(e, 0x3003),
+                    "smtp": pff_str(e, 0x39FE),
+                }
+            )
+    expected = [{k: r[k] for k in ("type", "name", "address_type", "email", "smtp")} for r in t["recipients"]]
+    assert rows == expected, where
+    assert msg.number_of_attachments == len(t["attachments"]), where
+    for att, at in zip(msg.attachments, t["attachments"], strict=True):
+        if at["embedded"] is None:
+            assert att.size == at["size"], where
+            assert hashlib.sha256(att.read_buffer(att.size)).hexdigest() == at["sha256"], f"{where}: {at['name']}"
+
+
+# -- helpers: our reader -----------------------------------------------------------------------
+def check_item_reader(item: Any, t: dict) -> None:
+    """One core.pst Item against its truth, embedded messages included."""
+    where = f"{t.get('folder')} / {t['subject']!r}"
+    p = item.props
+    assert p.get(PidTagSubject) == t["subject"], where
+    assert p.get(PidTagMessageClass) == t["class"], where
+    assert iso(p.time(PidTagClientSubmitTime)) == t["submit_time"], where
+    assert iso(p.time(PidTagMessageDeliveryTime)) == t["delivery_time"], where
+    assert p.get(PidTagMessageFlags) == t["flags"], where
+    assert p.get(PidTagFlagStatus) == t["flag_status"], where
+    assert list(p.get(PidNameKeywords) or []) == t["categories"], where
+    assert p.get(PidTagInternetMessageId) == t["message_id"], where
+    assert p.get(PidTagInReplyToId) == t.get("in_reply_to"), where
+    if t["body"] is not None:
+        assert p.get(PidTagBody) == t["body"], where
+    if t["html"] is not None:
+        html = p.get(PidTagHtml)
+        assert (html.decode("utf-8") if isinstance(html, bytes) else html) == t["html"], where
+    if t["rtf"] is not None:
+        assert p.get(PidTagRtfCompressed), where
+    rec = [
+        {
+            "type": r.kind,
+            "name": r.display_name,
+            "address_type": r.address_type,
+            "email": r.email_address,
+            "smtp": r.props.get(0x39FE),
+        }
+        for r in item.recipients
+    ]
+    assert rec == [{k: r[k] for k in ("type", "name", "address_type", "email", "smtp")} for r in t["recipients"]], where
+    extra = t.get("extra") or {}
+    if extra.get("start") and t["class"] == "IPM.Appointment":
+        assert iso(p.time(PidLidAppointmentStartWhole)) == extra["start"], where
+    if extra.get("recurrence"):
+        blob = p.get(PidLidAppointmentRecur) or p.get(PidLidTaskRecurrence)
+        assert isinstance(blob, bytes) and len(blob) > 50, where
+    assert len(item.attachments) == len(t["attachments"]), where
+    for att, at in zip(item.attachments, t["attachments"], strict=True):
+        if at["embedded"] is not None:
+            assert att.embedded is not None, f"{where}: {at['name']} is not an embedded message"
+            check_item_reader(att.embedded, {**at["embedded"], "folder": t.get("folder")})
+        else:
+            with att.open() as fh:
+                h = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            assert h.hexdigest() == at["sha256"], f"{where}: {at['name']}"
+
+
+# -- helpers: readpst --------------------------------------------------------------------------
+def run_readpst(readpst: str, pst: Path, out: Path) -> Path:
+    out.mkdir()
+    proc = subprocess.run(
+        [readpst, "-D", "-e", "-j", "0", "-o", str(out), str(pst)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (store,) = list(out.iterdir())
+    return store
+
+
+def readpst_counts(store: Path) -> dict[tuple[str, ...], int]:
+    """Files per exported folder; readpst makes no directory for a folder it exports nothing from."""
+    counts: dict[tuple[str, ...], int] = {}
+    for dirpath, _dirs, files in os.walk(store):
+        rel = Path(dirpath).relative_to(store)
+        key = tuple(rel.parts)
+        counts[key] = sum(1 for f in files if f.rsplit(".", 1)[-1] in ("eml", "ics", "vcf"))
+    return {k: v for k, v in counts.items() if v}
+
+
+def expected_readpst_counts(truth: dict) -> dict[tuple[str, ...], int]:
+    counts = dict.fromkeys(truth_folders(truth), 0)
+    for it in truth["items"]:
+        if it["readpst"]:
+            counts[tuple(it["folder"])] += 1
+    return {k: v for k, v in counts.items() if v}
+
+
+def eml_attachment_hashes(store: Path) -> Counter:
+    hashes: Counter = Counter()
+    for eml in store.rglob("*.eml"):
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        for part in msg.walk():
+            if part.is_multipart() or part.get_content_type() == "message/rfc822":
+                continue
+            if part.get_filename() or part.get("Content-ID"):
+                payload = part.get_payload(decode=True) or b""
+                hashes[hashlib.sha256(payload).hexdigest()] += 1
+    return hashes
+
+
+def truth_attachment_hashes(truth: dict) -> Counter:
+    hashes: Counter = Counter()
+    for it in truth["items"]:
+        if it["readpst"] and it["class"] == "IPM.Note":
+            for at in it["attachments"]:
+                if at["embedded"] is None:
+                    hashes[at["sha256"]] += 1
+    return hashes
+
+
+# -- tests -------------------------------------------------------------------------------------
+def test_realistic_folders_and_counts_in_pypff(realistic_pst: tuple[Path, dict]) -> None:
+    """pypff sees exactly the truth's folder tree (6 levels, Unicode, duplicate names) and per-folder counts."""
+    path, truth = realistic_pst
+    f, folders = pff_folders(path)
+    try:
+        got = {p: fo.number_of_sub_messages for p, fo in folders.items()}
+        assert got == truth_folders(truth)
+        assert max(len(p) for p in got) >= 7  # Inbox + 6 nested levels
+        assert sum(1 for p in got if p and p[-1] == "Archive") == 2
+    finally:
+        f.close()
+
+
+def test_realistic_items_match_truth_in_pypff(realistic_pst: tuple[Path, dict]) -> None:
+    """Every pypff item matches the truth: subject, class, dates, flags, recipients, bodies, attachment bytes."""
+    path, truth = realistic_pst
+    by_nid = {it["nid"]: it for it in truth["items"]}
+    f, folders = pff_folders(path)
+    seen = 0
+    try:
+        for p, folder in folders.items():
+            for i in range(folder.number_of_sub_messages):
+                msg = folder.get_sub_message(i)
+                t = by_nid[msg.identifier]
+                assert tuple(t["folder"]) == p
+                check_item_pff(msg, t)
+                seen += 1
+    finally:
+        f.close()
+    assert seen == len(truth["items"])
+    classes = Counter(it["class"] for it in truth["items"])
+    for cls in (
+        "IPM.Note",
+        "IPM.Appointment",
+        "IPM.Contact",
+        "IPM.DistList",
+        "IPM.Task",
+        "IPM.StickyNote",
+        "IPM.Activity",
+    ):
+        assert classes[cls] >= 1, cls
+
+
+def test_realistic_items_match_truth_in_our_reader(realistic_pst: tuple[Path, dict]) -> None:
+    """core.pst.open_pst reads every item as the truth says, embedded messages (2 levels) and roles included."""
+    path, truth = realistic_pst
+    by_nid = {it["nid"]: it for it in truth["items"]}
+    roles = {tuple(f["path"]): f["role"] for f in truth["folders"]}
+    seen = 0
+    with open_pst(path) as pst:
+        assert pst.info.format == "unicode" and pst.info.encryption == "none"
+        for folder in pst.folders():
+            assert folder.role == roles[folder.path], folder.path
+            assert folder.item_count == truth_folders(truth)[folder.path]
+            for item in pst.items(folder):
+                assert not hasattr(item, "reason"), getattr(item, "reason", "")
+                t = by_nid[item.node_id] if hasattr(item, "node_id") else None
+                assert t is not None
+                check_item_reader(item, t)
+                seen += 1
+    assert seen == len(truth["items"])
+    depths = [len(json.dumps(at["embedded"])) for it in truth["items"] for at in it["attachments"] if at["embedded"]]
+    assert depths, "the realistic file has embedded messages"
+
+
+def test_realistic_in_readpst(realistic_pst: tuple[Path, dict], readpst: str, tmp_path: Path) -> None:
+    """readpst exports each folder with the expected count (minus the classes it skips) and the same attachments."""
+    path, truth = realistic_pst
+    store = run_readpst(readpst, path, tmp_path / "out")
+    assert readpst_counts(store) == expected_readpst_counts(truth)
+    exported = eml_attachment_hashes(store)
+    expected = truth_attachment_hashes(truth)
+    missing = expected - exported
+    assert not missing, f"attachments readpst did not export: {missing}"
+    big = [at for it in truth["items"] for at in it["attachments"] if at["size"] and at["size"] > 8 * 1024 * 1024]
+    assert big and all(exported[at["sha256"]] for at in big)
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    """Two runs with one seed give byte-identical PST and truth files; another seed differs."""
+    from core.sandbox.pstwriter.content import generate
+
+    digests = []
+    for n, seed in enumerate((11, 11, 12)):
+        out = tmp_path / f"{n}.pst"
+        generate(str(out), seed=seed)
+        digests.append(
+            (
+                hashlib.sha256(out.read_bytes()).hexdigest(),
+                hashlib.sha256(Path(str(out) + ".truth.json").read_bytes()).hexdigest(),
+            )
+        )
+    assert digests[0] == digests[1]
+    assert digests[0][0] != digests[2][0]
+
+
+def test_scale_in_pypff_readpst_and_reader(scale_pst: tuple[Path, dict], readpst: str, tmp_path: Path) -> None:
+    """A scale file: counts per folder agree in pypff, readpst and our reader; items match the truth."""
+    path, truth = scale_pst
+    assert len(truth["items"]) == 400
+    f, folders = pff_folders(path)
+    try:
+        assert {p: fo.number_of_sub_messages for p, fo in folders.items()} == truth_folders(truth)
+    finally:
+        f.close()
+    store = run_readpst(readpst, path, tmp_path / "out")
+    assert readpst_counts(store) == expected_readpst_counts(truth)
+    assert not truth_attachment_hashes(truth) - eml_attachment_hashes(store)
+    by_nid = {it["nid"]: it for it in truth["items"]}
+    with open_pst(path) as pst:
+        n = 0
+        for folder in pst.folders():
+            for item in pst.items(folder):
+                check_item_reader(item, by_nid[item.node_id])
+                n += 1
+    assert n == 400
+
+
+def test_compressible_encryption_reads_back(make_writer_pst, tmp_path: Path) -> None:
+    """With compressible encryption on, pypff and our reader still read the same items and bytes."""
+    path, truth = make_writer_pst(4, "scale", items=60, crypt_method=1)
+    with open_pst(path) as pst:
+        assert pst.info.encryption == "compressible"
+        by_nid = {it["nid"]: it for it in truth["items"]}
+        n = 0
+        for folder in pst.folders():
+            for item in pst.items(folder):
+                check_item_reader(item, by_nid[item.node_id])
+                n += 1
+    assert n == 60
+    raw = path.read_bytes()
+    assert b"Scale message 1".decode().encode("utf-16-le") not in raw  # the text is really encoded
+
+
+def test_has_attachment_flag_matches_truth(realistic_pst: tuple[Path, dict]) -> None:
+    """The truth's flags include MSGFLAG_HASATTACH exactly for items with attachments."""
+    _path, truth = realistic_pst
+    for it in truth["items"]:
+        assert bool(it["flags"] & MSGFLAG_HASATTACH) == bool(it["attachments"]), it["subject"]
+
+
+def test_cli_make_pst(tmp_path: Path) -> None:
+    """`pstimport sandbox make-pst` writes the PST and its truth; bad arguments give one line and exit 2."""
+    out = tmp_path / "cli.pst"
+    cmd = [
+        sys.executable,
+        "-m",
+        "core.cli",
+        "sandbox",
+        "make-pst",
+        str(out),
+        "--mode",
+        "scale",
+        "--items",
+        "25",
+        "--seed",
+        "3",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    truth = json.loads(Path(str(out) + ".truth.json").read_text(encoding="utf-8"))
+    assert len(truth["items"]) == 25 and out.stat().st_size > 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "core.cli", "sandbox", "make-pst", str(tmp_path / "x.pst"), "--items", "5"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "core.cli", "sandbox", "make-pst", str(tmp_path / "no" / "such" / "x.pst")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
