@@ -80,9 +80,27 @@ def format_path(path: Path_) -> str:
 
 SECRET_KEYS = frozenset(
     {
-        "password", "passwd", "pwd", "pass", "passphrase", "secret", "client_secret", "token",
-        "access_token", "refresh_token", "id_token", "sas", "sas_token", "sas_url", "sas_key",
-        "api_key", "apikey", "private_key", "certificate_password", "key_password", "credentials",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "passphrase",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "sas",
+        "sas_token",
+        "sas_url",
+        "sas_key",
+        "api_key",
+        "apikey",
+        "private_key",
+        "certificate_password",
+        "key_password",
+        "credentials",
     }
 )
 _SECRET_SUFFIXES = ("_password", "_secret", "_token", "_passphrase", "_sas")
@@ -117,8 +135,9 @@ def find_secrets(data: Any, path: Path_ = ()) -> Iterator[Problem]:
             if is_secret_key(key) and value not in (None, "", [], {}):
                 yield Problem(sub, WHERE_SECRETS_GO, kind="secret")
             elif is_secret_key(key):
-                yield Problem(sub, "a secret key has no place in a profile, even empty; " + WHERE_SECRETS_GO,
-                              kind="secret")
+                yield Problem(
+                    sub, "a secret key has no place in a profile, even empty; " + WHERE_SECRETS_GO, kind="secret"
+                )
             else:
                 yield from find_secrets(value, sub)
     elif isinstance(data, list):
@@ -126,16 +145,16 @@ def find_secrets(data: Any, path: Path_ = ()) -> Iterator[Problem]:
             yield from find_secrets(value, (*path, i))
     elif isinstance(data, str):
         if _SAS_SIGNATURE.search(data):
-            yield Problem(path, "looks like a SAS URL with its signature (sig=...); " + WHERE_SECRETS_GO,
-                          kind="secret")
+            yield Problem(path, "looks like a SAS URL with its signature (sig=...); " + WHERE_SECRETS_GO, kind="secret")
         elif "://" in data:
             try:
                 has_password = urlsplit(data.strip()).password is not None
             except ValueError:
                 has_password = False
             if has_password:
-                yield Problem(path, "this URL carries a password (user:password@host); " + WHERE_SECRETS_GO,
-                              kind="secret")
+                yield Problem(
+                    path, "this URL carries a password (user:password@host); " + WHERE_SECRETS_GO, kind="secret"
+                )
 
 
 # ----- the cross-field rules ---------------------------------------------------------------------
@@ -200,26 +219,35 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
     if not name.strip():
         err(("name",), "must not be empty")
     elif any(c in name for c in "/\\") or any(ord(c) < 32 for c in name) or len(name) > 100:
-        err(("name",), f"{name!r} cannot name report and journal files: use letters, digits, spaces, '-', '_'"
-                       " or '.', at most 100 characters")
+        err(
+            ("name",),
+            f"{name!r} cannot name report and journal files: use letters, digits, spaces, '-', '_'"
+            " or '.', at most 100 characters",
+        )
 
     # connection
     c = profile.connection
     a = c.auth
     online = c.target == "exchange-online"
     if c.transport == "graph" and not online:
-        err(("connection", "transport"),
-            "graph is only for Exchange Online (target: exchange-online); on-premises Exchange is reached over ews")
+        err(
+            ("connection", "transport"),
+            "graph is only for Exchange Online (target: exchange-online); on-premises Exchange is reached over ews",
+        )
     if c.transport == "graph" and (c.discovery == "direct" or c.ews_url is not None):
         bad = ("connection", "ews_url") if c.ews_url is not None else ("connection", "discovery")
         err(bad, "discovery and ews_url are for transport: ews; Graph has one endpoint and needs neither")
     elif c.discovery == "direct" and c.ews_url is None:
-        err(("connection", "ews_url"),
+        err(
+            ("connection", "ews_url"),
             "required when discovery is direct (e.g. https://mail.example.com/EWS/Exchange.asmx)",
-            line_path=("connection", "discovery"))
+            line_path=("connection", "discovery"),
+        )
     elif c.ews_url is not None and c.discovery == "autodiscover":
-        err(("connection", "ews_url"),
-            "is ignored with discovery: autodiscover; set discovery: direct to use it, or remove it")
+        err(
+            ("connection", "ews_url"),
+            "is ignored with discovery: autodiscover; set discovery: direct to use it, or remove it",
+        )
     if c.ews_url is not None:
         why = check_url(c.ews_url)
         if why:
@@ -237,46 +265,64 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
     auth_path = ("connection", "auth")
     if a.method == "password":
         if online:
-            err((*auth_path, "method"),
+            err(
+                (*auth_path, "method"),
                 "Exchange Online no longer accepts passwords for EWS or Graph (Microsoft retired Basic "
-                "authentication in 2022); use oauth-app or oauth-device")
+                "authentication in 2022); use oauth-app or oauth-device",
+            )
         if not a.username:
-            err((*auth_path, "username"), "required for method: password (DOMAIN\\user or user@domain)",
-                line_path=(*auth_path, "method"))
+            err(
+                (*auth_path, "username"),
+                "required for method: password (DOMAIN\\user or user@domain)",
+                line_path=(*auth_path, "method"),
+            )
         for key in ("tenant_id", "client_id", "certificate"):
             if getattr(a, key) is not None:
                 warn((*auth_path, key), "is only used with OAuth (oauth-app or oauth-device)")
     else:
         if not online:
-            warn((*auth_path, "method"),
-                 "OAuth with on-premises Exchange needs hybrid modern authentication; most servers use password")
+            warn(
+                (*auth_path, "method"),
+                "OAuth with on-premises Exchange needs hybrid modern authentication; most servers use password",
+            )
         if a.method == "oauth-app" and a.tenant_id is None:
-            err((*auth_path, "tenant_id"),
+            err(
+                (*auth_path, "tenant_id"),
                 "required for oauth-app (the directory ID, a GUID, or contoso.onmicrosoft.com)",
-                line_path=(*auth_path, "method"))
+                line_path=(*auth_path, "method"),
+            )
         if a.client_id is None:
-            err((*auth_path, "client_id"), f"required for {a.method} (the app registration's application ID)",
-                line_path=(*auth_path, "method"))
+            err(
+                (*auth_path, "client_id"),
+                f"required for {a.method} (the app registration's application ID)",
+                line_path=(*auth_path, "method"),
+            )
         elif not _GUID.match(a.client_id):
-            err((*auth_path, "client_id"), f"not an application ID: {a.client_id!r} (a GUID such as "
-                                           "6731de76-14a6-49ae-97bc-6eba6914391e)")
+            err(
+                (*auth_path, "client_id"),
+                f"not an application ID: {a.client_id!r} (a GUID such as 6731de76-14a6-49ae-97bc-6eba6914391e)",
+            )
         if a.tenant_id is not None:
             tenant = a.tenant_id
             shared = tenant.lower() in ("common", "organizations", "consumers")
             if shared and a.method == "oauth-app":
                 err((*auth_path, "tenant_id"), f"app-only sign-in needs your own tenant, not {tenant!r}")
             elif not (shared or _GUID.match(tenant) or _DOMAIN.match(tenant)):
-                err((*auth_path, "tenant_id"),
-                    f"not a tenant: {tenant!r} (a GUID, or a domain such as contoso.onmicrosoft.com)")
+                err(
+                    (*auth_path, "tenant_id"),
+                    f"not a tenant: {tenant!r} (a GUID, or a domain such as contoso.onmicrosoft.com)",
+                )
         if a.certificate is not None:
             if a.method != "oauth-app":
                 err((*auth_path, "certificate"), "is only used with method: oauth-app")
             else:
                 need_file((*auth_path, "certificate"), a.certificate, "certificate")
         if a.method == "oauth-app" and c.transport == "ews" and not c.impersonation:
-            err(("connection", "impersonation"),
+            err(
+                ("connection", "impersonation"),
                 "app-only access to EWS acts for no user of its own: set impersonation: true",
-                line_path=(*auth_path, "method"))
+                line_path=(*auth_path, "method"),
+            )
 
     # mailbox
     if not _ADDRESS.match(profile.mailbox.strip()) or profile.mailbox != profile.mailbox.strip():
@@ -286,15 +332,21 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
     d = profile.destination
     if d.root == "folder":
         if d.folder is None or not d.folder.strip():
-            err(("destination", "folder"), 'required when root is folder (e.g. "Imported/2016")',
-                line_path=("destination", "root"))
+            err(
+                ("destination", "folder"),
+                'required when root is folder (e.g. "Imported/2016")',
+                line_path=("destination", "root"),
+            )
     elif d.folder is not None:
         err(("destination", "folder"), f"is only used with root: folder (root is {d.root})")
     if d.folder is not None and d.folder.strip():
         names = d.folder.split("/")
         if any(not n.strip() for n in names):
-            err(("destination", "folder"), f"{d.folder!r} has an empty folder name: write it like Imported/2016,"
-                                           " without a leading, trailing or double '/'")
+            err(
+                ("destination", "folder"),
+                f"{d.folder!r} has an empty folder name: write it like Imported/2016,"
+                " without a leading, trailing or double '/'",
+            )
 
     # sources
     seen: dict[str, int] = {}
@@ -343,18 +395,24 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
     # performance
     p = profile.performance
     if c.transport == "ews" and p.max_threads > EWS_CONCURRENCY_BUDGET:
-        warn(("performance", "max_threads"),
-             f"{p.max_threads} is above Exchange's default EWS budget of {EWS_CONCURRENCY_BUDGET} concurrent "
-             "requests per user; expect ErrorServerBusy and back-off unless the throttling policy was raised")
+        warn(
+            ("performance", "max_threads"),
+            f"{p.max_threads} is above Exchange's default EWS budget of {EWS_CONCURRENCY_BUDGET} concurrent "
+            "requests per user; expect ErrorServerBusy and back-off unless the throttling policy was raised",
+        )
     if c.transport == "graph":
         if p.max_threads > GRAPH_CONCURRENCY_BUDGET:
-            warn(("performance", "max_threads"),
-                 f"Graph allows {GRAPH_CONCURRENCY_BUDGET} concurrent requests per mailbox; "
-                 f"{p.max_threads} will be throttled (HTTP 429)")
+            warn(
+                ("performance", "max_threads"),
+                f"Graph allows {GRAPH_CONCURRENCY_BUDGET} concurrent requests per mailbox; "
+                f"{p.max_threads} will be throttled (HTTP 429)",
+            )
         if p.batch_items > GRAPH_MAX_BATCH:
-            err(("performance", "batch_items"),
+            err(
+                ("performance", "batch_items"),
                 f"must be at most {GRAPH_MAX_BATCH} with transport: graph (a Graph JSON batch holds "
-                f"{GRAPH_MAX_BATCH} requests), got {p.batch_items}")
+                f"{GRAPH_MAX_BATCH} requests), got {p.batch_items}",
+            )
 
     # report
     r = profile.report

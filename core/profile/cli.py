@@ -28,23 +28,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     inner = parser.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: (parser.print_help(), EXIT_USER)[1])
 
-    v = inner.add_parser("validate", help="check a profile; exit 0 if it is valid, 2 if not",
-                         description="Check a profile: every problem is one line, FILE:LINE: key.path: message. "
-                                     "Exit 0 when valid (warnings allowed), 2 when not.")
+    v = inner.add_parser(
+        "validate",
+        help="check a profile; exit 0 if it is valid, 2 if not",
+        description="Check a profile: every problem is one line, FILE:LINE: key.path: message. "
+        "Exit 0 when valid (warnings allowed), 2 when not.",
+    )
     v.add_argument("profile", metavar="PROFILE.yaml")
-    v.add_argument("--no-check-files", dest="check_files", action="store_false",
-                   help="do not check that the PST, certificate and other files it names exist "
-                        "(for a profile prepared on another machine)")
+    v.add_argument(
+        "--no-check-files",
+        dest="check_files",
+        action="store_false",
+        help="do not check that the PST, certificate and other files it names exist "
+        "(for a profile prepared on another machine)",
+    )
     v.add_argument("--json", action="store_true", help="print the problems as one JSON object")
     v.set_defaults(func=cmd_validate)
 
-    s = inner.add_parser("show", help="print a profile as resolved: defaults filled in, paths absolute, "
-                                      "secrets' presence (never their values)",
-                         description="Print the profile as a run will see it: every default filled in, paths "
-                                     "made absolute, and whether each secret is available (never its value).")
+    s = inner.add_parser(
+        "show",
+        help="print a profile as resolved: defaults filled in, paths absolute, secrets' presence (never their values)",
+        description="Print the profile as a run will see it: every default filled in, paths "
+        "made absolute, and whether each secret is available (never its value).",
+    )
     s.add_argument("profile", metavar="PROFILE.yaml")
-    s.add_argument("--no-check-files", dest="check_files", action="store_false",
-                   help="do not check that the files it names exist")
+    s.add_argument(
+        "--no-check-files", dest="check_files", action="store_false", help="do not check that the files it names exist"
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object instead of YAML")
     s.set_defaults(func=cmd_show)
 
@@ -52,15 +62,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("set-secret", "store the profile's password or client secret in the keyring", cmd_set_secret),
         ("forget-secret", "remove the profile's stored secret from the keyring", cmd_forget_secret),
     ):
-        p = inner.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ". " +
-                             "The keyring is the OS's own, or the encrypted file chosen with "
-                             "PSTIMPORT_KEYRING=cryptfile.")
+        p = inner.add_parser(
+            name,
+            help=helptext,
+            description=helptext[0].upper()
+            + helptext[1:]
+            + ". "
+            + "The keyring is the OS's own, or the encrypted file chosen with "
+            "PSTIMPORT_KEYRING=cryptfile.",
+        )
         p.add_argument("profile", metavar="PROFILE.yaml")
-        p.add_argument("--kind", choices=secrets.SECRET_KINDS,
-                       help="which secret (default: the one the profile's sign-in method needs)")
+        p.add_argument(
+            "--kind",
+            choices=secrets.SECRET_KINDS,
+            help="which secret (default: the one the profile's sign-in method needs)",
+        )
         if name == "set-secret":
-            p.add_argument("--password-stdin", action="store_true",
-                           help="read the secret from the first line of standard input instead of asking")
+            p.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the secret from the first line of standard input instead of asking",
+            )
         p.set_defaults(func=fn)
 
 
@@ -74,14 +96,24 @@ def _interactive() -> bool:
 def cmd_validate(args: argparse.Namespace) -> int:
     profile, problems = read_profile(args.profile, check_files=args.check_files)
     if args.json:
-        print(json.dumps({
-            "path": args.profile,
-            "ok": profile is not None,
-            "problems": [
-                {"severity": p.severity, "file": p.file, "line": p.line, "key": p.key_path, "message": p.message}
-                for p in problems
-            ],
-        }))
+        print(
+            json.dumps(
+                {
+                    "path": args.profile,
+                    "ok": profile is not None,
+                    "problems": [
+                        {
+                            "severity": p.severity,
+                            "file": p.file,
+                            "line": p.line,
+                            "key": p.key_path,
+                            "message": p.message,
+                        }
+                        for p in problems
+                    ],
+                }
+            )
+        )
     else:
         for p in problems:
             print(str(p), file=sys.stderr)
@@ -119,13 +151,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     for w in profile.warnings:
         print(str(w), file=sys.stderr)
     if args.json:
-        print(json.dumps({
-            "path": str(profile.path),
-            "profile": data,
-            "secrets": [{"kind": s.kind, "keyring_service": secrets.SERVICE, "keyring_key": s.key,
-                         "state": s.state, "detail": s.detail} for s in statuses],
-            "warnings": [str(w) for w in profile.warnings],
-        }, default=lambda v: v.isoformat() if isinstance(v, dt.date) else str(v)))
+        print(
+            json.dumps(
+                {
+                    "path": str(profile.path),
+                    "profile": data,
+                    "secrets": [
+                        {
+                            "kind": s.kind,
+                            "keyring_service": secrets.SERVICE,
+                            "keyring_key": s.key,
+                            "state": s.state,
+                            "detail": s.detail,
+                        }
+                        for s in statuses
+                    ],
+                    "warnings": [str(w) for w in profile.warnings],
+                },
+                default=lambda v: v.isoformat() if isinstance(v, dt.date) else str(v),
+            )
+        )
         return EXIT_OK
     print(f"# profile {profile.name!r} from {profile.path}, as resolved: defaults filled in, paths absolute")
     print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100), end="")

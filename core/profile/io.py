@@ -93,9 +93,14 @@ class MarkingLoader(yaml.SafeLoader):
                 kline = knode.start_mark.line + 1
                 if isinstance(key, (str, int, float, bool)) or key is None:
                     if key in first:
-                        raise _Located(Problem((*path, key), f"duplicate key {key!r} (first written at line "
-                                                             f"{first[key]}); keep only one", kind="duplicate-key",
-                                               line=kline))
+                        raise _Located(
+                            Problem(
+                                (*path, key),
+                                f"duplicate key {key!r} (first written at line {first[key]}); keep only one",
+                                kind="duplicate-key",
+                                line=kline,
+                            )
+                        )
                     first[key] = kline
                 sub = (*path, key)
                 self.key_marks[sub] = (kline, vnode.start_mark.line + 1)
@@ -285,8 +290,13 @@ def parse_profile(
     if data is None:
         return None, locate([Problem((), "the profile is empty (see profiles/ for examples)", kind="empty")])
     if not isinstance(data, dict):
-        return None, locate([Problem((), f"a profile is a mapping of keys (version, name, connection...), not "
-                                         f"{_what(data)}", kind="type")])
+        return None, locate(
+            [
+                Problem(
+                    (), f"a profile is a mapping of keys (version, name, connection...), not {_what(data)}", kind="type"
+                )
+            ]
+        )
     problems = list(find_secrets(data))
     if problems:  # stop here: later messages could quote the secret back
         return None, locate(problems)
@@ -294,16 +304,20 @@ def parse_profile(
 
     version = data.get("version")
     if "version" not in data:
-        problems.append(Problem(("version",), f"required key is missing (write version: {model.PROFILE_VERSION} "
-                                              "first; is this a pstimport profile?)", kind="missing-key",
-                                line_path=()))
+        problems.append(
+            Problem(
+                ("version",),
+                f"required key is missing (write version: {model.PROFILE_VERSION} first; is this a pstimport profile?)",
+                kind="missing-key",
+                line_path=(),
+            )
+        )
         return None, locate(problems)
     if isinstance(version, bool) or not isinstance(version, int):
         problems.append(Problem(("version",), f"must be a whole number, not {_what(version)}", kind="type"))
         return None, locate(problems)
     if version < 1:
-        problems.append(Problem(("version",), f"{version} is not a profile version (they start at 1)",
-                                kind="version"))
+        problems.append(Problem(("version",), f"{version} is not a profile version (they start at 1)", kind="version"))
         return None, locate(problems)
     try:
         data = migrate(data, version)

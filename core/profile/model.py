@@ -51,9 +51,7 @@ Date = Annotated[dt.date, BeforeValidator(_as_date)]
 
 class _Model(BaseModel):
     # strict: YAML already types its scalars, so "4" for a number is a mistake worth naming
-    model_config = ConfigDict(
-        extra="forbid", strict=True, validate_assignment=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, use_attribute_docstrings=True)
 
 
 class Auth(_Model):

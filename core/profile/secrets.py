@@ -448,6 +448,10 @@ def secret_status(profile: Profile, kind: str, *, env: Mapping[str, str] = os.en
         return SecretStatus(kind, key, "locked", str(exc))
     if present:
         return SecretStatus(kind, key, "keyring", f"stored in the keyring ({backend_name(backend)})")
-    return SecretStatus(kind, key, "missing",
-                        f"not stored in the keyring ({backend_name(backend)}); it will be asked for, or store it "
-                        "with `pstimport profile set-secret`")
+    return SecretStatus(
+        kind,
+        key,
+        "missing",
+        f"not stored in the keyring ({backend_name(backend)}); it will be asked for, or store it "
+        "with `pstimport profile set-secret`",
+    )

@@ -39,5 +39,10 @@ def test_the_five_setups() -> None:
             seen.add("online-app-impersonation")
         if p.destination.store == "archive" and p.destination.root == "store-root":
             seen.add("archive-store-root")
-    assert seen == {"on-premises-autodiscover", "on-premises-direct", "online-graph-device",
-                    "online-app-impersonation", "archive-store-root"}
+    assert seen == {
+        "on-premises-autodiscover",
+        "on-premises-direct",
+        "online-graph-device",
+        "online-app-impersonation",
+        "archive-store-root",
+    }

@@ -43,9 +43,17 @@ def test_matches(pattern: str, path: tuple, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "why"),
-    [("", "empty pattern"), ("/Inbox", "starts with '/'"), ("Inbox/", "empty folder name"),
-     ("a//b", "empty folder name"), ("Inbox**", "whole folder name"), ("**x", "whole folder name"),
-     ("[abc", "never closed"), ("x\\", "lone backslash"), ("[]", "never closed")],
+    [
+        ("", "empty pattern"),
+        ("/Inbox", "starts with '/'"),
+        ("Inbox/", "empty folder name"),
+        ("a//b", "empty folder name"),
+        ("Inbox**", "whole folder name"),
+        ("**x", "whole folder name"),
+        ("[abc", "never closed"),
+        ("x\\", "lone backslash"),
+        ("[]", "never closed"),
+    ],
 )
 def test_invalid(pattern: str, why: str) -> None:
     """Invalid patterns are refused with a reason."""

@@ -80,23 +80,41 @@ def test_new_keys_in_schema_order(write_profile) -> None:
     profile.destination.store = "archive"
     save_profile(profile)
     top = [k for k in keys_in_order(path.read_text()) if not k.startswith(" ")]
-    assert top == ["mailbox", "name", "version", "sources", "connection", "performance", "filters",
-                   "destination", "report"]
+    assert top == [
+        "mailbox",
+        "name",
+        "version",
+        "sources",
+        "connection",
+        "performance",
+        "filters",
+        "destination",
+        "report",
+    ]
 
 
 def test_defaults_not_written(tmp_path: Path) -> None:
     """A new profile saves only what was set: no performance, filters, report... sections."""
     (tmp_path / "a.pst").write_bytes(b"x")
-    profile = Profile.new(name="demo", mailbox="demo@sandbox.test", sources=["a.pst"], target="on-premises",
-                          ews_url="http://127.0.0.1:8080/EWS/Exchange.asmx", username="demo@sandbox.test")
+    profile = Profile.new(
+        name="demo",
+        mailbox="demo@sandbox.test",
+        sources=["a.pst"],
+        target="on-premises",
+        ews_url="http://127.0.0.1:8080/EWS/Exchange.asmx",
+        username="demo@sandbox.test",
+    )
     path = save_profile(profile, tmp_path / "demo.yaml")
     doc = yaml.safe_load(path.read_text())
     assert doc == {
         "version": 1,
         "name": "demo",
-        "connection": {"target": "on-premises", "discovery": "direct",
-                       "ews_url": "http://127.0.0.1:8080/EWS/Exchange.asmx",
-                       "auth": {"method": "password", "username": "demo@sandbox.test"}},
+        "connection": {
+            "target": "on-premises",
+            "discovery": "direct",
+            "ews_url": "http://127.0.0.1:8080/EWS/Exchange.asmx",
+            "auth": {"method": "password", "username": "demo@sandbox.test"},
+        },
         "mailbox": "demo@sandbox.test",
         "sources": [{"path": "a.pst"}],
     }
@@ -161,8 +179,7 @@ def test_failed_save_keeps_old_file(write_profile, tmp_path: Path, monkeypatch) 
 
 def test_save_refuses_invalid(tmp_path: Path) -> None:
     """An invalid profile is not written."""
-    profile = Profile.new(name="x", mailbox="x@example.com", sources=["a.pst"], target="on-premises",
-                          username="u")
+    profile = Profile.new(name="x", mailbox="x@example.com", sources=["a.pst"], target="on-premises", username="u")
     profile.connection.discovery = "direct"  # no ews_url
     with pytest.raises(ProfileError, match=r"connection\.ews_url: required when discovery is direct"):
         save_profile(profile, tmp_path / "x.yaml")
@@ -180,12 +197,19 @@ def test_relative_paths_from_profile_folder(write_profile, tmp_path: Path, monke
 
 def test_profile_new_defaults() -> None:
     """Profile.new picks sensible defaults per target and validates its values."""
-    online = Profile.new(name="n", mailbox="a@b.example", sources=["x.pst"], auth_method="oauth-app",
-                         tenant_id="contoso.onmicrosoft.com", client_id="6731de76-14a6-49ae-97bc-6eba6914391e")
+    online = Profile.new(
+        name="n",
+        mailbox="a@b.example",
+        sources=["x.pst"],
+        auth_method="oauth-app",
+        tenant_id="contoso.onmicrosoft.com",
+        client_id="6731de76-14a6-49ae-97bc-6eba6914391e",
+    )
     assert online.connection.impersonation is True  # app-only over EWS must impersonate
     assert Profile.new(name="n", mailbox="a@b.example", sources=["x.pst"]).connection.auth.method == "oauth-device"
-    onprem = Profile.new(name="n", mailbox="a@b.example", sources=["x.pst"], target="on-premises",
-                         performance={"max_threads": 8})
+    onprem = Profile.new(
+        name="n", mailbox="a@b.example", sources=["x.pst"], target="on-premises", performance={"max_threads": 8}
+    )
     assert onprem.connection.auth.method == "password" and onprem.performance.max_threads == 8
     with pytest.raises(TypeError):
         Profile.new(name="n", mailbox="a@b.example", sources=["x.pst"], bogus={})
