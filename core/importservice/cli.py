@@ -284,6 +284,60 @@ def _save(path: Path, text: str) -> Path:
     return path
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The drop folder loop: runs until SIGINT/SIGTERM (or one pass with --once)."""
+    import signal
+    import threading
+
+    from core.importservice.mapping import load_profile
+    from core.importservice.watch import EngineImporter, MailboxRule, UploadImporter, Watcher
+
+    folder: Path = args.folder
+    template = load_profile(args.profile)
+    rule = MailboxRule(args.rule, args.pattern, args.mailbox_template)
+    if args.mode == "engine":
+        if not EngineImporter.available():
+            raise UserError("the import engine is not available in this build yet; use --mode upload "
+                            "(upload for the Import Service)")  # fmt: skip
+        importer = EngineImporter(template)
+        suffixes: tuple[str, ...] = (".pst", ".ost")
+    else:
+        sas = read_sas(args)
+        dest = template.destination
+        importer = UploadImporter(sas, args.mapping or folder / ".pstimport" / "mapping.csv", prefix=args.prefix,
+                                  store=dest.store, root=dest.root, folder=dest.folder)  # fmt: skip
+        suffixes = (".pst",)
+    cancel = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        print(f"pstimport: signal {signum}: finishing the current file, then stopping", file=sys.stderr)
+        cancel.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+    def show(r) -> None:  # noqa: ANN001
+        line = f"{r.relative}: {r.status}" + (f" ({r.reason})" if r.reason else "") + f" -> {r.moved_to}"
+        print(redact(line), flush=True)
+
+    w = Watcher(folder, rule, importer, state_path=args.state, settle=args.settle, suffixes=suffixes)
+    try:
+        print(f"watching {folder} ({args.mode} mode, rule {args.rule}); stop with Ctrl-C or SIGTERM", flush=True)
+        if args.once:
+            failed = 0
+            for _ in range(2):  # stability needs two looks
+                for r in w.scan(cancel):
+                    show(r)
+                    failed += r.status == "failed"
+                if not cancel.is_set():
+                    cancel.wait(max(args.settle, 0.5))
+            return EXIT_PARTIAL if failed else EXIT_OK
+        w.run(cancel, interval=args.interval, on_result=show)
+    finally:
+        w.close()
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- registration
 
 
@@ -317,7 +371,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `importservice` (and `watch`, once the drop folder exists) to the pstimport CLI."""
+    """Add `importservice` and `watch` to the pstimport CLI."""
     top = subparsers.add_parser(
         "importservice", help="Import Service mode: SAS check, upload, mapping CSV, scripts, clean-up",
         description="Upload PSTs to Azure Blob storage for Microsoft's PST Import Service or Azure PST Import, "
@@ -380,3 +434,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all-files", action="store_true", help="not only .pst/.ost blobs")
     p.add_argument("--delete", action="store_true", help="really delete (needs delete permission)")
     p.set_defaults(func=cmd_cleanup)
+
+    p = subparsers.add_parser(
+        "watch", help="drop folder: import PSTs users drop into a folder",
+        description="Watch DIR for PST files. A file is taken once completely written, mapped to a mailbox by "
+        "its sub-folder (alice@contoso.com/x.pst) or a file-name pattern, checked, imported (engine) or uploaded "
+        "for the Import Service, then moved to done/ or failed/ with a .report.json. State is kept in SQLite, so "
+        "a file is never imported twice and a restart is harmless.",
+    )  # fmt: skip
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        required=True,
+        metavar="TEMPLATE.yaml",
+        help="template profile: connection and destination (its mailbox and sources are replaced)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["engine", "upload"],
+        default="engine",
+        help="import with the engine, or upload for the Import Service (default engine)",
+    )
+    p.add_argument("--rule", choices=["subfolder", "pattern"], default="subfolder")
+    p.add_argument("--pattern", help="regex on the file name with (?P<mailbox>...) or groups for the template")
+    p.add_argument("--mailbox-template", help="e.g. {user}@contoso.com, filled from --pattern's groups")
+    p.add_argument("--state", type=Path, help="state database (default DIR/.pstimport/watch.sqlite)")
+    p.add_argument("--mapping", type=Path, help="upload mode: mapping CSV to maintain")
+    p.add_argument("--prefix", default="dropfolder", help="upload mode: folder in the container")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between scans (default 10)")
+    p.add_argument("--settle", type=float, default=30.0, help="seconds a file must stay unchanged (default 30)")
+    p.add_argument("--once", action="store_true", help="process what is ready, then exit")
+    _add_sas_options(p)
+    p.set_defaults(func=cmd_watch)
