@@ -109,9 +109,9 @@ class Transport(abc.ABC):
         With `stamps`, only those are looked up; with None, every stamped item is listed.
         """
 
-    def resolve_name(self, name: str) -> str | None:
-        """The SMTP address the address list (GAL) gives for `name`, or None."""
-        return None
+    def resolve_name(self, name: str) -> list[str]:
+        """The SMTP addresses the address list (GAL) gives for `name` (ambiguous when several)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""

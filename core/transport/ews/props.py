@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 from exchangelib import CalendarItem, Contact, DistributionList, ExtendedProperty, Message, Task
 from exchangelib.ewsdatetime import EWSDateTime, UTC
@@ -99,9 +99,8 @@ STAMP_ATTR = attr_name(PidNamePstImportSourceKey)
 def wire_value(value: object) -> object:
     """A payload value as exchangelib wants it (EWSDateTime for times)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return EWSDateTime.from_datetime(value.replace(tzinfo=UTC))
-        return EWSDateTime.from_datetime(value.astimezone(UTC))
+        v = value if value.tzinfo is None else value.astimezone(timezone.utc)
+        return EWSDateTime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=UTC)
     if isinstance(value, bool):
         return value
     return value

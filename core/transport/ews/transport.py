@@ -344,21 +344,22 @@ class EwsTransport(Transport):
         except Exception as exc:  # noqa: BLE001
             raise upload_error(exc) from None
 
-    def resolve_name(self, name: str) -> str | None:
+    def resolve_name(self, name: str) -> list[str]:
         if self.account is None:
-            return None
+            return []
         try:
             results = self.account.protocol.resolve_names([name], return_full_contact_data=False)
         except Exception:  # noqa: BLE001 - a GAL miss must never stop a run
-            return None
+            return []
+        found = []
         for r in results or []:
             if isinstance(r, Exception):
                 continue
             mb = r[0] if isinstance(r, tuple) else r
             addr = getattr(mb, "email_address", None)
             if addr:
-                return addr
-        return None
+                found.append(addr)
+        return found
 
     def close(self) -> None:
         if self.account is not None:

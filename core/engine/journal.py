@@ -1,0 +1,149 @@
+"""The run journal: one SQLite file per profile, mailbox and store, in WAL mode.
+
+Each item's source stamp has a state: `sending` (written and committed before the request
+leaves, so a crash leaves it there), `done` (the server answered with an item id) or `failed`
+(the reason kept for the report; tried again on the next run). An item with no row was never
+sent. On start, `sending` rows are settled by looking their stamps up on the server.
+
+WAL with synchronous=NORMAL survives a killed process (kill -9): a committed transaction is in
+the WAL file, which the next open replays. It is not meant to survive a power cut mid-write;
+the stamp lookup covers that case as well, since no state is trusted blindly after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    stamp TEXT PRIMARY KEY,
+    folder_id TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sending', 'done', 'failed')),
+    item_id TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_folder ON items (folder_id, state);
+CREATE TABLE IF NOT EXISTS folders (
+    folder_id TEXT PRIMARY KEY,
+    scanned REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+STATE_ENV = "PSTIMPORT_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """Where journals live: $PSTIMPORT_STATE_DIR, else $XDG_STATE_HOME/pstimport, else ~/.local/state/pstimport."""
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pstimport"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]+", "_", text).strip("_") or "x"
+
+
+def journal_path(profile_name: str, mailbox: str, store: str, directory: Path | None = None) -> Path:
+    """The journal file of a profile, mailbox and store."""
+    d = directory or state_dir() / "journals"
+    return d / f"{_slug(profile_name)}--{_slug(mailbox.lower())}--{store}.sqlite"
+
+
+class Journal:
+    """Thread-safe access to one journal file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # ----- item states --------------------------------------------------------------------
+
+    def mark_sending(self, folder_id: str, source_path: str, stamps: list[tuple[str, int]]) -> None:
+        """Record that these (stamp, size) are about to be sent; committed before the request."""
+        now = time.time()
+        self._write(
+            "INSERT INTO items (stamp, folder_id, source_path, state, size, updated) VALUES (?, ?, ?, 'sending', ?, ?) "
+            "ON CONFLICT(stamp) DO UPDATE SET state='sending', folder_id=excluded.folder_id, "
+            "source_path=excluded.source_path, size=excluded.size, reason=NULL, updated=excluded.updated",
+            [(s, folder_id, source_path, size, now) for s, size in stamps],
+        )
+
+    def mark_done(self, done: list[tuple[str, str | None]], folder_id: str | None = None,
+                  source_path: str = "") -> None:
+        """(stamp, item id) pairs the server holds. Rows are created when missing (found by a scan)."""
+        now = time.time()
+        self._write(
+            "INSERT INTO items (stamp, folder_id, source_path, state, item_id, updated) VALUES (?, ?, ?, 'done', ?, ?) "
+            "ON CONFLICT(stamp) DO UPDATE SET state='done', item_id=excluded.item_id, reason=NULL, "
+            "updated=excluded.updated",
+            [(s, folder_id or "", source_path, item_id, now) for s, item_id in done],
+        )
+
+    def mark_failed(self, failed: list[tuple[str, str]]) -> None:
+        now = time.time()
+        self._write("UPDATE items SET state='failed', reason=?, updated=? WHERE stamp=?",
+                    [(reason, now, s) for s, reason in failed])
+
+    def forget(self, stamps: list[str]) -> None:
+        """Back to 'never sent' (a lookup showed the server does not hold them)."""
+        self._write("DELETE FROM items WHERE stamp=?", [(s,) for s in stamps])
+
+    def in_flight(self) -> dict[str, list[str]]:
+        """Stamps left in 'sending' by an interrupted run, by folder id."""
+        with self._lock:
+            rows = self._db.execute("SELECT folder_id, stamp FROM items WHERE state='sending'").fetchall()
+        out: dict[str, list[str]] = {}
+        for folder_id, stamp in rows:
+            out.setdefault(folder_id, []).append(stamp)
+        return out
+
+    def done_in(self, folder_id: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT stamp FROM items WHERE folder_id=? AND state='done'", (folder_id,))
+            return {r[0] for r in rows}
+
+    def count(self, folder_id: str, state: str, prefix: str = "") -> int:
+        with self._lock:
+            return self._db.execute(
+                "SELECT COUNT(*) FROM items WHERE folder_id=? AND state=? AND stamp LIKE ?",
+                (folder_id, state, prefix.replace("%", "") + "%"),
+            ).fetchone()[0]
+
+    # ----- folders ------------------------------------------------------------------------
+
+    def knows_folder(self, folder_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM folders WHERE folder_id=?", (folder_id,)).fetchone() is not None
+
+    def remember_folder(self, folder_id: str) -> None:
+        self._write("INSERT OR REPLACE INTO folders (folder_id, scanned) VALUES (?, ?)", [(folder_id, time.time())])

@@ -1,0 +1,177 @@
+"""Headless progress output: a live per-folder table on a terminal, plain lines otherwise, or JSON lines."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+from typing import TextIO
+
+from core.events import (
+    Event,
+    FolderFinished,
+    FolderPlanned,
+    FolderStarted,
+    ItemFailed,
+    ItemImported,
+    ItemSkipped,
+    Progress,
+    RunFinished,
+    RunStarted,
+    Throttled,
+)
+
+REDRAW_SECONDS = 0.2
+PLAIN_PROGRESS_SECONDS = 5.0
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+class JsonPrinter:
+    """One JSON object per event (`Event.to_json`)."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        self.out.write(event.to_json() + "\n")
+        if isinstance(event, (RunFinished, FolderFinished, Throttled, ItemFailed)):
+            self.out.flush()
+
+
+class _Row:
+    __slots__ = ("label", "planned", "imported", "skipped", "failed", "state")
+
+    def __init__(self, label: str, planned: int) -> None:
+        self.label, self.planned = label, planned
+        self.imported = self.skipped = self.failed = 0
+        self.state = "waiting"
+
+
+class HumanPrinter:
+    """Plain lines (not a TTY) or a live table redrawn in place (TTY)."""
+
+    def __init__(self, out: TextIO = sys.stdout, live: bool | None = None) -> None:
+        self.out = out
+        self.live = out.isatty() if live is None else live
+        self.rows: dict[tuple, _Row] = {}
+        self.progress: Progress | None = None
+        self.throttled = 0
+        self._drawn = 0
+        self._last_draw = 0.0
+        self._last_plain = 0.0
+        self._lock = threading.Lock()
+        self.dry_run = False
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _key(self, pst: str, path: tuple[str, ...]) -> tuple:
+        return (pst, tuple(path))
+
+    def _line(self, text: str) -> None:
+        if self.live:
+            self._erase()
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _handle(self, e: Event) -> None:
+        if isinstance(e, FolderPlanned):
+            label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
+            self.rows[self._key(e.pst, e.source_path)] = _Row(label, e.items_selected)
+        elif isinstance(e, RunStarted):
+            self.dry_run = e.dry_run
+            what = "dry run (nothing is uploaded)" if e.dry_run else f"importing into {e.mailbox} ({e.store})"
+            self._line(f"{e.profile}: {what}: {e.folders} folders, {e.items_selected} items")
+        elif isinstance(e, FolderStarted):
+            row = self.rows.get(self._key(e.pst, e.source_path))
+            if row:
+                row.state = "reading"
+            if not self.live:
+                self._line(f"folder {e.pst}: {'/'.join(e.source_path) or '(top)'} -> "
+                           f"{'/'.join(e.target_path) or '(top)'}")
+        elif isinstance(e, ItemImported):
+            row = self.rows.get(self._key(e.pst, e.source_path))
+            if row:
+                row.imported += 1
+        elif isinstance(e, ItemSkipped):
+            row = self.rows.get(self._key(e.pst, e.source_path))
+            if row:
+                row.skipped += 1
+        elif isinstance(e, ItemFailed):
+            row = self.rows.get(self._key(e.pst, e.source_path))
+            if row:
+                row.failed += 1
+            subject = f" {e.subject!r}" if e.subject else ""
+            self._line(f"failed: {e.pst}: {'/'.join(e.source_path) or '(top)'}{subject}: {e.reason}")
+        elif isinstance(e, Throttled):
+            self.throttled += 1
+            if not self.live and self.throttled in (1, 10, 100, 1000):
+                self._line(f"server busy: backing off {e.back_off_seconds:.1f}s, {e.concurrency} thread(s) "
+                           f"({self.throttled} so far)")
+        elif isinstance(e, FolderFinished):
+            row = self.rows.get(self._key(e.pst, e.source_path))
+            if row:
+                row.state = "done"
+            if not self.live:
+                verb = "would import" if self.dry_run else "imported"
+                self._line(f"done   {e.pst}: {'/'.join(e.source_path) or '(top)'}: {verb} {e.imported}, "
+                           f"already there {e.skipped}, failed {e.failed}")
+        elif isinstance(e, Progress):
+            self.progress = e
+            now = time.monotonic()
+            if self.live and now - self._last_draw >= REDRAW_SECONDS:
+                self._draw()
+                self._last_draw = now
+            elif not self.live and now - self._last_plain >= PLAIN_PROGRESS_SECONDS:
+                self._last_plain = now
+                self._line(self._summary(e))
+        elif isinstance(e, RunFinished):
+            if self.live:
+                self._draw()
+                self._drawn = 0
+            verb = "would import" if self.dry_run else "imported"
+            self.out.write(f"{'interrupted' if e.interrupted else 'finished'}: {verb} {e.imported}, already there "
+                           f"{e.skipped}, failed {e.failed}" + (f", server busy {self.throttled}x" if self.throttled
+                                                                  else "") + "\n")
+            if not e.interrupted and not self.dry_run and e.imported == 0 and e.failed == 0:
+                self.out.write("nothing new to import: every selected item is already in the mailbox\n")
+            if e.report_html:
+                self.out.write(f"report: {e.report_html}\n        {e.report_json}\n")
+            if e.interrupted:
+                self.out.write("run the same command again to resume\n")
+            self.out.flush()
+
+    @staticmethod
+    def _summary(p: Progress) -> str:
+        return (f"progress {p.items_done}/{p.items_total} items, {p.bytes_done / 1048576:.1f} MB, "
+                f"{p.items_per_second:.1f} items/s, ETA {_fmt_eta(p.eta_seconds)}, {p.concurrency} thread(s)")
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        width = shutil.get_terminal_size((100, 24)).columns
+        height = shutil.get_terminal_size((100, 24)).lines
+        lines = [f"{'folder':<{max(width - 40, 20)}} {'items':>7} {'done':>7} {'skip':>6} {'fail':>5}  state"]
+        rows = list(self.rows.values())
+        active = [r for r in rows if r.state == "reading"] + [r for r in rows if r.state != "reading"]
+        for r in active[: max(height - 4, 3)]:
+            label = r.label if len(r.label) <= width - 40 else "…" + r.label[-(width - 41):]
+            lines.append(f"{label:<{max(width - 40, 20)}} {r.planned:>7} {r.imported:>7} {r.skipped:>6} "
+                         f"{r.failed:>5}  {r.state}")
+        if self.progress:
+            lines.append(self._summary(self.progress))
+        self._erase()
+        self.out.write("\n".join(line[:width] for line in lines) + "\n")
+        self.out.flush()
+        self._drawn = len(lines)

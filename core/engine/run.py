@@ -1,0 +1,542 @@
+"""`run(plan, on_event, cancel) -> RunResult`: the one entry point of an import.
+
+Threads: the reader (this PST's pypff handle lives on it) reads, filters and converts items,
+groups them into batches per target folder and puts them on a bounded queue; `max_threads`
+upload workers take batches and send them through the transport, paced by one adaptive
+limiter. The journal records each stamp as `sending` before a request and `done`/`failed`
+after, so a crash anywhere leaves a state the next run settles by stamp lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
+from core.convert.mime import item_date
+from core.engine.journal import Journal
+from core.engine.limiter import AdaptiveLimiter
+from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
+from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
+from core.events import (
+    Event,
+    FolderFinished,
+    FolderPlanned,
+    FolderStarted,
+    ItemFailed,
+    ItemImported,
+    ItemSkipped,
+    Progress,
+    RunFinished,
+    RunStarted,
+    Throttled,
+)
+from core.pst import open_pst
+from core.pst.model import UnreadableItem
+from core.transport.base import FolderHandle, Transport, is_unknown_outcome
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+# Attempts of one batch after transport errors (busy answers are counted separately).
+MAX_ATTEMPTS = 6
+MAX_BUSY = 200
+RETRY_BASE_SECONDS = 0.2
+PROGRESS_INTERVAL = 0.25
+QUEUE_BATCHES_PER_THREAD = 2
+
+
+@dataclass
+class FolderStats:
+    source: SourcePlan
+    plan: FolderPlan
+    selected: int = 0
+    imported: int = 0
+    skipped_existing: int = 0
+    failed: int = 0
+    bytes: int = 0
+    outstanding: int = 0
+    read_done: bool = False
+    finished: bool = False
+
+
+@dataclass
+class Failure:
+    pst: str
+    source_path: tuple[str, ...]
+    subject: str | None
+    reason: str
+
+
+@dataclass
+class RunResult:
+    imported: int = 0
+    skipped: int = 0
+    failed: int = 0
+    would_import: int = 0
+    bytes: int = 0
+    interrupted: bool = False
+    throttled: int = 0
+    retries: int = 0
+    recovered: int = 0
+    folders: list[FolderStats] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    started: datetime | None = None
+    finished: datetime | None = None
+    report: dict | None = None
+    report_json: str | None = None
+    report_html: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.failed or (self.report and self.report["totals"]["mismatched_folders"]):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+
+@dataclass
+class _Batch:
+    stats: FolderStats
+    folder: FolderHandle
+    payloads: list
+    size: int
+
+
+class _Engine:
+    def __init__(self, plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event) -> None:
+        self.plan = plan
+        self.cancel = cancel
+        self._emit_lock = threading.Lock()
+        self._on_event = on_event
+        self._lock = threading.Lock()
+        self.result = RunResult()
+        perf = plan.profile.performance
+        self.max_threads = perf.max_threads
+        self.batch_items = perf.batch_items
+        self.batch_bytes = perf.batch_megabytes * MB
+        self.limiter = AdaptiveLimiter(perf.max_threads)
+        self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=perf.max_threads * QUEUE_BATCHES_PER_THREAD)
+        self.transport: Transport | None = None
+        self.journal: Journal | None = None
+        self.stats: list[FolderStats] = []
+        self.items_total = 0
+        self.bytes_total = 0
+        self.items_done = 0
+        self.bytes_done = 0
+        self.reader_error: BaseException | None = None
+        self.existing: dict[str, set[str]] = {}
+
+    def emit(self, event: Event) -> None:
+        with self._emit_lock:
+            try:
+                self._on_event(event)
+            except Exception:  # noqa: BLE001 - a UI failing must not break the import
+                log.exception("event handler failed")
+
+    # ----- setup ----------------------------------------------------------------------------
+
+    def resolve_folders(self) -> None:
+        """Find or create every target folder (one thread, before uploads)."""
+        t = self.transport
+        assert t is not None
+        root = t.store_root()
+        cache: dict[tuple, FolderHandle] = {}
+        for _source, fp in self.plan.folders:
+            if fp.anchor:
+                key: tuple = ("@" + fp.anchor,)
+                parent = cache.get(key)
+                if parent is None:
+                    parent = t.well_known(fp.anchor)
+                    if parent is None:  # e.g. an archive has no Inbox: a folder of that name instead
+                        parent = t.ensure_folder(root, fp.target_path[0], fp.container_class)
+                    cache[key] = parent
+                base_names: tuple[str, ...] = (parent.display_name or fp.target_path[0],)
+            else:
+                key, parent, base_names = (), root, ()
+            names = base_names
+            for name, cls in zip(fp.rel, fp.rel_classes, strict=True):
+                key = (*key, name.casefold())
+                names = (*names, name)
+                child = cache.get(key)
+                if child is None:
+                    child = t.ensure_folder(parent, name, cls)
+                    cache[key] = child
+                parent = child
+            fp.handle = parent
+            fp.folder_id = parent.id
+            fp.target_path = names
+
+    def recover(self) -> None:
+        """Settle stamps left 'sending' by an interrupted run, and scan folders the journal does not know."""
+        j, t = self.journal, self.transport
+        assert j is not None and t is not None
+        handles = {fp.folder_id: fp.handle for _s, fp in self.plan.folders}
+        for folder_id, stamps in j.in_flight().items():
+            handle = handles.get(folder_id)
+            if handle is None:
+                continue  # a folder this plan does not touch; settled when it does
+            found = self._with_retries(lambda h=handle, s=stamps: t.find_stamps(h, s))
+            j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
+            j.forget([s for s in stamps if s not in found])
+            self.result.recovered += len(found)
+        for folder_id, handle in handles.items():
+            if folder_id in self.existing or j.knows_folder(folder_id):
+                continue
+            # The journal never saw this folder (first run, or the journal was deleted): what
+            # carries our stamp there already is imported.
+            found = self._with_retries(lambda h=handle: t.find_stamps(h))
+            if found:
+                j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
+            j.remember_folder(folder_id)
+
+    def _with_retries(self, fn: Callable[[], dict]) -> dict:
+        attempts = 0
+        while True:
+            try:
+                return fn()
+            except ServerBusy as exc:
+                self._throttled(exc)
+                if attempts > MAX_BUSY:
+                    raise
+                attempts += 1
+                time.sleep(exc.back_off_seconds)
+            except TransportError:
+                attempts += 1
+                if attempts >= MAX_ATTEMPTS * 2:
+                    raise
+                with self._lock:
+                    self.result.retries += 1
+                time.sleep(RETRY_BASE_SECONDS * (2 ** min(attempts, 5)))
+
+    def _throttled(self, exc: ServerBusy) -> None:
+        limit = self.limiter.busy(exc.back_off_seconds)
+        with self._lock:
+            self.result.throttled += 1
+        self.emit(Throttled(back_off_seconds=exc.back_off_seconds, concurrency=limit, reason=str(exc)))
+
+    # ----- reader -------------------------------------------------------------------------------
+
+    def read(self) -> None:
+        try:
+            for source in self.plan.sources:
+                if self.cancel.is_set():
+                    break
+                self._read_source(source)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.reader_error = exc
+            self.cancel.set()
+        finally:
+            for _ in range(self.max_threads):
+                self.queue.put(None)
+
+    def _read_source(self, source: SourcePlan) -> None:
+        profile = self.plan.profile
+        filters = profile.filters
+        types = set(filters.item_types)
+        by_node = {st.plan.node_id: st for st in self.stats if st.source is source}
+        with open_pst(source.path, source.codepage) as pst:
+            options = RewriteOptions.from_profile(profile.address_rewriting)
+            resolve = self.transport.resolve_name if self.transport is not None else None
+            ctx = ConvertContext.for_pst(pst, options, resolve_name=resolve,
+                                         learn=profile.address_rewriting.enabled)
+            for folder in pst.folders():
+                st = by_node.get(folder.node_id)
+                if st is None:
+                    continue
+                if self.cancel.is_set():
+                    return
+                fp = st.plan
+                self.emit(FolderStarted(pst=source.label, source_path=fp.source_path, target_path=fp.target_path))
+                done: set[str] = set()
+                if self.journal is not None and fp.folder_id:
+                    done = self.journal.done_in(fp.folder_id)
+                batch: list = []
+                batch_size = 0
+                for item in pst.items(folder):
+                    if self.cancel.is_set():
+                        return
+                    if isinstance(item, UnreadableItem):
+                        st.selected += 1
+                        self._fail(st, None, f"{item.where}: unreadable: {item.reason}")
+                        continue
+                    kind = payload_kind(item.message_class)
+                    if KIND_TO_TYPE.get(kind, "mail") not in types or not filters.accepts_date(item_date(item)):
+                        continue
+                    st.selected += 1
+                    stamp = f"{source.store_key}:{item.node_id}"
+                    if stamp in done:
+                        with self._lock:
+                            st.skipped_existing += 1
+                            self.result.skipped += 1
+                            self.items_done += 1
+                        self.emit(ItemSkipped(pst=source.label, source_path=fp.source_path,
+                                              reason="already imported"))
+                        continue
+                    try:
+                        payload = convert(item, ctx)
+                    except ConversionError as exc:
+                        self._fail(st, item.subject, str(exc))
+                        continue
+                    size = max(payload.size, 1)
+                    if self.transport is not None and size > self.transport.max_item_bytes:
+                        self._fail(st, item.subject, f"too large for the server ({size // MB} MB > "
+                                   f"{self.transport.max_item_bytes // MB} MB limit); skipped")
+                        continue
+                    if self.plan.dry_run:
+                        with self._lock:
+                            self.result.would_import += 1
+                            self.result.bytes += size
+                            st.imported += 1
+                            st.bytes += size
+                            self.items_done += 1
+                            self.bytes_done += size
+                        for problem in payload.problems:
+                            self.result.problems.append(f"{source.label}: {item.where}: {problem}")
+                        continue
+                    if batch and (len(batch) >= self.batch_items or batch_size + size > self.batch_bytes):
+                        self._put(st, fp, batch, batch_size)
+                        batch, batch_size = [], 0
+                    batch.append(payload)
+                    batch_size += size
+                if batch:
+                    self._put(st, fp, batch, batch_size)
+                with self._lock:
+                    st.read_done = True
+                self._maybe_finish(st)
+
+    def _put(self, st: FolderStats, fp: FolderPlan, payloads: list, size: int) -> None:
+        with self._lock:
+            st.outstanding += 1
+        b = _Batch(st, fp.handle, payloads, size)
+        while not self.cancel.is_set():
+            try:
+                self.queue.put(b, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        with self._lock:
+            st.outstanding -= 1
+
+    def _fail(self, st: FolderStats, subject: str | None, reason: str) -> None:
+        with self._lock:
+            st.failed += 1
+            self.result.failed += 1
+            self.items_done += 1
+            self.result.failures.append(Failure(st.source.label, st.plan.source_path, subject, reason))
+        self.emit(ItemFailed(pst=st.source.label, source_path=st.plan.source_path, subject=subject, reason=reason))
+
+    def _maybe_finish(self, st: FolderStats) -> None:
+        with self._lock:
+            if st.finished or not st.read_done or st.outstanding:
+                return
+            st.finished = True
+        self.emit(FolderFinished(pst=st.source.label, source_path=st.plan.source_path, imported=st.imported,
+                                 skipped=st.skipped_existing, failed=st.failed))
+
+    # ----- upload workers -----------------------------------------------------------------------
+
+    def work(self) -> None:
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            try:
+                if not self.cancel.is_set():
+                    self._send(batch)
+            except Exception as exc:  # noqa: BLE001 - one batch's failure is reported, the run goes on
+                log.exception("batch failed")
+                for p in batch.payloads:
+                    self._fail(batch.stats, p.subject, f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    batch.stats.outstanding -= 1
+                self._maybe_finish(batch.stats)
+
+    def _send(self, batch: _Batch) -> None:
+        j, t = self.journal, self.transport
+        assert j is not None and t is not None
+        st, folder = batch.stats, batch.folder
+        src = "/".join(st.plan.source_path)
+        pending = {p.source_key: p for p in batch.payloads}
+        j.mark_sending(folder.id, src, [(p.source_key, p.size) for p in batch.payloads])
+        attempts = busy = 0
+        last_error = ""
+        while pending:
+            if not self.limiter.acquire(self.cancel):
+                return  # still 'sending' in the journal: the next run settles them by stamp
+            try:
+                outcomes = t.create_items(folder, list(pending.values()))
+            except ServerBusy as exc:
+                self.limiter.release()
+                self._throttled(exc)
+                busy += 1
+                if is_unknown_outcome(exc):
+                    self._settle(batch, pending)
+                if busy > MAX_BUSY:
+                    last_error = str(exc)
+                    break
+                continue
+            except TransportError as exc:
+                self.limiter.release()
+                attempts += 1
+                last_error = str(exc)
+                with self._lock:
+                    self.result.retries += 1
+                if attempts >= MAX_ATTEMPTS:
+                    self._settle(batch, pending)
+                    break
+                time.sleep(RETRY_BASE_SECONDS * (2 ** attempts))
+                # Whatever failed may have failed after the server wrote the items: look first.
+                self._settle(batch, pending)
+                continue
+            self.limiter.release()
+            self.limiter.success()
+            done, failed = [], []
+            for o in outcomes:
+                payload = pending.get(o.source_key)
+                if payload is None:
+                    continue
+                if o.ok:
+                    done.append((o.source_key, o.item_id))
+                    del pending[o.source_key]
+                    self._imported(st, payload)
+                elif not o.transient:
+                    failed.append((o.source_key, o.error or "refused"))
+                    del pending[o.source_key]
+                    reason = o.error or "refused"
+                    if o.too_large:
+                        reason = f"too large for the server; skipped ({reason})"
+                    self._fail(st, payload.subject, reason)
+                else:
+                    last_error = o.error or "transient error"
+            if done:
+                j.mark_done(done)
+            if failed:
+                j.mark_failed(failed)
+            if pending:
+                attempts += 1
+                if attempts >= MAX_ATTEMPTS:
+                    break
+                time.sleep(RETRY_BASE_SECONDS * (2 ** attempts))
+        if pending:
+            j.mark_failed([(k, last_error) for k in pending])
+            for p in pending.values():
+                self._fail(st, p.subject, f"gave up after {attempts} attempts: {last_error}")
+
+    def _settle(self, batch: _Batch, pending: dict) -> None:
+        """After a request whose outcome is unknown: what the server holds is done, not resent."""
+        j, t = self.journal, self.transport
+        assert j is not None and t is not None
+        try:
+            found = self._with_retries(lambda: t.find_stamps(batch.folder, list(pending)))
+        except PstImportError:
+            return  # unknown stays unknown: the items stay 'sending' and are settled next run
+        if found:
+            j.mark_done([(s, ids[0]) for s, ids in found.items()])
+            for s in found:
+                payload = pending.pop(s, None)
+                if payload is not None:
+                    self._imported(batch.stats, payload)
+
+    def _imported(self, st: FolderStats, payload) -> None:  # noqa: ANN001
+        with self._lock:
+            st.imported += 1
+            st.bytes += payload.size
+            self.result.imported += 1
+            self.result.bytes += payload.size
+            self.items_done += 1
+            self.bytes_done += payload.size
+        self.emit(ItemImported(pst=st.source.label, source_path=st.plan.source_path, size=payload.size))
+
+    # ----- the run --------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        plan, result = self.plan, self.result
+        result.started = datetime.now(UTC)
+        t0 = time.monotonic()
+        try:
+            if not plan.dry_run:
+                assert plan.transport_factory is not None
+                self.transport = plan.transport_factory()
+                self.transport.connect()
+                self.resolve_folders()
+                self.journal = Journal(plan.journal_path)
+                self.recover()
+            self.stats = [FolderStats(s, f) for s, f in plan.folders]
+            result.folders = self.stats
+            for st in self.stats:
+                self.items_total += st.plan.pst_items
+                self.emit(FolderPlanned(pst=st.source.label, source_path=st.plan.source_path,
+                                        target_path=st.plan.target_path, items_selected=st.plan.pst_items,
+                                        bytes_selected=0))
+            self.emit(RunStarted(profile=plan.profile.name, mailbox=plan.profile.mailbox,
+                                 store=plan.profile.destination.store, dry_run=plan.dry_run,
+                                 folders=len(self.stats), items_selected=self.items_total, bytes_selected=0))
+            reader = threading.Thread(target=self.read, name="pst-reader", daemon=True)
+            workers = [threading.Thread(target=self.work, name=f"upload-{i}", daemon=True)
+                       for i in range(self.max_threads)]
+            reader.start()
+            for w in workers:
+                w.start()
+            while reader.is_alive() or any(w.is_alive() for w in workers):
+                reader.join(PROGRESS_INTERVAL)
+                self._progress(t0)
+            for w in workers:
+                w.join()
+            if self.reader_error is not None:
+                raise self.reader_error
+            result.interrupted = self.cancel.is_set()
+            result.finished = datetime.now(UTC)
+            result.elapsed = time.monotonic() - t0
+            self._progress(t0)
+            if not plan.dry_run and not result.interrupted:
+                from core.verify import verify_run
+
+                verify_run(plan, self.transport, self.journal, result)
+            self.emit(RunFinished(imported=result.would_import if plan.dry_run else result.imported,
+                                  skipped=result.skipped, failed=result.failed, interrupted=result.interrupted,
+                                  report_json=result.report_json, report_html=result.report_html,
+                                  problems=tuple(result.problems[:50])))
+            return result
+        finally:
+            if self.journal is not None:
+                self.journal.close()
+            if self.transport is not None:
+                self.transport.close()
+
+    def _progress(self, t0: float) -> None:
+        elapsed = max(time.monotonic() - t0, 1e-6)
+        with self._lock:
+            done, total, bdone = self.items_done, self.items_total, self.bytes_done
+            imported = self.result.imported + self.result.would_import
+        rate = imported / elapsed
+        remaining = max(total - done, 0)
+        eta = remaining / rate if rate > 0 else None
+        self.emit(Progress(items_done=done, items_total=max(total, done), bytes_done=bdone,
+                           bytes_total=self.bytes_total, items_per_second=round(rate, 2),
+                           eta_seconds=round(eta, 1) if eta is not None else None,
+                           concurrency=self.limiter.limit))
+
+
+def run(plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event | None = None) -> RunResult:
+    """Import what `plan` selects; emit events; return counts and the report paths.
+
+    Args:
+        plan: from `core.engine.build_plan`.
+        on_event: called (from several threads, one call at a time) with each `core.events` event.
+        cancel: set it to stop: in-flight requests finish and are recorded, nothing new starts.
+
+    Raises:
+        ConnectError: the connection or the preflight failed; nothing was uploaded.
+        PstError: a PST could not be read as a whole.
+    """
+    return _Engine(plan, on_event, cancel or threading.Event()).run()

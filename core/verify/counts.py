@@ -1,0 +1,135 @@
+"""Counting both sides of every planned folder."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from core.engine.journal import Journal
+from core.engine.plan import KIND_TO_TYPE, Plan
+from core.transport.base import Transport
+from core.verify.report import write_reports
+
+
+def _mailbox_side(transport: Transport, handle: Any, store_key: str) -> tuple[int, int, int]:
+    """(items in the folder, distinct stamps of this PST, extra copies of a stamp)."""
+    total = transport.count_items(handle)
+    stamps = transport.find_stamps(handle)
+    prefix = f"{store_key}:"
+    mine = {s: ids for s, ids in stamps.items() if s.startswith(prefix)}
+    duplicates = sum(len(ids) - 1 for ids in mine.values())
+    return total, len(mine), duplicates
+
+
+def _row(label: str, fp: Any, *, selected: int, imported: int, skipped: int, failed: int,
+         mailbox: tuple[int, int, int]) -> dict:
+    total, stamped, dups = mailbox
+    expected = selected - failed
+    status = "ok"
+    if dups or stamped != expected:
+        status = "mismatch"
+    elif failed:
+        status = "failed"
+    return {"pst": label, "source_path": list(fp.source_path), "target_path": list(fp.target_path),
+            "pst_items": fp.pst_items, "selected": selected, "imported": imported, "skipped_existing": skipped,
+            "failed": failed, "mailbox_items": total, "stamped_items": stamped, "duplicates": dups,
+            "status": status}
+
+
+def _report(plan: Plan, rows: list[dict], failures: list[dict], started: datetime | None,
+            finished: datetime | None, extra: dict) -> dict:
+    p = plan.profile
+    totals = {
+        "pst_items": sum(r["pst_items"] for r in rows),
+        "selected": sum(r["selected"] for r in rows),
+        "imported": sum(r["imported"] for r in rows),
+        "skipped_existing": sum(r["skipped_existing"] for r in rows),
+        "failed": sum(r["failed"] for r in rows),
+        "duplicates": sum(r["duplicates"] for r in rows),
+        "mismatched_folders": sum(1 for r in rows if r["status"] == "mismatch"),
+        **extra,
+    }
+    # Mismatches first, then failures, then the rest in plan order.
+    order = {"mismatch": 0, "failed": 1, "ok": 2}
+    rows = sorted(rows, key=lambda r: order.get(r["status"], 3))
+    return {"profile": p.name, "mailbox": p.mailbox, "store": p.destination.store,
+            "started": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "finished": (finished or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "folders": rows, "failures": failures, "totals": totals}
+
+
+def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) -> dict:
+    """Count the mailbox side after a run and write the reports; fills `result.report*`."""
+    rows = []
+    for st in result.folders:
+        fp = st.plan
+        mailbox = _mailbox_side(transport, fp.handle, st.source.store_key)
+        rows.append(_row(st.source.label, fp, selected=st.selected, imported=st.imported,
+                         skipped=st.skipped_existing, failed=st.failed, mailbox=mailbox))
+    failures = [{"pst": f.pst, "source_path": list(f.source_path), "subject": f.subject, "reason": f.reason}
+                for f in result.failures]
+    report = _report(plan, rows, failures, result.started, result.finished,
+                     {"throttled": result.throttled, "retries": result.retries,
+                      "recovered_in_flight": result.recovered, "seconds": round(result.elapsed, 2)})
+    result.report = report
+    if plan.report_dir is not None:
+        j, h = write_reports(report, plan.report_dir)
+        result.report_json, result.report_html = str(j), str(h)
+    return report
+
+
+def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[dict, str | None, str | None]:
+    """`pstimport verify`: recount the PST selection, read the journal and the mailbox, write reports."""
+    from core.convert import payload_kind
+    from core.convert.mime import item_date
+    from core.engine.run import RunResult
+    from core.pst import open_pst
+    from core.pst.model import UnreadableItem
+
+    started = datetime.now(UTC)
+    assert plan.transport_factory is not None
+    transport = plan.transport_factory()
+    try:
+        transport.connect()
+        from core.engine.run import _Engine
+
+        engine = _Engine(plan, lambda e: None, cancel or threading.Event())
+        engine.transport = transport
+        engine.resolve_folders()
+        journal = Journal(plan.journal_path)
+        filters = plan.profile.filters
+        types = set(filters.item_types)
+        rows = []
+        try:
+            for source in plan.sources:
+                wanted = {fp.node_id: fp for fp in source.folders}
+                with open_pst(source.path, source.codepage) as pst:
+                    for folder in pst.folders():
+                        fp = wanted.get(folder.node_id)
+                        if fp is None:
+                            continue
+                        selected = 0
+                        for item in pst.items(folder):
+                            if isinstance(item, UnreadableItem):
+                                selected += 1
+                                continue
+                            kind = payload_kind(item.message_class)
+                            if KIND_TO_TYPE.get(kind, "mail") in types and filters.accepts_date(item_date(item)):
+                                selected += 1
+                        imported = journal.count(fp.folder_id, "done", source.store_key + ":")
+                        failed = journal.count(fp.folder_id, "failed", source.store_key + ":")
+                        mailbox = _mailbox_side(transport, fp.handle, source.store_key)
+                        rows.append(_row(source.label, fp, selected=selected, imported=imported, skipped=0,
+                                         failed=failed, mailbox=mailbox))
+        finally:
+            journal.close()
+        _ = RunResult
+        report = _report(plan, rows, [], started, datetime.now(UTC), {})
+        j = h = None
+        if plan.report_dir is not None:
+            jp, hp = write_reports(report, plan.report_dir, suffix="verify")
+            j, h = str(jp), str(hp)
+        return report, j, h
+    finally:
+        transport.close()

@@ -1,0 +1,103 @@
+"""The verification report as JSON (DESIGN.md) and as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.5em 0 .4em}
+.meta{color:#555} .verdict{padding:.6em 1em;border-radius:4px;font-weight:600;margin:1em 0}
+.good{background:#e6f4ea;color:#1e4620;border:1px solid #a8d5b5}
+.bad{background:#fdecea;color:#611a15;border:1px solid #f5b7b1}
+table{border-collapse:collapse;width:100%;margin:.5em 0} th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+th{background:#f3f3f3} td.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.mismatch td{background:#fdecea} tr.failed td{background:#fff4e5}
+.status{font-weight:600} @media print{body{margin:0;font-size:11px} tr{break-inside:avoid}
+thead{display:table-header-group} .verdict{border:1px solid #000}}
+"""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "report"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_html(report: dict) -> str:
+    """The report as a single HTML page: verdict and mismatches first, then every folder."""
+    e = html.escape
+    t = report["totals"]
+    bad = [f for f in report["folders"] if f["status"] != "ok"]
+    ok = not bad and not t.get("failed")
+    verdict = ("All folders verified: every selected item is in the mailbox exactly once." if ok else
+               f"{t['mismatched_folders']} folder(s) differ and {t.get('failed', 0)} item(s) failed: see below.")
+
+    def table(rows: list[dict]) -> str:
+        head = ("<tr><th>PST</th><th>Source folder</th><th>Target folder</th><th>PST items</th><th>Selected</th>"
+                "<th>Imported</th><th>Already there</th><th>Failed</th><th>Mailbox items</th><th>Stamped</th>"
+                "<th>Duplicates</th><th>Status</th></tr>")
+        body = []
+        for r in rows:
+            body.append(
+                f"<tr class='{e(r['status'])}'><td>{e(r['pst'])}</td><td>{e('/'.join(r['source_path']) or '(top)')}"
+                f"</td><td>{e('/'.join(r['target_path']) or '(top)')}</td>"
+                + "".join(f"<td class='n'>{r.get(k, '')}</td>" for k in (
+                    "pst_items", "selected", "imported", "skipped_existing", "failed", "mailbox_items",
+                    "stamped_items", "duplicates"))
+                + f"<td class='status'>{e(r['status'])}</td></tr>")
+        return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>pstimport report: {e(report['profile'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Import verification: {e(report['profile'])}</h1>",
+        f"<p class='meta'>Mailbox {e(report['mailbox'])} ({e(report['store'])}) &middot; started "
+        f"{e(report['started'])} &middot; finished {e(report['finished'])}</p>",
+        f"<div class='verdict {'good' if ok else 'bad'}'>{e(verdict)}</div>",
+    ]
+    if bad:
+        parts += ["<h2>Folders that need attention</h2>", table(bad)]
+    if report.get("failures"):
+        parts.append("<h2>Failed items</h2><table><thead><tr><th>PST</th><th>Folder</th><th>Subject</th>"
+                     "<th>Reason</th></tr></thead><tbody>")
+        for f in report["failures"]:
+            parts.append(f"<tr><td>{e(f.get('pst') or '')}</td><td>{e('/'.join(f['source_path']) or '(top)')}</td>"
+                         f"<td>{e(f.get('subject') or '')}</td><td>{e(f['reason'])}</td></tr>")
+        parts.append("</tbody></table>")
+    parts.append("<h2>Totals</h2><table><tbody>")
+    for k, v in t.items():
+        parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td class='n'>{e(str(v))}</td></tr>")
+    parts.append("</tbody></table>")
+    parts += ["<h2>All folders</h2>", table(report["folders"]), "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_reports(report: dict, directory: Path, suffix: str = "run") -> tuple[Path, Path]:
+    """Write `<profile>-<time>-<suffix>.json` and `.html` into `directory`; returns both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = directory / f"{_slug(report['profile'])}-{stamp}-{suffix}"
+    n = 1
+    while base.with_suffix(".json").exists():  # two runs in one second keep both reports
+        n += 1
+        base = directory / f"{_slug(report['profile'])}-{stamp}-{suffix}-{n}"
+    jpath, hpath = base.with_suffix(".json"), base.with_suffix(".html")
+    _atomic_write(jpath, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _atomic_write(hpath, render_html(report))
+    return jpath, hpath
