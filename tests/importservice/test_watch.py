@@ -197,9 +197,11 @@ def test_engine_mode_refused_until_engine_exists(tmp_path, monkeypatch):
     from core.cli import run
 
     profile = tmp_path / "t.yaml"
-    profile.write_text("version: 1\nname: t\nconnection:\n  target: on-premises\n  discovery: direct\n"
-                       "  ews_url: https://mail.contoso.com/EWS/Exchange.asmx\n  auth:\n    method: password\n"
-                       "    username: svc@contoso.com\nmailbox: x@contoso.com\nsources:\n  - path: x.pst\n")  # fmt: skip
+    profile.write_text(
+        "version: 1\nname: t\nconnection:\n  target: on-premises\n  discovery: direct\n"
+        "  ews_url: https://mail.contoso.com/EWS/Exchange.asmx\n  auth:\n    method: password\n"
+        "    username: svc@contoso.com\nmailbox: x@contoso.com\nsources:\n  - path: x.pst\n"
+    )
     assert run(["watch", str(tmp_path), "--profile", str(profile), "--once"]) == 2
 
 
@@ -316,10 +318,12 @@ def test_watch_cli_once_upload_mode(azurite, container, tmp_path, monkeypatch, c
     (drop / "erin@contoso.com").mkdir(parents=True)
     shutil.copy(CORPUS / GOOD[0], drop / "erin@contoso.com" / "Erin.pst")
     profile = tmp_path / "t.yaml"
-    profile.write_text("version: 1\nname: t\nconnection:\n  target: exchange-online\n  auth:\n    method: oauth-device\n"
-                       "    username: svc@contoso.com\n    client_id: 11111111-2222-3333-4444-555555555555\n"
-                       "mailbox: x@contoso.com\ndestination: {store: archive, root: store-root}\n"
-                       "sources:\n  - path: x.pst\n")  # fmt: skip
+    profile.write_text(
+        "version: 1\nname: t\nconnection:\n  target: exchange-online\n  auth:\n    method: oauth-device\n"
+        "    username: svc@contoso.com\n    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "mailbox: x@contoso.com\ndestination: {store: archive, root: store-root}\n"
+        "sources:\n  - path: x.pst\n"
+    )
     url = azurite.container_sas(container, "racwl")
     monkeypatch.setenv("PSTIMPORT_SAS_URL", url)
     code = run(["watch", str(drop), "--profile", str(profile), "--mode", "upload", "--once", "--settle", "0"])
