@@ -414,22 +414,40 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _touched(m: BaseModel) -> dict[str, Any]:
-    """The fields someone set or changed from their default, recursively (new ones in schema order)."""
+# Written even when they hold the default, so every saved profile reads on its own.
+ALWAYS_WRITTEN = frozenset(
+    {
+        ("version",),
+        ("name",),
+        ("connection", "target"),
+        ("connection", "auth", "method"),
+        ("mailbox",),
+        ("sources", "path"),
+    }
+)
+
+
+def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str, Any]:
+    """What to write for model `m` at `path`: keys the user's document had, values that differ from
+    their defaults, and `ALWAYS_WRITTEN`. A default nobody wrote down stays out of the file."""
     out: dict[str, Any] = {}
+    had = set(document.get(path, ()))
     for name, field in type(m).model_fields.items():
         value = getattr(m, name)
-        was_set = name in m.model_fields_set
+        sub_path = (*path, name)
         if isinstance(value, BaseModel):
-            sub = _touched(value)
-            if was_set or sub:
+            sub = _touched(value, sub_path, document)
+            if name in had or sub:
                 out[name] = sub
             continue
         if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
-            out[name] = [_touched(v) if isinstance(v, BaseModel) else v for v in value]
+            out[name] = [
+                _touched(v, (*sub_path, i), document) if isinstance(v, BaseModel) else v for i, v in enumerate(value)
+            ]
             continue
         default = field.get_default(call_default_factory=True) if not field.is_required() else object()
-        if was_set or _plain(value) != _plain(default):
+        schema_path = tuple(p for p in sub_path if not isinstance(p, int))
+        if name in had or schema_path in ALWAYS_WRITTEN or _plain(value) != _plain(default):
             out[name] = _plain(value)
     return out
 
@@ -452,8 +470,14 @@ class _Dumper(yaml.SafeDumper):
 
 
 def dumps_profile(profile: Profile) -> str:
-    """The YAML text `save_profile` writes: header, then the keys someone set, in a stable order."""
-    doc = _touched(profile)
+    """The YAML text `save_profile` writes.
+
+    The header comment, then: keys the loaded document had (in its order, even at their default
+    value), values that differ from their defaults, and the few keys every profile shows (version,
+    name, connection.target, connection.auth.method, mailbox, sources[].path); new keys follow in
+    DESIGN.md's order. Comments inside the document are not kept, only its leading comment block.
+    """
+    doc = _touched(profile, (), profile._key_order)
     doc["version"] = model.PROFILE_VERSION
     doc = {"version": doc.pop("version"), **doc}
     doc = _ordered(doc, (), profile._key_order)

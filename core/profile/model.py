@@ -251,8 +251,8 @@ class Profile(_Model):
 
         `ews_url` implies `discovery: direct`. `auth_method` defaults to `password` on-premises
         and `oauth-device` for Exchange Online. `sections` may give `destination`, `filters`,
-        `address_rewriting`, `performance` or `report` as dicts or models. Only the fields
-        passed here (and the required ones) are written when the profile is saved.
+        `address_rewriting`, `performance` or `report` as dicts or models. When saved, values
+        equal to their defaults are left out of the file (see `core.profile.io.dumps_profile`).
 
         Raises:
             pydantic.ValidationError: a value of the wrong type or out of bounds. Cross-field
