@@ -1,0 +1,210 @@
+"""The run screen: overall progress with ETA and throttle state, a live per-folder table, failures.
+
+The engine runs in a worker thread and folds its events into a `RunAggregate` (no message per
+item); a timer redraws from a snapshot eight times a second, touching only rows that changed.
+Cancel asks first, then sets the engine's cancel event, so requests in flight finish cleanly.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from tui.progress import DONE, FAILED, RUNNING, FolderRow, RunAggregate, Snapshot, format_eta
+from tui.selection import human_size
+
+REFRESH_HZ = 8
+COLUMNS = (("folder", "Folder"), ("selected", "Sel"), ("imported", "Imported"), ("skipped", "Skipped"),
+           ("failed", "Failed"), ("mb", "MB"), ("rate", "Items/s"), ("state", "State"))
+STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red"}
+
+
+@dataclass
+class RunOutcome:
+    """What the run screen hands to the summary."""
+
+    finished: Any  # core.events.RunFinished, or None when the engine stopped without one
+    result: Any  # whatever the engine returned
+    error: str | None
+    cancelled: bool
+
+
+def folder_label(row: FolderRow, many_psts: bool) -> str:
+    name = "/".join(row.source_path) or "(top of PST)"
+    if many_psts:
+        pst = row.pst.rsplit("/", 1)[-1]
+        return f"{pst}: {name}"
+    return name
+
+
+class RunScreen(Screen[RunOutcome]):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel run"),
+        Binding("f", "toggle_failures", "Failures"),
+        Binding("enter", "summary", "Summary", show=False),
+        Binding("s", "summary", "Summary"),
+    ]
+
+    def __init__(self, profile: Any, *, secret: str | None = None, dry_run: bool = False,
+                 run_factory: Any = None) -> None:
+        super().__init__()
+        self.profile = profile
+        self.secret = secret
+        self.dry_run = dry_run
+        self.run_factory = run_factory
+        self.aggregate = RunAggregate()
+        self.cancel_event = threading.Event()
+        self.outcome: RunOutcome | None = None
+        self._versions: dict[str, int] = {}
+        self._shown_failures = 0
+
+    def compose(self) -> ComposeResult:
+        name = getattr(self.profile, "name", "?")
+        mailbox = getattr(self.profile, "mailbox", "?")
+        store = getattr(getattr(self.profile, "destination", None), "store", "mailbox")
+        dry = "  (dry run: nothing is uploaded)" if self.dry_run else ""
+        yield Static(f"Importing [b]{name}[/b] into {mailbox} ({store}){dry}", id="run-title")
+        with Vertical(id="overall"):
+            yield ProgressBar(total=None, show_eta=False, id="bar")
+            yield Static("Starting…", id="overall-text")
+            yield Static("", id="throttle")
+        table: DataTable = DataTable(id="folders", cursor_type="row", zebra_stripes=True)
+        yield table
+        with Vertical(id="failures-panel"):
+            yield Static("Failures: none", id="failures-title")
+            yield DataTable(id="failures", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#folders", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key, width=24 if key == "folder" else None)
+        failures = self.query_one("#failures", DataTable)
+        failures.add_column("Folder", key="folder")
+        failures.add_column("Subject", key="subject", width=24)
+        failures.add_column("Reason", key="reason")
+        self.query_one("#failures-panel").display = False
+        self.set_interval(1 / REFRESH_HZ, self.refresh_view)
+        self.start_engine()
+        table.focus()
+
+    # ----- the engine ------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
+    def start_engine(self) -> Any:
+        from tui import services
+
+        runner = self.run_factory or services.run_profile
+        return runner(self.profile, self.secret, self.aggregate.apply, self.cancel_event, dry_run=self.dry_run)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "engine":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._finish(event.worker.result, None)
+        elif event.state == WorkerState.ERROR:
+            from tui import services
+
+            self._finish(None, services.explain(event.worker.error))
+
+    def _finish(self, result: Any, error: str | None) -> None:
+        self.refresh_view()
+        snap = self.aggregate.snapshot()
+        self.outcome = RunOutcome(snap.finished, result, error, self.cancel_event.is_set())
+        text = self.query_one("#overall-text", Static)
+        if error:
+            text.update(Text(f"The run stopped: {error}", style="bold red"))
+        else:
+            state = "Cancelled" if self.cancel_event.is_set() else "Finished"
+            text.update(Text.assemble((f"{state}. ", "bold green"), self._overall_line(snap),
+                                      "  Press s for the verification summary."))
+
+    # ----- drawing ---------------------------------------------------------------------------------------
+
+    def _overall_line(self, s: Snapshot) -> str:
+        total = f"/{s.items_total}" if s.items_total else ""
+        size = f"{human_size(s.bytes_done)}" + (f" of {human_size(s.bytes_total)}" if s.bytes_total else "")
+        threads = f", {s.concurrency} threads" if s.concurrency else ""
+        return f"{s.items_done}{total} items, {size}, {s.rate:.0f} items/s, ETA {format_eta(s.eta)}{threads}"
+
+    def refresh_view(self) -> None:
+        snap = self.aggregate.snapshot()
+        bar = self.query_one("#bar", ProgressBar)
+        if snap.items_total:
+            bar.update(total=snap.items_total, progress=min(snap.items_done, snap.items_total))
+        if self.outcome is None:
+            self.query_one("#overall-text", Static).update(self._overall_line(snap))
+        throttle = self.query_one("#throttle", Static)
+        throttle.update(Text(f"Throttled: {snap.throttle}", style="bold yellow") if snap.throttle
+                        else Text("Throttle: none", style="dim"))
+        self._draw_rows(snap)
+        self._draw_failures(snap)
+
+    def _draw_rows(self, snap: Snapshot) -> None:
+        table = self.query_one("#folders", DataTable)
+        many = len({r.pst for r in snap.rows}) > 1
+        for row in snap.rows:
+            key = row.key
+            cells = self._cells(row, snap.now, many)
+            if key not in self._versions:
+                table.add_row(*cells, key=key)
+            elif self._versions[key] != row.version or row.state == RUNNING:
+                for (col, _), value in zip(COLUMNS, cells, strict=True):
+                    table.update_cell(key, col, value)
+            self._versions[key] = row.version
+
+    @staticmethod
+    def _cells(row: FolderRow, now: float, many: bool) -> tuple:
+        state = Text(row.state, style=STATE_STYLE.get(row.state, "dim"))
+        failed = Text(str(row.failed), style="bold red") if row.failed else "0"
+        return (folder_label(row, many), str(row.selected), str(row.imported), str(row.skipped), failed,
+                f"{row.bytes_done / 1048576:.1f}", f"{row.rate(now):.0f}", state)
+
+    def _draw_failures(self, snap: Snapshot) -> None:
+        if snap.failures_total == self._shown_failures:
+            return
+        table = self.query_one("#failures", DataTable)
+        for f in snap.failures[self._shown_failures:]:
+            table.add_row("/".join(f.source_path), f.subject or "(no subject)", f.reason)
+        self._shown_failures = len(snap.failures)
+        more = snap.failures_total - len(snap.failures)
+        self.query_one("#failures-title", Static).update(
+            Text(f"Failures: {snap.failures_total}" + (f" ({more} more in the report)" if more > 0 else "")
+                 + "  (f hides)", style="bold red"))
+        self.query_one("#failures-panel").display = True
+
+    # ----- actions -------------------------------------------------------------------------------------
+
+    def action_toggle_failures(self) -> None:
+        panel = self.query_one("#failures-panel")
+        panel.display = not panel.display
+
+    def action_cancel(self) -> None:
+        if self.outcome is not None or self.cancel_event.is_set():
+            return
+        from tui.modals.confirm import ConfirmModal
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.cancel_event.set()
+                self.query_one("#throttle", Static).update(
+                    Text("Cancelling: finishing the requests in flight…", style="bold yellow"))
+
+        self.app.push_screen(ConfirmModal("Cancel the run?",
+                                          "Requests in flight finish; the rest stays for a re-run, "
+                                          "which skips what is already imported.",
+                                          yes="Cancel run", no="Keep going"), answer)
+
+    def action_summary(self) -> None:
+        if self.outcome is not None:
+            self.dismiss(self.outcome)

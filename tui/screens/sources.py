@@ -1,0 +1,114 @@
+"""Step 4: choose PST files (or scan folders for them), then tick folders in a tree."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Button, Input, Static
+from textual.worker import Worker, WorkerState
+
+from tui.screens.base import StepScreen, field_row
+from tui.selection import PstChoice, human_size, selection_totals
+from tui.widgets.path_input import PathInput
+from tui.widgets.pst_tree import PstTree
+
+
+class SourcesScreen(StepScreen):
+    step = 3
+    key = "sources"
+    title_text = "PSTs: add files or scan a folder, then tick what to import"
+
+    BINDINGS = [Binding("ctrl+o", "focus_path", "Add path", priority=True)]
+
+    def form(self) -> ComposeResult:
+        yield field_row("File or folder", PathInput(compact=True, id="path"), hint="Enter adds · → completes")
+        yield Static("", id="scan-status", classes="hint")
+        yield PstTree(id="tree")
+        yield Static("", id="totals")
+
+    def on_mount(self) -> None:
+        tree = self.query_one(PstTree)
+        for choice in self.state.sources:
+            tree.add_choice(choice)
+        self._totals()
+        self.query_one("#path", Input).focus()
+
+    def action_focus_path(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "path":
+            return super().on_input_submitted(event)
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            if self.query_one(PstTree).choices:
+                self.query_one(PstTree).focus()
+            return
+        self.query_one("#scan-status", Static).update(f"Reading {text}…")
+        self.add_paths(text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
+    def add_paths(self, text: str) -> tuple[list[PstChoice], list[tuple[str, str]], str]:
+        import os
+
+        from tui import services
+
+        path = services.expand_path(text)
+        if not os.path.exists(path):
+            return [], [(text, "no such file or folder")], text
+        choices, errors = services.scan_paths([path])
+        if os.path.isdir(path) and not choices and not errors:
+            errors = [(text, "no PST or OST files in this folder")]
+        return choices, errors, text
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "scan":
+            return
+        status = self.query_one("#scan-status", Static)
+        if event.state == WorkerState.ERROR:
+            from tui import services
+
+            self.show_message(f"Could not read: {services.explain(event.worker.error)}", error=True)
+            status.update("")
+        elif event.state == WorkerState.SUCCESS:
+            choices, errors, text = event.worker.result
+            tree = self.query_one(PstTree)
+            known = {c.path for c in tree.choices}
+            added = [c for c in choices if c.path not in known]
+            for choice in added:
+                tree.add_choice(choice)
+            if errors:
+                lines = [f"{path}: {why}" for path, why in errors[:4]]
+                if len(errors) > 4:
+                    lines.append(f"… and {len(errors) - 4} more unreadable files")
+                self.show_message("Not added (unreadable):\n" + "\n".join(lines), error=True)
+            else:
+                self.show_message("")
+            status.update(f"Added {len(added)} PST file(s) from {text}" if added else "")
+            if added:
+                self.query_one("#path", Input).value = ""
+                tree.focus()
+            self._totals()
+
+    def on_pst_tree_selection_changed(self, event: PstTree.SelectionChanged) -> None:
+        self._totals()
+
+    def _totals(self) -> None:
+        tree = self.query_one(PstTree)
+        files, items, size = selection_totals(tree.choices)
+        self.query_one("#totals", Static).update(
+            f"Selected: {files} of {len(tree.choices)} PST(s), {items} items, about {human_size(size)}"
+            "   (space ticks, enter opens, a all, n none, del removes)"
+        )
+
+    def save(self) -> None:
+        self.state.sources = list(self.query_one(PstTree).choices)
+
+    def validate(self) -> list[str]:
+        if not self.state.sources:
+            return ["No PST chosen: type the path of a .pst/.ost file or of a folder to scan, then press Enter"]
+        if not any(c.any_selected for c in self.state.sources):
+            return ["No folder ticked: tick a PST or some of its folders with the space bar"]
+        return super().validate()

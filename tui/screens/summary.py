@@ -1,0 +1,107 @@
+"""The verification summary: per folder, PST against mailbox counts, mismatches first and in red."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+
+COLUMNS = ("Folder", "PST", "Selected", "Imported", "Skipped", "Failed", "Mailbox", "Status")
+
+
+def load_report(outcome: Any) -> dict[str, Any] | None:
+    """The verification report (DESIGN.md JSON) of a run, from the engine's result or its file."""
+    result = getattr(outcome, "result", None)
+    for candidate in (getattr(result, "report", None), result if isinstance(result, dict) else None):
+        if isinstance(candidate, dict) and "folders" in candidate:
+            return candidate
+    finished = getattr(outcome, "finished", None)
+    path = getattr(finished, "report_json", None) or getattr(result, "report_json", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def is_mismatch(folder: dict[str, Any]) -> bool:
+    return folder.get("status") != "ok"
+
+
+class SummaryScreen(Screen[int]):
+    """Dismisses with the exit code: 0 all verified, 1 failures or mismatches, 130 cancelled."""
+
+    BINDINGS = [Binding("q", "done", "Exit"), Binding("escape", "done", "Exit", show=False)]
+
+    def __init__(self, outcome: Any) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.report = load_report(outcome)
+
+    def exit_code(self) -> int:
+        if getattr(self.outcome, "cancelled", False):
+            return EXIT_INTERRUPTED
+        if getattr(self.outcome, "error", None):
+            return EXIT_PARTIAL
+        if self.report is None:
+            return EXIT_PARTIAL
+        totals = self.report.get("totals", {})
+        if totals.get("failed") or totals.get("mismatched_folders"):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._headline(), id="summary-title")
+        yield DataTable(id="verify", cursor_type="row", zebra_stripes=True)
+        yield Static(self._paths(), id="report-path")
+        yield Footer()
+
+    def _headline(self) -> Text:
+        if getattr(self.outcome, "error", None):
+            return Text(f"The run stopped: {self.outcome.error}", style="bold red")
+        if self.report is None:
+            return Text("No verification report was produced.", style="bold red")
+        t = self.report.get("totals", {})
+        bad = t.get("mismatched_folders", 0)
+        text = Text(f"Verification of {self.report.get('mailbox', '?')} ({self.report.get('store', 'mailbox')}): ")
+        text.append(f"{t.get('imported', 0)} imported, {t.get('failed', 0)} failed, ")
+        if bad:
+            text.append(f"{bad} folder(s) do not match", style="bold red")
+        else:
+            text.append("every folder matches", style="bold green")
+        if getattr(self.outcome, "cancelled", False):
+            text.append("  (cancelled: re-run the profile to finish)", style="yellow")
+        return text
+
+    def _paths(self) -> str:
+        finished = getattr(self.outcome, "finished", None)
+        html = getattr(finished, "report_html", None) or getattr(getattr(self.outcome, "result", None),
+                                                                 "report_html", None)
+        return f"HTML report: {html}" if html else "HTML report: none written"
+
+    def on_mount(self) -> None:
+        table = self.query_one("#verify", DataTable)
+        for label in COLUMNS:
+            table.add_column(label, key=label.lower())
+        folders = list((self.report or {}).get("folders", []))
+        folders.sort(key=lambda f: (not is_mismatch(f),))  # stable: mismatches first, else report order
+        for f in folders:
+            bad = is_mismatch(f)
+            style = "bold red" if bad else ""
+            name = "/".join(f.get("source_path", [])) or "(top of PST)"
+            cells = [name, f.get("pst_items"), f.get("selected"), f.get("imported"), f.get("skipped_existing"),
+                     f.get("failed"), f.get("mailbox_items"), f.get("status")]
+            table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
+        table.focus()
+
+    def action_done(self) -> None:
+        self.dismiss(self.exit_code())
