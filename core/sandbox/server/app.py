@@ -26,7 +26,6 @@ import ssl
 import struct
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -463,7 +462,10 @@ class Sandbox:
     # --- observation (tests) ---------------------------------------------------------------------
     def _observe(self, request: bytes, response: bytes) -> None:
         if self.on_exchange is not None:
-            self.on_exchange(request, response)
+            try:
+                self.on_exchange(request, response)
+            except Exception:  # an observer's bug must not cost the client its answer
+                log.exception("on_exchange hook failed")
 
     def _record(self, operation: str, outcome: str, principal: Principal) -> None:
         with self._exchanges_lock:

@@ -2,8 +2,7 @@
 
 `EwsService.handle(body, principal)` parses one envelope, applies ExchangeImpersonation,
 dispatches to the operation and returns (HTTP status, response bytes). Operations the
-sandbox does not implement get the fault Exchange gives for a request it cannot serve
-(`ErrorInvalidRequest`). Envelopes follow the genuine samples in ../shared/ews-samples:
+sandbox does not implement get an `ErrorInvalidOperation` fault. Envelopes follow the genuine samples in ../shared/ews-samples:
 `s:`/`m:`/`t:` prefixes, an `h:ServerVersionInfo` header, faults with `e:ResponseCode`.
 """
 
@@ -282,8 +281,10 @@ class EwsService:
             name = _local(op)
             handler = self.operations.get(name)
             if handler is None or etree.QName(op).namespace != M_NS:
-                raise EwsFault("ErrorInvalidRequest",
-                               f"The request is invalid: the operation {name} is not supported by this server.")
+                # Not ErrorInvalidRequest: clients (exchangelib) read that as "wrong schema version" and
+                # retry with every older version.
+                raise EwsFault("ErrorInvalidOperation",
+                               f"The operation {name} is not supported by this server.")
             mailbox = self._effective_mailbox(root.find(S + "Header"), principal)
             response = handler(Request(op, principal, mailbox, host_url))
             return 200, self.envelope(response)

@@ -1,0 +1,138 @@
+"""`pstimport sandbox serve`: run the sandbox mailbox server until SIGINT/SIGTERM.
+
+The first stdout line is one JSON object (DESIGN.md) with the URLs; later lines are a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from core.errors import EXIT_OK, UserError
+
+DEMO_USER = "demo@sandbox.test"
+
+
+def _user(value: str) -> tuple[str, str]:
+    address, sep, password = value.partition(":")
+    if not sep or "@" not in address or not password:
+        raise argparse.ArgumentTypeError(f"--user {value.split(':')[0]!r}: expected ADDRESS:PASSWORD")
+    return address.strip().lower(), password
+
+
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a rate between 0 and 1")
+    return rate
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
+    return number
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve", help="run the local test mailbox server (EWS, Autodiscover, OAuth token endpoint)",
+        description="Run the sandbox mailbox server on 127.0.0.1 until Ctrl-C or SIGTERM. The first line "
+                    "on stdout is a JSON object with the EWS and Autodiscover URLs.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_count, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="state directory (store and blobs); default: a new temporary directory")
+    parser.add_argument("--user", type=_user, action="append", default=[], metavar="ADDRESS:PASSWORD",
+                        help="a mailbox user; repeatable. Without any, demo@sandbox.test is created")
+    parser.add_argument("--archive", action="append", default=[], metavar="ADDRESS",
+                        help="give this mailbox an archive; repeatable")
+    parser.add_argument("--impersonator", action="append", default=[], metavar="ADDRESS",
+                        help="this user may impersonate every mailbox; repeatable")
+    parser.add_argument("--app", action="append", default=[], metavar="CLIENT_ID:SECRET", type=_user_app,
+                        help="an OAuth app (client credentials) that may impersonate every mailbox; repeatable")
+    parser.add_argument("--latency-ms", type=_count, default=0, help="added to every EWS answer")
+    parser.add_argument("--busy-rate", type=_rate, default=0.0, help="share of EWS requests answered "
+                                                                     "ErrorServerBusy")
+    parser.add_argument("--back-off-ms", type=_count, default=250,
+                        help="BackOffMilliseconds in ErrorServerBusy answers (default 250)")
+    parser.add_argument("--max-concurrency", type=_count, default=0,
+                        help="EWS requests served at once; more are refused as busy (0: unlimited)")
+    parser.add_argument("--drop-rate", type=_rate, default=0.0, help="share of connections dropped unanswered")
+    parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of EWS requests answered HTTP 503")
+    parser.add_argument("--max-request-mb", type=float, default=None, help="bigger requests get HTTP 413")
+    parser.add_argument("--max-item-mb", type=float, default=None,
+                        help="bigger items get ErrorMessageSizeExceeded")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random faults (default 0)")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA (path in ca_cert)")
+    parser.set_defaults(func=serve)
+
+
+def _user_app(value: str) -> tuple[str, str]:
+    client_id, sep, secret = value.partition(":")
+    if not sep or not client_id or not secret:
+        raise argparse.ArgumentTypeError(f"--app {client_id!r}: expected CLIENT_ID:SECRET")
+    return client_id, secret
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT or SIGTERM."""
+    from core.sandbox.server.app import Sandbox
+    from core.sandbox.server.knobs import Knobs
+
+    users = dict(args.user)
+    demo_password = None
+    if not users:
+        demo_password = secrets.token_urlsafe(12)
+        users = {DEMO_USER: demo_password}
+    for address in [*args.archive, *args.impersonator]:
+        if address.lower() not in users:
+            raise UserError(f"--archive/--impersonator {address}: not a --user of this sandbox")
+    knobs = Knobs(latency_ms=args.latency_ms, busy_rate=args.busy_rate, back_off_ms=args.back_off_ms,
+                  max_concurrency=args.max_concurrency, drop_rate=args.drop_rate, error_rate=args.error_rate,
+                  seed=args.seed)
+    if args.max_request_mb is not None:
+        knobs = replace(knobs, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
+    if args.max_item_mb is not None:
+        knobs = replace(knobs, max_item_bytes=int(args.max_item_mb * 1024 * 1024))
+    state = args.state or Path(tempfile.mkdtemp(prefix="pstimport-sandbox-"))
+    try:
+        sandbox = Sandbox(state, users=users, archives=[a.lower() for a in args.archive],
+                          impersonators=[a.lower() for a in args.impersonator], apps=dict(args.app),
+                          host=args.host, port=args.port, knobs=knobs, tls=args.tls)
+        sandbox.start()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    info = sandbox.info()
+    if demo_password is not None:
+        info["demo_password"] = demo_password
+    print(json.dumps(info), flush=True)
+    print(f"sandbox: serving {len(users)} mailbox(es) from {state}; Ctrl-C stops", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+        print("sandbox: stopped", flush=True)
+    sys.stdout.flush()
+    return EXIT_OK
