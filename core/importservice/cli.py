@@ -233,10 +233,30 @@ def _jobs(args: argparse.Namespace):  # noqa: ANN202
     return jobs
 
 
+def _check_uploaded(args: argparse.Namespace, jobs: list) -> None:
+    """Refuse a mapping whose names are not in the container exactly (the service is case-sensitive)."""
+    from core.importservice.blobstore import Container
+
+    names = {e.name for e in Container(_checked(args, ["list"])).list()}
+    by_lower = {n.lower(): n for n in names}
+    problems = []
+    for job in jobs:
+        if job.blob not in names:
+            near = by_lower.get(job.blob.lower())
+            problems.append(f"{job.blob!r} (the container has {near!r}: names are case-sensitive)" if near
+                            else repr(job.blob))  # fmt: skip
+    if problems:
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise UserError(f"not in the container: {', '.join(problems[:5])}{more}")
+
+
 def cmd_mapping(args: argparse.Namespace) -> int:
     from core.importservice.mapping import write_mapping
 
-    result = write_mapping(_jobs(args), args.out, inspect_psts=not args.no_inspect)
+    jobs = _jobs(args)
+    if args.check_container:
+        _check_uploaded(args, jobs)
+    result = write_mapping(jobs, args.out, inspect_psts=not args.no_inspect)
     for w in result.warnings:
         _warn(w)
     for f in result.files:
@@ -413,6 +433,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_job_options(p)
     p.add_argument("--out", type=Path, required=True, help="the CSV to write (split at 500 rows)")
     p.add_argument("--no-inspect", action="store_true", help="do not open the PSTs to check folder depth")
+    p.add_argument(
+        "--check-container",
+        action="store_true",
+        help="list the container (SAS with list permission) and refuse names not uploaded exactly",
+    )
+    _add_sas_options(p)
     p.set_defaults(func=cmd_mapping)
 
     p = sub.add_parser("scripts", help="write the PowerShell scripts the admin runs")

@@ -153,3 +153,41 @@ def _cwd(tmp_path, monkeypatch):
     """Keep the default upload manifest out of the repository."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+
+def test_mapping_check_container_catches_case_mismatch(azurite, container, tmp_path, monkeypatch, capsys):
+    """--check-container refuses a name the container holds only in another case, and passes when exact."""
+    client = azurite.service.get_container_client(container)
+    client.upload_blob("Ann.PST", b"x")
+    (tmp_path / "Ann.pst").write_bytes(b"x")
+    url = azurite.container_sas(container, "rl")
+    args = ["importservice", "mapping", "--mailbox", "ann@contoso.com", "--out", str(tmp_path / "m.csv"),
+            "--no-inspect", "--check-container", str(tmp_path / "Ann.pst")]  # fmt: skip
+    code, _, err = cli(args, url, monkeypatch, capsys)
+    assert code == 2 and "the container has 'Ann.PST': names are case-sensitive" in err
+    assert not (tmp_path / "m.csv").exists()
+    client.upload_blob("Ann.pst", b"x")
+    code, out, err = cli(args, url, monkeypatch, capsys)
+    assert code == 0, err
+
+
+def test_check_sas_command(azurite, container, monkeypatch, capsys, tmp_path):
+    """check-sas reports what the token allows, reads it from --sas-file too, and fails on a missing right."""
+    url = azurite.container_sas(container, "rwl")
+    code, out, _ = cli(["importservice", "check-sas", "--for", "upload,list"], url, monkeypatch, capsys)
+    assert code == 0 and "SAS OK for upload, list" in out and f"container {container}" in out
+    sas_file = tmp_path / "sas.txt"
+    sas_file.write_text(url + "\n")
+    monkeypatch.delenv("PSTIMPORT_SAS_URL", raising=False)
+    assert run(["importservice", "check-sas", "--for", "cleanup", "--sas-file", str(sas_file)]) == 2
+    assert "missing delete (d)" in capsys.readouterr().err
+
+
+def test_empty_file_uploads(azurite, container, tmp_path, monkeypatch, capsys):
+    """A zero-byte file uploads and verifies (no blocks; empty MD5)."""
+    (tmp_path / "empty.pst").write_bytes(b"")
+    url = azurite.container_sas(container, "rwl")
+    code, out, err = cli(["importservice", "upload", str(tmp_path / "empty.pst"), "--no-progress"], url,
+                         monkeypatch, capsys)  # fmt: skip
+    assert code == 0, err
+    assert "empty.pst: 0 bytes" in out and "MD5 verified" in out
