@@ -386,7 +386,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--relative-to", type=Path, metavar="DIR", help="name blobs by their path relative to DIR (as `upload DIR` did)"
     )
-    g.add_argument("--prefix", default="", help="the folder prefix used at upload")
+    g.add_argument("--prefix", default="", help="the folder used at upload, including any folder in the SAS URL")
     g.add_argument("--manifest", type=Path, help="the upload manifest: use the exact uploaded names")  # fmt: skip
 
 
