@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,104 @@ def _leading_comments(text: str) -> list[str]:
     return lines
 
 
+def _comment_start(line: str) -> int | None:
+    """Where a YAML comment starts on `line` (a `#` after whitespace, outside quotes), if anywhere."""
+    quote = None
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote == '"':
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                quote = None
+        elif quote == "'":
+            if ch == "'":
+                quote = None
+        elif ch in "\"'" and (i == 0 or line[i - 1] in " \t:[{,-"):
+            quote = ch  # a quote only opens a scalar at the start of a token: Matt's stays plain
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return i
+        i += 1
+    return None
+
+
+@dataclass
+class Comments:
+    """The comments of a hand-written document, by key path, so a save can put them back."""
+
+    above: dict[tuple, list[str]] = field(default_factory=dict)  # comment (and blank) lines before a key
+    inline: dict[tuple, str] = field(default_factory=dict)  # `# ...` at the end of a key's line
+    trailing: list[str] = field(default_factory=list)  # after the last key
+
+
+def _collect_comments(text: str, marks: dict[tuple, tuple[int, int]]) -> Comments:
+    lines = text.splitlines()
+    first = next(
+        (i for i, raw in enumerate(lines) if raw.strip() and not raw.strip().startswith("#") and raw.strip() != "---"),
+        len(lines),
+    )
+    by_line: dict[int, list[tuple]] = {}
+    for path, (kline, _) in marks.items():
+        if path:
+            by_line.setdefault(kline - 1, []).append(path)
+    out = Comments()
+    for idx, paths in by_line.items():
+        shortest = min(paths, key=len)
+        # an end-of-line comment belongs to the key on that line, or to a block list item
+        keyed = [p for p in paths if isinstance(p[-1], str)]
+        owner = max(keyed or paths, key=len)
+        j = idx - 1
+        while j > first and (not lines[j].strip() or lines[j].lstrip().startswith("#")):
+            j -= 1
+        block: list[str] = []
+        for raw in lines[j + 1 : idx] if j >= first else []:
+            if raw.strip() or (block and block[-1]) or not block:  # runs of blank lines become one
+                block.append(raw.strip())
+        if block:
+            out.above[shortest] = block
+        raw = lines[idx] if idx < len(lines) else ""
+        c = _comment_start(raw)
+        if c is not None and raw[:c].strip():
+            out.inline[owner] = raw[c:].rstrip()
+    last = max((i for i in by_line), default=-1)
+    tail = [raw.strip() for raw in lines[last + 1 :] if raw.strip().startswith("#") or not raw.strip()]
+    if last >= 0 and any(tail) and all(not r or r.startswith("#") for r in tail):
+        while tail and not tail[0]:
+            tail.pop(0)
+        out.trailing = [r for r in tail]
+        while out.trailing and not out.trailing[-1]:
+            out.trailing.pop()
+    return out
+
+
+def _put_comments_back(body: str, comments: Comments | None) -> str:
+    """Re-insert a document's comments into freshly dumped YAML, matched by key path."""
+    if comments is None or not (comments.above or comments.inline or comments.trailing):
+        return body
+    loader = MarkingLoader(body)
+    loader.load()
+    lines = body.splitlines()
+    before: dict[int, list[str]] = {}
+    for path, block in comments.above.items():
+        if path in loader.key_marks:
+            idx = loader.key_marks[path][0] - 1
+            indent = " " * (len(lines[idx]) - len(lines[idx].lstrip()))
+            before.setdefault(idx, []).extend(indent + c if c else "" for c in block)
+    for path, note in comments.inline.items():
+        if path in loader.key_marks:
+            idx = loader.key_marks[path][0] - 1
+            if _comment_start(lines[idx]) is None:
+                lines[idx] += "  " + note
+    out: list[str] = []
+    for idx, line in enumerate(lines):
+        out.extend(before.get(idx, ()))
+        out.append(line)
+    out.extend(comments.trailing)
+    return "\n".join(out) + "\n"
+
+
 def parse_profile(
     text: str, *, filename: str = "<profile>", base_dir: Path | None = None, check_files: bool = True
 ) -> tuple[Profile | None, list[Problem]]:
@@ -338,6 +437,7 @@ def parse_profile(
         return None, located
     profile._key_order = order
     profile._header = _leading_comments(text)
+    profile._comments = _collect_comments(text, marks)
     profile._warnings = [p for p in located if p.severity == "warning"]
     return profile, located
 
@@ -432,7 +532,7 @@ def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str
     their defaults, and `ALWAYS_WRITTEN`. A default nobody wrote down stays out of the file."""
     out: dict[str, Any] = {}
     had = set(document.get(path, ()))
-    for name, field in type(m).model_fields.items():
+    for name, info in type(m).model_fields.items():
         value = getattr(m, name)
         sub_path = (*path, name)
         if isinstance(value, BaseModel):
@@ -445,7 +545,7 @@ def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str
                 _touched(v, (*sub_path, i), document) if isinstance(v, BaseModel) else v for i, v in enumerate(value)
             ]
             continue
-        default = field.get_default(call_default_factory=True) if not field.is_required() else object()
+        default = info.get_default(call_default_factory=True) if not info.is_required() else object()
         schema_path = tuple(p for p in sub_path if not isinstance(p, int))
         if name in had or schema_path in ALWAYS_WRITTEN or _plain(value) != _plain(default):
             out[name] = _plain(value)
@@ -475,14 +575,16 @@ def dumps_profile(profile: Profile) -> str:
     The header comment, then: keys the loaded document had (in its order, even at their default
     value), values that differ from their defaults, and the few keys every profile shows (version,
     name, connection.target, connection.auth.method, mailbox, sources[].path); new keys follow in
-    DESIGN.md's order. Comments inside the document are not kept, only its leading comment block.
+    DESIGN.md's order. The document's comments are put back beside the keys they were written
+    above or after (comments of keys that are gone are dropped).
     """
     doc = _touched(profile, (), profile._key_order)
     doc["version"] = model.PROFILE_VERSION
     doc = {"version": doc.pop("version"), **doc}
     doc = _ordered(doc, (), profile._key_order)
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
-    head = [header_line(), *profile._header]
+    body = _put_comments_back(body, profile._comments)
+    head = [header_line(), *profile._header, *([""] if profile._header else [])]
     return "\n".join(head) + "\n" + body
 
 

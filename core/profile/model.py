@@ -218,6 +218,7 @@ class Profile(_Model):
     _path: Path | None = PrivateAttr(default=None)
     _key_order: dict[tuple, list[str]] = PrivateAttr(default_factory=dict)
     _header: list[str] = PrivateAttr(default_factory=list)
+    _comments: Any = PrivateAttr(default=None)  # core.profile.io.Comments of the loaded document
     _warnings: list = PrivateAttr(default_factory=list)
 
     def __eq__(self, other: object) -> bool:

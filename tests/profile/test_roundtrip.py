@@ -267,3 +267,56 @@ def test_profile_built_with_every_key_saves_only_non_defaults(tmp_path: Path) ->
         "performance": {"max_threads": 6},
     }
     assert load_profile(path) == profile
+
+
+COMMENTED = """\
+# ticket 4711: Matt's laptop
+
+version: 1
+name: matt's-run  # apostrophes are not quotes
+connection:
+  target: on-premises  # the old 2013 box
+  discovery: direct
+  ews_url: "https://mail.example.com/EWS/Exchange.asmx#x"  # a '#' inside quotes is not a comment
+  # service account with impersonation
+  auth:
+    method: password
+    username: svc@example.com
+
+mailbox: matt@example.com
+
+# --- what to import ---
+sources:
+  # the big one
+  - path: sample.pst
+    include: ["Inbox/**"]  # only mail
+  # the small one, to drop
+  - path: other.pst
+# end of file
+"""
+
+
+def test_comments_survive_a_save(write_profile, tmp_path: Path) -> None:
+    """Comments written above or after a key come back beside the same key; saving twice changes nothing."""
+    (tmp_path / "other.pst").write_bytes(b"x")
+    path = write_profile(COMMENTED)
+    profile = load_profile(path)
+    del profile.sources[1]
+    profile.performance.max_threads = 6
+    save_profile(profile)
+    text = path.read_text()
+    lines = text.splitlines()
+    assert lines[1] == "# ticket 4711: Matt's laptop"
+    assert "name: matt's-run  # apostrophes are not quotes" in lines
+    assert "  target: on-premises  # the old 2013 box" in lines
+    assert "  ews_url: https://mail.example.com/EWS/Exchange.asmx#x  # a '#' inside quotes is not a comment" in lines
+    assert lines[lines.index("  auth:") - 1] == "  # service account with impersonation"
+    assert lines[lines.index("sources:") - 1] == "# --- what to import ---"
+    assert lines[lines.index("  - path: sample.pst") - 1] == "  # the big one"
+    assert "    include:  # only mail" in lines
+    assert "the small one" not in text  # its source is gone, so is its comment
+    assert lines[-1] == "# end of file"
+    again = load_profile(path)
+    assert again == profile and again.connection.ews_url.endswith("#x")
+    save_profile(again)
+    assert path.read_text() == text
