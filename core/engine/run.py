@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 
 from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
@@ -387,8 +388,15 @@ class _Engine:
                 continue
             except TransportError as exc:
                 self.limiter.release()
-                attempts += 1
                 last_error = str(exc)
+                if getattr(exc, "permanent", False):
+                    if len(pending) > 1:
+                        # Refused as a whole: send each item alone so only the bad one fails.
+                        for key in list(pending):
+                            self._send_one(batch, pending.pop(key))
+                        return
+                    break
+                attempts += 1
                 with self._lock:
                     self.result.retries += 1
                 if attempts >= MAX_ATTEMPTS:
@@ -429,8 +437,12 @@ class _Engine:
                 time.sleep(RETRY_BASE_SECONDS * (2 ** attempts))
         if pending:
             j.mark_failed([(k, last_error) for k in pending])
+            why = f"gave up after {attempts} attempts: {last_error}" if attempts else last_error
             for p in pending.values():
-                self._fail(st, p.subject, f"gave up after {attempts} attempts: {last_error}")
+                self._fail(st, p.subject, why)
+
+    def _send_one(self, batch: _Batch, payload: Any) -> None:
+        self._send(_Batch(batch.stats, batch.folder, [payload], payload.size))
 
     def _settle(self, batch: _Batch, pending: dict) -> None:
         """After a request whose outcome is unknown: what the server holds is done, not resent."""

@@ -77,6 +77,13 @@ def connect_error(exc: BaseException, *, url: str | None, user: str | None, mail
     return ConnectError(f"{where}: {type(exc).__name__}: {_short(exc)}")
 
 
+_PERMANENT = tuple(getattr(ex, n) for n in (
+    "ErrorSchemaValidation", "ErrorInvalidRequest", "ErrorInvalidPropertySet", "ErrorInvalidPropertyRequest",
+    "ErrorInvalidExtendedProperty", "ErrorInvalidExtendedPropertyValue", "ErrorCorruptData", "ErrorRequestTooLarge",
+    "ErrorMessageSizeExceeded", "ErrorInvalidValueForProperty", "ErrorInvalidMimeContent",
+) if hasattr(ex, n)) + (ex.InvalidTypeError, TypeError, ValueError)
+
+
 def upload_error(exc: BaseException) -> TransportError:
     """A ServerBusy or TransportError for a failed request during upload."""
     if isinstance(exc, ex.ErrorServerBusy):
@@ -90,6 +97,9 @@ def upload_error(exc: BaseException) -> TransportError:
         busy.unknown_outcome = True  # type: ignore[attr-defined]  # cheap to check, so check
         return busy
     err = TransportError(f"{type(exc).__name__}: {_short(exc)}")
+    # The server read the request and refused it as a whole: sending it again will not help,
+    # but each item alone may go through (the engine splits the batch).
+    err.permanent = isinstance(exc, _PERMANENT)  # type: ignore[attr-defined]
     # A dropped connection, a timeout or an HTTP 500 may come after the server did the work.
     err.unknown_outcome = True  # type: ignore[attr-defined]
     err.transient = not isinstance(exc, (ex.UnauthorizedError, ex.ErrorAccessDenied))  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from exchangelib import HTMLBody, Body as EwsBody, CalendarItem, Contact as EwsContact, Message, Task as EwsTask
@@ -44,6 +45,13 @@ _ADDRESSES = {"business": "Business", "home": "Home", "other": "Other"}
 
 def _dt(value: Any) -> Any:
     return props.wire_value(value) if value is not None else None
+
+
+def _date(value: Any) -> EWSDate | None:
+    """A task's start/due day (EWS keeps them as dates)."""
+    if value is None:
+        return None
+    return EWSDate(value.year, value.month, value.day)
 
 
 def _body(body: Body) -> Any:
@@ -138,9 +146,9 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             _attachments(item, [payload.photo])
     elif isinstance(payload, Task):
         item = EwsTask(
-            body=_body(payload.body), start_date=_dt(payload.start_date), due_date=_dt(payload.due_date),
+            body=_body(payload.body), start_date=_date(payload.start_date), due_date=_date(payload.due_date),
             complete_date=_dt(payload.complete_date) if payload.is_complete else None,
-            status=_TASK_STATUS.get(payload.status, "NotStarted"), percent_complete=payload.percent_complete,
+            status=_TASK_STATUS.get(payload.status, "NotStarted"), percent_complete=Decimal(str(round(payload.percent_complete, 2))),
             reminder_is_set=payload.reminder_set, reminder_due_by=_dt(payload.reminder_time),
             owner=payload.owner, total_work=payload.total_work_minutes, actual_work=payload.actual_work_minutes,
             **common,

@@ -12,6 +12,7 @@ from typing import Any
 import requests.adapters
 from exchangelib import (
     BASIC,
+    SHALLOW,
     DELEGATE,
     IMPERSONATION,
     NTLM,
@@ -270,7 +271,7 @@ class EwsTransport(Transport):
         assert self.account is not None
         with self._folder_lock:
             try:
-                for child in FolderCollection(account=self.account, folders=[parent.native]).find_folders():
+                for child in FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW):
                     if isinstance(child, Exception):
                         continue
                     if (child.name or "").casefold() == name.casefold():
@@ -289,13 +290,23 @@ class EwsTransport(Transport):
 
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         assert self.account is not None
-        items = [build_item(self.account, folder.native, p) for p in payloads]
-        try:
-            results = self.account.bulk_create(folder=folder.native, items=items, chunk_size=len(items))
-        except Exception as exc:  # noqa: BLE001
-            self._restore_pool()
-            raise upload_error(exc) from None
-        out: list[CreateOutcome] = []
+        built: dict[str, str] = {}  # source key -> why the item could not be built
+        items, sendable = [], []
+        for p in payloads:
+            try:
+                items.append(build_item(self.account, folder.native, p))
+                sendable.append(p)
+            except Exception as exc:  # noqa: BLE001 - one bad payload fails alone
+                built[p.source_key] = f"cannot build the EWS item: {type(exc).__name__}: {exc}"
+        results: list = []
+        if items:
+            try:
+                results = self.account.bulk_create(folder=folder.native, items=items, chunk_size=len(items))
+            except Exception as exc:  # noqa: BLE001
+                self._restore_pool()
+                raise upload_error(exc) from None
+        out: list[CreateOutcome] = [CreateOutcome(k, error=v) for k, v in built.items()]
+        payloads = sendable
         for payload, result in zip(payloads, results, strict=False):
             if isinstance(result, Exception):
                 code = type(result).__name__
