@@ -1089,12 +1089,16 @@ def _notes_and_journal(g: Generator, notes: FolderHandle, journal: FolderHandle,
 
 # -- scale mode ----------------------------------------------------------------------
 SCALE_FOLDER_ITEMS = 50_000  # items per scale folder before the next one starts
-SCALE_SIZE_MIX = (
-    (0.70, 0, 0),
-    (0.22, 8 * 1024, 96 * 1024),
-    (0.07, 200 * 1024, 1024 * 1024),
-    (0.01, 2 * 1024 * 1024, 6 * 1024 * 1024),
-)  # (share, min, max) attachment bytes
+SCALE_SIZE_MIXES = {
+    # (share, min, max) attachment bytes; a share with max 0 has no attachment
+    "default": (
+        (0.70, 0, 0),
+        (0.22, 8 * 1024, 96 * 1024),
+        (0.07, 200 * 1024, 1024 * 1024),
+        (0.01, 2 * 1024 * 1024, 6 * 1024 * 1024),
+    ),
+    "small": ((1.0, 0, 0),),  # text only: many items in little space (100,000-item folders)
+}
 
 
 def _scale(
@@ -1104,6 +1108,7 @@ def _scale(
     size_mb: int | None,
     progress: Callable[[int, int], None] | None,
     folder_items: int = SCALE_FOLDER_ITEMS,
+    mix: str = "default",
 ) -> None:
     rng = g.rng
     people = [Person(rng) for _ in range(20)]
@@ -1124,7 +1129,7 @@ def _scale(
         r = rng.random()
         acc = 0.0
         att_size = 0
-        for share, lo, hi in SCALE_SIZE_MIX:
+        for share, lo, hi in SCALE_SIZE_MIXES[mix]:
             acc += share
             if r < acc:
                 att_size = rng.randint(lo, hi) if hi else 0
@@ -1155,6 +1160,7 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     crypt_method: int = 0,
     folder_items: int = SCALE_FOLDER_ITEMS,
+    mix: str = "default",
 ) -> dict[str, Any]:
     """Write a sample PST and its ground truth (`path` + ".truth.json"); returns a summary.
 
@@ -1167,7 +1173,10 @@ def generate(
         progress: called as progress(items_written, bytes_written) in scale mode.
         crypt_method: 0 (none, default) or 1 (compressible encryption).
         folder_items: in scale mode, messages per folder before the next folder starts.
+        mix: in scale mode, the attachment size mix: "default" or "small" (text only).
     """
+    if mix not in SCALE_SIZE_MIXES:
+        raise ValueError(f"unknown size mix {mix!r}: use one of {', '.join(SCALE_SIZE_MIXES)}")
     if mode not in ("realistic", "scale"):
         raise ValueError(f"unknown mode {mode!r}: use realistic or scale")
     if mode == "scale" and items is None and size_mb is None:
@@ -1202,7 +1211,7 @@ def generate(
         if mode == "realistic":
             _realistic(g, roles)
         else:
-            _scale(g, roles, items, size_mb, progress, folder_items)
+            _scale(g, roles, items, size_mb, progress, folder_items, mix)
         summary = writer.close()
         out.write('\n],\n"folders": ')
         out.write(json.dumps(g.folder_truth(), ensure_ascii=False, sort_keys=True))

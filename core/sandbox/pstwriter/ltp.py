@@ -73,23 +73,24 @@ class Heap:
             return HNHDR_SIZE
         return HNBITMAPHDR_SIZE if page % 128 == 8 else HNPAGEHDR_SIZE
 
-    def _fits(self, page: int, size: int) -> bool:
-        n = len(self._pages[page]) + 1
-        need = self._header_size(page) + self._used[page] + size + 1 + 4 + 2 * (n + 1)
-        return n <= HN_MAX_ALLOCS_PER_PAGE and need <= MAX_BLOCK_DATA_UNICODE
-
     def alloc(self, data: bytes) -> int:
         """Store `data` (at most 3,580 bytes) and return its HID."""
-        if len(data) > HN_MAX_ALLOC:
-            raise ValueError(f"heap allocation of {len(data)} bytes exceeds {HN_MAX_ALLOC}")
+        size = len(data)
+        if size > HN_MAX_ALLOC:
+            raise ValueError(f"heap allocation of {size} bytes exceeds {HN_MAX_ALLOC}")
         page = len(self._pages) - 1
-        if not self._fits(page, len(data)):
-            self._pages.append([])
+        allocs = self._pages[page]
+        n = len(allocs) + 1
+        # header + data + alignment byte + HNPAGEMAP (cAlloc, cFree, n + 1 offsets)
+        need = self._header_size(page) + self._used[page] + size + 1 + 4 + 2 * (n + 1)
+        if n > HN_MAX_ALLOCS_PER_PAGE or need > MAX_BLOCK_DATA_UNICODE:
+            allocs = []
+            self._pages.append(allocs)
             self._used.append(0)
             page += 1
-        self._pages[page].append(data)
-        self._used[page] += len(data)
-        return (page << 16) | (len(self._pages[page]) << 5)
+        allocs.append(data)
+        self._used[page] += size
+        return (page << 16) | (len(allocs) << 5)
 
     def pages(self) -> list[bytes]:
         """Serialize: one bytes object per heap page (each becomes one data block)."""
@@ -274,6 +275,36 @@ def build_pc(
     return heap.pages()
 
 
+def _column_width(tag: int) -> int:
+    t = tag & 0xFFFF
+    return _FIXED_SIZE.get(t, 4) if not (t & MV_FLAG) else 4
+
+
+def _table_layout(columns: frozenset[int]) -> tuple[list[tuple[int, int, int, int]], tuple[int, int, int, int]]:
+    """Column layout of a TC row (2.3.4.4): row id and version first, then 8/4-byte, 2-byte and
+    1-byte cells, then the cell existence bitmap. Returns ([(tag, ib, cb, iBit)], rgib)."""
+    row_id = (TC_ROW_ID << 16) | PropType.PT_LONG
+    row_ver = (TC_ROW_VER << 16) | PropType.PT_LONG
+    rest = sorted(columns - {row_id, row_ver}, key=lambda t: (-_column_width(t), t))
+    groups = ([row_id, row_ver] + [t for t in rest if _column_width(t) >= 4],
+              [t for t in rest if _column_width(t) == 2], [t for t in rest if _column_width(t) == 1])
+    layout: list[tuple[int, int, int, int]] = []
+    ends = []
+    ib = 0
+    for group in groups:
+        for t in group:
+            layout.append((t, ib, _column_width(t), len(layout)))
+            ib += _column_width(t)
+        ends.append(ib)
+    if len(layout) > 255:
+        raise ValueError("a table context has at most 255 columns")
+    row_size = ends[-1] + (len(layout) + 7) // 8
+    return layout, (ends[0], ends[1], ends[2], row_size)
+
+
+_LAYOUTS: dict[frozenset[int], tuple[list[tuple[int, int, int, int]], tuple[int, int, int, int]]] = {}
+
+
 class TableBuilder:
     """A table context (2.3.4) filled row by row.
 
@@ -282,41 +313,12 @@ class TableBuilder:
     """
 
     def __init__(self, columns: Iterable[int]) -> None:
-        tags = {int(c) for c in columns}
-        tags.discard((TC_ROW_ID << 16) | PropType.PT_LONG)
-        tags.discard((TC_ROW_VER << 16) | PropType.PT_LONG)
-        row_id = (TC_ROW_ID << 16) | PropType.PT_LONG
-        row_ver = (TC_ROW_VER << 16) | PropType.PT_LONG
-
-        def width(tag: int) -> int:
-            t = tag & 0xFFFF
-            return _FIXED_SIZE.get(t, 4) if not (t & MV_FLAG) else 4
-
-        rest = sorted(tags, key=lambda t: (-min(width(t), 8) if width(t) >= 4 else 0, t))
-        group4 = [t for t in rest if width(t) >= 4]
-        group2 = [t for t in rest if width(t) == 2]
-        group1 = [t for t in rest if width(t) == 1]
-        self.layout: list[tuple[int, int, int, int]] = []  # (tag, ib, cb, iBit)
-        ib = 0
-        ordered = [row_id, row_ver] + group4
-        for t in ordered:
-            self.layout.append((t, ib, width(t), 0))
-            ib += width(t)
-        end4 = ib
-        for t in group2:
-            self.layout.append((t, ib, 2, 0))
-            ib += 2
-        end2 = ib
-        for t in group1:
-            self.layout.append((t, ib, 1, 0))
-            ib += 1
-        end1 = ib
-        self.layout = [(t, o, c, i) for i, (t, o, c, _) in enumerate(self.layout)]
-        self.ceb_size = (len(self.layout) + 7) // 8
-        self.row_size = end1 + self.ceb_size
-        self.rgib = (end4, end2, end1, self.row_size)
-        if len(self.layout) > 255:
-            raise ValueError("a table context has at most 255 columns")
+        key = frozenset(int(c) for c in columns)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout = _LAYOUTS[key] = _table_layout(key)
+        self.layout, self.rgib = layout
+        self.row_size = self.rgib[TCI_BM]
         self.heap = Heap(bTypeTC)
         self.rows = bytearray()
         self.row_ids = array("L")
