@@ -13,9 +13,10 @@ import codecs
 import logging
 import re
 import struct
+import zlib
 
 import compressed_rtf
-from compressed_rtf.crc32 import crc32 as _rtf_crc32
+from compressed_rtf.compressed_rtf import INIT_DICT as _RTF_INIT_DICT
 
 from core.convert.payload import Body
 from core.mapi import PidTagBody, PidTagHtml, PidTagInternetCodepage, PidTagMessageCodepage
@@ -78,24 +79,95 @@ class RtfError(Exception):
     pass
 
 
+_LZFU = b"LZFu"
+_MELA = b"MELA"
+
+
+def rtf_crc(data: bytes) -> int:
+    """The MS-OXRTFCP 2.1.3.2 CRC: CRC-32 table, initial value 0 and no final inversion."""
+    return zlib.crc32(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+
+def _lzfu(contents: bytes, raw_size: int) -> bytes:
+    """MS-OXRTFCP 2.2.3.1 decompression over a linear buffer: the 4096-byte ring dictionary is
+    the last 4096 bytes written, so a reference becomes a slice copy (byte by byte only when it
+    overlaps what it writes). Same output as compressed_rtf, which the tests check."""
+    init = _RTF_INIT_DICT
+    buf = bytearray(init)
+    filler = b" " * (4096 - len(init))  # as compressed_rtf fills it
+    pos = 0
+    n = len(contents)
+    while pos < n:
+        control = contents[pos]
+        pos += 1
+        for bit in range(8):
+            if pos >= n:
+                break
+            if control & (1 << bit):
+                if pos + 1 >= n:
+                    pos = n
+                    break
+                token = (contents[pos] << 8) | contents[pos + 1]
+                pos += 2
+                offset = token >> 4
+                length = (token & 0xF) + 2
+                wp = len(buf)
+                back = (wp - offset) % 4096
+                if back == 0:
+                    pos = n  # end marker: the reference points at the write position
+                    break
+                src = wp - back
+                if src < 0:  # the never-written tail of the initial dictionary
+                    for i in range(length):
+                        j = src + i
+                        buf.append(filler[j + 4096 - len(init)] if j < 0 else buf[j])
+                elif src + length <= wp:
+                    buf += buf[src : src + length]
+                else:
+                    for i in range(length):
+                        buf.append(buf[src + i])
+            else:
+                buf.append(contents[pos])
+                pos += 1
+    out = bytes(buf[len(init) :])
+    return out[:raw_size] if raw_size and len(out) > raw_size else out
+
+
 def decompress_rtf(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress PidTagRtfCompressed. Returns (rtf, problem) where problem notes a bad CRC.
+    """Decompress PidTagRtfCompressed. Returns (rtf, problem); problem notes a bad CRC, which
+    Outlook tolerates and compressed_rtf refuses, so we decompress regardless and report it.
 
     Raises:
         RtfError: the stream is too damaged to decompress.
     """
+    if len(data) < 16:
+        raise RtfError("shorter than its 16-byte header")
+    comp_size, raw_size, comp_type, crc = struct.unpack_from("<II4sI", data, 0)
+    contents = data[16 : 4 + comp_size]
+    if comp_type == _MELA:
+        return contents[:raw_size], None
+    if comp_type != _LZFU:
+        raise RtfError(f"unknown compression type {comp_type!r}")
+    problem = None
+    if rtf_crc(contents) != crc:
+        problem = "RTF body has a bad CRC; decompressed without the check"
     try:
-        return compressed_rtf.decompress(data), None
-    except Exception as e:  # compressed_rtf raises bare Exception
-        if "CRC" not in str(e) or len(data) < 16:
+        return _lzfu(contents, raw_size), problem
+    except Exception:  # noqa: BLE001 - fall back to the reference implementation
+        fixed = data[:12] + struct.pack("<I", rtf_crc(contents)) + data[16:]
+        try:
+            return compressed_rtf.decompress(fixed), problem
+        except Exception as e:
             raise RtfError(str(e) or type(e).__name__) from None
+
+
+def decompress_rtf_reference(data: bytes) -> bytes:
+    """compressed_rtf's decompression (CRC corrected first); the oracle for tests."""
     comp_size = struct.unpack_from("<I", data, 0)[0]
     contents = data[16 : 4 + comp_size]
-    fixed = data[:12] + struct.pack("<I", _rtf_crc32(contents)) + data[16:]
-    try:
-        return compressed_rtf.decompress(fixed), "RTF body has a bad CRC; decompressed without the check"
-    except Exception as e:
-        raise RtfError(f"bad CRC and {e}") from None
+    if data[8:12] == _MELA:
+        return compressed_rtf.decompress(data)
+    return compressed_rtf.decompress(data[:12] + struct.pack("<I", rtf_crc(contents)) + data[16:])
 
 
 def rtf_encapsulation(rtf: bytes) -> str | None:
@@ -441,7 +513,9 @@ def extract_body(item) -> tuple[Body, list[str]]:  # noqa: ANN001
                 kind = rtf_encapsulation(rtf)
                 cp = item_codec(item) or "cp1252"
                 if kind == "html":
-                    h = fast_deencapsulate(rtf) or deencapsulate(rtf)[0]
+                    h = fast_deencapsulate(rtf)
+                    if h is None:
+                        h = deencapsulate(rtf)[0]
                     if h:
                         html = h
                     elif not text:
@@ -449,7 +523,9 @@ def extract_body(item) -> tuple[Body, list[str]]:  # noqa: ANN001
                         problems.append("HTML encapsulated in RTF could not be recovered; kept as text")
                 elif kind == "text":
                     if not text:
-                        t = fast_deencapsulate(rtf) or deencapsulate(rtf)[1]
+                        t = fast_deencapsulate(rtf)
+                        if t is None:
+                            t = deencapsulate(rtf)[1]
                         text = t if t else rtf_to_text(rtf, cp)
                 elif not text:
                     text = rtf_to_text(rtf, cp)
