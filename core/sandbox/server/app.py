@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from core.sandbox.server import ntlm
 from core.sandbox.server.autodiscover import handle_get_user_settings
 from core.sandbox.server.ews import EwsFault, EwsService, Principal
+from core.sandbox.server.hostmap import DnsResponder
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.store import Folder, Item, Store, prop_key
 
@@ -325,6 +326,7 @@ class Sandbox:
         auth_methods: what the 401 challenge offers and what is accepted: ntlm, basic, bearer.
         tls: serve HTTPS with a certificate from a CA made at start (`ca_cert`).
         hostnames: extra names the TLS certificate covers (for host-mapped clients).
+        dns: also answer DNS A queries for `hostnames` on 127.0.0.1 (`dns_port`), for Autodiscover.
         on_exchange: called with (request body, response body) for every EWS/Autodiscover POST.
     """
 
@@ -342,6 +344,7 @@ class Sandbox:
         auth_methods: Iterable[str] = AUTH_METHODS,
         tls: bool = False,
         hostnames: Iterable[str] = (),
+        dns: bool = False,
         on_exchange: ExchangeHook | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -359,6 +362,8 @@ class Sandbox:
         self.auth_methods = tuple(m.lower() for m in auth_methods)
         self.tls = tls
         self.hostnames = list(hostnames)
+        self._dns_wanted = dns
+        self._dns: DnsResponder | None = None
         self.on_exchange = on_exchange
         self.host = host
         self._port = port
@@ -382,12 +387,17 @@ class Sandbox:
             server.socket = context.wrap_socket(server.socket, server_side=True)
             self.ca_cert = ca
         self._server = server
+        if self._dns_wanted:
+            self._dns = DnsResponder(self.hostnames).start()
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="sandbox-http", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        if self._dns is not None:
+            self._dns.stop()
+            self._dns = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -425,6 +435,16 @@ class Sandbox:
     @property
     def autodiscover_url(self) -> str:
         return f"{self.base_url}/autodiscover/autodiscover.svc"
+
+    @property
+    def dns_port(self) -> int:
+        if self._dns is None:
+            raise RuntimeError("the sandbox runs no DNS responder (dns=True)")
+        return self._dns.port
+
+    def host_map(self) -> dict[str, tuple[str, int]]:
+        """Each extra host name -> where it really is; feed it to `hostmap.host_map_adapter`."""
+        return {name: (self.host, self.port) for name in self.hostnames}
 
     def token_url(self, tenant: str = "common") -> str:
         return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
