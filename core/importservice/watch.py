@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.errors import PstImportError, UserError
+from core.errors import Interrupted, PstImportError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +138,25 @@ class Importer(Protocol):
 
 
 class EngineImporter:
-    """Imports with the engine (`core.engine.run`), the profile template giving connection and destination.
+    """Imports with the engine (`core.engine.build_plan` then `core.engine.run`); the template profile
+    gives the connection, destination, filters and performance, the dropped file its source and mailbox.
 
-    The engine does not exist yet; `available()` says so and the CLI refuses engine mode until it does.
+    The secret comes the way the engine's own `run` gets it (keyring, or PSTIMPORT_PASSWORD and the
+    like for a service), looked up once when the watcher starts. The engine's journal and the source
+    stamps make a repeated request (after a crash) import nothing twice.
     """
 
     name = "engine"
 
-    def __init__(self, template: Any) -> None:
+    def __init__(self, template: Any, *, transport_factory: Callable[[Any], Callable[[], Any]] | None = None) -> None:
         self.template = template
+        if transport_factory is None:
+            from core.engine.connect import transport_factory as default_factory
+
+            transport_factory = default_factory
+        self._factory = transport_factory
+        # Look the secret up now, not at the first drop hours later: a missing one fails the start.
+        self._factory(self.template)
 
     @staticmethod
     def available() -> bool:
@@ -154,31 +164,42 @@ class EngineImporter:
             import core.engine as engine
         except ImportError:
             return False
-        return callable(getattr(engine, "run", None)) and callable(getattr(engine, "plan", None))
+        return callable(getattr(engine, "run", None)) and callable(getattr(engine, "build_plan", None))
 
     def profile_for(self, request: ImportRequest) -> Any:
         """The template with this file as its only source and this mailbox."""
         from core.profile.model import Source
 
-        codepage = self.template.sources[0].codepage if self.template.sources else None
-        return self.template.model_copy(
-            update={
-                "mailbox": request.mailbox,
-                "sources": [Source(path=str(request.path), codepage=codepage)],
-                "name": f"{self.template.name}-{request.sha256[:8]}",
-            }  # fmt: skip
+        first = self.template.sources[0] if self.template.sources else None
+        source = Source(path=str(request.path))
+        if first is not None:  # the template's first source carries the code page and folder filters
+            source = Source(path=str(request.path), codepage=first.codepage, include=list(first.include),
+                            exclude=list(first.exclude))  # fmt: skip
+        profile = self.template.model_copy(
+            update={"mailbox": request.mailbox, "sources": [source], "name": f"{self.template.name}-drop"}
         )
+        return profile
 
-    def import_pst(self, request: ImportRequest, cancel: threading.Event) -> ImportOutcome:  # pragma: no cover
-        if not self.available():
-            return ImportOutcome(False, "the import engine is not available in this build")
-        import core.engine as engine
+    def import_pst(self, request: ImportRequest, cancel: threading.Event) -> ImportOutcome:
+        from core.engine import build_plan, run
 
-        events: list[Any] = []
-        result = engine.run(engine.plan(self.profile_for(request)), events.append, cancel)
-        failed = int(getattr(result, "failed", 0) or 0)
-        details = {"imported": getattr(result, "imported", None), "failed": failed}
-        return ImportOutcome(failed == 0, None if failed == 0 else f"{failed} item(s) failed", details)
+        profile = self.profile_for(request)
+        try:
+            plan = build_plan(profile, transport_factory=self._factory(profile))
+            result = run(plan, lambda _event: None, cancel)
+        except PstImportError as exc:
+            return ImportOutcome(False, str(exc))
+        details = {"imported": result.imported, "skipped_existing": result.skipped, "failed": result.failed,
+                   "report": result.report_json, "failures": [f"{'/'.join(f.source_path)}: {f.subject}: {f.reason}"
+                                                              for f in result.failures[:20]]}  # fmt: skip
+        if result.interrupted:
+            raise Interrupted(f"{request.relative}: interrupted; it is imported again on the next start")
+        if result.failed:
+            return ImportOutcome(False, f"{result.failed} item(s) failed to import (see the report)", details)
+        mismatched = (result.report or {}).get("totals", {}).get("mismatched_folders", 0)
+        if mismatched:
+            return ImportOutcome(False, f"{mismatched} folder(s) differ between PST and mailbox", details)
+        return ImportOutcome(True, None, details)
 
 
 class UploadImporter:

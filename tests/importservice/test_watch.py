@@ -20,7 +20,6 @@ import pytest
 from core.errors import PstError, UserError
 from core.importservice.sas import parse_sas
 from core.importservice.watch import (
-    EngineImporter,
     ImportOutcome,
     MailboxRule,
     UploadImporter,
@@ -188,21 +187,6 @@ def test_reports_state_and_duplicates(tmp_path):
     assert dup.status == "duplicate" and "already imported" in dup.reason
     assert [r.relative.name for r in rec.requests] == ["one.pst", "two.pst"]
     w.close()
-
-
-def test_engine_mode_refused_until_engine_exists(tmp_path, monkeypatch):
-    """`watch --mode engine` says plainly that the engine is not there yet (exit 2), instead of failing files."""
-    if EngineImporter.available():
-        pytest.skip("the engine exists now")
-    from core.cli import run
-
-    profile = tmp_path / "t.yaml"
-    profile.write_text(
-        "version: 1\nname: t\nconnection:\n  target: on-premises\n  discovery: direct\n"
-        "  ews_url: https://mail.contoso.com/EWS/Exchange.asmx\n  auth:\n    method: password\n"
-        "    username: svc@contoso.com\nmailbox: x@contoso.com\nsources:\n  - path: x.pst\n"
-    )
-    assert run(["watch", str(tmp_path), "--profile", str(profile), "--once"]) == 2
 
 
 # ----------------------------------------------------------------------------- end to end
