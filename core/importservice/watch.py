@@ -10,8 +10,8 @@ Users drop PSTs into a share. Each scan of the folder:
 3. **Mailbox.** A rule maps the file to a mailbox: the name of the sub-folder it was dropped
    in (`alice@contoso.com/backup.pst`), or a file-name pattern with a template.
 4. **Check.** The PST is opened with our reader; one that cannot be read goes to failed/.
-5. **Import.** An `Importer` does the work: the engine (`EngineImporter`, once the engine
-   exists) or an upload for the Import Service (`UploadImporter`).
+5. **Import.** An `Importer` does the work: the engine (`EngineImporter`) or an upload for
+   the Import Service (`UploadImporter`).
 6. **Done.** The file moves to `done/` or `failed/` (keeping its sub-folder) with a
    per-file report `<name>.report.json` beside it.
 
