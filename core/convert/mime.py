@@ -115,8 +115,29 @@ def _clean_name(name: str) -> str:
 def _set(msg: EmailMessage, name: str, value: Any, problems: list[str]) -> None:
     try:
         msg[name] = value
-    except Exception as e:  # the header registry raises assorted errors on odd values
-        problems.append(f"header {name} could not be written: {e}")
+    except Exception as e:  # the header registry and folder raise assorted errors on odd values
+        if name in msg:
+            del msg[name]
+        if not isinstance(value, str):
+            problems.append(f"header {name} could not be written: {e}")
+            return
+        try:
+            msg[name] = _encode_words(name, value)
+        except Exception as e2:  # noqa: BLE001
+            problems.append(f"header {name} could not be written: {e2}")
+
+
+def _encode_words(name: str, value: str) -> str:
+    """An ASCII form of a header value: RFC 2047 encoded words (display names only, for address
+    headers); the email package's own folder trips on some 8-bit leftovers in stored headers."""
+    from email.header import Header
+
+    value = value.replace("\ufffd", "?")
+    if name.lower() in _ADDRESS_HEADERS:
+        return ", ".join(
+            email.utils.formataddr((n, a), charset="utf-8") for n, a in email.utils.getaddresses([value]) if a
+        )
+    return Header(value, "utf-8").encode()
 
 
 def _rewrite_header_addresses(value: str, resolver: AddressResolver | None) -> tuple[str, bool]:
@@ -427,13 +448,49 @@ def build_mime(item: Any, resolver: AddressResolver | None = None) -> MimeResult
     msg, problems = builder.build(item)
     try:
         data = msg.as_bytes(policy=POLICY)
-    except Exception as e:  # a header the generator cannot fold: retry without the transport headers
+    except Exception:  # noqa: BLE001 - a header the generator cannot fold: re-encode just that one
+        _repair_headers(msg, problems)
+        try:
+            data = msg.as_bytes(policy=POLICY)
+        except Exception as e:  # still not: rebuild without the transport headers
+            data = None
+            error = e
+    if data is None:
+        e = error
         problems.append(f"original transport headers could not be kept ({e}); rebuilt from properties")
         fallback = _without_transport_headers(item)
         msg, more = builder.build(fallback)
         problems.extend(more)
         data = msg.as_bytes(policy=POLICY)
     return MimeResult(mime=data, problems=problems, sent=item_date(item), attachment_count=len(item.attachments))
+
+
+def _repair_headers(msg: EmailMessage, problems: list[str]) -> None:
+    """Replace each header the folder cannot write with an encoded-word form of its text
+    (in the message and every embedded message)."""
+    for part in msg.walk():
+        _repair_part(part, problems)
+
+
+def _repair_part(msg: Any, problems: list[str]) -> None:
+    items = list(msg.items())
+    bad = []
+    for name, value in items:
+        try:
+            POLICY.fold_binary(name, value)
+        except Exception:  # noqa: BLE001
+            bad.append(name)
+    if not bad:
+        return
+    for name, value in items:
+        if name in bad:
+            del msg[name]
+    for name, value in items:
+        if name in bad:
+            try:
+                msg[name] = _encode_words(name, str(value))
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"header {name} could not be written: {e}")
 
 
 def _without_transport_headers(item: Any) -> Any:
