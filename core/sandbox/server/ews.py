@@ -2,8 +2,9 @@
 
 `EwsService.handle(body, principal)` parses one envelope, applies ExchangeImpersonation,
 dispatches to the operation and returns (HTTP status, response bytes). Operations the
-sandbox does not implement get an `ErrorInvalidOperation` fault. Envelopes follow the genuine
-samples in ../shared/ews-samples: `s:`/`m:`/`t:` prefixes, an `h:ServerVersionInfo` header, faults with `e:ResponseCode`.
+sandbox does not implement get an `ErrorInvalidOperation` fault. Envelopes follow the
+genuine samples in ../shared/ews-samples: `s:`/`m:`/`t:` prefixes, an `h:ServerVersionInfo`
+header, faults with `e:ResponseCode`.
 """
 
 from __future__ import annotations

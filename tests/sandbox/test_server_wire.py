@@ -1,0 +1,138 @@
+"""The sandbox's envelopes against the genuine samples, paging, and the store under it."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from exchangelib import DELEGATE, Account, Configuration, Credentials, ExtendedProperty, Message
+from exchangelib.errors import UnauthorizedError
+from exchangelib.protocol import close_connections
+from lxml import etree
+
+from core.mapi.props import PSETID_PstImport
+from core.sandbox.server.store import NewItem, Store, prop_key
+from tests.sandbox.conftest import ALICE, PASSWORD, SCHEMA_DIR
+from tests.sandbox.test_server_faults import GET_INBOX, post
+
+SAMPLES = SCHEMA_DIR.parent / "ews-samples"
+S = "{http://schemas.xmlsoap.org/soap/envelope/}"
+T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
+M_NS = "http://schemas.microsoft.com/exchange/services/2006/messages"
+
+
+class SourceKey(ExtendedProperty):
+    property_set_id = str(PSETID_PstImport)
+    property_name = "PstImportSourceKey"
+    property_type = "String"
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    close_connections()
+
+
+def shape(el: etree._Element) -> list:
+    """Tags (with prefixes) and attribute names of an element tree: what 'looks like Exchange' means here."""
+    return [(el.prefix, etree.QName(el).localname, sorted(el.attrib)), [shape(c) for c in el
+                                                                       if isinstance(c.tag, str)]]
+
+
+def test_envelope_matches_exchange_samples(sandbox):
+    """s:Envelope, h:ServerVersionInfo (build + V2017_07_11), m:/t: prefixes, as Exchange 2016/2019 send."""
+    reply = post(sandbox)
+    doc = etree.fromstring(reply.content)
+    assert doc.prefix == "s" and doc.tag == S + "Envelope"
+    (svi,) = doc.find(S + "Header")
+    sample = etree.parse(str(SAMPLES / "exchangelib-tests" / "ConvertId-Error-with-ServerVersionInfo-V2017_07_11.xml"))
+    (sample_svi,) = sample.getroot().find(S + "Header")
+    assert (svi.prefix, svi.tag) == (sample_svi.prefix, sample_svi.tag) == ("h", f"{{{T_NS}}}ServerVersionInfo")
+    assert sorted(svi.attrib) == sorted(sample_svi.attrib)
+    assert svi.get("Version") == "V2017_07_11" and svi.get("MajorVersion") == "15"
+    (resp,) = doc.find(S + "Body")
+    assert (resp.prefix, resp.tag) == ("m", f"{{{M_NS}}}GetFolderResponse")
+    assert resp.nsmap["t"] == T_NS
+    assert reply.headers["Content-Type"].startswith("text/xml; charset=utf-8")
+
+
+def test_busy_fault_matches_the_sample(sandbox):
+    """The ErrorServerBusy fault has the same element structure as exchangelib's real-world fixture."""
+    sandbox.set_knobs(busy_next=1, back_off_ms=297749)
+    ours = etree.fromstring(post(sandbox).content)
+    sample = etree.parse(str(SAMPLES / "exchangelib-tests" / "Fault-ErrorServerBusy-BackOffMilliseconds.xml"))
+    assert shape(ours) == shape(sample.getroot())
+    code = ours.find(f"{S}Body/{S}Fault/faultcode")
+    assert code.text == "a:ErrorServerBusy" and code.nsmap["a"] == T_NS
+
+
+def test_paging_through_many_items(sandbox):
+    """FindItem paging: exchangelib pages 250 items (100 a page) and counts a restriction."""
+    config = Configuration(service_endpoint=sandbox.ews_url, credentials=Credentials(ALICE, PASSWORD))
+    acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
+    Message.register("pst_source_key", SourceKey)
+    try:
+        acc.bulk_create(folder=acc.inbox, items=[
+            Message(folder=acc.inbox, mime_content=f"Subject: n{i}\r\n\r\n.\r\n".encode(),
+                    pst_source_key=f"p:{i % 3}") for i in range(250)], chunk_size=100)
+        subjects = [m.subject for m in acc.inbox.all().only("subject")]
+        assert sorted(subjects) == sorted(f"n{i}" for i in range(250))
+        assert acc.inbox.filter(pst_source_key="p:1").count() == 83
+        assert acc.inbox.filter(pst_source_key__in=["p:1", "p:2"]).count() == 166
+        assert acc.inbox.filter(subject__startswith="n24").count() == 11
+    finally:
+        Message.deregister("pst_source_key")
+    pages = [e for e in sandbox.exchanges if e.operation == "FindItem"]
+    assert len(pages) >= 3
+
+
+def test_bad_bearer_token_gets_401(sandbox):
+    """An unknown or expired Bearer token is refused with 401."""
+    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert reply.status_code == 401
+    expired = sandbox.mint_token(ALICE, lifetime_s=-1)
+    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {expired}"},
+                          timeout=10)
+    assert reply.status_code == 401
+    good = sandbox.mint_token(ALICE)
+    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {good}"},
+                          timeout=10)
+    assert reply.status_code == 200
+
+
+def test_basic_only_server_is_detected(tmp_path, schema_checker):
+    """A server offering only Basic makes exchangelib pick Basic; a wrong password is UnauthorizedError."""
+    from exchangelib import BASIC
+
+    from core.sandbox.server.app import Sandbox
+
+    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, auth_methods=["basic"],
+                 on_exchange=schema_checker) as sb:
+        config = Configuration(service_endpoint=sb.ews_url, credentials=Credentials(ALICE, PASSWORD))
+        acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
+        assert acc.protocol.auth_type == BASIC
+        assert acc.inbox.total_count == 0
+        with pytest.raises(UnauthorizedError):
+            config = Configuration(service_endpoint=sb.ews_url, credentials=Credentials(ALICE, "nope"))
+            Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE).inbox.refresh()
+
+
+def test_store_survives_reopen_and_indexes_props(tmp_path):
+    """The store is on disk: reopened, it has the folders, items, blobs and the property index."""
+    key = prop_key("String", property_set=PSETID_PstImport, name="PstImportSourceKey")
+    store = Store(tmp_path)
+    store.add_user("zed@sandbox.test", "pw", archive=True)
+    root = store.distinguished("zed@sandbox.test", "archivemsgfolderroot")
+    folder = store.create_folder(root.id, "Old", "IPF.Note")
+    (item,) = store.create_items(folder.id, [NewItem(kind="Message", item_class="IPM.Note", subject="s",
+                                                     mime=b"Subject: s\r\n\r\n", props={key: "x:1"})])
+    store.close()
+    store = Store(tmp_path)
+    try:
+        (again,) = store.find_by_prop(key, "x:1")
+        assert again.id == item.id and store.mime(again) == b"Subject: s\r\n\r\n"
+        assert store.folder_path(store.folder(again.folder_id)) == ["Old"]
+        assert store.distinguished("zed@sandbox.test", "archiveroot") is not None
+        assert store.distinguished("nobody@sandbox.test", "inbox") is None
+        assert store.count_items(folder.id) == (1, 1)
+    finally:
+        store.close()
