@@ -235,6 +235,8 @@ class UploadImporter:
         try:
             validate_job(job, str(request.relative))
             result = self.store.upload(request.path, job.blob, threads=self.threads, cancel=cancel)
+        except Interrupted:
+            raise
         except PstImportError as exc:
             return ImportOutcome(False, str(exc))
         with self._lock:
@@ -527,6 +529,8 @@ class Watcher:
         started = _now()
         try:
             outcome = self.importer.import_pst(request, cancel)
+        except Interrupted:
+            raise  # stopping is not failing: the file stays, and is imported on the next start
         except PstImportError as exc:
             outcome = ImportOutcome(False, str(exc))
         details = {"importer": self.importer.name, "started": started, "finished": _now(), **outcome.details}

@@ -6,7 +6,6 @@ engine (the other import step) does not exist yet.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import subprocess
@@ -146,7 +145,6 @@ def test_open_for_writing_and_locked_files_are_not_ready(tmp_path):
     finally:
         locker.communicate(b"", timeout=10)
     assert not is_locked(g)
-    fcntl  # noqa: B018 - the module the check relies on
 
 
 def test_temp_and_sorted_folders_are_ignored(tmp_path):
@@ -317,4 +315,30 @@ def test_watch_cli_once_upload_mode(azurite, container, tmp_path, monkeypatch, c
     assert parse_sas(url).signature not in out + err
     rows = (drop / ".pstimport" / "mapping.csv").read_text().splitlines()
     assert rows[1] == "Exchange,dropfolder/erin@contoso.com,Erin.pst,erin@contoso.com,TRUE,/,,,,"
-    threading  # noqa: B018
+
+
+def test_stop_during_import_keeps_the_file_for_next_start(tmp_path):
+    """An import interrupted by a stop (SIGTERM) neither fails nor moves the file; the next start imports it."""
+    from core.errors import Interrupted
+
+    box = tmp_path / "a@contoso.com"
+    box.mkdir()
+    (box / "x.pst").write_bytes(b"!BDN x")
+
+    class Stopping(Recorder):
+        def import_pst(self, request, cancel):
+            cancel.set()
+            raise Interrupted("stopping")
+
+    cancel = threading.Event()
+    w = Watcher(tmp_path, MailboxRule(), Stopping(), settle=0, check_pst=no_check)
+    w.scan(cancel)
+    assert w.scan(cancel) == []
+    assert (box / "x.pst").exists() and not (tmp_path / "failed").exists()
+    assert [r["status"] for r in w.state.rows()] == ["importing"]
+    w.close()
+    rec = Recorder()
+    w = Watcher(tmp_path, MailboxRule(), rec, settle=0, check_pst=no_check)
+    w.scan()
+    assert [r.status for r in w.scan()] == ["done"] and len(rec.requests) == 1
+    w.close()
