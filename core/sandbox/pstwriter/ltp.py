@@ -286,8 +286,11 @@ def _table_layout(columns: frozenset[int]) -> tuple[list[tuple[int, int, int, in
     row_id = (TC_ROW_ID << 16) | PropType.PT_LONG
     row_ver = (TC_ROW_VER << 16) | PropType.PT_LONG
     rest = sorted(columns - {row_id, row_ver}, key=lambda t: (-_column_width(t), t))
-    groups = ([row_id, row_ver] + [t for t in rest if _column_width(t) >= 4],
-              [t for t in rest if _column_width(t) == 2], [t for t in rest if _column_width(t) == 1])
+    groups = (
+        [row_id, row_ver] + [t for t in rest if _column_width(t) >= 4],
+        [t for t in rest if _column_width(t) == 2],
+        [t for t in rest if _column_width(t) == 1],
+    )
     layout: list[tuple[int, int, int, int]] = []
     ends = []
     ib = 0
