@@ -106,20 +106,23 @@ def cmd_upload(args: argparse.Namespace) -> int:
     store = Container(sas)
     limiter = RateLimiter(args.max_mbps * 1_000_000 / 8, burst=args.block_size_mib * MIB) if args.max_mbps else None
     results, failures = [], []
-    for pst, root in psts:
-        name = blob_name(pst, root, sas.folder + (args.prefix or "").strip("/"))
-        progress = Progress(pst.stat().st_size, name, enabled=not args.no_progress)
-        try:
-            r = store.upload(pst, name, block_size=args.block_size_mib * MIB, threads=args.threads,
-                             limiter=limiter, progress=progress)  # fmt: skip
-        except StorageAuthError:
-            raise  # every other file would fail the same way
-        except UserError as exc:
-            failures.append({"path": str(pst), "error": str(exc)})
-            print(f"pstimport: {exc}", file=sys.stderr)
-            continue
-        results.append(r)
-    _write_manifest(args.manifest, sas, results)
+    try:
+        for pst, root in psts:
+            name = blob_name(pst, root, sas.folder + (args.prefix or "").strip("/"))
+            progress = Progress(pst.stat().st_size, name, enabled=not args.no_progress)
+            try:
+                r = store.upload(pst, name, block_size=args.block_size_mib * MIB, threads=args.threads,
+                                 limiter=limiter, progress=progress)  # fmt: skip
+            except StorageAuthError:
+                raise  # every other file would fail the same way
+            except UserError as exc:
+                failures.append({"path": str(pst), "error": str(exc)})
+                print(f"pstimport: {exc}", file=sys.stderr)
+                continue
+            results.append(r)
+    finally:  # an interruption still records the files that completed
+        if results:
+            _write_manifest(args.manifest, sas, results)
     summary = {
         "container": f"{sas.account_url}/{sas.container}",
         "uploads": [r.__dict__ for r in results],
