@@ -528,8 +528,9 @@ ALWAYS_WRITTEN = frozenset(
 
 
 def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str, Any]:
-    """What to write for model `m` at `path`: keys the user's document had, values that differ from
-    their defaults, and `ALWAYS_WRITTEN`. A default nobody wrote down stays out of the file."""
+    """What to write for model `m` at `path`: keys the user's document had, fields set in code
+    (construction or assignment), values that differ from their defaults, and `ALWAYS_WRITTEN`.
+    A default nobody wrote down or set stays out of the file."""
     out: dict[str, Any] = {}
     had = set(document.get(path, ()))
     for name, info in type(m).model_fields.items():
@@ -537,7 +538,7 @@ def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str
         sub_path = (*path, name)
         if isinstance(value, BaseModel):
             sub = _touched(value, sub_path, document)
-            if name in had or sub:
+            if name in had or name in m.model_fields_set or sub:
                 out[name] = sub
             continue
         if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
@@ -547,7 +548,8 @@ def _touched(m: BaseModel, path: tuple, document: dict[tuple, list]) -> dict[str
             continue
         default = info.get_default(call_default_factory=True) if not info.is_required() else object()
         schema_path = tuple(p for p in sub_path if not isinstance(p, int))
-        if name in had or schema_path in ALWAYS_WRITTEN or _plain(value) != _plain(default):
+        touched = name in had or name in m.model_fields_set
+        if touched or schema_path in ALWAYS_WRITTEN or _plain(value) != _plain(default):
             out[name] = _plain(value)
     return out
 
@@ -573,7 +575,8 @@ def dumps_profile(profile: Profile) -> str:
     """The YAML text `save_profile` writes.
 
     The header comment, then: keys the loaded document had (in its order, even at their default
-    value), values that differ from their defaults, and the few keys every profile shows (version,
+    value), fields set in code (so a caller decides what the user touched: `Profile.new` sets only
+    what it is given), values that differ from their defaults, and the few keys every profile shows (version,
     name, connection.target, connection.auth.method, mailbox, sources[].path); new keys follow in
     DESIGN.md's order. The document's comments are put back beside the keys they were written
     above or after (comments of keys that are gone are dropped).
