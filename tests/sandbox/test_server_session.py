@@ -279,3 +279,22 @@ def test_full_item_fetch_validates(sandbox):
 def _no_adapter_leak():
     yield
     assert BaseProtocol.HTTP_ADAPTER_CLS.__name__ == "HTTPAdapter"
+
+
+def test_send_and_save_copy_is_recorded_not_delivered(sandbox):
+    """Sending saves a non-draft copy in Sent Items and is only recorded: the sandbox delivers nothing."""
+    acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
+    Message(account=acc, subject="out", to_recipients=[BOB], body="hi").send_and_save()
+    (copy,) = sandbox.items(ALICE, "Sent Items")
+    assert copy.subject == "out" and not copy.is_draft
+    assert sandbox.store.sent(ALICE) == ["out"]
+    assert sandbox.items(BOB, "Inbox") == []
+
+
+def test_impersonating_an_unknown_mailbox(sandbox):
+    """Impersonating an address without a mailbox: ErrorNonExistentMailbox, as on Exchange."""
+    from exchangelib.errors import ErrorNonExistentMailbox
+
+    acc = account(sandbox, "ghost@sandbox.test", Credentials(SERVICE, SERVICE_PASSWORD), access_type=IMPERSONATION)
+    with pytest.raises(ErrorNonExistentMailbox):
+        acc.root.refresh()

@@ -47,6 +47,7 @@ _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 _OIDC_PATH = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$")
 TOKEN_LIFETIME_S = 3600
 AUTH_METHODS = ("ntlm", "basic", "bearer")
+MAX_EXCHANGES_KEPT = 100_000
 
 ExchangeHook = Callable[[bytes, bytes], None]
 
@@ -153,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         operation = _operation_name(body)
         knobs = sandbox.knobs
-        if not sandbox._knobs.enter():
+        if not sandbox._knobs.enter(principal.name):
             # EWSMaxConcurrency: Exchange refuses the surplus request as busy and asks the client to back off.
             answer = EwsService.fault(EwsFault("ErrorServerBusy", "The server cannot service this request "
                                                 "right now. Try again later.", knobs.back_off_ms))
@@ -189,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._observe(body, answer)
             self._send(status, answer)
         finally:
-            sandbox._knobs.leave()
+            sandbox._knobs.leave(principal.name)
 
     # --- authentication ------------------------------------------------------------------------
     def _challenge(self, extra: str | None = None) -> None:
@@ -489,6 +490,8 @@ class Sandbox:
 
     def _record(self, operation: str, outcome: str, principal: Principal) -> None:
         with self._exchanges_lock:
+            if len(self.exchanges) >= MAX_EXCHANGES_KEPT:  # a long demo must not grow without bound
+                del self.exchanges[: MAX_EXCHANGES_KEPT // 2]
             self.exchanges.append(Exchange(time.monotonic(), operation, outcome, principal.name))
 
     # --- store inspection (tests and the demo) --------------------------------------------------

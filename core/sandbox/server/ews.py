@@ -725,18 +725,21 @@ class EwsService:
                 self._message(messages, "FindItem", err)
                 continue
             page, first = _page(found, offset, limit, from_end)
+            page = [self.store.item(i) if isinstance(i, int) else i for i in page]
             msg = self._message(messages, "FindItem")
             root = _sub(msg, M + "RootFolder", IndexedPagingOffset=str(first + len(page)),
                         TotalItemsInView=str(len(found)),
                         IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)))
             items = _sub(root, T + "Items")
             for item in page:
-                self._item_xml(items, item, base, names, ext, False)
+                if item is not None:
+                    self._item_xml(items, item, base, names, ext, False)
         return resp
 
-    def _restricted_items(self, folder: Folder, restriction: etree._Element | None) -> list[Item]:
+    def _restricted_items(self, folder: Folder, restriction: etree._Element | None) -> list[Item] | list[int]:
+        """The matching items, or for no restriction just their ids (loaded page by page)."""
         if restriction is None or not len(restriction):
-            return self.store.items(folder.id)
+            return self.store.item_ids(folder.id)
         expr = restriction[0]
         # The source-stamp lookup: answer it from the property index instead of scanning the folder.
         if _local(expr) == "IsEqualTo" and expr[0].tag == T + "ExtendedFieldURI":

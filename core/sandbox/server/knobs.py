@@ -27,7 +27,7 @@ class Knobs:
     busy_rate: float = 0.0  # ErrorServerBusy fault with BackOffMilliseconds
     busy_next: int = 0  # the next N EWS requests are refused as busy (deterministic, for tests)
     back_off_ms: int = 250  # the BackOffMilliseconds the busy fault asks for
-    max_concurrency: int = 0  # EWS requests in flight per server; 0 means unlimited (EWSMaxConcurrency)
+    max_concurrency: int = 0  # EWS requests in flight per caller; 0 means unlimited (EWSMaxConcurrency)
     drop_rate: float = 0.0  # close the connection without an answer
     error_rate: float = 0.0  # HTTP 503 Service Unavailable
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # bigger requests get HTTP 413
@@ -42,7 +42,7 @@ class KnobState:
         self._lock = threading.Lock()
         self._knobs = knobs
         self._rng = random.Random(knobs.seed)
-        self._in_flight = 0
+        self._in_flight: dict[str, int] = {}
 
     @property
     def knobs(self) -> Knobs:
@@ -77,14 +77,20 @@ class KnobState:
                 return "busy"
             return None
 
-    def enter(self) -> bool:
-        """Count a request in; False when that exceeds max_concurrency (the request is refused)."""
+    def enter(self, caller: str) -> bool:
+        """Count a request of `caller` in; False when that exceeds max_concurrency (the request is refused).
+
+        Like Exchange's EWSMaxConcurrency, the limit is per caller (the authenticated account).
+        """
         with self._lock:
-            if self._knobs.max_concurrency and self._in_flight >= self._knobs.max_concurrency:
+            busy = self._in_flight.get(caller, 0)
+            if self._knobs.max_concurrency and busy >= self._knobs.max_concurrency:
                 return False
-            self._in_flight += 1
+            self._in_flight[caller] = busy + 1
             return True
 
-    def leave(self) -> None:
+    def leave(self, caller: str) -> None:
         with self._lock:
-            self._in_flight -= 1
+            self._in_flight[caller] -= 1
+            if not self._in_flight[caller]:
+                del self._in_flight[caller]
