@@ -8,6 +8,7 @@ verification summary.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ class PstImportApp(App[int]):
         step: int = 0,
         profile: Any = None,
         secret: str | None = None,
-        run_factory: Callable[..., Any] | None = None,
+        runner: Callable[..., Any] | None = None,
+        cancel: threading.Event | None = None,
         on_exit: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
@@ -61,7 +63,9 @@ class PstImportApp(App[int]):
         self.first_step = step
         self.saved_profile = profile
         self.secret = secret
-        self.run_factory = run_factory
+        self.runner = runner
+        self.cancel = cancel
+        self.run_outcome: Any = None
         self.exit_code = 0
         self._on_exit = on_exit
 
@@ -117,21 +121,33 @@ class PstImportApp(App[int]):
     # ----- running -------------------------------------------------------------------------------------
 
     def show_run(self) -> None:
+        from tui import services
         from tui.screens.run import RunScreen
 
         profile = self.saved_profile
-        self.push_screen(
-            RunScreen(profile, secret=self.secret, dry_run=self.state.dry_run, run_factory=self.run_factory),
-            self._after_run,
-        )
+        dry_run = self.state.dry_run
+        runner = self.runner or services.profile_runner(profile, self.secret, dry_run=dry_run,
+                                                        journal_dir=self.state.journal_dir)
+        self.push_screen(RunScreen(profile, runner, cancel=self.cancel, dry_run=dry_run), self._after_run)
 
-    def _after_run(self, result: Any) -> None:
+    def _after_run(self, outcome: Any) -> None:
         from tui.screens.summary import SummaryScreen
 
-        if result is None:
+        self.run_outcome = outcome
+        if outcome is None:
             self.exit(self.exit_code)
             return
-        self.push_screen(SummaryScreen(result), lambda code: self.exit(code or 0))
+        self.push_screen(SummaryScreen(outcome), lambda code: self.exit(code or 0, return_code=code or 0))
+
+    async def action_quit(self) -> None:
+        # Quitting mid-run asks first and lets the requests in flight finish, like Cancel.
+        from tui.screens.run import RunScreen
+
+        screen = self.screen
+        if isinstance(screen, RunScreen) and screen.running:
+            screen.action_cancel()
+            return
+        self.exit(self.exit_code)
 
 
 def load_state(path: str | Path) -> WizardState:
@@ -144,7 +160,9 @@ def load_state(path: str | Path) -> WizardState:
     for p in profile.source_paths():
         found, _errors = services.scan_paths([str(p)])
         choices.extend(found)
-    return WizardState.from_profile(profile, choices)
+    state = WizardState.from_profile(profile, choices)
+    state.secret_in_keyring = profile.connection.auth.cache_password  # looked up (or asked) at run time
+    return state
 
 
 def make_app(
@@ -154,7 +172,8 @@ def make_app(
     step: int = 0,
     profile: Any = None,
     secret: str | None = None,
-    run_factory: Callable[..., Any] | None = None,
+    runner: Callable[..., Any] | None = None,
+    cancel: threading.Event | None = None,
     on_exit: Callable[[], None] | None = None,
 ) -> PstImportApp:
     """The app as the CLI and the tests build it.
@@ -164,8 +183,10 @@ def make_app(
         start: "welcome", "wizard" (at `step`) or "run" (straight onto the run screen with `profile`).
         profile: the saved profile to run.
         secret: the password or client secret for the run, held in memory only.
-        run_factory: what runs the profile (default: `tui.services.run_profile`).
+        runner: what runs the engine, `runner(on_event, cancel)` (default: `tui.services.profile_runner`
+            for `profile`); `pstimport run` passes one for its plan.
+        cancel: the run's cancel event (`pstimport run` shares its own with the signal handlers).
         on_exit: called when the app stops (the demo stops its sandbox).
     """
     return PstImportApp(state, start=start, step=step, profile=profile, secret=secret,
-                        run_factory=run_factory, on_exit=on_exit)
+                        runner=runner, cancel=cancel, on_exit=on_exit)

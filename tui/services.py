@@ -7,18 +7,17 @@ with a clear message when it is used, not when the wizard starts.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.errors import PstImportError
 from tui.selection import PstChoice
 from tui.state import WizardState
-
-
-class NotAvailable(PstImportError):
-    """A part of pstimport the wizard needs is not installed or not built."""
 
 
 def explain(exc: BaseException | None) -> str:
@@ -55,56 +54,101 @@ def store_secret(state: WizardState, profile: Any) -> str | None:
 
     Returns a note for the user, or None when nothing was stored.
     """
-    if not state.password or not state.cache_password:
+    from core.profile.secrets import primary_secret
+    from core.profile.secrets import store_secret as keep
+
+    kind = primary_secret(profile)
+    if not state.password or not state.cache_password or kind is None:
         return None
-    try:
-        from core.profile import secrets  # type: ignore[attr-defined]
-    except ImportError:
-        return "the secret was not cached: the keyring support of core.profile is not available"
-    secrets.store_secret(profile, state.password)
-    return "the secret is cached in the OS keyring"
+    where = keep(profile, kind, state.password)
+    return f"the {kind.replace('_', ' ')} is cached in the keyring ({where})"
+
+
+def _secret_stream(secret: str | None) -> io.StringIO | None:
+    # The engine reads a typed secret as if it came from --password-stdin: memory only.
+    return io.StringIO(secret + "\n") if secret else None
 
 
 # ----- preflight and run -------------------------------------------------------------------------------
 
 
-def _engine() -> Any:
-    try:
-        import core.engine as engine
-    except ImportError as exc:
-        raise NotAvailable(f"the import engine (core.engine) is not available: {exc}") from None
-    return engine
+@dataclass
+class PreflightResult:
+    info: Any  # core.transport.base.ServerInfo
+    archive: bool | None  # None: not checked (the destination is the archive itself)
 
 
-def preflight(state: WizardState, on_device_code: Callable[[str, str], None] | None = None) -> Any:
-    """Connect with the answers so far and run the preflight. Raises ConnectError with the cause."""
-    engine = _engine()
+def preflight(state: WizardState) -> PreflightResult:
+    """Connect with the answers so far and run the transport's preflight; then look for an archive.
+
+    Raises:
+        ConnectError (or SecretError): one line with the cause, from core.
+    """
+    from core.engine.connect import transport_factory
+    from core.errors import ConnectError
+
     profile = state.to_profile(placeholder_sources=True)
-    return engine.preflight(profile, secret=state.password or None, on_device_code=on_device_code)
+    secret = state.password or None
+    transport = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)()
+    try:
+        info = transport.connect()
+    finally:
+        transport.close()
+    archive: bool | None = None
+    if profile.destination.store == "mailbox":
+        probe = profile.model_copy(deep=True)
+        probe.destination.store = "archive"
+        other = transport_factory(probe, stdin=_secret_stream(secret), interactive=False)()
+        try:
+            other.connect()
+            archive = True
+        except ConnectError as exc:
+            if "has no archive" not in str(exc):
+                raise
+            archive = False
+        finally:
+            other.close()
+    return PreflightResult(info, archive)
 
 
-def describe_preflight(info: Any) -> str:
-    """The server version, the mailbox and whether it has an archive, in one or two lines."""
-    parts = [f"Exchange {getattr(info, 'version', '?')} at {getattr(info, 'url', '?')}",
-             f"mailbox {getattr(info, 'mailbox', '?')}"]
-    archive = getattr(info, "archive", None)
-    if archive is not None:
-        parts.append("archive: present" if archive else "archive: none")
-    notes = getattr(info, "notes", ())
-    text = "; ".join(parts)
-    if notes:
-        text += "\n" + "\n".join(notes)
+def describe_preflight(result: PreflightResult) -> str:
+    """The server version, the mailbox and whether it has an archive."""
+    info = result.info
+    text = f"Exchange {info.version} at {info.url}; mailbox {info.mailbox}"
+    if result.archive is not None:
+        text += "; archive: present" if result.archive else "; archive: none"
+    if info.notes:
+        text += "\n" + "\n".join(info.notes)
     return text
 
 
-def run_profile(
-    profile: Any,
-    secret: str | None,
-    on_event: Callable[[Any], None],
-    cancel: threading.Event,
-    *,
-    dry_run: bool = False,
-) -> Any:
-    """Run a saved profile through the engine, sending every event to `on_event`."""
-    engine = _engine()
-    return engine.run_profile(profile, on_event=on_event, cancel=cancel, secret=secret, dry_run=dry_run)
+Runner = Callable[[Callable[[Any], None], threading.Event], Any]
+
+
+def profile_runner(profile: Any, secret: str | None, *, dry_run: bool = False, journal_dir: str = "") -> Runner:
+    """What the run screen calls (in its worker) to plan and run a saved profile through the engine."""
+
+    def run(on_event: Callable[[Any], None], cancel: threading.Event) -> Any:
+        from core.engine import build_plan
+        from core.engine import run as engine_run
+        from core.engine.connect import transport_factory
+
+        factory = None
+        if not dry_run:
+            factory = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
+        plan = build_plan(profile, dry_run=dry_run, transport_factory=factory,
+                          journal_dir=Path(journal_dir) if journal_dir else None)
+        return engine_run(plan, on_event, cancel)
+
+    return run
+
+
+def plan_runner(plan: Any) -> Runner:
+    """A runner for a plan already built (by `pstimport run`, which also owns the cancel event)."""
+
+    def run(on_event: Callable[[Any], None], cancel: threading.Event) -> Any:
+        from core.engine import run as engine_run
+
+        return engine_run(plan, on_event, cancel)
+
+    return run

@@ -56,6 +56,7 @@ class WizardState:
     username: str = ""
     password: str = ""  # the password or the client secret: memory and keyring only
     cache_password: bool = True
+    secret_in_keyring: bool = False  # an opened profile whose secret was cached earlier
     tenant_id: str = ""
     client_id: str = ""
     certificate: str = ""
@@ -81,6 +82,7 @@ class WizardState:
     name: str = ""
     profile_dir: str = "profiles"
     report_dir: str = "reports"
+    journal_dir: str = ""  # empty: the engine's default; the demo keeps its journal beside its sandbox store
     # what the last "Test connection" found, shown again when the step is revisited
     preflight_note: str = ""
 

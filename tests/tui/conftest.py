@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS
-
 GOOD_PST = "pstreader-hughbe_backup_with_rules.pst"  # 36 folders, nested, with roles
 SMALL_PST = "process-pst_four_nesting_levels.pst"
 BROKEN_PST = "BROKEN_pstreader-jmcleodfoss_truncated-in-header.bin"
@@ -20,8 +18,9 @@ def corpus_pst(corpus_dir: Path) -> Path:
 
 @pytest.fixture()
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty folder, so profiles/ and reports/ land in tmp."""
+    """Run in an empty folder, so profiles/ and reports/ land in tmp, with the engine's state (journals) there too."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PSTIMPORT_STATE_DIR", str(tmp_path / "state"))
     return tmp_path
 
 

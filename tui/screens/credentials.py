@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Select, Static
@@ -86,7 +86,8 @@ class CredentialsScreen(StepScreen):
         errors = []
         if not s.mailbox:
             errors.append("mailbox: enter the address of the mailbox to import into, e.g. matt@example.com")
-        if s.auth_method in ("password", "oauth-app") and not s.password and not s.certificate:
+        if s.auth_method in ("password", "oauth-app") and not s.password and not s.certificate \
+                and not s.secret_in_keyring:
             what = "password" if s.auth_method == "password" else "client secret (or a certificate)"
             errors.append(f"{what}: enter it to sign in (it is kept in the keyring, never in the profile)")
         return errors + [e for e in super().validate() if not (not s.mailbox and e.startswith("mailbox"))]
@@ -108,25 +109,26 @@ class CredentialsScreen(StepScreen):
             return
         self.show_message("")
         self.query_one("#preflight", Static).update("Testing the connection…")
+        # The device-code sign-in prints its instructions (URL and code); show them here instead.
+        self.app.begin_capture_print(self, stdout=True, stderr=False)
         self.run_preflight()
+
+    def on_print(self, event: events.Print) -> None:
+        if event.text.strip():
+            self.query_one("#preflight", Static).update(f"{event.text.strip()}\nWaiting for the sign-in…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def run_preflight(self) -> str:
         from tui import services
 
-        def device_code(url: str, code: str) -> None:
-            self.app.call_from_thread(
-                self.query_one("#preflight", Static).update,
-                f"To sign in, open {url} and enter the code {code}\nWaiting for you to finish…",
-            )
-
-        result = services.preflight(self.state, on_device_code=device_code)
-        return services.describe_preflight(result)
+        return services.describe_preflight(services.preflight(self.state))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "preflight":
             return
         note = self.query_one("#preflight", Static)
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self.app.end_capture_print(self)
         if event.state == WorkerState.SUCCESS:
             self.state.preflight_note = f"Connected. {event.worker.result}"
             note.update(self.state.preflight_note)

@@ -55,15 +55,15 @@ class RunScreen(Screen[RunOutcome]):
         Binding("s", "summary", "Summary"),
     ]
 
-    def __init__(self, profile: Any, *, secret: str | None = None, dry_run: bool = False,
-                 run_factory: Any = None) -> None:
+    def __init__(self, profile: Any, runner: Any, *, cancel: threading.Event | None = None,
+                 dry_run: bool = False) -> None:
+        """`runner(on_event, cancel)` runs the engine (see `tui.services.profile_runner`)."""
         super().__init__()
         self.profile = profile
-        self.secret = secret
+        self.runner = runner
         self.dry_run = dry_run
-        self.run_factory = run_factory
         self.aggregate = RunAggregate()
-        self.cancel_event = threading.Event()
+        self.cancel_event = cancel or threading.Event()
         self.outcome: RunOutcome | None = None
         self._versions: dict[str, int] = {}
         self._shown_failures = 0
@@ -102,10 +102,7 @@ class RunScreen(Screen[RunOutcome]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def start_engine(self) -> Any:
-        from tui import services
-
-        runner = self.run_factory or services.run_profile
-        return runner(self.profile, self.secret, self.aggregate.apply, self.cancel_event, dry_run=self.dry_run)
+        return self.runner(self.aggregate.apply, self.cancel_event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "engine":
@@ -188,6 +185,10 @@ class RunScreen(Screen[RunOutcome]):
     def action_toggle_failures(self) -> None:
         panel = self.query_one("#failures-panel")
         panel.display = not panel.display
+
+    @property
+    def running(self) -> bool:
+        return self.outcome is None
 
     def action_cancel(self) -> None:
         if self.outcome is not None or self.cancel_event.is_set():
