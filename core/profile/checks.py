@@ -208,6 +208,9 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
     def need_file(path: Path_, value: str, what: str) -> None:
         if not check_files:
             return
+        if any(ord(ch) < 32 for ch in value):
+            err(path, f"{what} path has a control character in it: {value!r}")
+            return
         p = profile.resolve_path(value)
         if not p.exists():
             err(path, f"{what} not found: {p}", kind="missing-file")
@@ -369,7 +372,7 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
         if s.codepage is not None:
             try:
                 info = codecs.lookup(s.codepage)
-            except LookupError:
+            except (LookupError, ValueError):
                 err((*sp, "codepage"), f"unknown code page {s.codepage!r} (e.g. cp1252, cp1251, cp932, cp936)")
             else:
                 if not getattr(info, "_is_text_encoding", True):

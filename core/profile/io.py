@@ -49,6 +49,9 @@ class _Located(Exception):
         self.problem = problem
 
 
+MAX_NODES = 50_000
+
+
 class MarkingLoader(yaml.SafeLoader):
     """A SafeLoader that records where each key path is and refuses duplicate keys.
 
@@ -60,6 +63,7 @@ class MarkingLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.key_marks: dict[tuple, tuple[int, int]] = {}
         self.key_order: dict[tuple, list[str]] = {}
+        self._visits = 0
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
         # A date-shaped but impossible value (2016-13-01) would otherwise abort the whole parse;
@@ -81,8 +85,21 @@ class MarkingLoader(yaml.SafeLoader):
             self.dispose()
 
     def _record(self, node: yaml.Node, path: tuple, stack: set[int]) -> None:
-        if id(node) in stack:  # a recursive alias: nothing more to learn
-            return
+        if id(node) in stack:
+            line = node.start_mark.line + 1
+            raise _Located(
+                Problem(path, "an alias refers to the value it is part of (a loop)", kind="syntax", line=line)
+            )
+        self._visits += 1
+        if self._visits > MAX_NODES:  # aliases can make a small file expand enormously
+            raise _Located(
+                Problem(
+                    (),
+                    f"the document expands to more than {MAX_NODES} values (aliases?); a profile is far smaller",
+                    kind="syntax",
+                    line=1,
+                )
+            )
         stack = stack | {id(node)}
         if isinstance(node, yaml.MappingNode):
             first: dict[Any, int] = {}
@@ -355,8 +372,8 @@ def parse_profile(
         The profile (None when there are errors) and every problem found, errors and warnings,
         each located by file and line.
     """
-    loader = MarkingLoader(text)
     try:
+        loader = MarkingLoader(text)
         data = loader.load()
     except _Located as exc:
         return None, [exc.problem.located(filename, exc.problem.line)]
@@ -368,6 +385,12 @@ def parse_profile(
         elif exc.context and exc.problem:
             what += f" ({exc.context})"
         line = mark.line + 1 if mark else None
+        return None, [Problem((), f"not valid YAML: {what}", kind="syntax", file=filename, line=line)]
+    except yaml.reader.ReaderError as exc:  # a control character, before parsing starts
+        line = text.count("\n", 0, exc.position) + 1
+        ch = exc.character
+        code = ch if isinstance(ch, int) else ord(ch) if isinstance(ch, str) and len(ch) == 1 else None
+        what = f"the control character U+{code:04X} is not allowed in YAML" if code is not None else exc.reason
         return None, [Problem((), f"not valid YAML: {what}", kind="syntax", file=filename, line=line)]
     except yaml.YAMLError as exc:
         return None, [Problem((), f"not valid YAML: {exc}", kind="syntax", file=filename, line=1)]

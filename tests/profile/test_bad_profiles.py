@@ -17,6 +17,10 @@ def edit(base: str, old: str, new: str) -> str:
 
 
 ONPREM, ONLINE = VALID_ONPREM, VALID_ONLINE
+# "billion laughs": nine levels of nine aliases each
+LAUGHS = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9)
+)
 
 # (id, text, key path, line, a fragment of the message)
 CASES = [
@@ -334,6 +338,28 @@ CASES = [
     ),
     ("bad-name", edit(ONPREM, "name: test-run", "name: a/b"), "name", 2, "cannot name report and journal files"),
     ("empty-file", "", "(root)", 1, "the profile is empty"),
+    ("alias-loop", edit(ONPREM, "name: test-run", "name: &a [*a]"), "name[0]", 2, "alias refers to the value"),
+    (
+        "alias-bomb",
+        edit(ONPREM, "version: 1\n", "version: 1\n" + LAUGHS),
+        "(root)",
+        1,
+        "expands to more than 50000 values",
+    ),
+    (
+        "control-character",
+        edit(ONPREM, "name: test-run", "name: test\x07run"),
+        "(root)",
+        2,
+        "control character U+0007 is not allowed",
+    ),
+    (
+        "path-control-character",
+        edit(ONPREM, "path: sample.pst", 'path: "a\\0b.pst"'),
+        "sources[0].path",
+        12,
+        "control character",
+    ),
     ("root-not-mapping", "- version: 1\n", "(root)", 1, "a profile is a mapping"),
 ]
 
@@ -426,3 +452,28 @@ def test_subprocess_exit_code(write_profile) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr == f"{path}:15: performance.max_threads: must be at least 1, got -1\n"
+
+
+def test_mangled_profiles_never_crash() -> None:
+    """Thousands of randomly mangled profiles each give problems of one line with a line number, never a crash."""
+    import random
+
+    from core.profile.io import parse_profile
+
+    rnd = random.Random(20261121)
+    alphabet = list(" :-#[]{}\"'\\\n\t*?!&|>%@`,019abcxyz\x00\x07é")
+    for _ in range(1500):
+        text = list(rnd.choice([VALID_ONPREM, VALID_ONLINE]))
+        for _ in range(rnd.randint(1, 4)):
+            pos = rnd.randrange(len(text))
+            op = rnd.random()
+            if op < 0.4:
+                text[pos] = rnd.choice(alphabet)
+            elif op < 0.7:
+                text.insert(pos, rnd.choice(alphabet))
+            else:
+                del text[pos]
+        profile, problems = parse_profile("".join(text), filename="f.yaml", check_files=False)
+        assert profile is not None or any(p.severity == "error" for p in problems)
+        for p in problems:
+            assert "\n" not in str(p) and p.line is not None, str(p)
