@@ -412,3 +412,47 @@ def test_cli_make_pst(tmp_path: Path) -> None:
         timeout=300,
     )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_recurrence_blobs_decode_to_the_truth(realistic_pst: tuple[Path, dict]) -> None:
+    """The weekly series (one deleted, one moved occurrence) and the recurring task decode, with
+    core.convert's MS-OXOCAL parser, to exactly what the truth records."""
+    from core.convert.recurrence import decode_appointment_recurrence, decode_recurrence_pattern
+
+    path, truth = realistic_pst
+    by_nid = {it["nid"]: it for it in truth["items"]}
+    checked = 0
+    with open_pst(path) as pst:
+        for folder in pst.folders():
+            for item in pst.items(folder):
+                rec = (by_nid[item.node_id]["extra"] or {}).get("recurrence")
+                if not rec:
+                    continue
+                if item.props.get(PidTagMessageClass) == "IPM.Task":
+                    pat = decode_recurrence_pattern(item.props.get(PidLidTaskRecurrence))
+                    assert (pat.days_mask, pat.occurrence_count) == (rec["days_mask"], rec["count"])
+                    checked += 1
+                    continue
+                appt = decode_appointment_recurrence(item.props.get(PidLidAppointmentRecur))
+                pat = appt.pattern
+                assert (pat.days_mask, pat.occurrence_count, pat.period) == (rec["days_mask"], rec["count"], 1)
+                moved = {iso(e.original_start): e for e in appt.exceptions}
+                assert sorted(moved) == sorted(m["original_start"] for m in rec["modified"])
+                for m in rec["modified"]:
+                    e = moved[m["original_start"]]
+                    assert (iso(e.start), iso(e.end), e.subject, e.location) == (
+                        m["start"],
+                        m["end"],
+                        m["subject"],
+                        m["location"],
+                    )
+                deleted_days = {d[:10] for d in rec["deleted"]} | {m["original_start"][:10] for m in rec["modified"]}
+                assert {m.strftime("%Y-%m-%d") for m in _minutes_dates(pat.deleted)} == deleted_days
+                checked += 1
+    assert checked == 2
+
+
+def _minutes_dates(values: list[int]) -> list[datetime]:
+    from core.convert.recurrence import minutes_to_datetime
+
+    return [minutes_to_datetime(v) for v in values]

@@ -129,3 +129,64 @@ def test_pypff_refuses_nothing_at_depth(make_writer_pst) -> None:
     f.open(str(path))
     assert f.get_root_folder().number_of_sub_folders == 2
     f.close()
+
+
+def test_message_with_hundreds_of_attachments_and_recipients(tmp_path: Path) -> None:
+    """400 attachments and 300 recipients: the subnode tree needs an SIBLOCK and the recipient table a
+    multi-block row matrix; pypff and our reader read every one back."""
+    import hashlib
+
+    from core.mapi import (
+        PidTagAddressType,
+        PidTagAttachLongFilename,
+        PidTagAttachMethod,
+        PidTagDisplayName,
+        PidTagEmailAddress,
+        PidTagMessageClass,
+        PidTagRecipientType,
+        PidTagSubject,
+        afByValue,
+    )
+    from core.sandbox.pstwriter import Attachment, Message, PstWriter
+
+    path = tmp_path / "wide.pst"
+    atts = [
+        Attachment(
+            props={PidTagAttachMethod: afByValue, PidTagAttachLongFilename: f"a{i}.bin"}, data=bytes([i % 256]) * i
+        )
+        for i in range(400)
+    ]
+    rcpts = [
+        {
+            PidTagRecipientType: 1 + i % 3,
+            PidTagDisplayName: f"Person {i}",
+            PidTagAddressType: "SMTP",
+            PidTagEmailAddress: f"p{i}@example.com",
+        }
+        for i in range(300)
+    ]
+    with PstWriter(str(path), "Wide") as w:
+        inbox = w.add_folder(w.ipm_subtree, "Inbox", "IPF.Note")
+        nid = w.add_message(inbox, Message({PidTagMessageClass: "IPM.Note", PidTagSubject: "wide"}, rcpts, atts))
+    with NdbFile(path) as db:
+        entry = db.nbt_lookup(nid)
+        raw = db.read_block(entry.bid_sub)
+        assert raw[0] == 0x02 and raw[1] == 1, "the subnode tree root is an SIBLOCK"
+    f = pypff.file()
+    f.open(str(path))
+    try:
+        msg = f.get_root_folder().sub_folders[0].sub_folders[0].get_sub_message(0)
+        assert msg.number_of_attachments == 400
+        assert msg.recipients.number_of_record_sets == 300
+        for i in (0, 1, 255, 399):
+            att = msg.get_attachment(i)
+            assert att.read_buffer(att.size) == bytes([i % 256]) * i
+    finally:
+        f.close()
+    with open_pst(path) as pst:
+        (item,) = [it for fo in pst.folders() for it in pst.items(fo)]
+        assert [r.display_name for r in item.recipients] == [f"Person {i}" for i in range(300)]
+        for i, att in enumerate(item.attachments):
+            with att.open() as fh:
+                assert hashlib.sha256(fh.read()).digest() == hashlib.sha256(bytes([i % 256]) * i).digest()
+    verify_ndb(path)
