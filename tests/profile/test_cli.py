@@ -168,3 +168,13 @@ def test_help(cmd, capsys) -> None:
         rc = exc.code
     out = capsys.readouterr().out
     assert rc in (0, 2) and "validate" in out and "show" in out and "set-secret" in out
+
+
+def test_validate_json(write_profile, capsys) -> None:
+    """validate --json gives every problem with severity, file, line and key, and the same exit code."""
+    path = write_profile(VALID_ONPREM.replace("max_threads: 4", "max_threads: 12").replace("matt@", "matt"))
+    assert run(["profile", "validate", "--json", str(path)]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False
+    got = [(p["severity"], p["line"], p["key"]) for p in doc["problems"]]
+    assert got == [("error", 10, "mailbox"), ("warning", 15, "performance.max_threads")]
