@@ -381,7 +381,12 @@ class NdbWriter:
 
     def _write_maps(self, last_index: int) -> int:
         """Write every AMap (and PMap/FMap/FPMap) page; returns the free bytes they map."""
-        holes = sorted(self._holes)
+        holes: list[tuple[int, int]] = []
+        for off, size in sorted(self._holes):  # merge touching holes into one free run
+            if holes and holes[-1][0] + holes[-1][1] == off:
+                holes[-1] = (holes[-1][0], holes[-1][1] + size)
+            else:
+                holes.append((off, size))
         hi = 0
         free_total = 0
         fmap_bytes: list[int] = []
@@ -389,7 +394,7 @@ class NdbWriter:
             start = amap_offset(index)
             end = start + AMAP_COVERAGE
             bits = bytearray(b"\xff" * (SLOTS_PER_AMAP // 8))
-            longest = run = 0
+            longest = 0
             while hi < len(holes) and holes[hi][0] < end:
                 off, size = holes[hi]
                 if off + size <= start:
@@ -402,8 +407,7 @@ class NdbWriter:
                 for s in range(s0, s1):
                     bits[s >> 3] &= ~(0x80 >> (s & 7)) & 0xFF
                 free_total += max(0, s1 - s0) * SLOT
-                run = s1 - s0
-                longest = max(longest, run)
+                longest = max(longest, s1 - s0)
                 if off + size > end:
                     break
                 hi += 1
@@ -414,9 +418,7 @@ class NdbWriter:
                 if ptype == PageType.ptypeAMap:
                     payload = bytes(bits)
                 elif ptype == PageType.ptypeFMap:
-                    first_amap = index  # covers the next 496 AMaps from this one
-                    payload = bytes(496)
-                    del first_amap
+                    payload = bytes(PAGE_DATA)  # filled below, once every AMap's free run is known
                 else:  # PMap and FPMap are deprecated: all pages "in use", nothing to find
                     payload = b"\xff" * PAGE_DATA
                 self._write_page(payload, ptype, ib=ib, bid=ib)
@@ -428,7 +430,6 @@ class NdbWriter:
             covered = fmap_bytes[index : index + FMAP_EVERY]
             payload = bytes(covered).ljust(PAGE_DATA, b"\0")
             self._write_page(payload, PageType.ptypeFMap, ib=ib, bid=ib)
-        self._fmap_header = bytes(fmap_bytes[:128]).ljust(128, b"\0")
         return free_total
 
     def _write_dlist(self, last_index: int) -> None:
