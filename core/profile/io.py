@@ -171,7 +171,7 @@ def _what(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return f"the text {value[:60]!r}" + ("..." if len(value) > 60 else "")
     if isinstance(value, dt.date):
         return f"the date {value}"
     if isinstance(value, list):
@@ -193,8 +193,8 @@ def _model_at(path: tuple) -> type[BaseModel] | None:
         # unwrap list[...] and X | None down to the model, if there is one
         while True:
             args = [a for a in typing.get_args(ann) if a is not type(None)]
-            if typing.get_origin(ann) in (list, typing.Union) or type(ann).__name__ == "UnionType":
-                ann = args[0] if args else ann
+            if args and (typing.get_origin(ann) in (list, typing.Union) or type(ann).__name__ == "UnionType"):
+                ann = args[0]
                 continue
             break
         cls = ann
@@ -206,12 +206,10 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _from_pydantic(exc: ValidationError, skip: set[tuple]) -> list[Problem]:
+def _from_pydantic(exc: ValidationError) -> list[Problem]:
     out: list[Problem] = []
     for e in exc.errors(include_url=False):
         path = tuple(e["loc"])
-        if any(path[: len(s)] == s for s in skip):
-            continue
         kind, value, ctx = e["type"], e.get("input"), e.get("ctx") or {}
         if kind == "extra_forbidden":
             parent = _model_at(path[:-1])
@@ -422,7 +420,6 @@ def parse_profile(
     problems = list(find_secrets(data))
     if problems:  # stop here: later messages could quote the secret back
         return None, locate(problems)
-    secret_paths: set[tuple] = set()
 
     version = data.get("version")
     if "version" not in data:
@@ -450,7 +447,7 @@ def parse_profile(
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        problems += _from_pydantic(exc, secret_paths)
+        problems += _from_pydantic(exc)
         return None, locate(problems)
     if base_dir is not None:
         profile._path = (base_dir / Path(filename).name).absolute()
