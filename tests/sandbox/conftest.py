@@ -27,19 +27,23 @@ APP_ID = "6a1c3f0e-0000-4000-8000-00000000a77e"
 APP_SECRET = "app-secret-4"
 
 
+_VALIDATOR: list = []
+
+
 class SchemaChecker:
     """Validates every request and response body with ../shared/ews-schema/validate.py."""
 
     def __init__(self) -> None:
         if not (SCHEMA_DIR / "validate.py").is_file():
             pytest.skip(f"the EWS schema validator is not at {SCHEMA_DIR}")
-        sys.path.insert(0, str(SCHEMA_DIR))
-        try:
-            from validate import EwsValidator, NotEws  # type: ignore[import-not-found]
-        finally:
-            sys.path.remove(str(SCHEMA_DIR))
-        self.validator = EwsValidator()
-        self.not_ews = NotEws
+        if not _VALIDATOR:  # compiling the schema takes a while: once per session
+            sys.path.insert(0, str(SCHEMA_DIR))
+            try:
+                from validate import EwsValidator, NotEws  # type: ignore[import-not-found]
+            finally:
+                sys.path.remove(str(SCHEMA_DIR))
+            _VALIDATOR.extend([EwsValidator(), NotEws])
+        self.validator, self.not_ews = _VALIDATOR
         self.failures: list[str] = []
         self.checked = 0
         self._lock = threading.Lock()

@@ -70,6 +70,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates a connection
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     server: _Server
