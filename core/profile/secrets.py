@@ -417,6 +417,28 @@ def delete_secret(
     return True
 
 
+def _locked_file_entry(env: Mapping[str, str], key: str) -> tuple[Path, bool] | None:
+    """For a locked encrypted-file keyring: (its path, whether an entry exists). Entry names are not
+    encrypted there, only values, so this needs no password."""
+    import configparser
+
+    from keyrings.cryptfile.escape import escape
+
+    configured = keyring.get_keyring()
+    if (env.get(KEYRING_ENV) or "system").strip().lower() == "cryptfile":
+        path = default_keyring_file(env)
+    elif _backend_kind(configured) == "encrypted-file":
+        path = Path(getattr(configured, "file_path", ""))
+    else:
+        return None
+    config = configparser.RawConfigParser()
+    try:
+        config.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    return path, config.has_option(escape(SERVICE), escape(key))
+
+
 @dataclass(frozen=True)
 class SecretStatus:
     """Where a secret would come from on the next run; never holds the value."""
@@ -441,6 +463,18 @@ def secret_status(profile: Profile, kind: str, *, env: Mapping[str, str] = os.en
     except KeyringUnavailable as exc:
         return SecretStatus(kind, key, "no-keyring", str(exc))
     except SecretError as exc:
+        entry = _locked_file_entry(env, key)
+        if entry is not None:
+            path, present = entry
+            state = "keyring" if present else "missing"
+            where = "stored" if present else "not stored"
+            return SecretStatus(
+                kind,
+                key,
+                state,
+                f"{where} in the encrypted keyring file {path} (locked, so not "
+                f"decrypted; {KEYRING_PASSWORD_ENV} or a prompt unlocks it)",
+            )
         return SecretStatus(kind, key, "locked", str(exc))
     try:
         present = _keyring_call("reading", lambda: backend.get_password(SERVICE, key)) is not None

@@ -254,7 +254,11 @@ def test_cryptfile_locked_and_wrong_password(onprem: Profile, tmp_path: Path) ->
         S.resolve_secret(onprem, env=cryptfile_env(tmp_path, None), interactive=False, prompt=no_prompt)
     with pytest.raises(SecretError, match="wrong password for the encrypted keyring file"):
         S.resolve_secret(onprem, env=cryptfile_env(tmp_path, "not-it"), interactive=False)
-    assert S.secret_status(onprem, "password", env=cryptfile_env(tmp_path, None)).state == "locked"
+    status = S.secret_status(onprem, "password", env=cryptfile_env(tmp_path, None))
+    assert status.state == "keyring" and "locked, so not decrypted" in status.detail
+    other = load_profile(onprem.path).model_copy(deep=True)
+    other.connection.auth.username = "someone-else@example.com"
+    assert S.secret_status(other, "password", env=cryptfile_env(tmp_path, None)).state == "missing"
 
 
 def test_cryptfile_prompts_for_its_password(onprem: Profile, tmp_path: Path) -> None:
