@@ -1,0 +1,68 @@
+"""Fixtures for the conversion tests: the shared corpus, readpst, and writer PSTs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = Path(os.environ.get("PSTIMPORT_CORPUS", REPO.parent / "shared" / "pst-corpus"))
+READPST = shutil.which("readpst")
+
+
+def corpus_files() -> list[Path]:
+    """The corpus files the reader can open (BROKEN_/NOTPST_ ones are the reader's tests)."""
+    if not CORPUS.is_dir():
+        return []
+    return sorted(
+        p
+        for p in CORPUS.iterdir()
+        if p.suffix.lower() in (".pst", ".ost") and not p.name.startswith(("BROKEN_", "NOTPST_"))
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"PST corpus not found at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def readpst() -> str:
+    if READPST is None:
+        pytest.skip("readpst (Debian pst-utils) is not installed")
+    return READPST
+
+
+def _writer_available() -> bool:
+    try:
+        import core.sandbox.pstwriter  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def writer_pst(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A realistic PST from our own writer, with its ground truth (seed 7)."""
+    if not _writer_available():
+        pytest.skip("the PST writer (core/sandbox/pstwriter) is not available yet")
+    out = tmp_path_factory.mktemp("writer") / "realistic.pst"
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.cli", "sandbox", "make-pst", str(out), "--seed", "7", "--mode", "realistic"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    truth = Path(str(out) + ".truth.json")
+    if proc.returncode != 0 or not out.exists() or not truth.exists():
+        pytest.skip(f"the PST writer did not produce a PST: {proc.stderr.strip()[-300:]}")
+    return out, json.loads(truth.read_text(encoding="utf-8"))
