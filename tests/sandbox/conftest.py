@@ -88,6 +88,7 @@ def sandbox(tmp_path: Path, schema_checker: SchemaChecker):
         archives=[ALICE],
         impersonators=[SERVICE],
         apps={APP_ID: APP_SECRET},
+        schema_dir=SCHEMA_DIR,
         on_exchange=schema_checker,
     ).start()
     try:
@@ -109,6 +110,7 @@ def tls_sandbox(tmp_path: Path, schema_checker: SchemaChecker, monkeypatch: pyte
         apps={APP_ID: APP_SECRET},
         tls=True,
         hostnames=["sandbox.test", "autodiscover.sandbox.test"],
+        schema_dir=SCHEMA_DIR,
         on_exchange=schema_checker,
     ).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))

@@ -15,7 +15,7 @@ from exchangelib.autodiscover import Autodiscovery, clear_cache
 from exchangelib.protocol import BaseProtocol, close_connections
 
 from core.sandbox.server.hostmap import host_map_adapter
-from tests.sandbox.conftest import ALICE, PASSWORD, SERVICE, SERVICE_PASSWORD
+from tests.sandbox.conftest import ALICE, PASSWORD, SCHEMA_DIR, SERVICE, SERVICE_PASSWORD
 
 
 @pytest.fixture
@@ -25,7 +25,8 @@ def mapped(tmp_path, schema_checker, monkeypatch):
 
     sb = Sandbox(tmp_path / "state", users={ALICE: PASSWORD, SERVICE: SERVICE_PASSWORD}, archives=[ALICE],
                  impersonators=[SERVICE], tls=True, dns=True,
-                 hostnames=["sandbox.test", "autodiscover.sandbox.test"], on_exchange=schema_checker).start()
+                 hostnames=["sandbox.test", "autodiscover.sandbox.test"], schema_dir=SCHEMA_DIR,
+                 on_exchange=schema_checker).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
     monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_KWARGS", {"configure": False})
     monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_ATTRS",

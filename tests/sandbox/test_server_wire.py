@@ -32,10 +32,10 @@ def _close():
     close_connections()
 
 
-def shape(el: etree._Element) -> list:
+def shape(el: etree._Element, attrs: bool = True) -> list:
     """Tags (with prefixes) and attribute names of an element tree: what 'looks like Exchange' means here."""
-    return [(el.prefix, etree.QName(el).localname, sorted(el.attrib)), [shape(c) for c in el
-                                                                       if isinstance(c.tag, str)]]
+    return [(el.prefix, etree.QName(el).localname, sorted(el.attrib) if attrs else []),
+            [shape(c, attrs) for c in el if isinstance(c.tag, str)]]
 
 
 def test_envelope_matches_exchange_samples(sandbox):
@@ -136,3 +136,19 @@ def test_store_survives_reopen_and_indexes_props(tmp_path):
         assert store.count_items(folder.id) == (1, 1)
     finally:
         store.close()
+
+
+def test_schema_invalid_request_is_refused_like_exchange(tmp_path):
+    """With the schema, an invalid request gets ErrorSchemaValidation with line, position and violation."""
+    from core.sandbox.server.app import Sandbox
+
+    bad = GET_INBOX.replace(b"<t:BaseShape>Default</t:BaseShape>", b"<t:BaseShape>Everything</t:BaseShape>")
+    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, schema_dir=SCHEMA_DIR) as sb:
+        reply = post(sb, bad)
+        assert reply.status_code == 500
+        doc = etree.fromstring(reply.content)
+        assert doc.findtext(f"{S}Body/{S}Fault/faultcode") == "a:ErrorSchemaValidation"
+        sample = etree.parse(str(SAMPLES / "exchangelib-tests" / "Fault-ErrorSchemaValidation.xml")).getroot()
+        assert shape(doc, attrs=False) == shape(sample, attrs=False)  # the sample lacks faultstring's xml:lang
+        assert "Everything" in doc.findtext(f".//{{{T_NS}}}Violation")
+        assert post(sb).status_code == 200

@@ -37,6 +37,7 @@ from core.sandbox.server.autodiscover import handle_get_user_settings
 from core.sandbox.server.ews import EwsFault, EwsService, Principal
 from core.sandbox.server.hostmap import DnsResponder
 from core.sandbox.server.knobs import Knobs, KnobState
+from core.sandbox.server.schema import RequestSchema
 from core.sandbox.server.store import Folder, Item, Store, prop_key
 
 log = logging.getLogger(__name__)
@@ -328,6 +329,8 @@ class Sandbox:
         auth_methods: what the 401 challenge offers and what is accepted: ntlm, basic, bearer.
         tls: serve HTTPS with a certificate from a CA made at start (`ca_cert`).
         hostnames: extra names the TLS certificate covers (for host-mapped clients).
+        schema_dir: a directory with Microsoft's types.xsd/messages.xsd: requests are then checked and
+            refused with ErrorSchemaValidation, as Exchange does. Without it they are not schema-checked.
         dns: also answer DNS A queries for `hostnames` on 127.0.0.1 (`dns_port`), for Autodiscover.
         on_exchange: called with (request body, response body) for every EWS/Autodiscover POST.
     """
@@ -347,6 +350,7 @@ class Sandbox:
         tls: bool = False,
         hostnames: Iterable[str] = (),
         dns: bool = False,
+        schema_dir: str | Path | None = None,
         on_exchange: ExchangeHook | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -370,7 +374,8 @@ class Sandbox:
         self.host = host
         self._port = port
         self.ca_cert: Path | None = None
-        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes)
+        schema = RequestSchema(schema_dir, self.state_dir / "schema") if schema_dir else None
+        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes, schema)
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
         self._server: _Server | None = None

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-item-mb", type=float, default=None,
                         help="bigger items get ErrorMessageSizeExceeded")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults (default 0)")
+    parser.add_argument("--schema-dir", type=Path, default=None, metavar="DIR",
+                        help="Microsoft's EWS schema (types.xsd, messages.xsd): refuse schema-invalid requests "
+                             "with ErrorSchemaValidation, as Exchange does")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA (path in ca_cert)")
     parser.set_defaults(func=serve)
 
@@ -112,8 +115,10 @@ def serve(args: argparse.Namespace) -> int:
     try:
         sandbox = Sandbox(state, users=users, archives=[a.lower() for a in args.archive],
                           impersonators=[a.lower() for a in args.impersonator], apps=dict(args.app),
-                          host=args.host, port=args.port, knobs=knobs, tls=args.tls)
+                          host=args.host, port=args.port, knobs=knobs, tls=args.tls, schema_dir=args.schema_dir)
         sandbox.start()
+    except FileNotFoundError as exc:
+        raise UserError(f"--schema-dir: {exc}") from None
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     stop = threading.Event()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from core.mapi import props as mapi
+from core.sandbox.server.schema import RequestSchema, SchemaViolation
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
 
 # --- wire constants (EWS, MS-OXWS*) ---------------------------------------------------------
@@ -94,12 +95,14 @@ _ID_MAGIC = b"SBX1"
 class EwsFault(Exception):
     """An error answered as a SOAP fault (HTTP 500), as Exchange does for envelope-level failures."""
 
-    def __init__(self, code: str, message: str, back_off_ms: int | None = None, status: int = 500) -> None:
+    def __init__(self, code: str, message: str, back_off_ms: int | None = None, status: int = 500,
+                 details: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.back_off_ms = back_off_ms
         self.status = status
+        self.details = details or []  # (t: element name, text) pairs for MessageXml
 
 
 class OpError(Exception):
@@ -250,9 +253,10 @@ class Request:
 class EwsService:
     """Dispatches EWS operations onto a Store."""
 
-    def __init__(self, store: Store, max_item_bytes: Callable[[], int]) -> None:
+    def __init__(self, store: Store, max_item_bytes: Callable[[], int], schema: RequestSchema | None = None) -> None:
         self.store = store
         self.max_item_bytes = max_item_bytes
+        self.schema = schema
         self.operations: dict[str, Callable[[Request], etree._Element]] = {
             "ConvertId": self.convert_id,
             "GetFolder": self.get_folder,
@@ -280,6 +284,8 @@ class EwsService:
                 raise EwsFault("ErrorInvalidRequest", "The request is invalid.")
             op = ops[0]
             name = _local(op)
+            if self.schema is not None:
+                self._check_schema(root)
             handler = self.operations.get(name)
             if handler is None or etree.QName(op).namespace != M_NS:
                 # Not ErrorInvalidRequest: clients (exchangelib) read that as "wrong schema version" and
@@ -291,6 +297,21 @@ class EwsService:
             return 200, self.envelope(response)
         except EwsFault as fault:
             return fault.status, self.fault(fault)
+
+    def _check_schema(self, root: etree._Element) -> None:
+        header = root.find(S + "Header")
+        parts = [c for c in header if isinstance(c.tag, str)] if header is not None else []
+        parts += [c for c in root.find(S + "Body") if isinstance(c.tag, str)]
+        for part in parts:
+            if etree.QName(part).namespace not in (T_NS, M_NS):
+                continue  # e.g. WS-Addressing headers: not EWS's to judge
+            try:
+                self.schema.check(part)
+            except SchemaViolation as err:
+                message = f"The request failed schema validation: {err.violation}"
+                raise EwsFault("ErrorSchemaValidation", message, details=[
+                    ("LineNumber", str(err.line)), ("LinePosition", str(err.position)),
+                    ("Violation", err.violation)]) from None
 
     def _effective_mailbox(self, header: etree._Element | None, principal: Principal) -> str:
         imp = header.find(T + "ExchangeImpersonation") if header is not None else None
@@ -344,9 +365,12 @@ class EwsService:
         rc.text = fault.code
         msg = etree.SubElement(detail, f"{{{E_NS}}}Message", nsmap={"e": E_NS})
         msg.text = fault.message
-        if fault.back_off_ms is not None:
+        if fault.back_off_ms is not None or fault.details:
             xml = etree.SubElement(detail, T + "MessageXml", nsmap={"t": T_NS})
-            _sub(xml, T + "Value", str(fault.back_off_ms), Name="BackOffMilliseconds")
+            if fault.back_off_ms is not None:
+                _sub(xml, T + "Value", str(fault.back_off_ms), Name="BackOffMilliseconds")
+            for name, text in fault.details:
+                _sub(xml, T + name, text)
         return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
     @staticmethod
