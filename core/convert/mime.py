@@ -61,7 +61,11 @@ from core.mapi import (
 )
 
 # 7-bit headers (encoded words), CRLF line ends, 78-column folding.
-POLICY = _policy.SMTP.clone(max_line_length=78, raise_on_defect=False)
+# refold_source="none": headers we set raw (the item's own, and message ids) are written as they are.
+POLICY = _policy.SMTP.clone(max_line_length=78, raise_on_defect=False, refold_source="none")
+# Headers whose values we never let the header registry re-parse: it drops the tail of
+# non-conforming ids such as "<x$@host@domain>", which Outlook writes.
+_RAW_HEADERS = {"message-id", "in-reply-to", "references", "resent-message-id"}
 
 # Headers of the original MIME structure; ours replace them.
 _STRUCTURE_HEADERS = {
@@ -112,8 +116,16 @@ def _clean_name(name: str) -> str:
     return " ".join(name.replace("\x00", "").split())
 
 
-def _set(msg: EmailMessage, name: str, value: Any, problems: list[str]) -> None:
+def _set(msg: EmailMessage, name: str, value: Any, problems: list[str], raw: bool = False) -> None:
+    """Add a header. `raw` (or an id header) keeps an ASCII value exactly as given."""
     try:
+        if isinstance(value, str) and (raw or name.lower() in _RAW_HEADERS) and value.isascii():
+            if "\n" not in value and len(value) + len(name) > 76:
+                value = _fold_words(value)
+            msg.set_raw(name, value)
+            return
+        if isinstance(value, str):
+            value = re.sub(r"\r?\n(?=[ \t])", "", value)  # unfold (RFC 5322 2.2.3)
         msg[name] = value
     except Exception as e:  # the header registry and folder raise assorted errors on odd values
         if name in msg:
@@ -122,9 +134,23 @@ def _set(msg: EmailMessage, name: str, value: Any, problems: list[str]) -> None:
             problems.append(f"header {name} could not be written: {e}")
             return
         try:
-            msg[name] = _encode_words(name, value)
+            msg[name] = _encode_words(name, re.sub(r"\r?\n(?=[ \t])", "", value))
         except Exception as e2:  # noqa: BLE001
             problems.append(f"header {name} could not be written: {e2}")
+
+
+def _fold_words(value: str) -> str:
+    """Fold a long ASCII value at spaces (the continuation lines start with a space)."""
+    lines: list[str] = []
+    line = ""
+    for word in value.split(" "):
+        if line and len(line) + 1 + len(word) > 76:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n ".join(lines)
 
 
 def _encode_words(name: str, value: str) -> str:
@@ -179,7 +205,7 @@ def _parse_transport_headers(text: str) -> list[tuple[str, str]]:
             continue
         if line[0] in " \t" and out:
             name, value = out[-1]
-            out[-1] = (name, value + " " + line.strip())
+            out[-1] = (name, value + "\n" + line)
             continue
         name, sep, value = line.partition(":")
         if not sep or not name or " " in name.strip() or not name.isascii():
@@ -228,9 +254,17 @@ class MimeBuilder:
             low = name.lower()
             if low in _STRUCTURE_HEADERS:
                 continue
+            rewritten = False
             if low in _ADDRESS_HEADERS:
-                value, _ = _rewrite_header_addresses(value, self.resolver)
-            _set(msg, name, value, problems)
+                unfolded = " ".join(value.split("\n"))
+                new, rewritten = _rewrite_header_addresses(unfolded, self.resolver)
+                if rewritten:
+                    value = new
+            _set(msg, name, value, problems, raw=not rewritten)
+        if "message-id" not in names:
+            mid = item.props.str(PidTagInternetMessageId)
+            if mid:
+                _set(msg, "Message-ID", mid.strip(), problems)
         if "subject" not in names and item.subject:
             _set(msg, "Subject", _clean_subject(item.subject), problems)
         if "date" not in names:

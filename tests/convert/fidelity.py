@@ -37,6 +37,13 @@ from core.mapi import (
 EX_PATTERN = re.compile(r"IMCEAEX|/o=[^ ,;>]*/(ou|cn)=", re.IGNORECASE)
 
 
+def raw_header(mime: bytes, name: str) -> str | None:
+    """A top-level header exactly as written (unfolded), bypassing the parser's id handling."""
+    head = mime.split(b"\r\n\r\n", 1)[0]
+    m = re.search(rb"^" + name.encode() + rb":[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.MULTILINE | re.IGNORECASE)
+    return re.sub(rb"\r\n[ \t]+", b" ", m.group(1)).decode("ascii", "replace").strip() if m else None
+
+
 def parse(mime: bytes) -> EmailMessage:
     return email.message_from_bytes(mime, policy=policy.default)  # type: ignore[return-value]
 
@@ -137,7 +144,8 @@ def check_item(item: Any, mime: bytes, depth: int = 0) -> list[str]:
 
     # recipients and their kinds
     by_kind: dict[str, set[str]] = {"to": set(), "cc": set(), "bcc": set()}
-    for r in item.recipients:
+    # a report's recipient table lists the original message's recipients, not the report's
+    for r in item.recipients if not item.message_class.upper().startswith("REPORT.") else ():
         if r.kind not in by_kind:
             continue
         addr = smtp_of(r.props, PidTagSmtpAddress, PidTagAddressType, PidTagEmailAddress)
@@ -145,9 +153,9 @@ def check_item(item: Any, mime: bytes, depth: int = 0) -> list[str]:
             by_kind[r.kind].add(addr)
     if transport:
         got_all = set(header_addresses(msg, "to") + header_addresses(msg, "cc") + header_addresses(msg, "bcc"))
-        missing = (by_kind["bcc"]) - got_all
+        missing = (by_kind["to"] | by_kind["cc"] | by_kind["bcc"]) - got_all
         if missing:
-            errors.append(f"{where}: Bcc recipients missing: {sorted(missing)}")
+            errors.append(f"{where}: recipients missing from the kept headers: {sorted(missing)}")
     else:
         for kind in ("to", "cc", "bcc"):
             got = set(header_addresses(msg, kind))
@@ -161,7 +169,10 @@ def check_item(item: Any, mime: bytes, depth: int = 0) -> list[str]:
                 errors.append(f"{where}: {name} keeps an IMCEAEX address: {str(value)[:120]}")
 
     # date
-    if not transport:
+    if transport:
+        if msg.get("date") is None:
+            errors.append(f"{where}: Date missing")
+    else:
         when = p.time(PidTagClientSubmitTime) or p.time(PidTagMessageDeliveryTime) or p.time(PidTagCreationTime)
         date_header = msg.get("date")
         if when is not None:
@@ -172,8 +183,9 @@ def check_item(item: Any, mime: bytes, depth: int = 0) -> list[str]:
 
     # Message-ID
     mid = p.str(PidTagInternetMessageId)
-    if mid and not transport and (msg.get("message-id") or "").strip() != mid.strip():
-        errors.append(f"{where}: Message-ID {msg.get('message-id')!r} != {mid!r}")
+    got_mid = raw_header(mime, "Message-ID")
+    if mid and not (transport and got_mid) and got_mid != mid.strip():
+        errors.append(f"{where}: Message-ID {got_mid!r} != {mid!r}")
 
     # body
     text, html = body_parts(msg)
