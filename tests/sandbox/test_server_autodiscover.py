@@ -15,7 +15,8 @@ from exchangelib.autodiscover import Autodiscovery, clear_cache
 from exchangelib.protocol import BaseProtocol, close_connections
 
 from core.sandbox.server.hostmap import host_map_adapter
-from tests.sandbox.conftest import ALICE, PASSWORD, SCHEMA_DIR, SERVICE, SERVICE_PASSWORD
+from tests.sandbox.conftest import ALICE, BOB, BOB_PASSWORD, PASSWORD, SCHEMA_DIR, SERVICE, SERVICE_PASSWORD
+from tests.sandbox.test_server_session import _register_props, import_session  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def mapped(tmp_path, schema_checker, monkeypatch):
     """A TLS sandbox reachable as sandbox.test and autodiscover.sandbox.test, via DNS and the adapter."""
     from core.sandbox.server.app import Sandbox
 
-    sb = Sandbox(tmp_path / "state", users={ALICE: PASSWORD, SERVICE: SERVICE_PASSWORD}, archives=[ALICE],
+    sb = Sandbox(tmp_path / "state", users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
+                 archives=[ALICE],
                  impersonators=[SERVICE], tls=True, dns=True,
                  hostnames=["sandbox.test", "autodiscover.sandbox.test"], schema_dir=SCHEMA_DIR,
                  on_exchange=schema_checker).start()
@@ -42,11 +44,13 @@ def mapped(tmp_path, schema_checker, monkeypatch):
 
 
 def test_autodiscover_then_import(mapped):
-    """From alice@sandbox.test alone: Autodiscover (SOAP GetUserSettings) then EWS at sandbox.test."""
+    """From alice@sandbox.test alone: Autodiscover (SOAP GetUserSettings), then a whole import session."""
     acc = Account(ALICE, credentials=Credentials(ALICE, PASSWORD), autodiscover=True)
     assert acc.protocol.service_endpoint == "https://sandbox.test/EWS/Exchange.asmx"
     assert acc.protocol.auth_type == NTLM
     assert acc.ad_response.autodiscover_smtp_address == ALICE
+    import_session(acc, archive=False, tag="ad1")
+    import_session(acc, archive=True, tag="ad2")
     res = acc.bulk_create(folder=acc.archive_inbox, items=[
         Message(folder=acc.archive_inbox, mime_content=b"Subject: via autodiscover\r\n\r\nx\r\n")])
     assert not isinstance(res[0], Exception)
@@ -61,6 +65,7 @@ def test_autodiscover_with_impersonation(mapped):
     acc = Account(ALICE, credentials=Credentials(SERVICE, SERVICE_PASSWORD), autodiscover=True,
                   access_type=IMPERSONATION)
     assert acc.inbox.total_count == 0
+    import_session(acc, archive=True, tag="ad3")
 
 
 def test_tls_is_verified_against_the_sandbox_ca(mapped, monkeypatch):

@@ -169,6 +169,43 @@ def test_basic_session(sandbox):
     assert len(sandbox.items(BOB, "PST b1/Mail")) == 7
 
 
+def test_basic_session_with_impersonation(sandbox):
+    """Basic auth as the service account, impersonating alice, into her archive."""
+    acc = account(sandbox, ALICE, Credentials(SERVICE, SERVICE_PASSWORD), auth_type=BASIC,
+                  access_type=IMPERSONATION)
+    import_session(acc, archive=True, tag="b2")
+    assert len(sandbox.items(ALICE, "PST b2/Mail", archive=True)) == 7
+
+
+def test_find_folder_paging(sandbox):
+    """FindFolder pages with IndexedPageFolderView (offset, total, last-in-range) like FindItem."""
+    acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
+    parent = Folder(parent=acc.inbox, name="Many")
+    parent.save()
+    for i in range(7):
+        Folder(parent=parent, name=f"f{i}").save()
+    from lxml import etree
+
+    m, t = "{http://schemas.microsoft.com/exchange/services/2006/messages}", \
+        "{http://schemas.microsoft.com/exchange/services/2006/types}"
+    pages = []
+    for offset in (0, 5):
+        body = GET_INBOX.replace(b"<m:GetFolder>", b'<m:FindFolder Traversal="Shallow">').replace(
+            b"</m:GetFolder>", b"</m:FindFolder>").replace(
+            b"</m:FolderShape><m:FolderIds>",
+            f'</m:FolderShape><m:IndexedPageFolderView MaxEntriesReturned="5" Offset="{offset}" '
+            f'BasePoint="Beginning"/><m:ParentFolderIds>'.encode()).replace(
+            b'<t:DistinguishedFolderId Id="inbox"/></m:FolderIds>',
+            f'<t:FolderId Id="{parent.id}"/></m:ParentFolderIds>'.encode())
+        reply = requests.post(sandbox.ews_url, data=body, auth=(ALICE, PASSWORD), timeout=10)
+        root = etree.fromstring(reply.content).find(f".//{m}RootFolder")
+        pages.append((root.get("IndexedPagingOffset"), root.get("TotalItemsInView"),
+                      root.get("IncludesLastItemInRange"),
+                      [f.findtext(f"{t}DisplayName") for f in root.find(f"{t}Folders")]))
+    assert pages == [("5", "7", "false", ["f0", "f1", "f2", "f3", "f4"]), ("7", "7", "true", ["f5", "f6"])]
+    assert sorted(f.name for f in parent.children) == [f"f{i}" for i in range(7)]
+
+
 def test_bearer_user_token_session(tls_sandbox):
     """Over HTTPS, a user's Bearer token from the sandbox token endpoint (password grant) drives a session."""
     sandbox = tls_sandbox
