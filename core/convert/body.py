@@ -442,7 +442,7 @@ def rtf_to_text(rtf: bytes, codepage: str = "cp1252") -> str:
                 pending_skip -= n
             raw += text
     flush()
-    result = "".join(out)
+    result = "".join(out).replace("\x00", "")
     return re.sub(r"\n{3,}", "\n\n", result).strip("\n") + ("\n" if result else "")
 
 

@@ -248,3 +248,33 @@ def leaf_attachment_hashes(msg: EmailMessage, skip: frozenset[str] = frozenset()
             if data:
                 out.add(sha(data))
     return out
+
+
+def without_props(item: Any, *props: Any) -> Any:
+    """A copy of a real item with some properties removed (e.g. to leave only its RTF body)."""
+    from core.pst.model import Item, PropertyBag, key_of
+
+    drop = {key_of(p) for p in props}
+    values = {k: v for k, v in item.props._values.items() if k not in drop}  # noqa: SLF001
+    return Item(
+        node_id=item.node_id,
+        folder_path=item.folder_path,
+        props=PropertyBag(values),
+        recipients=item.recipients,
+        attachments=item.attachments,
+        associated=item.associated,
+        embedded_path=item.embedded_path,
+        problems=list(item.problems),
+        codepage=item.codepage,
+    )
+
+
+def corpus_items(path: Any) -> list[Any]:
+    """Every readable ordinary item of a corpus file (attachments stay readable while open)."""
+    from core.pst import open_pst
+
+    out = []
+    with open_pst(path) as pst:
+        for folder in pst.folders():
+            out.extend(i for i in pst.items(folder) if hasattr(i, "props"))
+    return out
