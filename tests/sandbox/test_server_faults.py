@@ -228,3 +228,13 @@ def test_every_captured_request_gets_a_valid_answer(sandbox, path: Path):
     reply = requests.post(url, data=body, auth=(ALICE, PASSWORD), timeout=10)
     assert reply.status_code in (200, 500), reply.status_code
     assert reply.content.startswith(b"<?xml")
+
+
+def test_big_item_within_limits(sandbox):
+    """A 12 MB message (one text node over libxml2's 10 MB default) is accepted and stored byte for byte."""
+    acc = alice(sandbox)
+    body = b"Subject: big one\r\nContent-Type: application/octet-stream\r\n\r\n" + b"A" * (12 * 1024 * 1024)
+    (res,) = acc.bulk_create(folder=acc.inbox, items=[Message(folder=acc.inbox, mime_content=body)])
+    assert not isinstance(res, Exception), res
+    (item,) = sandbox.items(ALICE, "Inbox")
+    assert sandbox.store.mime(item) == body

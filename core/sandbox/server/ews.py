@@ -273,7 +273,9 @@ class EwsService:
         """Answer one EWS request body. Returns (HTTP status, response envelope)."""
         try:
             try:
-                root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+                # huge_tree: a 35 MB item is one 47 MB base64 text node, over libxml2's default cap.
+                root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True,
+                                                              huge_tree=True))
             except etree.XMLSyntaxError as exc:
                 raise EwsFault("ErrorSchemaValidation",
                                f"The request failed schema validation: {exc}.") from None
