@@ -22,6 +22,7 @@ from core.convert import ConversionError, ConvertContext, RewriteOptions, conver
 from core.convert.mime import item_date
 from core.engine.journal import Journal
 from core.engine.limiter import AdaptiveLimiter
+from core.engine.retry import retrying
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
 from core.events import (
@@ -149,16 +150,17 @@ class _Engine:
         """Find or create every target folder (one thread, before uploads)."""
         t = self.transport
         assert t is not None
-        root = t.store_root()
+        root = self._with_retries(t.store_root)
         cache: dict[tuple, FolderHandle] = {}
         for _source, fp in self.plan.folders:
             if fp.anchor:
                 key: tuple = ("@" + fp.anchor,)
                 parent = cache.get(key)
                 if parent is None:
-                    parent = t.well_known(fp.anchor)
+                    parent = self._with_retries(lambda a=fp.anchor: t.well_known(a))
                     if parent is None:  # e.g. an archive has no Inbox: a folder of that name instead
-                        parent = t.ensure_folder(root, fp.target_path[0], fp.container_class)
+                        parent = self._with_retries(
+                            lambda n=fp.target_path[0], c=fp.container_class: t.ensure_folder(root, n, c))
                     cache[key] = parent
                 base_names: tuple[str, ...] = (parent.display_name or fp.target_path[0],)
             else:
@@ -169,7 +171,8 @@ class _Engine:
                 names = (*names, name)
                 child = cache.get(key)
                 if child is None:
-                    child = t.ensure_folder(parent, name, cls)
+                    # Finding before creating makes a retry after a lost answer safe.
+                    child = self._with_retries(lambda p=parent, n=name, c=cls: t.ensure_folder(p, n, c))
                     cache[key] = child
                 parent = child
             fp.handle = parent
@@ -199,24 +202,12 @@ class _Engine:
                 j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
             j.remember_folder(folder_id)
 
-    def _with_retries(self, fn: Callable[[], dict]) -> dict:
-        attempts = 0
-        while True:
-            try:
-                return fn()
-            except ServerBusy as exc:
-                self._throttled(exc)
-                if attempts > MAX_BUSY:
-                    raise
-                attempts += 1
-                time.sleep(exc.back_off_seconds)
-            except TransportError:
-                attempts += 1
-                if attempts >= MAX_ATTEMPTS * 2:
-                    raise
-                with self._lock:
-                    self.result.retries += 1
-                time.sleep(RETRY_BASE_SECONDS * (2 ** min(attempts, 5)))
+    def _with_retries(self, fn: Callable[[], Any]) -> Any:
+        def retried(exc: TransportError) -> None:
+            with self._lock:
+                self.result.retries += 1
+
+        return retrying(fn, on_busy=self._throttled, on_retry=retried)
 
     def _throttled(self, exc: ServerBusy) -> None:
         limit = self.limiter.busy(exc.back_off_seconds)

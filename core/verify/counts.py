@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.engine.journal import Journal
+from core.engine.retry import retrying
 from core.engine.plan import KIND_TO_TYPE, Plan
 from core.transport.base import Transport
 from core.verify.report import write_reports
@@ -14,8 +15,8 @@ from core.verify.report import write_reports
 
 def _mailbox_side(transport: Transport, handle: Any, store_key: str) -> tuple[int, int, int]:
     """(items in the folder, distinct stamps of this PST, extra copies of a stamp)."""
-    total = transport.count_items(handle)
-    stamps = transport.find_stamps(handle)
+    total = retrying(lambda: transport.count_items(handle))
+    stamps = retrying(lambda: transport.find_stamps(handle))
     prefix = f"{store_key}:"
     mine = {s: ids for s, ids in stamps.items() if s.startswith(prefix)}
     duplicates = sum(len(ids) - 1 for ids in mine.values())

@@ -86,6 +86,16 @@ _PERMANENT = tuple(getattr(ex, n) for n in (
 
 def upload_error(exc: BaseException) -> TransportError:
     """A ServerBusy or TransportError for a failed request during upload."""
+    if isinstance(exc, ex.ErrorServerBusy) and str(exc).startswith("Reraised from"):
+        # exchangelib turns a dropped connection or a 503 into "busy" with its own 10 s wait;
+        # the server asked for nothing, so: a 503 is a short busy, a drop an unknown outcome.
+        if "503" in str(exc):
+            busy = ServerBusy("server unavailable (HTTP 503)", DEFAULT_BACK_OFF)
+            busy.unknown_outcome = True  # type: ignore[attr-defined]
+            return busy
+        err = TransportError(f"connection lost: {_short(exc)}")
+        err.unknown_outcome = True  # type: ignore[attr-defined]
+        return err
     if isinstance(exc, ex.ErrorServerBusy):
         back_off = exc.back_off if exc.back_off else DEFAULT_BACK_OFF
         return ServerBusy(f"server busy: {_short(exc)}", back_off)

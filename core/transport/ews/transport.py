@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,10 @@ from core.transport.ews.errors import connect_error, upload_error
 from core.transport.ews.items import build_item
 
 log = logging.getLogger(__name__)
+# exchangelib warns on every busy answer ("Decreasing session pool size"); we report throttling
+# ourselves, through events, so its warnings are only shown with --debug.
+if logging.getLogger().level > logging.DEBUG:
+    logging.getLogger("exchangelib").setLevel(logging.ERROR)
 
 # EWS distinguished folder ids (MS-OXWSCDATA DistinguishedFolderIdNameType) and exchangelib's classes.
 _DISTINGUISHED = {
@@ -74,6 +79,30 @@ _TRANSIENT = ("ErrorServerBusy", "ErrorTimeoutExpired", "ErrorInternalServerTran
 FIND_PAGE = 500
 # How many stamps one restriction looks up.
 STAMPS_PER_QUERY = 50
+
+
+CONNECT_ATTEMPTS = 5
+CONNECT_RETRY_SECONDS = 0.3
+
+
+class _TransientConnect(Exception):
+    def __init__(self, error: ConnectError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_transient_connect(exc: BaseException) -> bool:
+    """Busy, 503 or a dropped connection: worth another try. Refused or unknown hosts are not."""
+    if isinstance(exc, (ex.ErrorServerBusy, ex.ErrorInternalServerTransientError, ex.ErrorTooManyObjectsOpened)):
+        return True
+    text = str(exc).lower()
+    if any(w in text for w in ("refused", "name or service", "resolve", "no route", "certificate")):
+        return False
+    if isinstance(exc, ex.ErrorTimeoutExpired):
+        return True
+    # exchangelib wraps failures met while it guesses the server version.
+    return any(w in text for w in ("remotedisconnected", "connection aborted", "http 503", "serverbusy",
+                                   "cannot service this request"))
 
 
 @dataclass
@@ -169,6 +198,18 @@ class EwsTransport(Transport):
                                 method=s.method, discovery=s.discovery) from None
 
     def connect(self) -> ServerInfo:
+        """Connect and run the preflight; a busy or flaky server is given a few tries."""
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                return self._connect()
+            except _TransientConnect as exc:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise exc.error from None
+                Protocol.clear_cache()
+                time.sleep(CONNECT_RETRY_SECONDS * (2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> ServerInfo:
         s = self.settings
         BaseProtocol.HTTP_ADAPTER_CLS = _adapter_for(s)
         url = s.ews_url
@@ -194,6 +235,10 @@ class EwsTransport(Transport):
         except ConnectError:
             raise
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one line here
+            error = connect_error(exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method,
+                                  discovery=s.discovery)
+            if _is_transient_connect(exc):
+                raise _TransientConnect(error) from None
             raise connect_error(exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method,
                                 discovery=s.discovery) from None
         if not can_create:
@@ -227,6 +272,10 @@ class EwsTransport(Transport):
             return None
         except ex.ErrorArchiveMailboxNotEnabled if hasattr(ex, "ErrorArchiveMailboxNotEnabled") else ():
             return None
+
+    def _upload_error(self, exc: BaseException) -> Exception:
+        self._restore_pool()
+        return upload_error(exc)
 
     def _restore_pool(self) -> None:
         """exchangelib shrinks its session pool on every busy answer; our limiter does the pacing."""
@@ -264,7 +313,7 @@ class EwsTransport(Transport):
         try:
             folder = self._distinguished(name)
         except Exception as exc:  # noqa: BLE001
-            raise upload_error(exc) from None
+            raise self._upload_error(exc) from None
         return None if folder is None else self._handle(folder, (folder.name or role,))
 
     def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
@@ -283,7 +332,7 @@ class EwsTransport(Transport):
             except ex.ErrorFolderExists:
                 return self.ensure_folder(parent, name, container_class)
             except Exception as exc:  # noqa: BLE001
-                raise upload_error(exc) from None
+                raise self._upload_error(exc) from None
             return self._handle(folder, (*parent.path, name))
 
     # ----- items --------------------------------------------------------------------------
@@ -304,7 +353,7 @@ class EwsTransport(Transport):
                 results = self.account.bulk_create(folder=folder.native, items=items, chunk_size=len(items))
             except Exception as exc:  # noqa: BLE001
                 self._restore_pool()
-                raise upload_error(exc) from None
+                raise self._upload_error(exc) from None
         out: list[CreateOutcome] = [CreateOutcome(k, error=v) for k, v in built.items()]
         payloads = sendable
         for payload, result in zip(payloads, results, strict=False):
@@ -329,7 +378,7 @@ class EwsTransport(Transport):
                 return int(fresh.total_count or 0)
             return 0
         except Exception as exc:  # noqa: BLE001
-            raise upload_error(exc) from None
+            raise self._upload_error(exc) from None
 
     def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
         attr = props.register(PidNamePstImportSourceKey)
@@ -353,7 +402,7 @@ class EwsTransport(Transport):
                         found.setdefault(value, []).append(it.id)
             return found
         except Exception as exc:  # noqa: BLE001
-            raise upload_error(exc) from None
+            raise self._upload_error(exc) from None
 
     def resolve_name(self, name: str) -> list[str]:
         if self.account is None:
