@@ -7,6 +7,7 @@ import email.policy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -187,8 +188,15 @@ def run_readpst(readpst: str, pst: Path, out: Path) -> Path:
         [readpst, "-D", "-e", "-j", "0", "-o", str(out), str(pst)], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    out.with_suffix(".log").write_text(proc.stdout, encoding="utf-8")
     (store,) = list(out.iterdir())
     return store
+
+
+def readpst_folder_names(store: Path) -> Counter:
+    """Names of the folders readpst reported processing (empty ones included)."""
+    log = store.parent.with_suffix(".log").read_text(encoding="utf-8")
+    return Counter(re.findall(r'^Processing Folder "(.*)"$', log, flags=re.M))
 
 
 def readpst_counts(store: Path) -> dict[tuple[str, ...], int]:
@@ -302,6 +310,7 @@ def test_realistic_in_readpst(realistic_pst: tuple[Path, dict], readpst: str, tm
     """readpst exports each folder with the expected count (minus the classes it skips) and the same attachments."""
     path, truth = realistic_pst
     store = run_readpst(readpst, path, tmp_path / "out")
+    assert readpst_folder_names(store) == Counter(f["path"][-1] for f in truth["folders"] if f["path"])
     assert readpst_counts(store) == expected_readpst_counts(truth)
     exported = eml_attachment_hashes(store)
     expected = truth_attachment_hashes(truth)

@@ -71,6 +71,7 @@ def test_5000_item_folder_uses_multi_level_tables(make_writer_pst) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_100000_item_folder(make_writer_pst, readpst: str, tmp_path: Path) -> None:
     """One folder of 100,000 items reads back whole through pypff, readpst and our reader; NBT/BBT are 3+ levels."""
     path, truth = make_writer_pst(6, "scale", items=100_000, folder_items=100_000, mix="small")
@@ -93,6 +94,7 @@ def test_100000_item_folder(make_writer_pst, readpst: str, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_4gb_scale_file(tmp_path: Path, readpst: str) -> None:
     """A scale file over 4 GiB: 64-bit offsets throughout; structures, pypff, readpst and our reader agree."""
     import json
@@ -190,3 +192,26 @@ def test_message_with_hundreds_of_attachments_and_recipients(tmp_path: Path) -> 
             with att.open() as fh:
                 assert hashlib.sha256(fh.read()).digest() == hashlib.sha256(bytes([i % 256]) * i).digest()
     verify_ndb(path)
+
+
+def test_data_tree_depth_limit_is_enforced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With XBLOCKs shrunk to 3 entries, 9 blocks still make a readable XXBLOCK tree and 10 are refused:
+    the two-level limit of a data tree (2.2.2.8.3.2) is checked, not assumed."""
+    from core.mapi import PidTagAttachLongFilename, PidTagAttachMethod, PidTagMessageClass, afByValue
+    from core.sandbox.pstwriter import Attachment, Message, PstWriter
+    from core.sandbox.pstwriter import ndb as writer_ndb
+
+    monkeypatch.setattr(writer_ndb, "XBLOCK_MAX_BIDS", 3)
+    data = bytes(range(256)) * (8176 * 9 // 256 + 1)
+    data = data[: 8176 * 9]
+    path = tmp_path / "deep.pst"
+    with PstWriter(str(path)) as w:
+        inbox = w.add_folder(w.ipm_subtree, "Inbox", "IPF.Note")
+        att = Attachment(props={PidTagAttachMethod: afByValue, PidTagAttachLongFilename: "d.bin"}, data=data)
+        w.add_message(inbox, Message({PidTagMessageClass: "IPM.Note"}, [], [att]))
+        with pytest.raises(ValueError, match="XXBLOCK"):
+            w.ndb.write_stream([data + b"x" * 8176])
+    with open_pst(path) as pst:
+        (item,) = [it for fo in pst.folders() for it in pst.items(fo)]
+        with item.attachments[0].open() as fh:
+            assert fh.read() == data

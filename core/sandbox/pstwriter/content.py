@@ -476,7 +476,9 @@ class Generator:
             PidTagSenderAddressType: sender.address_type,
             PidTagSenderEmailAddress: sender.email,
             PidTagSenderSmtpAddress: sender.known_smtp,
-            PidTagSenderEntryId: one_off_entry_id(sender.name, sender.address_type, sender.email),
+            PidTagSenderEntryId: one_off_entry_id(sender.name, sender.address_type, sender.email)
+            if sender.kind == "smtp"
+            else ex_entry_id(sender.dn),
             PidTagSentRepresentingName: sender.name,
             PidTagSentRepresentingAddressType: sender.address_type,
             PidTagSentRepresentingEmailAddress: sender.email,
