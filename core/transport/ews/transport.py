@@ -50,7 +50,8 @@ from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 
 from core.convert.payload import MimePayload, Payload
 from core.errors import ConnectError, TransportError
-from core.mapi import PidNamePstImportSourceKey
+from core.convert.extended import _COPIED_MAIL
+from core.mapi import PidNameKeywords, PidNamePstImportSourceKey, PidTagMessageFlags
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.ews import props
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
@@ -155,6 +156,8 @@ class EwsTransport(Transport):
         self._root: BaseFolder | None = None
         self._url: str | None = None
         self._folder_lock = threading.Lock()
+        # Register up front what the converter sets, so no upload thread edits a class's fields.
+        props.register_all([*_COPIED_MAIL, PidTagMessageFlags, PidNameKeywords])
 
     # ----- connect ------------------------------------------------------------------------
 
