@@ -465,3 +465,13 @@ def _minutes_dates(values: list[int]) -> list[datetime]:
     from core.convert.recurrence import minutes_to_datetime
 
     return [minutes_to_datetime(v) for v in values]
+
+
+def test_cli_progress_bar_for_big_files(tmp_path: Path) -> None:
+    """A scale file of 64 MB or more shows a progress bar on stderr and reaches the requested size."""
+    out = tmp_path / "big.pst"
+    cmd = [sys.executable, "-m", "core.cli", "sandbox", "make-pst", str(out), "--mode", "scale", "--size-mb", "64"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "] 100.0%" in proc.stderr and "[#" in proc.stderr
+    assert out.stat().st_size >= 64 * 1024 * 1024

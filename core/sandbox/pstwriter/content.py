@@ -1231,10 +1231,12 @@ class ProgressBar:
         self.unit = unit
         self.stream = stream
         self._last = 0.0
+        self._state: tuple[int, int] | None = None
 
-    def __call__(self, items: int, written: int) -> None:
+    def __call__(self, items: int, written: int, force: bool = False) -> None:
+        self._state = (items, written)
         now = time.monotonic()
-        if now - self._last < 0.2:
+        if now - self._last < 0.2 and not force:
             return
         self._last = now
         done = items if self.unit == "items" else written // (1024 * 1024)
@@ -1244,5 +1246,8 @@ class ProgressBar:
         self.stream.flush()
 
     def finish(self) -> None:
+        """Draw the final state and end the line."""
+        if self._state is not None:
+            self(*self._state, force=True)
         self.stream.write("\n")
         self.stream.flush()
