@@ -167,6 +167,11 @@ def test_basic_session(sandbox):
     acc = account(sandbox, BOB, Credentials(BOB, BOB_PASSWORD), auth_type=BASIC)
     import_session(acc, archive=False, tag="b1")
     assert len(sandbox.items(BOB, "PST b1/Mail")) == 7
+    tree = sandbox.folder_tree(BOB)
+    assert {p: n for p, n in tree.items() if p[0] == "PST b1"} == {
+        ("PST b1",): 0, ("PST b1", "Mail"): 7, ("PST b1", "Agenda"): 1, ("PST b1", "People"): 2,
+        ("PST b1", "Todo"): 1}
+    assert tree[("Inbox",)] == 0 and sandbox.folder_tree(BOB, archive=True) == {}
 
 
 def test_basic_session_with_impersonation(sandbox):

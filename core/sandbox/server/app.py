@@ -511,6 +511,14 @@ class Sandbox:
             folder = self.store.find_folder(folder.id, name)
         return folder
 
+    def folder_tree(self, mailbox: str, archive: bool = False) -> dict[tuple[str, ...], int]:
+        """Every folder below the message root (or the archive's): its path -> how many items it holds."""
+        top = self.store.distinguished(mailbox, "archivemsgfolderroot" if archive else "msgfolderroot")
+        if top is None:
+            return {}
+        return {tuple(self.store.folder_path(f)): self.store.count_items(f.id)[0]
+                for f in self.store.descendants(top.id)}
+
     def items(self, mailbox: str, path: str | Iterable[str], archive: bool = False) -> list[Item]:
         folder = self.folder(mailbox, path, archive)
         return self.store.items(folder.id) if folder else []
