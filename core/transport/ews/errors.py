@@ -72,6 +72,12 @@ def connect_error(exc: BaseException, *, url: str | None, user: str | None, mail
             f"{where}: cannot reach the server ({_short(exc)}): check the host name, port and firewall"
             + (", or use discovery: direct" if discovery == "autodiscover" else "")
         )
+    cause = _network_cause(str(exc))
+    if cause:
+        return ConnectError(
+            f"{where}: cannot reach the server ({cause}): check the host name, port and firewall"
+            + (", or use discovery: direct" if discovery == "autodiscover" else "")
+        )
     if isinstance(exc, ex.TransportError):
         return ConnectError(f"{where}: {_short(exc)}: check the EWS URL")
     return ConnectError(f"{where}: {type(exc).__name__}: {_short(exc)}")
@@ -114,6 +120,27 @@ def upload_error(exc: BaseException) -> TransportError:
     err.unknown_outcome = True  # type: ignore[attr-defined]
     err.transient = not isinstance(exc, (ex.UnauthorizedError, ex.ErrorAccessDenied))  # type: ignore[attr-defined]
     return err
+
+
+_NETWORK_CAUSES = (
+    ("connection refused", "connection refused"),
+    ("errno 111", "connection refused"),
+    ("name or service not known", "unknown host name"),
+    ("temporary failure in name resolution", "host name does not resolve"),
+    ("nodename nor servname", "unknown host name"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("timed out", "timed out"),
+    ("failed to establish a new connection", "connection failed"),
+)
+
+
+def _network_cause(text: str) -> str | None:
+    low = text.lower()
+    for needle, cause in _NETWORK_CAUSES:
+        if needle in low:
+            return cause
+    return None
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
