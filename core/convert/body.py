@@ -199,15 +199,43 @@ def deencapsulate(rtf: bytes) -> tuple[str | None, str | None]:
 
 
 _FCHARSET_CODEC = {
-    128: "cp932", 129: "cp949", 130: "cp1361", 134: "gbk", 136: "big5", 161: "cp1253", 162: "cp1254",
-    163: "cp1258", 177: "cp1255", 178: "cp1256", 186: "cp1257", 204: "cp1251", 222: "cp874", 238: "cp1250",
+    128: "cp932",
+    129: "cp949",
+    130: "cp1361",
+    134: "gbk",
+    136: "big5",
+    161: "cp1253",
+    162: "cp1254",
+    163: "cp1258",
+    177: "cp1255",
+    178: "cp1256",
+    186: "cp1257",
+    204: "cp1251",
+    222: "cp874",
+    238: "cp1250",
 }
 _DE_TOKEN = re.compile(
     rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z'])|([{}])|[\r\n]+|([^\\{}\r\n]+)"
 )
-_DE_SKIP = {b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"object", b"listtable",
-            b"listoverridetable", b"rsidtbl", b"generator", b"xmlnstbl", b"themedata", b"latentstyles",
-            b"datastore", b"filetbl", b"revtbl", b"colorschememapping"}
+_DE_SKIP = {
+    b"fonttbl",
+    b"colortbl",
+    b"stylesheet",
+    b"info",
+    b"pict",
+    b"object",
+    b"listtable",
+    b"listoverridetable",
+    b"rsidtbl",
+    b"generator",
+    b"xmlnstbl",
+    b"themedata",
+    b"latentstyles",
+    b"datastore",
+    b"filetbl",
+    b"revtbl",
+    b"colorschememapping",
+}
 
 
 def fast_deencapsulate(rtf: bytes) -> str | None:
@@ -334,10 +362,34 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
 
 _RTF_TOKEN = re.compile(rb"\\([a-zA-Z]+)(-?\d+)? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z])|([{}])|[\r\n]+|([^\\{}\r\n]+)")
 _SKIP_DESTINATIONS = {
-    b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"object", b"header", b"footer",
-    b"headerl", b"headerr", b"footerl", b"footerr", b"listtable", b"listoverridetable", b"rsidtbl",
-    b"generator", b"xmlnstbl", b"themedata", b"colorschememapping", b"latentstyles", b"datastore",
-    b"filetbl", b"revtbl", b"pgdsctbl", b"mmathPr", b"htmltag", b"mhtmltag", b"fldinst",
+    b"fonttbl",
+    b"colortbl",
+    b"stylesheet",
+    b"info",
+    b"pict",
+    b"object",
+    b"header",
+    b"footer",
+    b"headerl",
+    b"headerr",
+    b"footerl",
+    b"footerr",
+    b"listtable",
+    b"listoverridetable",
+    b"rsidtbl",
+    b"generator",
+    b"xmlnstbl",
+    b"themedata",
+    b"colorschememapping",
+    b"latentstyles",
+    b"datastore",
+    b"filetbl",
+    b"revtbl",
+    b"pgdsctbl",
+    b"mmathPr",
+    b"htmltag",
+    b"mhtmltag",
+    b"fldinst",
 }
 
 

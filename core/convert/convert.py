@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.convert.addresses import AddressResolver, RewriteOptions
-from core.convert.extended import categories, mail_extended, message_flags, source_key
+from core.convert.extended import categories, importance_and_sensitivity, mail_extended, message_flags, source_key
 from core.convert.mime import build_mime
 from core.convert.payload import ConversionError, MimePayload, Payload
 from core.convert.typed import (
@@ -54,7 +54,12 @@ def payload_kind(message_class: str) -> str:
     mc = message_class.upper()
     if mc == "IPM.APPOINTMENT" or mc.startswith("IPM.APPOINTMENT."):
         return "appointment"
-    if mc == "IPM.CONTACT" or mc.startswith("IPM.CONTACT.") or mc == "IPM.ABCHPERSON" or mc.startswith("IPM.ABCHPERSON."):
+    if (
+        mc == "IPM.CONTACT"
+        or mc.startswith("IPM.CONTACT.")
+        or mc == "IPM.ABCHPERSON"
+        or mc.startswith("IPM.ABCHPERSON.")
+    ):
         return "contact"
     if mc == "IPM.TASK" or mc.startswith("IPM.TASK."):
         return "task"
@@ -97,8 +102,11 @@ def convert_mime(item: Any, ctx: ConvertContext) -> MimePayload:
     stamp = source_key(ctx.store_key, item)
     result = build_mime(item, ctx.resolver)
     _, is_read, is_draft = message_flags(item)
+    importance, sensitivity = importance_and_sensitivity(item)
     p = item.props
     return MimePayload(
+        importance=importance,  # type: ignore[arg-type]
+        sensitivity=sensitivity,  # type: ignore[arg-type]
         source_key=stamp,
         message_class=item.message_class,
         subject=item.subject,

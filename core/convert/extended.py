@@ -6,8 +6,13 @@ from typing import Any
 
 from core.convert.payload import ExtendedProp
 from core.mapi import (
+    IMPORTANCE_HIGH,
+    IMPORTANCE_LOW,
     MSGFLAG_READ,
     MSGFLAG_UNSENT,
+    SENSITIVITY_CONFIDENTIAL,
+    SENSITIVITY_PERSONAL,
+    SENSITIVITY_PRIVATE,
     Named,
     PidLidCommonEnd,
     PidLidCommonStart,
@@ -88,6 +93,17 @@ def categories(item: Any) -> list[str]:
     if isinstance(value, list):
         return [v for v in value if isinstance(v, str) and v]
     return []
+
+
+def importance_and_sensitivity(item: Any) -> tuple[str, str]:
+    """('low'|'normal'|'high', 'normal'|'personal'|'private'|'confidential') of an item."""
+    importance = {IMPORTANCE_LOW: "low", IMPORTANCE_HIGH: "high"}.get(item.props.int(PidTagImportance), "normal")
+    sensitivity = {
+        SENSITIVITY_PERSONAL: "personal",
+        SENSITIVITY_PRIVATE: "private",
+        SENSITIVITY_CONFIDENTIAL: "confidential",
+    }.get(item.props.int(PidTagSensitivity) or 0, "normal")
+    return importance, sensitivity
 
 
 def mail_extended(item: Any, stamp: str) -> list[ExtendedProp]:

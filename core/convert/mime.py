@@ -53,7 +53,6 @@ from core.mapi import (
     PidTagTransportMessageHeaders,
     afByReference,
     afByReferenceOnly,
-    afByValue,
     afByWebReference,
     afEmbeddedMessage,
     afNone,
@@ -408,9 +407,7 @@ class MimeBuilder:
         maintype, _, subtype = ctype.partition("/")
         cid = (att.content_id or "").strip().strip("<>") or None
         is_inline = bool(
-            html is not None
-            and cid
-            and (f"cid:{cid}".lower() in html.lower() or att.flags & ATT_MHTML_REF)
+            html is not None and cid and (f"cid:{cid}".lower() in html.lower() or att.flags & ATT_MHTML_REF)
         )
         if not is_inline and html is not None and att.content_location and att.content_location in html:
             is_inline = True
@@ -516,9 +513,8 @@ def _repair_part(msg: Any, problems: list[str]) -> None:
             bad.append(name)
     if not bad:
         return
-    for name, value in items:
-        if name in bad:
-            del msg[name]
+    for name in set(bad):
+        del msg[name]
     for name, value in items:
         if name in bad:
             try:

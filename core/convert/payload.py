@@ -131,9 +131,7 @@ class Recurrence:
     Range dates are local dates of the series' time zone.
     """
 
-    pattern: Literal[
-        "daily", "weekly", "absolute_monthly", "relative_monthly", "absolute_yearly", "relative_yearly"
-    ]
+    pattern: Literal["daily", "weekly", "absolute_monthly", "relative_monthly", "absolute_yearly", "relative_yearly"]
     interval: int
     days_of_week: list[Weekday] = field(default_factory=list)
     day_of_month: int | None = None

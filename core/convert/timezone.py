@@ -50,8 +50,8 @@ def decode_tz_definition(data: bytes | None) -> TimeZone | None:
         (count,) = struct.unpack_from("<H", data, 8 + 2 * cch)
         rules = []
         for _ in range(count):
-            (_maj, _min, _res, flags, year, _x, bias, std_bias, dst_bias, std_date, dst_date) = (
-                _TZRULE.unpack_from(data, pos)
+            (_maj, _min, _res, flags, year, _x, bias, std_bias, dst_bias, std_date, dst_date) = _TZRULE.unpack_from(
+                data, pos
             )
             pos += _TZRULE.size
             rules.append(

@@ -9,7 +9,7 @@ from typing import Any
 from core.convert.addresses import AddressResolver, Party, recipient_party, representing_party, sender_party
 from core.convert.body import extract_body, item_codec
 from core.convert.entryid import decode_one_off, decode_wrapped
-from core.convert.extended import categories, typed_extended
+from core.convert.extended import categories, importance_and_sensitivity, typed_extended
 from core.convert.mime import _att_name, _content_type
 from core.convert.payload import (
     Appointment,
@@ -38,11 +38,6 @@ from core.convert.recurrence import (
 from core.convert.timezone import decode_tz_definition, decode_tz_struct, local_to_utc
 from core.mapi import (
     ADDRTYPE_EX,
-    IMPORTANCE_HIGH,
-    IMPORTANCE_LOW,
-    SENSITIVITY_CONFIDENTIAL,
-    SENSITIVITY_PERSONAL,
-    SENSITIVITY_PRIVATE,
     WRAPPED_TYPE_CONTACT,
     WRAPPED_TYPE_GAL_DL,
     WRAPPED_TYPE_GAL_USER,
@@ -139,7 +134,6 @@ from core.mapi import (
     PidTagHomeAddressStreet,
     PidTagHomeFaxNumber,
     PidTagHomeTelephoneNumber,
-    PidTagImportance,
     PidTagInitials,
     PidTagIsdnNumber,
     PidTagLastModificationTime,
@@ -164,7 +158,6 @@ from core.mapi import (
     PidTagRadioTelephoneNumber,
     PidTagRecipientFlags,
     PidTagRecipientTrackStatus,
-    PidTagSensitivity,
     PidTagSpouseName,
     PidTagStartDate,
     PidTagStateOrProvince,
@@ -209,12 +202,7 @@ def _strs(props: Any, key: Any) -> list[str]:
 
 def base_fields(item: Any, stamp: str) -> dict[str, Any]:
     p = item.props
-    importance = {IMPORTANCE_LOW: "low", IMPORTANCE_HIGH: "high"}.get(p.int(PidTagImportance) or 1, "normal")
-    sensitivity = {
-        SENSITIVITY_PERSONAL: "personal",
-        SENSITIVITY_PRIVATE: "private",
-        SENSITIVITY_CONFIDENTIAL: "confidential",
-    }.get(p.int(PidTagSensitivity) or 0, "normal")
+    importance, sensitivity = importance_and_sensitivity(item)
     return {
         "source_key": stamp,
         "message_class": item.message_class,
@@ -281,7 +269,9 @@ def _resolve(resolver: AddressResolver | None, party: Party | None) -> Mailbox |
 # --- appointments -------------------------------------------------------------------------
 
 
-def to_appointment(item: Any, stamp: str, resolver: AddressResolver | None, convert_embedded: ConvertEmbedded) -> Appointment:
+def to_appointment(
+    item: Any, stamp: str, resolver: AddressResolver | None, convert_embedded: ConvertEmbedded
+) -> Appointment:
     p = item.props
     body, body_problems = extract_body(item)
     start = p.time(PidLidAppointmentStartWhole) or p.time(PidTagStartDate)
@@ -470,18 +460,45 @@ def to_contact(item: Any, stamp: str, resolver: AddressResolver | None, convert_
         if v:
             c.phones[key] = v
     for key, fields in (
-        ("business", (PidLidWorkAddressStreet, PidLidWorkAddressCity, PidLidWorkAddressState,
-                      PidLidWorkAddressPostalCode, PidLidWorkAddressCountry)),
-        ("home", (PidTagHomeAddressStreet, PidTagHomeAddressCity, PidTagHomeAddressStateOrProvince,
-                  PidTagHomeAddressPostalCode, PidTagHomeAddressCountry)),
-        ("other", (PidTagOtherAddressStreet, PidTagOtherAddressCity, PidTagOtherAddressStateOrProvince,
-                   PidTagOtherAddressPostalCode, PidTagOtherAddressCountry)),
+        (
+            "business",
+            (
+                PidLidWorkAddressStreet,
+                PidLidWorkAddressCity,
+                PidLidWorkAddressState,
+                PidLidWorkAddressPostalCode,
+                PidLidWorkAddressCountry,
+            ),
+        ),
+        (
+            "home",
+            (
+                PidTagHomeAddressStreet,
+                PidTagHomeAddressCity,
+                PidTagHomeAddressStateOrProvince,
+                PidTagHomeAddressPostalCode,
+                PidTagHomeAddressCountry,
+            ),
+        ),
+        (
+            "other",
+            (
+                PidTagOtherAddressStreet,
+                PidTagOtherAddressCity,
+                PidTagOtherAddressStateOrProvince,
+                PidTagOtherAddressPostalCode,
+                PidTagOtherAddressCountry,
+            ),
+        ),
     ):
         addr = PostalAddress(*(_str(p, f) for f in fields))
         if key == "business" and addr.empty:
             addr = PostalAddress(
-                _str(p, PidTagStreetAddress), _str(p, PidTagLocality), _str(p, PidTagStateOrProvince),
-                _str(p, PidTagPostalCode), _str(p, PidTagCountryTag),
+                _str(p, PidTagStreetAddress),
+                _str(p, PidTagLocality),
+                _str(p, PidTagStateOrProvince),
+                _str(p, PidTagPostalCode),
+                _str(p, PidTagCountryTag),
             )
         if not addr.empty:
             c.addresses[key] = addr
@@ -542,7 +559,9 @@ def to_note(item: Any, stamp: str, resolver: AddressResolver | None, convert_emb
     return n
 
 
-def to_journal(item: Any, stamp: str, resolver: AddressResolver | None, convert_embedded: ConvertEmbedded) -> JournalEntry:
+def to_journal(
+    item: Any, stamp: str, resolver: AddressResolver | None, convert_embedded: ConvertEmbedded
+) -> JournalEntry:
     p = item.props
     body, body_problems = extract_body(item)
     start = p.time(PidLidLogStart)

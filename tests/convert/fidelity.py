@@ -40,7 +40,9 @@ EX_PATTERN = re.compile(r"IMCEAEX|/o=[^ ,;>]*/(ou|cn)=", re.IGNORECASE)
 def raw_header(mime: bytes, name: str) -> str | None:
     """A top-level header exactly as written (unfolded), bypassing the parser's id handling."""
     head = mime.split(b"\r\n\r\n", 1)[0]
-    m = re.search(rb"^" + name.encode() + rb":[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.MULTILINE | re.IGNORECASE)
+    m = re.search(
+        rb"^" + name.encode() + rb":[ \t]*([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.MULTILINE | re.IGNORECASE
+    )
     return re.sub(rb"\r\n[ \t]+", b" ", m.group(1)).decode("ascii", "replace").strip() if m else None
 
 

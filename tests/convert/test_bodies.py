@@ -39,8 +39,13 @@ def _rtf_items(corpus: Path, name: str, limit: int = 50):
 def test_lzfu_matches_compressed_rtf_on_corpus(corpus: Path) -> None:
     """Our LZFu decompression gives the same bytes as compressed_rtf for real RTF bodies."""
     seen = 0
-    for name in ("pst2john_2003_no-encryption_quickquick.pst", "aspose-net_passwordprotectedPST.pst", VARIOUS,
-                 "enron-edrm_sample_32-bit.pst", "aspose-net_SampleOstFile.ost"):
+    for name in (
+        "pst2john_2003_no-encryption_quickquick.pst",
+        "aspose-net_passwordprotectedPST.pst",
+        VARIOUS,
+        "enron-edrm_sample_32-bit.pst",
+        "aspose-net_SampleOstFile.ost",
+    ):
         for item in _rtf_items(corpus, name, 20):
             rtf, problem = decompress_rtf(item.rtf_compressed)
             assert problem is None
@@ -78,8 +83,11 @@ def test_truncated_rtf_is_reported_not_raised(corpus: Path) -> None:
 def test_fast_deencapsulation_agrees_with_rtfde(corpus: Path) -> None:
     """For encapsulated HTML and text on the corpus, our de-encapsulator gives RTFDE's output."""
     compared = 0
-    for name in ("pst2john_2003_no-encryption_quickquick.pst", "aspose-net_passwordprotectedPST.pst",
-                 "pst2john_97_outlook_pass12345.pst"):
+    for name in (
+        "pst2john_2003_no-encryption_quickquick.pst",
+        "aspose-net_passwordprotectedPST.pst",
+        "pst2john_97_outlook_pass12345.pst",
+    ):
         for item in _rtf_items(corpus, name, 6):
             rtf, _ = decompress_rtf(item.rtf_compressed)
             kind = rtf_encapsulation(rtf)
