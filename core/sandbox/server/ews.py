@@ -531,8 +531,10 @@ class EwsService:
                 name = folder_el.findtext(T + "DisplayName")
                 if not name:
                     raise OpError("ErrorInvalidFolderId", "A folder must have a display name.")
+                # A typed folder gets its class; a plain t:Folder without FolderClass gets none (no
+                # PidTagContainerClass), so clients that want a mail folder must say IPF.Note.
                 default_class = {"CalendarFolder": "IPF.Appointment", "ContactsFolder": "IPF.Contact",
-                                 "TasksFolder": "IPF.Task"}.get(_local(folder_el), "IPF.Note")
+                                 "TasksFolder": "IPF.Task"}.get(_local(folder_el))
                 folder_class = folder_el.findtext(T + "FolderClass") or default_class
                 folder = self.store.create_folder(parent.id, name, folder_class)
             except StoreError as err:
