@@ -54,8 +54,13 @@ def make_item(props: dict[Any, Any], recipients: list[dict[Any, Any]] = (), node
 
 
 def ex_row(name: str, dn: str, kind: int = MAPI_TO, extra: dict[Any, Any] | None = None) -> dict[Any, Any]:
-    return {PidTagDisplayName: name, PidTagAddressType: "EX", PidTagEmailAddress: dn, PidTagRecipientType: kind,
-            **(extra or {})}
+    return {
+        PidTagDisplayName: name,
+        PidTagAddressType: "EX",
+        PidTagEmailAddress: dn,
+        PidTagRecipientType: kind,
+        **(extra or {}),
+    }
 
 
 def test_item_own_smtp_property_wins() -> None:
@@ -227,7 +232,11 @@ def test_corpus_ex_senders_resolve_from_the_pst(corpus: Path) -> None:
     """Across the corpus, EX parties resolve from the PST itself (the OST's own SMTP properties,
     backup_with_rules's recipient collection), with no EX left in address headers."""
     totals: dict[str, int] = {}
-    for name in ("aspose-net_SampleOstFile.ost", "pstreader-hughbe_backup_with_rules.pst", "enron-edrm_sample_32-bit.pst"):
+    for name in (
+        "aspose-net_SampleOstFile.ost",
+        "pstreader-hughbe_backup_with_rules.pst",
+        "enron-edrm_sample_32-bit.pst",
+    ):
         with open_pst(corpus / name) as pst:
             ctx = ConvertContext.for_pst(pst)
             for folder in pst.folders():
