@@ -53,6 +53,9 @@ def test_recurring_appointment_with_exceptions(corpus: Path) -> None:
         ),
     }
     assert appt.reminder_set and appt.reminder_minutes == 15
+    # each moved occurrence's own body comes from its exception embedded message
+    bodies = {e.start.hour: e.body.text.strip() for e in appt.exceptions if e.body}
+    assert bodies == {16: "This is the appointment at 9", 17: "This is the one at 10"}
     # the exception embedded messages are folded into the exceptions, not left as attachments
     assert appt.attachments == []
 
