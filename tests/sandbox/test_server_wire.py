@@ -152,3 +152,25 @@ def test_schema_invalid_request_is_refused_like_exchange(tmp_path):
         assert shape(doc, attrs=False) == shape(sample, attrs=False)  # the sample lacks faultstring's xml:lang
         assert "Everything" in doc.findtext(f".//{{{T_NS}}}Violation")
         assert post(sb).status_code == 200
+
+
+@pytest.mark.parametrize("flavour, build", [("exchange2016", (15, 1, 2507, 6)),
+                                            ("exchange-online", (15, 20, 8769, 21))])
+def test_flavours(tmp_path, schema_checker, monkeypatch, flavour, build):
+    """The flavour sets the version headers; Exchange Online refuses passwords and takes Bearer tokens."""
+    from exchangelib import OAUTH2, OAuth2AuthorizationCodeCredentials
+
+    from core.sandbox.server.app import Sandbox
+
+    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, flavour=flavour, tls=True, schema_dir=SCHEMA_DIR,
+                 on_exchange=schema_checker) as sb:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
+        token = {"access_token": sb.mint_token(ALICE), "token_type": "Bearer"}
+        config = Configuration(service_endpoint=sb.ews_url, auth_type=OAUTH2,
+                               credentials=OAuth2AuthorizationCodeCredentials(access_token=token))
+        acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
+        assert (acc.version.build.major_version, acc.version.build.minor_version) == build[:2]
+        assert (acc.version.build.major_build, acc.version.build.minor_build) == build[2:]
+        assert acc.inbox.total_count == 0
+        basic = requests.post(sb.ews_url, data=GET_INBOX, auth=(ALICE, PASSWORD), timeout=10)
+        assert basic.status_code == (401 if flavour == "exchange-online" else 200)

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from core.sandbox.server import ntlm
 from core.sandbox.server.autodiscover import handle_get_user_settings
-from core.sandbox.server.ews import EwsFault, EwsService, Principal
+from core.sandbox.server.ews import DEFAULT_FLAVOUR, FLAVOURS, EwsFault, EwsService, Principal
 from core.sandbox.server.hostmap import DnsResponder
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema
@@ -146,7 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._observe(body, b"")
             return
         if path.lower() == AUTODISCOVER_PATH:
-            answer = handle_get_user_settings(body, sandbox.store, f"{self._base_url()}/EWS/Exchange.asmx")
+            answer = handle_get_user_settings(body, sandbox.store, f"{self._base_url()}/EWS/Exchange.asmx",
+                                              sandbox.ews.server_version)
             sandbox._observe(body, answer)
             self._send(200, answer)
             return
@@ -327,6 +328,9 @@ class Sandbox:
         apps: OAuth client_id -> client secret (client credentials; may impersonate every mailbox).
         knobs: the realism knobs at start (see `Knobs`); change them later with `set_knobs`.
         auth_methods: what the 401 challenge offers and what is accepted: ntlm, basic, bearer.
+            Default: all three, or only bearer for the exchange-online flavour (no Basic, no NTLM there).
+        flavour: which server to be (ServerVersionInfo, Autodiscover versions): exchange2016,
+            exchange2019 (default) or exchange-online.
         tls: serve HTTPS with a certificate from a CA made at start (`ca_cert`).
         hostnames: extra names the TLS certificate covers (for host-mapped clients).
         schema_dir: a directory with Microsoft's types.xsd/messages.xsd: requests are then checked and
@@ -346,7 +350,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         knobs: Knobs | None = None,
-        auth_methods: Iterable[str] = AUTH_METHODS,
+        auth_methods: Iterable[str] | None = None,
+        flavour: str = DEFAULT_FLAVOUR,
         tls: bool = False,
         hostnames: Iterable[str] = (),
         dns: bool = False,
@@ -365,6 +370,11 @@ class Sandbox:
         for client_id, secret in (apps or {}).items():
             self.store.add_app(client_id, secret)
         self._knobs = KnobState(knobs or Knobs())
+        if flavour not in FLAVOURS:
+            raise ValueError(f"unknown flavour {flavour!r}; one of {', '.join(FLAVOURS)}")
+        if auth_methods is None:
+            auth_methods = ("bearer",) if flavour == "exchange-online" else AUTH_METHODS
+        self.flavour = flavour
         self.auth_methods = tuple(m.lower() for m in auth_methods)
         self.tls = tls
         self.hostnames = list(hostnames)
@@ -375,7 +385,7 @@ class Sandbox:
         self._port = port
         self.ca_cert: Path | None = None
         schema = RequestSchema(schema_dir, self.state_dir / "schema") if schema_dir else None
-        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes, schema)
+        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes, schema, flavour)
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
         self._server: _Server | None = None

@@ -16,11 +16,16 @@ ACTION_RESPONSE = "http://schemas.microsoft.com/exchange/2010/Autodiscover/Autod
 # What Exchange 2019 lists: every EWS schema version up to the one its ServerVersionInfo names.
 EWS_SUPPORTED_SCHEMAS = ("Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, "
                          "Exchange2013, Exchange2013_SP1, Exchange2016")
-CAS_VERSION = "15.02.1544.004"
 
 
-def handle_get_user_settings(body: bytes, store: Store, ews_url: str) -> bytes:
-    """Answer one GetUserSettingsRequestMessage (every user in it), like Exchange 2019."""
+def handle_get_user_settings(body: bytes, store: Store, ews_url: str, server_version: dict[str, str]) -> bytes:
+    """Answer one GetUserSettingsRequestMessage (every user in it), like Exchange 2019.
+
+    `server_version` is the EWS ServerVersionInfo attributes (ews.FLAVOURS) of this server.
+    """
+    v = server_version
+    cas_version = f"{int(v['MajorVersion']):02d}.{int(v['MinorVersion']):02d}.{int(v['MajorBuildNumber']):04d}." \
+                  f"{int(v['MinorBuildNumber']):03d}"
     root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
     request = root.find(f"{S}Body/{A}GetUserSettingsRequestMessage/{A}Request")
     env = etree.Element(S + "Envelope", nsmap={"s": SOAP_NS, "a": WSA_NS})
@@ -29,8 +34,9 @@ def handle_get_user_settings(body: bytes, store: Store, ews_url: str) -> bytes:
     action.set(S + "mustUnderstand", "1")
     action.text = ACTION_RESPONSE
     svi = etree.SubElement(header, A + "ServerVersionInfo", nsmap={"h": A_NS, "i": XSI_NS})
-    for name, value in (("MajorVersion", "15"), ("MinorVersion", "2"), ("MajorBuildNumber", "1544"),
-                        ("MinorBuildNumber", "4"), ("Version", "Exchange2015")):
+    for name, value in (("MajorVersion", v["MajorVersion"]), ("MinorVersion", v["MinorVersion"]),
+                        ("MajorBuildNumber", v["MajorBuildNumber"]), ("MinorBuildNumber", v["MinorBuildNumber"]),
+                        ("Version", "Exchange2015")):
         etree.SubElement(svi, A + name).text = value
     body_el = etree.SubElement(env, S + "Body")
     msg = etree.SubElement(body_el, A + "GetUserSettingsResponseMessage", nsmap={None: A_NS})
@@ -63,11 +69,11 @@ def handle_get_user_settings(body: bytes, store: Store, ews_url: str) -> bytes:
             "UserDisplayName": user.display_name,
             "UserDN": f"/o=Sandbox/ou=Exchange Administrative Group/cn=Recipients/cn={address.split('@')[0]}",
             "AutoDiscoverSMTPAddress": user.address,
-            "CasVersion": CAS_VERSION,
+            "CasVersion": cas_version,
             "EwsSupportedSchemas": EWS_SUPPORTED_SCHEMAS,
             "ExternalEwsUrl": ews_url,
             "InternalEwsUrl": ews_url,
-            "ExternalEwsVersion": CAS_VERSION,
+            "ExternalEwsVersion": cas_version,
         }
         for name, value in settings.items():
             if requested and name not in requested:

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-item-mb", type=float, default=None,
                         help="bigger items get ErrorMessageSizeExceeded")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults (default 0)")
+    parser.add_argument("--flavour", choices=("exchange2016", "exchange2019", "exchange-online"),
+                        default="exchange2019",
+                        help="server to imitate (version headers; exchange-online accepts only Bearer tokens)")
     parser.add_argument("--schema-dir", type=Path, default=None, metavar="DIR",
                         help="Microsoft's EWS schema (types.xsd, messages.xsd): refuse schema-invalid requests "
                              "with ErrorSchemaValidation, as Exchange does")
@@ -115,7 +118,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         sandbox = Sandbox(state, users=users, archives=[a.lower() for a in args.archive],
                           impersonators=[a.lower() for a in args.impersonator], apps=dict(args.app),
-                          host=args.host, port=args.port, knobs=knobs, tls=args.tls, schema_dir=args.schema_dir)
+                          host=args.host, port=args.port, knobs=knobs, tls=args.tls, schema_dir=args.schema_dir,
+                          flavour=args.flavour)
         sandbox.start()
     except FileNotFoundError as exc:
         raise UserError(f"--schema-dir: {exc}") from None

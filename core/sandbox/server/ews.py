@@ -35,9 +35,18 @@ S = f"{{{SOAP_NS}}}"
 M = f"{{{M_NS}}}"
 T = f"{{{T_NS}}}"
 
-# What Exchange Server 2019 CU14 reports; exchangelib maps V2017_07_11 to its Exchange2016 API.
-SERVER_VERSION = {"MajorVersion": "15", "MinorVersion": "2", "MajorBuildNumber": "1544",
-                  "MinorBuildNumber": "4", "Version": "V2017_07_11"}
+# What the server says it is (ServerVersionInfo): build numbers and schema version per flavour.
+# exchangelib maps V2017_07_11 (on-premises 2016/2019) and V2018_01_08 (Exchange Online) to its
+# Exchange2016 API version.
+FLAVOURS: dict[str, dict[str, str]] = {
+    "exchange2016": {"MajorVersion": "15", "MinorVersion": "1", "MajorBuildNumber": "2507",
+                     "MinorBuildNumber": "6", "Version": "V2017_07_11"},  # Exchange 2016 CU23
+    "exchange2019": {"MajorVersion": "15", "MinorVersion": "2", "MajorBuildNumber": "1544",
+                     "MinorBuildNumber": "4", "Version": "V2017_07_11"},  # Exchange 2019 CU14
+    "exchange-online": {"MajorVersion": "15", "MinorVersion": "20", "MajorBuildNumber": "8769",
+                        "MinorBuildNumber": "21", "Version": "V2018_01_08"},
+}
+DEFAULT_FLAVOUR = "exchange2019"
 
 # DistinguishedPropertySetId names (MS-OXWSXPROP) and the property sets they stand for.
 DISTINGUISHED_PROPERTY_SETS = {
@@ -253,7 +262,9 @@ class Request:
 class EwsService:
     """Dispatches EWS operations onto a Store."""
 
-    def __init__(self, store: Store, max_item_bytes: Callable[[], int], schema: RequestSchema | None = None) -> None:
+    def __init__(self, store: Store, max_item_bytes: Callable[[], int], schema: RequestSchema | None = None,
+                 flavour: str = DEFAULT_FLAVOUR) -> None:
+        self.server_version = FLAVOURS[flavour]
         self.store = store
         self.max_item_bytes = max_item_bytes
         self.schema = schema
@@ -341,11 +352,10 @@ class EwsService:
                            "The account does not have permission to impersonate the requested user.")
         return target
 
-    @staticmethod
-    def envelope(response: etree._Element) -> bytes:
+    def envelope(self, response: etree._Element) -> bytes:
         root = etree.Element(S + "Envelope", nsmap={"s": SOAP_NS})
         header = etree.SubElement(root, S + "Header")
-        etree.SubElement(header, T + "ServerVersionInfo", SERVER_VERSION,
+        etree.SubElement(header, T + "ServerVersionInfo", self.server_version,
                          nsmap={"h": T_NS, "xsd": XSD_NS, "xsi": XSI_NS})
         body = etree.SubElement(root, S + "Body", nsmap={"xsi": XSI_NS, "xsd": XSD_NS})
         body.append(response)
