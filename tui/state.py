@@ -159,8 +159,7 @@ class WizardState:
 
     def to_profile(self, *, placeholder_sources: bool = False) -> Profile:
         """The profile these answers make. Raises pydantic.ValidationError for a badly typed value."""
-        data = self.profile_data(placeholder_sources=placeholder_sources)
-        # filters dates: the model accepts ISO strings and turns them into dates
+        data = _without_nulls(self.profile_data(placeholder_sources=placeholder_sources))
         return Profile.model_validate(data)
 
     def problems(self, step: str, *, check_files: bool = True) -> list[Problem]:
@@ -231,6 +230,15 @@ class WizardState:
 
 def _iso(d: dt.date | None) -> str:
     return d.isoformat() if d else ""
+
+
+def _without_nulls(value: Any) -> Any:
+    """Leave out unset optional keys (all default to null), so the saved profile says only what was chosen."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _owned(step: str, path: tuple) -> bool:

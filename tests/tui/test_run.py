@@ -120,8 +120,13 @@ async def test_summary_puts_mismatches_first_and_highlights_them(workdir, demo):
         run = await wait_run(pilot)
         report = json.loads(Path(run.outcome.result.report_json).read_text(encoding="utf-8"))
         bad = [f for f in report["folders"] if is_mismatch(f)]
-        if not bad:
-            pytest.skip("this engine run verified every folder; no mismatch to show")
+        if not bad:  # whether the 9 MB attachment fails varies between runs; then use the recorded report
+            from tests.tui.record_run import load
+
+            _, recorded = load()
+            run.outcome.result.report = recorded
+            bad = [f for f in recorded["folders"] if is_mismatch(f)]
+            assert bad
         await pilot.press("s")
         await pilot.pause()
         summary = app.screen

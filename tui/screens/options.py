@@ -47,7 +47,7 @@ class OptionsScreen(StepScreen):
             Tick("from messages", s.rewrite_recipient_collection, compact=True, id="rw_collect"),
             classes="checks"))
         yield field_row("Item types", Horizontal(
-            *[Tick(t, t in s.item_types, compact=True, id=f"type_{t}") for t in ITEM_TYPES], classes="checks"))
+            *[Tick(t, t in s.item_types, compact=True, id=f"type_{t}") for t in ITEM_TYPES], classes="checks grid3"))
         yield field_row("Dated on/after", Input(s.after, placeholder="YYYY-MM-DD (optional)", compact=True,
                                                 id="after"))
         yield field_row("Dated before", Input(s.before, placeholder="YYYY-MM-DD (optional)", compact=True,

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -24,8 +25,9 @@ from tui.progress import DONE, FAILED, RUNNING, FolderRow, RunAggregate, Snapsho
 from tui.selection import human_size
 
 REFRESH_HZ = 8
-COLUMNS = (("folder", "Folder"), ("selected", "Sel"), ("imported", "Imported"), ("skipped", "Skipped"),
-           ("failed", "Failed"), ("mb", "MB"), ("rate", "Items/s"), ("state", "State"))
+COLUMNS = (("folder", "Folder"), ("selected", "Sel"), ("imported", "Imp"), ("skipped", "Skip"),
+           ("failed", "Fail"), ("mb", "MB"), ("rate", "Rate/s"), ("state", "State"))
+OTHER_COLUMNS_WIDTH = 56  # the columns after Folder, with cell padding and the scrollbar
 STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red"}
 
 
@@ -39,12 +41,24 @@ class RunOutcome:
     cancelled: bool
 
 
-def folder_label(row: FolderRow, many_psts: bool) -> str:
+def fit_left(text: str, width: int) -> str:
+    """`text`, or its end after "…" when it is wider than `width` cells (a folder's own name matters most)."""
+    if cell_len(text) <= width:
+        return text
+    out = ""
+    for ch in reversed(text):
+        if cell_len(ch + out) > width - 1:
+            break
+        out = ch + out
+    return "…" + out
+
+
+def folder_label(row: FolderRow, many_psts: bool, width: int = 1000) -> str:
     name = "/".join(row.source_path) or "(top of PST)"
     if many_psts:
         pst = row.pst.rsplit("/", 1)[-1]
-        return f"{pst}: {name}"
-    return name
+        name = f"{pst}: {name}"
+    return fit_left(name, width)
 
 
 class RunScreen(Screen[RunOutcome]):
@@ -66,6 +80,7 @@ class RunScreen(Screen[RunOutcome]):
         self.cancel_event = cancel or threading.Event()
         self.outcome: RunOutcome | None = None
         self._versions: dict[str, int] = {}
+        self.folder_width = 24
         self._shown_failures = 0
 
     def compose(self) -> ComposeResult:
@@ -87,8 +102,9 @@ class RunScreen(Screen[RunOutcome]):
 
     def on_mount(self) -> None:
         table = self.query_one("#folders", DataTable)
+        folder_width = self.folder_width = max(16, self.app.size.width - OTHER_COLUMNS_WIDTH)
         for key, label in COLUMNS:
-            table.add_column(label, key=key, width=24 if key == "folder" else None)
+            table.add_column(label, key=key, width=folder_width if key == "folder" else None)
         failures = self.query_one("#failures", DataTable)
         failures.add_column("Folder", key="folder")
         failures.add_column("Subject", key="subject", width=24)
@@ -97,6 +113,11 @@ class RunScreen(Screen[RunOutcome]):
         self.set_interval(1 / REFRESH_HZ, self.refresh_view)
         self.start_engine()
         table.focus()
+
+    def on_unmount(self) -> None:
+        # The screen is going away (the app quits): let the engine stop after its requests in flight.
+        if self.outcome is None:
+            self.cancel_event.set()
 
     # ----- the engine ------------------------------------------------------------------------------------
 
@@ -152,7 +173,7 @@ class RunScreen(Screen[RunOutcome]):
         many = len({r.pst for r in snap.rows}) > 1
         for row in snap.rows:
             key = row.key
-            cells = self._cells(row, snap.now, many)
+            cells = self._cells(row, snap.now, many, self.folder_width)
             if key not in self._versions:
                 table.add_row(*cells, key=key)
             elif self._versions[key] != row.version or row.state == RUNNING:
@@ -161,10 +182,10 @@ class RunScreen(Screen[RunOutcome]):
             self._versions[key] = row.version
 
     @staticmethod
-    def _cells(row: FolderRow, now: float, many: bool) -> tuple:
+    def _cells(row: FolderRow, now: float, many: bool, width: int) -> tuple:
         state = Text(row.state, style=STATE_STYLE.get(row.state, "dim"))
         failed = Text(str(row.failed), style="bold red") if row.failed else "0"
-        return (folder_label(row, many), str(row.selected), str(row.imported), str(row.skipped), failed,
+        return (folder_label(row, many, width), str(row.selected), str(row.imported), str(row.skipped), failed,
                 f"{row.bytes_done / 1048576:.1f}", f"{row.rate(now):.0f}", state)
 
     def _draw_failures(self, snap: Snapshot) -> None:

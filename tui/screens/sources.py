@@ -99,8 +99,8 @@ class SourcesScreen(StepScreen):
         tree = self.query_one(PstTree)
         files, items, size = selection_totals(tree.choices)
         self.query_one("#totals", Static).update(
-            f"Selected: {files} of {len(tree.choices)} PST(s), {items} items, about {human_size(size)}"
-            "   (space ticks, enter opens, a all, n none, del removes)"
+            f"Selected: {files} of {len(tree.choices)} PST(s), {items} items, ~{human_size(size)}"
+            "  · space tick · enter open · a/n all/none"
         )
 
     def save(self) -> None:

@@ -12,8 +12,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from tui.screens.run import fit_left
 
-COLUMNS = ("Folder", "PST", "Selected", "Imported", "Skipped", "Failed", "Mailbox", "Status")
+COLUMNS = ("Folder", "PST", "Sel", "Imported", "Skip", "Failed", "Mailbox", "Status")
+OTHER_COLUMNS_WIDTH = 58  # the columns after Folder, with cell padding and the scrollbar
 
 
 def load_report(outcome: Any) -> dict[str, Any] | None:
@@ -55,7 +57,9 @@ class SummaryScreen(Screen[int]):
         if self.report is None:
             return EXIT_PARTIAL
         totals = self.report.get("totals", {})
-        if totals.get("failed") or totals.get("mismatched_folders"):
+        if totals.get("failed") or totals.get("mismatched_folders") or any(
+            is_mismatch(f) for f in self.report.get("folders", [])
+        ):
             return EXIT_PARTIAL
         return EXIT_OK
 
@@ -71,11 +75,13 @@ class SummaryScreen(Screen[int]):
         if self.report is None:
             return Text("No verification report was produced.", style="bold red")
         t = self.report.get("totals", {})
-        bad = t.get("mismatched_folders", 0)
+        bad = sum(1 for f in self.report.get("folders", []) if is_mismatch(f))
         text = Text(f"Verification of {self.report.get('mailbox', '?')} ({self.report.get('store', 'mailbox')}): ")
-        text.append(f"{t.get('imported', 0)} imported, {t.get('failed', 0)} failed, ")
+        text.append(f"{t.get('imported', 0)} imported, ")
+        text.append(f"{t.get('failed', 0)} failed", style="bold red" if t.get("failed") else "")
+        text.append(", ")
         if bad:
-            text.append(f"{bad} folder(s) do not match", style="bold red")
+            text.append(f"{bad} folder(s) differ from the PST (listed first)", style="bold red")
         else:
             text.append("every folder matches", style="bold green")
         if getattr(self.outcome, "cancelled", False):
@@ -90,14 +96,15 @@ class SummaryScreen(Screen[int]):
 
     def on_mount(self) -> None:
         table = self.query_one("#verify", DataTable)
+        folder_width = max(16, self.app.size.width - OTHER_COLUMNS_WIDTH)
         for label in COLUMNS:
-            table.add_column(label, key=label.lower())
+            table.add_column(label, key=label.lower(), width=folder_width if label == "Folder" else None)
         folders = list((self.report or {}).get("folders", []))
         folders.sort(key=lambda f: (not is_mismatch(f),))  # stable: mismatches first, else report order
         for f in folders:
             bad = is_mismatch(f)
             style = "bold red" if bad else ""
-            name = "/".join(f.get("source_path", [])) or "(top of PST)"
+            name = fit_left("/".join(f.get("source_path", [])) or "(top of PST)", folder_width)
             cells = [name, f.get("pst_items"), f.get("selected"), f.get("imported"), f.get("skipped_existing"),
                      f.get("failed"), f.get("mailbox_items"), f.get("status")]
             table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
