@@ -31,6 +31,8 @@ class OAuthSettings:
     certificate: Path | None = None
     certificate_password: str | None = None
     username: str | None = None
+    verify: bool | str = True
+    """TLS verification for the authority: False, True, or a CA bundle path."""
 
 
 class MsalTokenSource:
@@ -68,11 +70,12 @@ class MsalTokenSource:
                 self._app = msal.ConfidentialClientApplication(
                     settings.client_id, client_credential=credential, authority=authority,
                     validate_authority=validate, token_cache=self._cache, instance_discovery=validate,
+                    http_client=_session(settings.verify),
                 )
             else:
                 self._app = msal.PublicClientApplication(
                     settings.client_id, authority=authority, validate_authority=validate,
-                    token_cache=self._cache, instance_discovery=validate,
+                    token_cache=self._cache, instance_discovery=validate, http_client=_session(settings.verify),
                 )
         except Exception as exc:  # msal raises ValueError and requests errors for a bad authority
             raise ConnectError(f"OAuth: cannot reach the sign-in authority {authority}: {exc}") from None
@@ -104,6 +107,22 @@ class MsalTokenSource:
             return flow
         self._show(flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}")
         return self._app.acquire_token_by_device_flow(flow)
+
+
+def _session(verify: bool | str) -> object:
+    """A requests session that keeps our TLS choice: requests lets REQUESTS_CA_BUNDLE (set on many
+    systems) override a session's own `verify`, which would silently drop a profile's ca_bundle."""
+    import requests
+
+    class PinnedVerifySession(requests.Session):
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: ANN001, ANN202
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            merged["verify"] = verify if verify is not None and verify is not True else self.verify
+            return merged
+
+    session = PinnedVerifySession()
+    session.verify = verify
+    return session
 
 
 def _certificate_credential(path: Path, password: str | None) -> dict:

@@ -171,12 +171,38 @@ class EwsTransport(Transport):
             self._token_source = MsalTokenSource(OAuthSettings(
                 method=s.method, tenant_id=s.tenant_id, client_id=s.client_id or "",
                 client_secret=s.secret if s.certificate is None else None, certificate=s.certificate,
-                username=s.username,
-            ))
+                certificate_password=s.secret if s.certificate is not None else None, username=s.username,
+                verify=(str(s.ca_bundle) if s.ca_bundle else True) if s.verify_tls else False,
+            ), cache_load=self._cache_load, cache_save=self._cache_save)
         token = self._token_source.token()
         identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
         return OAuth2Credentials(client_id=s.client_id or "", client_secret=s.secret or "",
                                  tenant_id=s.tenant_id, identity=identity, access_token=token)
+
+    def _cache_key(self) -> str:
+        s = self.settings
+        return f"oauth-token-cache:{s.tenant_id or 'organizations'}:{s.client_id}:{(s.username or s.mailbox).lower()}"
+
+    def _cache_load(self) -> str | None:
+        """The delegated token cache from the keyring (None when there is no usable keyring)."""
+        if self.settings.method != "oauth-device":
+            return None
+        try:
+            from core.profile.secrets import SERVICE, open_keyring
+
+            return open_keyring().get_password(SERVICE, self._cache_key())
+        except Exception:  # noqa: BLE001 - no keyring: sign in again next time
+            return None
+
+    def _cache_save(self, state: str) -> None:
+        if self.settings.method != "oauth-device":
+            return
+        try:
+            from core.profile.secrets import SERVICE, open_keyring
+
+            open_keyring().set_password(SERVICE, self._cache_key(), state)
+        except Exception:  # noqa: BLE001
+            log.warning("the sign-in could not be kept in the keyring; you will be asked again next run")
 
     def _auth_type(self) -> str | None:
         if self.settings.method != "password":

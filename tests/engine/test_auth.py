@@ -1,0 +1,58 @@
+"""Sign-in paths against the sandbox: OAuth app-only through msal, and TLS with a custom CA bundle."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import ALICE, PASSWORD, run_profile, stamped_items
+
+from core.profile.model import Profile
+from core.sandbox.server.app import Sandbox
+
+APP_ID = "11111111-2222-3333-4444-555555555555"
+APP_SECRET = "app-secret-value"
+
+
+def _tika(corpus_dir: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "tika_testPST.pst"
+    shutil.copy(corpus_dir / "tika_testPST.pst", dst)
+    return dst
+
+
+def test_oauth_app_over_tls_with_ca_bundle(corpus_dir, tmp_path, monkeypatch):
+    """oauth-app: msal gets a token from the (sandbox) authority, EWS impersonates the mailbox, over
+    HTTPS trusting only the profile's CA bundle, even with REQUESTS_CA_BUNDLE pointing elsewhere."""
+    pst = _tika(corpus_dir, tmp_path)
+    monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", APP_SECRET)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}, tls=True) as sb:
+        monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+        prof = Profile.new(name="o", mailbox=ALICE, sources=[pst], target="exchange-online", ews_url=sb.ews_url,
+                           auth_method="oauth-app", tenant_id="contoso.onmicrosoft.com", client_id=APP_ID,
+                           report={"directory": str(tmp_path / "reports")})
+        prof.connection.ca_bundle = str(sb.ca_cert)
+        assert prof.connection.impersonation
+        result = run_profile(prof)
+        assert result.exit_code == 0 and result.imported == 7
+        assert len(stamped_items(sb)) == 7
+        assert any(e.principal == APP_ID or APP_ID in str(e.principal) for e in sb.exchanges)
+
+
+def test_oauth_app_wrong_secret_is_one_line(corpus_dir, tmp_path, monkeypatch):
+    """A wrong client secret fails before any upload with a ConnectError naming OAuth."""
+    import pytest
+
+    from core.errors import ConnectError
+
+    pst = _tika(corpus_dir, tmp_path)
+    monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", "wrong")
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}) as sb:
+        monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+        prof = Profile.new(name="o", mailbox=ALICE, sources=[pst], target="exchange-online", ews_url=sb.ews_url,
+                           auth_method="oauth-app", tenant_id="contoso.onmicrosoft.com", client_id=APP_ID,
+                           report={"directory": str(tmp_path / "reports")})
+        with pytest.raises(ConnectError, match="OAuth") as info:
+            run_profile(prof)
+        assert "\n" not in str(info.value)
+        assert stamped_items(sb) == {}
