@@ -5,8 +5,9 @@
         sb.set_knobs(busy_next=2)
 
 Endpoints: `/EWS/Exchange.asmx` (EWS), `/autodiscover/autodiscover.svc` (SOAP Autodiscover),
-`/{tenant}/oauth2/v2.0/token` (OAuth token endpoint: client_credentials and password grants)
-and `/{tenant}/v2.0/.well-known/openid-configuration`.
+`/{tenant}/oauth2/v2.0/token` (OAuth token endpoint: client_credentials, password and device-code
+grants), `/{tenant}/oauth2/v2.0/devicecode` with its sign-in page `/{tenant}/oauth2/deviceauth`,
+and `/{tenant}/v2.0/.well-known/openid-configuration` (what msal reads).
 
 Authentication like an IIS-hosted Exchange: Basic, NTLM (connection-based: once a
 keep-alive connection has passed the NTLM handshake, its later requests are that user's)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import logging
 import re
@@ -46,6 +48,18 @@ EWS_PATH = "/ews/exchange.asmx"
 AUTODISCOVER_PATH = "/autodiscover/autodiscover.svc"
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 _OIDC_PATH = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$")
+_DEVICECODE_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/devicecode$")
+_DEVICEAUTH_PATH = re.compile(r"^/([^/]+)/oauth2/deviceauth$")
+_USERREALM_PATH = re.compile(r"^/common/userrealm/([^/?]+)$")
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+DEVICE_CODE_LIFETIME_S = 900
+DEVICE_POLL_INTERVAL_S = 1  # Entra says 5; tests and demos need not wait that long
+_DEVICE_PAGE = """<!doctype html><html><head><title>pstimport sandbox sign-in</title></head><body>
+<h1>pstimport sandbox: sign in a device</h1><p>{message}</p>
+<form method="post"><p><label>Code <input name="user_code" value="{code}"></label></p>
+<p><label>User <input name="username"></label></p>
+<p><label>Password <input name="password" type="password"></label></p>
+<p><button type="submit">Sign in</button></p></form></body></html>"""
 TOKEN_LIFETIME_S = 3600
 AUTH_METHODS = ("ntlm", "basic", "bearer")
 MAX_EXCHANGES_KEPT = 100_000
@@ -123,6 +137,19 @@ class _Handler(BaseHTTPRequestHandler):
                    "response_types_supported": ["code", "token"]}
             self._send(200, json.dumps(doc).encode(), "application/json")
             return
+        match = _DEVICEAUTH_PATH.match(path)
+        if match:
+            code = html.escape(parse_qs(urlsplit(self.path).query).get("code", [""])[0])
+            page = _DEVICE_PAGE.format(message="Enter the code your device shows, and your mailbox sign-in.",
+                                       code=code)
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+            return
+        match = _USERREALM_PATH.match(path)
+        if match:  # msal asks this before a username/password grant
+            doc = {"ver": "1.0", "account_type": "Managed", "domain_name": match.group(1).split("@")[-1],
+                   "cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline"}
+            self._send(200, json.dumps(doc).encode(), "application/json")
+            return
         self._send(404, b"<html><body>Not Found</body></html>", "text/html")
 
     def do_HEAD(self) -> None:  # noqa: N802
@@ -136,6 +163,14 @@ class _Handler(BaseHTTPRequestHandler):
         match = _TOKEN_PATH.match(path)
         if match:
             self._token(body)
+            return
+        match = _DEVICECODE_PATH.match(path)
+        if match:
+            self._device_code(body, match.group(1))
+            return
+        match = _DEVICEAUTH_PATH.match(path)
+        if match:
+            self._device_sign_in(body)
             return
         if path.lower() not in (EWS_PATH, AUTODISCOVER_PATH):
             self._send(404, b"<html><body>Not Found</body></html>", "text/html")
@@ -303,6 +338,17 @@ class _Handler(BaseHTTPRequestHandler):
                                             "username or password.")
                 return
             token = sandbox.mint_token(address, kind="user")
+        elif grant == DEVICE_GRANT:
+            state = sandbox._device_poll(form.get("device_code", ""))
+            if state in ("authorization_pending", "expired_token", "invalid_grant"):
+                descriptions = {
+                    "authorization_pending": "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.",
+                    "expired_token": "AADSTS70019: Verification code expired.",
+                    "invalid_grant": "AADSTS70000: The provided value for the 'device_code' is not valid.",
+                }
+                error(400, state, descriptions[state])
+                return
+            token = sandbox.mint_token(state, kind="user")
         else:
             error(400, "unsupported_grant_type", f"AADSTS70003: The app requested an unsupported grant type "
                                                  f"'{grant}'.")
@@ -310,6 +356,29 @@ class _Handler(BaseHTTPRequestHandler):
         answer = {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S, "ext_expires_in": TOKEN_LIFETIME_S,
                   "access_token": token, "scope": form.get("scope", "https://outlook.office365.com/.default")}
         self._send(200, json.dumps(answer).encode(), "application/json")
+
+
+    def _device_code(self, body: bytes, tenant: str) -> None:
+        sandbox = self.server.sandbox
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        device_code, user_code = sandbox._device_start(form.get("client_id", ""))
+        uri = f"{self._base_url()}/{tenant}/oauth2/deviceauth"
+        answer = {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
+                  "expires_in": DEVICE_CODE_LIFETIME_S, "interval": DEVICE_POLL_INTERVAL_S,
+                  "message": f"To sign in, use a web browser to open the page {uri} and enter the code "
+                             f"{user_code} to authenticate."}
+        self._send(200, json.dumps(answer).encode(), "application/json")
+
+    def _device_sign_in(self, body: bytes) -> None:
+        sandbox = self.server.sandbox
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        address = sandbox._address_for(form.get("username", ""))
+        ok = bool(address) and sandbox.store.check_password(address, form.get("password", ""))
+        ok = ok and sandbox.approve_device(form.get("user_code", ""), address)
+        message = "You are signed in; you may close this window." if ok else \
+            "That code, user or password is not right. Try again."
+        page = _DEVICE_PAGE.format(message=message, code=html.escape(form.get("user_code", "")))
+        self._send(200 if ok else 400, page.encode(), "text/html; charset=utf-8")
 
 
 def _operation_name(body: bytes) -> str:
@@ -388,6 +457,8 @@ class Sandbox:
         self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes, schema, flavour)
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
+        self._devices: dict[str, dict] = {}  # device_code -> pending device-code sign-in
+        self._device_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -485,6 +556,37 @@ class Sandbox:
         token = "sbx1." + secrets.token_urlsafe(32)
         self.store.save_token(token, subject.lower() if kind == "user" else subject, kind, time.time() + lifetime_s)
         return token
+
+    def approve_device(self, user_code: str, address: str) -> bool:
+        """Sign in a pending device-code flow as `address` (what the verification page does)."""
+        with self._device_lock:
+            for entry in self._devices.values():
+                if entry["user_code"] == user_code.strip().upper() and entry["expires"] > time.time():
+                    entry["address"] = address.lower()
+                    return True
+        return False
+
+    def _device_start(self, client_id: str) -> tuple[str, str]:
+        device_code = secrets.token_urlsafe(32)
+        user_code = "".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ23456789") for _ in range(9))
+        with self._device_lock:
+            self._devices[device_code] = {"user_code": user_code, "client_id": client_id, "address": None,
+                                          "expires": time.time() + DEVICE_CODE_LIFETIME_S}
+        return device_code, user_code
+
+    def _device_poll(self, device_code: str) -> str:
+        """The signed-in address, or authorization_pending / expired_token / invalid_grant."""
+        with self._device_lock:
+            entry = self._devices.get(device_code)
+            if entry is None:
+                return "invalid_grant"
+            if entry["expires"] <= time.time():
+                del self._devices[device_code]
+                return "expired_token"
+            if entry["address"] is None:
+                return "authorization_pending"
+            del self._devices[device_code]  # a device code is redeemed once
+            return entry["address"]
 
     def _address_for(self, user: str, domain: str = "") -> str | None:
         """The mailbox a logon name means: an address, DOMAIN\\user, or a bare alias."""
