@@ -123,3 +123,17 @@ def test_time_zone_rules_both_hemispheres() -> None:
     assert local_to_utc(datetime(2021, 1, 10, 9), sydney) == datetime(2021, 1, 9, 22, tzinfo=UTC)
     assert local_to_utc(datetime(2021, 7, 10, 9), sydney) == datetime(2021, 7, 9, 23, tzinfo=UTC)
     assert utc_to_local(datetime(2021, 7, 9, 23, tzinfo=UTC), sydney) == datetime(2021, 7, 10, 9)
+
+
+def test_ansi_cp932_item_decodes(corpus: Path) -> None:
+    """An ANSI cp932 message keeps its Japanese subject and bodies (HTML recovered from its RTF)."""
+    from tests.convert.fidelity import body_parts, parse
+
+    (payload,) = _payloads(corpus, "hiraoka_nonUnicodeCP932.pst")
+    msg = parse(payload.mime)
+    assert str(msg["subject"]) == "日本語 Non Unicode タイトル"
+    text, html = body_parts(msg)
+    assert "日本語 Non Unicode 本文" in text
+    assert html is not None and "日本語" in html and "本文" in html
+    (contact,) = _payloads(corpus, "hiraoka_contacts97-2002.pst")
+    assert isinstance(contact, Contact) and "イグザンプル" in contact.display_name
