@@ -174,3 +174,20 @@ def test_flavours(tmp_path, schema_checker, monkeypatch, flavour, build):
         assert acc.inbox.total_count == 0
         basic = requests.post(sb.ews_url, data=GET_INBOX, auth=(ALICE, PASSWORD), timeout=10)
         assert basic.status_code == (401 if flavour == "exchange-online" else 200)
+
+
+def test_store_keeps_no_secret_in_clear(tmp_path):
+    """Passwords and client secrets are stored hashed; verification still works after a reopen."""
+    store = Store(tmp_path)
+    store.add_user("zed@sandbox.test", "Very-Secret-pw-9")
+    store.add_app("app-1", "Client-Secret-7")
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite3*"))
+    assert b"Very-Secret-pw-9" not in raw and b"Client-Secret-7" not in raw
+    store = Store(tmp_path)
+    try:
+        assert store.check_password("zed@sandbox.test", "Very-Secret-pw-9")
+        assert not store.check_password("zed@sandbox.test", "very-secret-pw-9")
+        assert store.check_app("app-1", "Client-Secret-7") and not store.check_app("app-1", "x")
+    finally:
+        store.close()

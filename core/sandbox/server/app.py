@@ -304,8 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._challenge()
                 return None
             address = sandbox._address_for(auth.user, auth.domain)
-            password = sandbox.store.password(address) if address else None
-            if address and password is not None and ntlm.verify_ntlmv2(auth, password, server_challenge):
+            nt_hash = sandbox.store.nt_hash(address) if address else None
+            if address and nt_hash is not None and ntlm.verify_ntlmv2(auth, nt_hash, server_challenge):
                 self.ntlm_user = address
                 return Principal(address)
         self._challenge()

@@ -112,9 +112,8 @@ def md4(data: bytes) -> bytes:
     return struct.pack("<4I", a, b, c, d)
 
 
-def ntowfv2(password: str, user: str, domain: str) -> bytes:
-    """NTOWFv2 (MS-NLMP 3.3.2)."""
-    nt_hash = md4(password.encode("utf-16-le"))
+def ntowfv2(nt_hash: bytes, user: str, domain: str) -> bytes:
+    """NTOWFv2 (MS-NLMP 3.3.2) from the NT hash, MD4(UTF-16LE(password))."""
     return hmac.new(nt_hash, (user.upper() + domain).encode("utf-16-le"), "md5").digest()
 
 
@@ -202,12 +201,12 @@ def parse_authenticate(msg: bytes) -> Authenticate:
     )
 
 
-def verify_ntlmv2(auth: Authenticate, password: str, server_challenge: bytes) -> bool:
-    """True when `auth`'s NTLMv2 response proves knowledge of `password` (MS-NLMP 3.3.2)."""
+def verify_ntlmv2(auth: Authenticate, nt_hash: bytes, server_challenge: bytes) -> bool:
+    """True when `auth`'s NTLMv2 response proves knowledge of the password behind `nt_hash` (MS-NLMP 3.3.2)."""
     if len(auth.nt_response) <= 24:  # NTLMv1 or anonymous: refused
         return False
     proof, blob = auth.nt_response[:16], auth.nt_response[16:]
-    key = ntowfv2(password, auth.user, auth.domain)
+    key = ntowfv2(nt_hash, auth.user, auth.domain)
     expected = hmac.new(key, server_challenge + blob, "md5").digest()
     return hmac.compare_digest(proof, expected)
 

@@ -13,6 +13,7 @@ Extended properties are keyed by a canonical string made by `prop_key`:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.mapi.props import MSGFLAG_READ, MSGFLAG_UNSENT
+from core.sandbox.server.ntlm import md4
 
 # Well-known folders of a primary mailbox: (distinguished id, display name, container class, parent id).
 PRIMARY_FOLDERS: tuple[tuple[str, str, str | None, str | None], ...] = (
@@ -69,14 +71,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     address TEXT PRIMARY KEY,            -- lower-case SMTP address
     display_name TEXT NOT NULL,
-    password TEXT NOT NULL,
+    pw_hash TEXT NOT NULL,               -- pbkdf2_sha256$iterations$salt$hash (Basic, OAuth password grant)
+    nt_hash TEXT NOT NULL,               -- MD4 of the UTF-16LE password: what NTLMv2 verification needs
     impersonate_all INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS grants (      -- who may impersonate whom, besides impersonate_all
     actor TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (actor, target)
 );
 CREATE TABLE IF NOT EXISTS apps (        -- OAuth client-credential applications
-    client_id TEXT PRIMARY KEY, secret TEXT NOT NULL
+    client_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, subject TEXT NOT NULL, kind TEXT NOT NULL, expires REAL NOT NULL
@@ -191,6 +194,25 @@ class Item:
         return bool(self.message_flags & MSGFLAG_READ)
 
 
+PBKDF2_ITERATIONS = 100_000
+
+
+def hash_secret(secret: str) -> str:
+    """A salted PBKDF2-SHA256 hash, so the store keeps no password or client secret in clear."""
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, PBKDF2_ITERATIONS)
+    return f"pbkdf2_sha256${PBKDF2_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def verify_secret(stored: str, secret: str) -> bool:
+    try:
+        _scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    again = hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), int(iterations))
+    return hmac.compare_digest(again.hex(), digest)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -203,6 +225,7 @@ class Store:
         self.blob_dir = self.state_dir / "blobs"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._verified: set[bytes] = set()
         self._db = sqlite3.connect(
             self.state_dir / "store.sqlite3", check_same_thread=False, isolation_level=None
         )
@@ -226,9 +249,9 @@ class Store:
             display_name = " ".join(part.capitalize() for part in local.replace("_", ".").split("."))
         with self._lock, self._tx():
             self._db.execute(
-                "INSERT INTO users (address, display_name, password) VALUES (?, ?, ?) "
-                "ON CONFLICT (address) DO UPDATE SET password = excluded.password",
-                (address, display_name, password),
+                "INSERT INTO users (address, display_name, pw_hash, nt_hash) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET pw_hash = excluded.pw_hash, nt_hash = excluded.nt_hash",
+                (address, display_name, hash_secret(password), md4(password.encode("utf-16-le")).hex()),
             )
             self._ensure_store(address, "primary", PRIMARY_FOLDERS)
             if archive:
@@ -286,30 +309,40 @@ class Store:
         return [User(r[0], r[1], bool(r[2])) for r in rows]
 
     def check_password(self, address: str, password: str) -> bool:
-        import hmac
-
-        stored = self.password(address)
-        return stored is not None and hmac.compare_digest(stored.encode(), password.encode())
-
-    def password(self, address: str) -> str | None:
-        """The user's password (the NTLM verifier needs the clear text to derive the NT hash)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT password FROM users WHERE address = ?", (address.strip().lower(),)
+                "SELECT pw_hash FROM users WHERE address = ?", (address.strip().lower(),)
             ).fetchone()
-        return row[0] if row else None
+        return row is not None and self._verify(row[0], password)
+
+    def nt_hash(self, address: str) -> bytes | None:
+        """The user's NT hash (MD4 of the UTF-16LE password), which NTLMv2 verification derives keys from."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT nt_hash FROM users WHERE address = ?", (address.strip().lower(),)
+            ).fetchone()
+        return bytes.fromhex(row[0]) if row else None
 
     def add_app(self, client_id: str, secret: str) -> None:
         """Register an OAuth application (client credentials) allowed to impersonate every mailbox."""
         with self._lock, self._tx():
-            self._db.execute("INSERT OR REPLACE INTO apps (client_id, secret) VALUES (?, ?)", (client_id, secret))
+            self._db.execute("INSERT OR REPLACE INTO apps (client_id, secret_hash) VALUES (?, ?)",
+                             (client_id, hash_secret(secret)))
 
     def check_app(self, client_id: str, secret: str) -> bool:
-        import hmac
-
         with self._lock:
-            row = self._db.execute("SELECT secret FROM apps WHERE client_id = ?", (client_id,)).fetchone()
-        return bool(row) and hmac.compare_digest(row[0].encode(), secret.encode())
+            row = self._db.execute("SELECT secret_hash FROM apps WHERE client_id = ?", (client_id,)).fetchone()
+        return row is not None and self._verify(row[0], secret)
+
+    def _verify(self, stored: str, secret: str) -> bool:
+        # Basic auth sends the password with every request: remember what already verified, in memory only.
+        memo = hashlib.sha256(f"{stored}\0{secret}".encode()).digest()
+        if memo in self._verified:
+            return True
+        if not verify_secret(stored, secret):
+            return False
+        self._verified.add(memo)
+        return True
 
     def save_token(self, token: str, subject: str, kind: str, expires: float) -> None:
         with self._lock, self._tx():
