@@ -1,0 +1,15 @@
+"""The sandbox mailbox server: a store plus EWS, SOAP Autodiscover and OAuth endpoints on 127.0.0.1.
+
+    from core.sandbox.server import Knobs, Sandbox
+    with Sandbox(state_dir, users={"alice@sandbox.test": "pw"}, archives=["alice@sandbox.test"]) as sb:
+        sb.ews_url; sb.set_knobs(busy_rate=0.2); sb.items("alice@sandbox.test", "Inbox")
+
+Modules: `store` (SQLite + blobs, transport-neutral), `ews` (the EWS front end), `autodiscover`,
+`app` (HTTP server, authentication, OAuth endpoints, `Sandbox`), `knobs`, `ntlm`, `tls`,
+`hostmap` (DNS responder and host-mapping adapter for end-to-end Autodiscover), `schema`, `cli`.
+"""
+
+from core.sandbox.server.app import Exchange, Sandbox
+from core.sandbox.server.knobs import Knobs
+
+__all__ = ["Exchange", "Knobs", "Sandbox"]
