@@ -9,7 +9,25 @@ Modules: `store` (SQLite + blobs, transport-neutral), `ews` (the EWS front end),
 `hostmap` (DNS responder and host-mapping adapter for end-to-end Autodiscover), `schema`, `cli`.
 """
 
-from core.sandbox.server.app import Exchange, Sandbox
-from core.sandbox.server.knobs import Knobs
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.sandbox.server.app import Exchange, Sandbox
+    from core.sandbox.server.knobs import Knobs
 
 __all__ = ["Exchange", "Knobs", "Sandbox"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `pstimport --help` registers `sandbox serve` without loading the server.
+    if name in ("Exchange", "Sandbox"):
+        from core.sandbox.server import app
+
+        return getattr(app, name)
+    if name == "Knobs":
+        from core.sandbox.server.knobs import Knobs
+
+        return Knobs
+    raise AttributeError(name)
