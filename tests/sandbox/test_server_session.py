@@ -340,3 +340,16 @@ def test_impersonating_an_unknown_mailbox(sandbox):
     acc = account(sandbox, "ghost@sandbox.test", Credentials(SERVICE, SERVICE_PASSWORD), access_type=IMPERSONATION)
     with pytest.raises(ErrorNonExistentMailbox):
         acc.root.refresh()
+
+
+def test_mime_headers_are_promoted(sandbox):
+    """Like Exchange, GetItem shows the subject, sender, recipients, sent date and body taken from the MIME."""
+    acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
+    (res,) = acc.bulk_create(folder=acc.inbox, items=[Message(folder=acc.inbox, mime_content=mime("promoted"))])
+    (msg,) = acc.fetch([res])
+    assert msg.subject == "promoted"
+    assert msg.author.email_address == "carol@example.com" and msg.author.name == "Carol"
+    assert [r.email_address for r in msg.to_recipients] == [ALICE]
+    assert msg.datetime_sent == dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.UTC)
+    assert msg.text_body is None or "Hello" in msg.text_body
+    assert "Hello" in str(msg.body) and msg.has_attachments is False

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import email.parser
 import email.policy
+import email.utils
 import struct
 import uuid
 from collections.abc import Callable
@@ -636,10 +638,8 @@ class EwsService:
                     new.subject = child.text or ""
                 elif name == "IsRead":
                     is_read = _bool(child.text)
-        if new.subject is None and new.mime is not None:
-            headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(new.mime)
-            subject = headers.get("Subject")
-            new.subject = str(subject) if subject is not None else None
+        if new.mime is not None and kind in ("Message", "PostItem", "Item"):
+            self._fields_from_mime(new)
         size = len(new.mime or b"") + sum(len(str(f)) for f in new.fields)
         if size > limit:
             raise OpError("ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
@@ -660,6 +660,73 @@ class EwsService:
         else:
             new.message_flags = mapi.MSGFLAG_READ
         return new
+
+    @staticmethod
+    def _fields_from_mime(new: NewItem) -> None:
+        """What Exchange promotes from MIME headers and body into item properties, unless the request set them."""
+        try:
+            msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(new.mime or b"")
+        except Exception:  # unparseable MIME is still stored; Exchange keeps it as an opaque body
+            return
+        have = {node[0] for node in new.fields}
+
+        def add(node: list) -> None:
+            if node[0] not in have:
+                new.fields.append(node)
+                have.add(node[0])
+
+        def header(name: str) -> str | None:
+            try:
+                value = msg.get(name)
+            except Exception:  # a malformed header: leave the property unset
+                return None
+            return str(value) if value is not None else None
+
+        def mailboxes(name: str) -> list[list]:
+            try:
+                addresses = msg.get(name).addresses if msg.get(name) is not None else ()
+            except Exception:
+                return []
+            out = []
+            for a in addresses:
+                if a.addr_spec and "@" in a.addr_spec:
+                    parts = ([["Name", {}, a.display_name]] if a.display_name else []) + [
+                        ["EmailAddress", {}, a.addr_spec], ["RoutingType", {}, "SMTP"]]
+                    out.append(["Mailbox", {}, parts])
+            return out
+
+        if new.subject is None:
+            new.subject = header("Subject")
+        date = header("Date")
+        if date:
+            try:
+                sent = email.utils.parsedate_to_datetime(date)
+                if sent.tzinfo is not None:
+                    add(["DateTimeSent", {}, sent.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")])
+            except (TypeError, ValueError):
+                pass
+        body_part = msg.get_body(preferencelist=("html", "plain")) if msg.is_multipart() or \
+            msg.get_content_maintype() == "text" else None
+        if body_part is not None:
+            try:
+                text = body_part.get_content()
+            except Exception:
+                text = None
+            if isinstance(text, str):
+                kind = "HTML" if body_part.get_content_subtype() == "html" else "Text"
+                add(["Body", {"BodyType": kind}, text])
+        add(["HasAttachments", {}, _xml_bool(any(True for _ in msg.iter_attachments()) if msg.is_multipart()
+                                             else False)])
+        for name, element in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
+            boxes = mailboxes(name)
+            if boxes:
+                add([element, {}, boxes])
+        sender = mailboxes("From")
+        if sender:
+            add(["From", {}, [sender[0]]])
+        message_id = header("Message-ID")
+        if message_id:
+            add(["InternetMessageId", {}, message_id.strip()])
 
     # --- items out -------------------------------------------------------------------------------
     def _item_shape(self, op: etree._Element) -> tuple[str, set[str], list[etree._Element], bool]:
