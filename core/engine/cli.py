@@ -18,16 +18,22 @@ UI_RUNNER: Callable[[Any, threading.Event], Any] | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="run a saved profile (import)",
-                              description="Import the PSTs of a profile into its mailbox, then verify.")
+    p = subparsers.add_parser(
+        "run",
+        help="run a saved profile (import)",
+        description="Import the PSTs of a profile into its mailbox, then verify.",
+    )
     p.add_argument("profile", metavar="PROFILE.yaml")
     p.add_argument("--headless", action="store_true", help="no wizard: a progress table or plain lines")
     p.add_argument("--json", action="store_true", help="JSON-lines events on stdout (implies --headless)")
     p.add_argument("--dry-run", action="store_true", help="read and convert everything, upload nothing")
     p.add_argument("--password-stdin", action="store_true", help="read the password/secret from stdin's first line")
     p.set_defaults(func=cmd_run)
-    v = subparsers.add_parser("verify", help="count PST vs mailbox per folder and write the report",
-                              description="Count items per folder (PST selection, imported, mailbox, stamped).")
+    v = subparsers.add_parser(
+        "verify",
+        help="count PST vs mailbox per folder and write the report",
+        description="Count items per folder (PST selection, imported, mailbox, stamped).",
+    )
     v.add_argument("profile", metavar="PROFILE.yaml")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--password-stdin", action="store_true", help="read the password/secret from stdin's first line")
@@ -85,9 +91,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         t = report["totals"]
         for r in report["folders"]:
-            print(f"{r['status']:<8} {r['pst']}: {'/'.join(r['source_path']) or '(top)'} -> "
-                  f"{'/'.join(r['target_path']) or '(top)'}: selected {r['selected']}, in mailbox "
-                  f"{r['stamped_items']} stamped / {r['mailbox_items']} items, duplicates {r['duplicates']}")
+            print(
+                f"{r['status']:<8} {r['pst']}: {'/'.join(r['source_path']) or '(top)'} -> "
+                f"{'/'.join(r['target_path']) or '(top)'}: selected {r['selected']}, in mailbox "
+                f"{r['stamped_items']} stamped / {r['mailbox_items']} items, duplicates {r['duplicates']}"
+            )
         print(f"{len(report['folders'])} folders, {t['mismatched_folders']} mismatched; report: {hpath}")
     bad = report["totals"]["mismatched_folders"] or report["totals"]["failed"]
     return EXIT_PARTIAL if bad else EXIT_OK

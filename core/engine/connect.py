@@ -16,8 +16,9 @@ AUTODISCOVER_URL_ENV = "PSTIMPORT_AUTODISCOVER_URL"
 AUTH_TYPE_ENV = "PSTIMPORT_EWS_AUTH"  # ntlm | basic; default: ask the server
 
 
-def transport_factory(profile: Profile, *, stdin: IO[str] | None = None,
-                      interactive: bool | None = None) -> Callable[[], Transport]:
+def transport_factory(
+    profile: Profile, *, stdin: IO[str] | None = None, interactive: bool | None = None
+) -> Callable[[], Transport]:
     """A callable that makes the profile's transport. The secret is looked up now (it may prompt)."""
     from core.profile.secrets import lookup_secret, primary_secret
 
@@ -35,14 +36,25 @@ def transport_factory(profile: Profile, *, stdin: IO[str] | None = None,
     def make() -> Transport:
         from core.transport.ews.transport import EwsSettings, EwsTransport
 
-        return EwsTransport(EwsSettings(
-            mailbox=profile.mailbox, store=profile.destination.store, discovery=conn.discovery,
-            ews_url=conn.ews_url, autodiscover_url=os.environ.get(AUTODISCOVER_URL_ENV) or None,
-            method=conn.auth.method, username=conn.auth.username, secret=secret,
-            auth_type=os.environ.get(AUTH_TYPE_ENV) or None, tenant_id=conn.auth.tenant_id,
-            client_id=conn.auth.client_id, certificate=profile.certificate_path(),
-            impersonation=conn.impersonation, verify_tls=conn.verify_tls, ca_bundle=profile.ca_bundle_path(),
-            max_connections=profile.performance.max_threads,
-        ))
+        return EwsTransport(
+            EwsSettings(
+                mailbox=profile.mailbox,
+                store=profile.destination.store,
+                discovery=conn.discovery,
+                ews_url=conn.ews_url,
+                autodiscover_url=os.environ.get(AUTODISCOVER_URL_ENV) or None,
+                method=conn.auth.method,
+                username=conn.auth.username,
+                secret=secret,
+                auth_type=os.environ.get(AUTH_TYPE_ENV) or None,
+                tenant_id=conn.auth.tenant_id,
+                client_id=conn.auth.client_id,
+                certificate=profile.certificate_path(),
+                impersonation=conn.impersonation,
+                verify_tls=conn.verify_tls,
+                ca_bundle=profile.ca_bundle_path(),
+                max_connections=profile.performance.max_threads,
+            )
+        )
 
     return make

@@ -98,8 +98,9 @@ class Journal:
             [(s, folder_id, source_path, size, now) for s, size in stamps],
         )
 
-    def mark_done(self, done: list[tuple[str, str | None]], folder_id: str | None = None,
-                  source_path: str = "") -> None:
+    def mark_done(
+        self, done: list[tuple[str, str | None]], folder_id: str | None = None, source_path: str = ""
+    ) -> None:
         """(stamp, item id) pairs the server holds. Rows are created when missing (found by a scan)."""
         now = time.time()
         self._write(
@@ -111,8 +112,10 @@ class Journal:
 
     def mark_failed(self, failed: list[tuple[str, str]]) -> None:
         now = time.time()
-        self._write("UPDATE items SET state='failed', reason=?, updated=? WHERE stamp=?",
-                    [(reason, now, s) for s, reason in failed])
+        self._write(
+            "UPDATE items SET state='failed', reason=?, updated=? WHERE stamp=?",
+            [(reason, now, s) for s, reason in failed],
+        )
 
     def forget(self, stamps: list[str]) -> None:
         """Back to 'never sent' (a lookup showed the server does not hold them)."""

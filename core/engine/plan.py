@@ -12,12 +12,29 @@ from core.pst import open_pst
 from core.transport.base import Transport
 
 # The item-type filter of a profile, by converter payload kind.
-KIND_TO_TYPE = {"mime": "mail", "appointment": "calendar", "contact": "contacts", "distribution_list": "contacts",
-                "task": "tasks", "note": "notes", "journal": "journal"}
+KIND_TO_TYPE = {
+    "mime": "mail",
+    "appointment": "calendar",
+    "contact": "contacts",
+    "distribution_list": "contacts",
+    "task": "tasks",
+    "note": "notes",
+    "journal": "journal",
+}
 # Display names for roles when no server was asked (dry run).
-ROLE_NAMES = {"inbox": "Inbox", "sent": "Sent Items", "deleted": "Deleted Items", "drafts": "Drafts",
-              "outbox": "Outbox", "junk": "Junk Email", "calendar": "Calendar", "contacts": "Contacts",
-              "tasks": "Tasks", "notes": "Notes", "journal": "Journal"}
+ROLE_NAMES = {
+    "inbox": "Inbox",
+    "sent": "Sent Items",
+    "deleted": "Deleted Items",
+    "drafts": "Drafts",
+    "outbox": "Outbox",
+    "junk": "Junk Email",
+    "calendar": "Calendar",
+    "contacts": "Contacts",
+    "tasks": "Tasks",
+    "notes": "Notes",
+    "journal": "Journal",
+}
 
 
 @dataclass
@@ -97,8 +114,9 @@ def build_plan(
         if not path.exists():
             raise PstError(str(path), "no such file")
         with open_pst(path, src.codepage) as pst:
-            sp = SourcePlan(path=path, label=path.name, codepage=src.codepage,
-                            store_key=(pst.info.record_key or b"").hex())
+            sp = SourcePlan(
+                path=path, label=path.name, codepage=src.codepage, store_key=(pst.info.record_key or b"").hex()
+            )
             classes: dict[tuple[str, ...], str | None] = {}
             roles: dict[tuple[str, ...], str | None] = {}
             for folder in pst.folders():
@@ -113,8 +131,10 @@ def build_plan(
                 elif dest.root == "folder":
                     base = tuple(p for p in (dest.folder or "").split("/") if p)
                     rel = (*base, *folder.path)
-                    rel_classes = (*(["IPF.Note"] * len(base)),
-                                   *(classes.get(folder.path[: i + 1]) for i in range(len(folder.path))))
+                    rel_classes = (
+                        *(["IPF.Note"] * len(base)),
+                        *(classes.get(folder.path[: i + 1]) for i in range(len(folder.path))),
+                    )
                 else:  # store-root: the first ancestor with a role maps to the store's own folder
                     cut = 0
                     for i in range(1, len(folder.path) + 1):
@@ -123,12 +143,26 @@ def build_plan(
                             break
                     rel = folder.path[cut:]
                     rel_classes = tuple(classes.get(folder.path[: cut + i + 1]) for i in range(len(rel)))
-                sp.folders.append(FolderPlan(
-                    source_path=folder.path, node_id=folder.node_id, container_class=folder.container_class,
-                    role=folder.role, pst_items=folder.item_count, anchor=anchor, rel=rel, rel_classes=rel_classes,
-                    target_path=((ROLE_NAMES.get(anchor, anchor),) if anchor else ()) + rel,
-                ))
+                sp.folders.append(
+                    FolderPlan(
+                        source_path=folder.path,
+                        node_id=folder.node_id,
+                        container_class=folder.container_class,
+                        role=folder.role,
+                        pst_items=folder.item_count,
+                        anchor=anchor,
+                        rel=rel,
+                        rel_classes=rel_classes,
+                        target_path=((ROLE_NAMES.get(anchor, anchor),) if anchor else ()) + rel,
+                    )
+                )
         sources.append(sp)
     jpath = journal_path(profile.name, profile.mailbox, dest.store, journal_dir)
-    return Plan(profile=profile, sources=sources, journal_path=jpath, transport_factory=transport_factory,
-                dry_run=dry_run, report_dir=profile.report_dir())
+    return Plan(
+        profile=profile,
+        sources=sources,
+        journal_path=jpath,
+        transport_factory=transport_factory,
+        dry_run=dry_run,
+        report_dir=profile.report_dir(),
+    )

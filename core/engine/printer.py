@@ -95,8 +95,9 @@ class HumanPrinter:
             if row:
                 row.state = "reading"
             if not self.live:
-                self._line(f"folder {e.pst}: {'/'.join(e.source_path) or '(top)'} -> "
-                           f"{'/'.join(e.target_path) or '(top)'}")
+                self._line(
+                    f"folder {e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
+                )
         elif isinstance(e, ItemImported):
             row = self.rows.get(self._key(e.pst, e.source_path))
             if row:
@@ -114,16 +115,20 @@ class HumanPrinter:
         elif isinstance(e, Throttled):
             self.throttled += 1
             if not self.live and self.throttled in (1, 10, 100, 1000):
-                self._line(f"server busy: backing off {e.back_off_seconds:.1f}s, {e.concurrency} thread(s) "
-                           f"({self.throttled} so far)")
+                self._line(
+                    f"server busy: backing off {e.back_off_seconds:.1f}s, {e.concurrency} thread(s) "
+                    f"({self.throttled} so far)"
+                )
         elif isinstance(e, FolderFinished):
             row = self.rows.get(self._key(e.pst, e.source_path))
             if row:
                 row.state = "done"
             if not self.live:
                 verb = "would import" if self.dry_run else "imported"
-                self._line(f"done   {e.pst}: {'/'.join(e.source_path) or '(top)'}: {verb} {e.imported}, "
-                           f"already there {e.skipped}, failed {e.failed}")
+                self._line(
+                    f"done   {e.pst}: {'/'.join(e.source_path) or '(top)'}: {verb} {e.imported}, "
+                    f"already there {e.skipped}, failed {e.failed}"
+                )
         elif isinstance(e, Progress):
             self.progress = e
             now = time.monotonic()
@@ -138,9 +143,12 @@ class HumanPrinter:
                 self._draw()
                 self._drawn = 0
             verb = "would import" if self.dry_run else "imported"
-            self.out.write(f"{'interrupted' if e.interrupted else 'finished'}: {verb} {e.imported}, already there "
-                           f"{e.skipped}, failed {e.failed}" + (f", server busy {self.throttled}x" if self.throttled
-                                                                  else "") + "\n")
+            self.out.write(
+                f"{'interrupted' if e.interrupted else 'finished'}: {verb} {e.imported}, already there "
+                f"{e.skipped}, failed {e.failed}"
+                + (f", server busy {self.throttled}x" if self.throttled else "")
+                + "\n"
+            )
             if not e.interrupted and not self.dry_run and e.imported == 0 and e.failed == 0:
                 self.out.write("nothing new to import: every selected item is already in the mailbox\n")
             if e.report_html:
@@ -151,8 +159,10 @@ class HumanPrinter:
 
     @staticmethod
     def _summary(p: Progress) -> str:
-        return (f"progress {p.items_done}/{p.items_total} items, {p.bytes_done / 1048576:.1f} MB, "
-                f"{p.items_per_second:.1f} items/s, ETA {_fmt_eta(p.eta_seconds)}, {p.concurrency} thread(s)")
+        return (
+            f"progress {p.items_done}/{p.items_total} items, {p.bytes_done / 1048576:.1f} MB, "
+            f"{p.items_per_second:.1f} items/s, ETA {_fmt_eta(p.eta_seconds)}, {p.concurrency} thread(s)"
+        )
 
     def _erase(self) -> None:
         if self._drawn:
@@ -166,9 +176,10 @@ class HumanPrinter:
         rows = list(self.rows.values())
         active = [r for r in rows if r.state == "reading"] + [r for r in rows if r.state != "reading"]
         for r in active[: max(height - 4, 3)]:
-            label = r.label if len(r.label) <= width - 40 else "…" + r.label[-(width - 41):]
-            lines.append(f"{label:<{max(width - 40, 20)}} {r.planned:>7} {r.imported:>7} {r.skipped:>6} "
-                         f"{r.failed:>5}  {r.state}")
+            label = r.label if len(r.label) <= width - 40 else "…" + r.label[-(width - 41) :]
+            lines.append(
+                f"{label:<{max(width - 40, 20)}} {r.planned:>7} {r.imported:>7} {r.skipped:>6} {r.failed:>5}  {r.state}"
+            )
         if self.progress:
             lines.append(self._summary(self.progress))
         self._erase()

@@ -14,8 +14,11 @@ MAX_ERRORS = 12
 BASE_SECONDS = 0.2
 
 
-def retrying(fn: Callable[[], T], on_busy: Callable[[ServerBusy], None] | None = None,
-             on_retry: Callable[[TransportError], None] | None = None) -> T:
+def retrying(
+    fn: Callable[[], T],
+    on_busy: Callable[[ServerBusy], None] | None = None,
+    on_retry: Callable[[TransportError], None] | None = None,
+) -> T:
     """`fn()`, again after a busy answer (waiting as asked) or a transient error (backing off).
 
     Safe only for calls without side effects: a lookup may be repeated, a create may not.

@@ -15,15 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
 from core.convert.mime import item_date
 from core.engine.journal import Journal
 from core.engine.limiter import AdaptiveLimiter
-from core.engine.retry import retrying
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
+from core.engine.retry import retrying
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
 from core.events import (
     Event,
@@ -160,7 +160,8 @@ class _Engine:
                     parent = self._with_retries(lambda a=fp.anchor: t.well_known(a))
                     if parent is None:  # e.g. an archive has no Inbox: a folder of that name instead
                         parent = self._with_retries(
-                            lambda n=fp.target_path[0], c=fp.container_class: t.ensure_folder(root, n, c))
+                            lambda n=fp.target_path[0], c=fp.container_class: t.ensure_folder(root, n, c)
+                        )
                     cache[key] = parent
                 base_names: tuple[str, ...] = (parent.display_name or fp.target_path[0],)
             else:
@@ -238,8 +239,7 @@ class _Engine:
         with open_pst(source.path, source.codepage) as pst:
             options = RewriteOptions.from_profile(profile.address_rewriting)
             resolve = self.transport.resolve_name if self.transport is not None else None
-            ctx = ConvertContext.for_pst(pst, options, resolve_name=resolve,
-                                         learn=profile.address_rewriting.enabled)
+            ctx = ConvertContext.for_pst(pst, options, resolve_name=resolve, learn=profile.address_rewriting.enabled)
             for folder in pst.folders():
                 st = by_node.get(folder.node_id)
                 if st is None:
@@ -270,8 +270,7 @@ class _Engine:
                             st.skipped_existing += 1
                             self.result.skipped += 1
                             self.items_done += 1
-                        self.emit(ItemSkipped(pst=source.label, source_path=fp.source_path,
-                                              reason="already imported"))
+                        self.emit(ItemSkipped(pst=source.label, source_path=fp.source_path, reason="already imported"))
                         continue
                     try:
                         payload = convert(item, ctx)
@@ -280,8 +279,12 @@ class _Engine:
                         continue
                     size = max(payload.size, 1)
                     if self.transport is not None and size > self.transport.max_item_bytes:
-                        self._fail(st, item.subject, f"too large for the server ({size // MB} MB > "
-                                   f"{self.transport.max_item_bytes // MB} MB limit); skipped")
+                        self._fail(
+                            st,
+                            item.subject,
+                            f"too large for the server ({size // MB} MB > "
+                            f"{self.transport.max_item_bytes // MB} MB limit); skipped",
+                        )
                         continue
                     if self.plan.dry_run:
                         with self._lock:
@@ -331,8 +334,15 @@ class _Engine:
             if st.finished or not st.read_done or st.outstanding:
                 return
             st.finished = True
-        self.emit(FolderFinished(pst=st.source.label, source_path=st.plan.source_path, imported=st.imported,
-                                 skipped=st.skipped_existing, failed=st.failed))
+        self.emit(
+            FolderFinished(
+                pst=st.source.label,
+                source_path=st.plan.source_path,
+                imported=st.imported,
+                skipped=st.skipped_existing,
+                failed=st.failed,
+            )
+        )
 
     # ----- upload workers -----------------------------------------------------------------------
 
@@ -393,7 +403,7 @@ class _Engine:
                 if attempts >= MAX_ATTEMPTS:
                     self._settle(batch, pending)
                     break
-                time.sleep(RETRY_BASE_SECONDS * (2 ** attempts))
+                time.sleep(RETRY_BASE_SECONDS * (2**attempts))
                 # Whatever failed may have failed after the server wrote the items: look first.
                 self._settle(batch, pending)
                 continue
@@ -425,7 +435,7 @@ class _Engine:
                 attempts += 1
                 if attempts >= MAX_ATTEMPTS:
                     break
-                time.sleep(RETRY_BASE_SECONDS * (2 ** attempts))
+                time.sleep(RETRY_BASE_SECONDS * (2**attempts))
         if pending:
             j.mark_failed([(k, last_error) for k in pending])
             why = f"gave up after {attempts} attempts: {last_error}" if attempts else last_error
@@ -478,15 +488,30 @@ class _Engine:
             result.folders = self.stats
             for st in self.stats:
                 self.items_total += st.plan.pst_items
-                self.emit(FolderPlanned(pst=st.source.label, source_path=st.plan.source_path,
-                                        target_path=st.plan.target_path, items_selected=st.plan.pst_items,
-                                        bytes_selected=0))
-            self.emit(RunStarted(profile=plan.profile.name, mailbox=plan.profile.mailbox,
-                                 store=plan.profile.destination.store, dry_run=plan.dry_run,
-                                 folders=len(self.stats), items_selected=self.items_total, bytes_selected=0))
+                self.emit(
+                    FolderPlanned(
+                        pst=st.source.label,
+                        source_path=st.plan.source_path,
+                        target_path=st.plan.target_path,
+                        items_selected=st.plan.pst_items,
+                        bytes_selected=0,
+                    )
+                )
+            self.emit(
+                RunStarted(
+                    profile=plan.profile.name,
+                    mailbox=plan.profile.mailbox,
+                    store=plan.profile.destination.store,
+                    dry_run=plan.dry_run,
+                    folders=len(self.stats),
+                    items_selected=self.items_total,
+                    bytes_selected=0,
+                )
+            )
             reader = threading.Thread(target=self.read, name="pst-reader", daemon=True)
-            workers = [threading.Thread(target=self.work, name=f"upload-{i}", daemon=True)
-                       for i in range(self.max_threads)]
+            workers = [
+                threading.Thread(target=self.work, name=f"upload-{i}", daemon=True) for i in range(self.max_threads)
+            ]
             reader.start()
             for w in workers:
                 w.start()
@@ -505,10 +530,17 @@ class _Engine:
                 from core.verify import verify_run
 
                 verify_run(plan, self.transport, self.journal, result)
-            self.emit(RunFinished(imported=result.would_import if plan.dry_run else result.imported,
-                                  skipped=result.skipped, failed=result.failed, interrupted=result.interrupted,
-                                  report_json=result.report_json, report_html=result.report_html,
-                                  problems=tuple(result.problems[:50])))
+            self.emit(
+                RunFinished(
+                    imported=result.would_import if plan.dry_run else result.imported,
+                    skipped=result.skipped,
+                    failed=result.failed,
+                    interrupted=result.interrupted,
+                    report_json=result.report_json,
+                    report_html=result.report_html,
+                    problems=tuple(result.problems[:50]),
+                )
+            )
             return result
         finally:
             if self.journal is not None:
@@ -524,10 +556,17 @@ class _Engine:
         rate = imported / elapsed
         remaining = max(total - done, 0)
         eta = remaining / rate if rate > 0 else None
-        self.emit(Progress(items_done=done, items_total=max(total, done), bytes_done=bdone,
-                           bytes_total=self.bytes_total, items_per_second=round(rate, 2),
-                           eta_seconds=round(eta, 1) if eta is not None else None,
-                           concurrency=self.limiter.limit))
+        self.emit(
+            Progress(
+                items_done=done,
+                items_total=max(total, done),
+                bytes_done=bdone,
+                bytes_total=self.bytes_total,
+                items_per_second=round(rate, 2),
+                eta_seconds=round(eta, 1) if eta is not None else None,
+                concurrency=self.limiter.limit,
+            )
+        )
 
 
 def run(plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event | None = None) -> RunResult:

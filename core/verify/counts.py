@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.engine.journal import Journal
-from core.engine.retry import retrying
 from core.engine.plan import KIND_TO_TYPE, Plan
+from core.engine.retry import retrying
 from core.transport.base import Transport
 from core.verify.report import write_reports
 
@@ -23,8 +23,9 @@ def _mailbox_side(transport: Transport, handle: Any, store_key: str) -> tuple[in
     return total, len(mine), duplicates
 
 
-def _row(label: str, fp: Any, *, selected: int, imported: int, skipped: int, failed: int,
-         mailbox: tuple[int, int, int]) -> dict:
+def _row(
+    label: str, fp: Any, *, selected: int, imported: int, skipped: int, failed: int, mailbox: tuple[int, int, int]
+) -> dict:
     total, stamped, dups = mailbox
     expected = selected - failed
     status = "ok"
@@ -32,14 +33,25 @@ def _row(label: str, fp: Any, *, selected: int, imported: int, skipped: int, fai
         status = "mismatch"
     elif failed:
         status = "failed"
-    return {"pst": label, "source_path": list(fp.source_path), "target_path": list(fp.target_path),
-            "pst_items": fp.pst_items, "selected": selected, "imported": imported, "skipped_existing": skipped,
-            "failed": failed, "mailbox_items": total, "stamped_items": stamped, "duplicates": dups,
-            "status": status}
+    return {
+        "pst": label,
+        "source_path": list(fp.source_path),
+        "target_path": list(fp.target_path),
+        "pst_items": fp.pst_items,
+        "selected": selected,
+        "imported": imported,
+        "skipped_existing": skipped,
+        "failed": failed,
+        "mailbox_items": total,
+        "stamped_items": stamped,
+        "duplicates": dups,
+        "status": status,
+    }
 
 
-def _report(plan: Plan, rows: list[dict], failures: list[dict], started: datetime | None,
-            finished: datetime | None, extra: dict) -> dict:
+def _report(
+    plan: Plan, rows: list[dict], failures: list[dict], started: datetime | None, finished: datetime | None, extra: dict
+) -> dict:
     p = plan.profile
     totals = {
         "pst_items": sum(r["pst_items"] for r in rows),
@@ -54,10 +66,16 @@ def _report(plan: Plan, rows: list[dict], failures: list[dict], started: datetim
     # Mismatches first, then failures, then the rest in plan order.
     order = {"mismatch": 0, "failed": 1, "ok": 2}
     rows = sorted(rows, key=lambda r: order.get(r["status"], 3))
-    return {"profile": p.name, "mailbox": p.mailbox, "store": p.destination.store,
-            "started": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "finished": (finished or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "folders": rows, "failures": failures, "totals": totals}
+    return {
+        "profile": p.name,
+        "mailbox": p.mailbox,
+        "store": p.destination.store,
+        "started": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "finished": (finished or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "folders": rows,
+        "failures": failures,
+        "totals": totals,
+    }
 
 
 def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) -> dict:
@@ -66,13 +84,34 @@ def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) 
     for st in result.folders:
         fp = st.plan
         mailbox = _mailbox_side(transport, fp.handle, st.source.store_key)
-        rows.append(_row(st.source.label, fp, selected=st.selected, imported=st.imported,
-                         skipped=st.skipped_existing, failed=st.failed, mailbox=mailbox))
-    failures = [{"pst": f.pst, "source_path": list(f.source_path), "subject": f.subject, "reason": f.reason}
-                for f in result.failures]
-    report = _report(plan, rows, failures, result.started, result.finished,
-                     {"throttled": result.throttled, "retries": result.retries,
-                      "recovered_in_flight": result.recovered, "seconds": round(result.elapsed, 2)})
+        rows.append(
+            _row(
+                st.source.label,
+                fp,
+                selected=st.selected,
+                imported=st.imported,
+                skipped=st.skipped_existing,
+                failed=st.failed,
+                mailbox=mailbox,
+            )
+        )
+    failures = [
+        {"pst": f.pst, "source_path": list(f.source_path), "subject": f.subject, "reason": f.reason}
+        for f in result.failures
+    ]
+    report = _report(
+        plan,
+        rows,
+        failures,
+        result.started,
+        result.finished,
+        {
+            "throttled": result.throttled,
+            "retries": result.retries,
+            "recovered_in_flight": result.recovered,
+            "seconds": round(result.elapsed, 2),
+        },
+    )
     result.report = report
     if plan.report_dir is not None:
         j, h = write_reports(report, plan.report_dir)
@@ -121,8 +160,17 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
                         imported = journal.count(fp.folder_id, "done", source.store_key + ":")
                         failed = journal.count(fp.folder_id, "failed", source.store_key + ":")
                         mailbox = _mailbox_side(transport, fp.handle, source.store_key)
-                        rows.append(_row(source.label, fp, selected=selected, imported=imported, skipped=0,
-                                         failed=failed, mailbox=mailbox))
+                        rows.append(
+                            _row(
+                                source.label,
+                                fp,
+                                selected=selected,
+                                imported=imported,
+                                skipped=0,
+                                failed=failed,
+                                mailbox=mailbox,
+                            )
+                        )
         finally:
             journal.close()
         _ = RunResult

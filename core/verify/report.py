@@ -45,22 +45,38 @@ def render_html(report: dict) -> str:
     t = report["totals"]
     bad = [f for f in report["folders"] if f["status"] != "ok"]
     ok = not bad and not t.get("failed")
-    verdict = ("All folders verified: every selected item is in the mailbox exactly once." if ok else
-               f"{t['mismatched_folders']} folder(s) differ and {t.get('failed', 0)} item(s) failed: see below.")
+    verdict = (
+        "All folders verified: every selected item is in the mailbox exactly once."
+        if ok
+        else f"{t['mismatched_folders']} folder(s) differ and {t.get('failed', 0)} item(s) failed: see below."
+    )
 
     def table(rows: list[dict]) -> str:
-        head = ("<tr><th>PST</th><th>Source folder</th><th>Target folder</th><th>PST items</th><th>Selected</th>"
-                "<th>Imported</th><th>Already there</th><th>Failed</th><th>Mailbox items</th><th>Stamped</th>"
-                "<th>Duplicates</th><th>Status</th></tr>")
+        head = (
+            "<tr><th>PST</th><th>Source folder</th><th>Target folder</th><th>PST items</th><th>Selected</th>"
+            "<th>Imported</th><th>Already there</th><th>Failed</th><th>Mailbox items</th><th>Stamped</th>"
+            "<th>Duplicates</th><th>Status</th></tr>"
+        )
         body = []
         for r in rows:
             body.append(
                 f"<tr class='{e(r['status'])}'><td>{e(r['pst'])}</td><td>{e('/'.join(r['source_path']) or '(top)')}"
                 f"</td><td>{e('/'.join(r['target_path']) or '(top)')}</td>"
-                + "".join(f"<td class='n'>{r.get(k, '')}</td>" for k in (
-                    "pst_items", "selected", "imported", "skipped_existing", "failed", "mailbox_items",
-                    "stamped_items", "duplicates"))
-                + f"<td class='status'>{e(r['status'])}</td></tr>")
+                + "".join(
+                    f"<td class='n'>{r.get(k, '')}</td>"
+                    for k in (
+                        "pst_items",
+                        "selected",
+                        "imported",
+                        "skipped_existing",
+                        "failed",
+                        "mailbox_items",
+                        "stamped_items",
+                        "duplicates",
+                    )
+                )
+                + f"<td class='status'>{e(r['status'])}</td></tr>"
+            )
         return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 
     parts = [
@@ -74,11 +90,15 @@ def render_html(report: dict) -> str:
     if bad:
         parts += ["<h2>Folders that need attention</h2>", table(bad)]
     if report.get("failures"):
-        parts.append("<h2>Failed items</h2><table><thead><tr><th>PST</th><th>Folder</th><th>Subject</th>"
-                     "<th>Reason</th></tr></thead><tbody>")
+        parts.append(
+            "<h2>Failed items</h2><table><thead><tr><th>PST</th><th>Folder</th><th>Subject</th>"
+            "<th>Reason</th></tr></thead><tbody>"
+        )
         for f in report["failures"]:
-            parts.append(f"<tr><td>{e(f.get('pst') or '')}</td><td>{e('/'.join(f['source_path']) or '(top)')}</td>"
-                         f"<td>{e(f.get('subject') or '')}</td><td>{e(f['reason'])}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(f.get('pst') or '')}</td><td>{e('/'.join(f['source_path']) or '(top)')}</td>"
+                f"<td>{e(f.get('subject') or '')}</td><td>{e(f['reason'])}</td></tr>"
+            )
         parts.append("</tbody></table>")
     parts.append("<h2>Totals</h2><table><tbody>")
     for k, v in t.items():

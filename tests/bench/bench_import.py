@@ -30,9 +30,25 @@ BATCH = 10
 
 
 def _serve(state: Path, latency_ms: int) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "sandbox", "serve", "--state", str(state), "--user",
-                             f"{USER}:{PASSWORD}", "--latency-ms", str(latency_ms)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "sandbox",
+            "serve",
+            "--state",
+            str(state),
+            "--user",
+            f"{USER}:{PASSWORD}",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     return proc, info
@@ -42,10 +58,18 @@ def _profile(tmp: Path, pst: Path, ews_url: str, name: str, threads: int) -> Pat
     from core.profile.io import save_profile
     from core.profile.model import Profile
 
-    prof = Profile.new(name=name, mailbox=USER, sources=[pst], target="on-premises", ews_url=ews_url,
-                       username=USER, destination={"root": "folder", "folder": f"bench/{name}"},
-                       performance={"max_threads": threads, "batch_items": BATCH},
-                       address_rewriting={"enabled": False}, report={"directory": str(tmp / "reports")})
+    prof = Profile.new(
+        name=name,
+        mailbox=USER,
+        sources=[pst],
+        target="on-premises",
+        ews_url=ews_url,
+        username=USER,
+        destination={"root": "folder", "folder": f"bench/{name}"},
+        performance={"max_threads": threads, "batch_items": BATCH},
+        address_rewriting={"enabled": False},
+        report={"directory": str(tmp / "reports")},
+    )
     path = tmp / f"{name}.yaml"
     save_profile(prof, path, check=False)
     return path
@@ -55,8 +79,14 @@ def _run(profile: Path, extra: list[str] = ()) -> tuple[dict, float, float, int]
     """Run `pstimport run --json`; returns (RunFinished, seconds, upload-phase seconds, peak RSS bytes)."""
     env = dict(os.environ, PSTIMPORT_PASSWORD=PASSWORD)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "run", str(profile), "--json", *extra], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "run", str(profile), "--json", *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     peak = 0
     stop = threading.Event()
 
@@ -103,15 +133,19 @@ def throughput(items: int) -> None:
         proc, info = _serve(tmp / "sandbox", LATENCY_MS)
         try:
             dry, dry_total, _, _ = _run(_profile(tmp, pst, info["ews_url"], "dry", 1), ["--dry-run"])
-            print(f"read+convert ceiling (dry run): {items / dry_total:.0f} items/s over {dry_total:.1f} s "
-                  f"(includes start-up)")
+            print(
+                f"read+convert ceiling (dry run): {items / dry_total:.0f} items/s over {dry_total:.1f} s "
+                f"(includes start-up)"
+            )
             for threads in (1, 2, 4, 8):
                 fin, total, upload, peak = _run(_profile(tmp, pst, info["ews_url"], f"t{threads}", threads))
                 ideal = threads * BATCH / (LATENCY_MS / 1000)
                 rate = fin["imported"] / upload
-                print(f"threads {threads}: {fin['imported']} items, {rate:.0f} items/s in the upload phase "
-                      f"({fin['imported'] / total:.0f}/s overall), ideal {ideal:.0f}/s = {rate / ideal:.0%}, "
-                      f"peak RSS {peak / 2**20:.0f} MB")
+                print(
+                    f"threads {threads}: {fin['imported']} items, {rate:.0f} items/s in the upload phase "
+                    f"({fin['imported'] / total:.0f}/s overall), ideal {ideal:.0f}/s = {rate / ideal:.0%}, "
+                    f"peak RSS {peak / 2**20:.0f} MB"
+                )
         finally:
             proc.terminate()
             proc.wait()
@@ -130,8 +164,10 @@ def rss(size_mb: int) -> None:
         proc, info = _serve(tmp / "sandbox", 0)
         try:
             fin, total, upload, peak = _run(_profile(tmp, pst, info["ews_url"], "rss", 4))
-            print(f"imported {fin['imported']} items ({fin['failed']} failed) in {total:.0f} s; "
-                  f"peak RSS of the importer {peak / 2**20:.0f} MB (target < 300 MB)")
+            print(
+                f"imported {fin['imported']} items ({fin['failed']} failed) in {total:.0f} s; "
+                f"peak RSS of the importer {peak / 2**20:.0f} MB (target < 300 MB)"
+            )
         finally:
             proc.terminate()
             proc.wait()

@@ -24,7 +24,14 @@ def cli(tmp_path: Path):
     def run(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         e = dict(os.environ)
         e.update(env or {})
-        return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=REPO, env=e, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "core.cli", *args],
+            cwd=REPO,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     return run

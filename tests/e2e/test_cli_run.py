@@ -30,7 +30,8 @@ def test_run_headless_json_then_rerun_then_verify(tmp_path, sandbox, pst, cli):
     events = [json.loads(line) for line in p.stdout.splitlines()]
     assert events[-1]["event"] == "RunFinished" and events[-1]["imported"] == 7
     assert {"RunStarted", "FolderPlanned", "FolderStarted", "ItemImported", "Progress", "FolderFinished"} <= {
-        e["event"] for e in events}
+        e["event"] for e in events
+    }
     assert Path(events[-1]["report_json"]).is_file() and Path(events[-1]["report_html"]).is_file()
     again = cli("run", str(tmp_path / "t.yaml"), "--headless")
     assert again.returncode == 0, again.stderr
@@ -61,8 +62,9 @@ def _free_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("case", ["bad-password", "unknown-mailbox", "missing-archive", "impersonation-denied",
-                                  "unreachable", "tls"])
+@pytest.mark.parametrize(
+    "case", ["bad-password", "unknown-mailbox", "missing-archive", "impersonation-denied", "unreachable", "tls"]
+)
 def test_preflight_errors_one_line_exit_2_nothing_uploaded(case, tmp_path, sandbox, pst, cli):
     """Each connection problem gives one clear line on stderr and exit 2, before anything is uploaded."""
     env: dict[str, str] = {}

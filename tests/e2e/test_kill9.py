@@ -21,9 +21,15 @@ def _run_until(profile_path: Path, imported_target: int | None, timeout: float =
 
     Returns (items imported by this process as far as its output shows, exit code or None when killed).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "run", str(profile_path), "--headless", "--json"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "run", str(profile_path), "--headless", "--json"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ),
+    )
     imported = 0
     try:
         assert proc.stdout is not None

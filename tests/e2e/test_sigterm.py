@@ -22,9 +22,15 @@ def test_sigterm_finishes_in_flight_exits_130_and_resumes(tmp_path, sandbox):
     generate(str(pst), seed=5, mode="scale", items=200, mix="small")
     make_profile(tmp_path, sandbox, [pst], threads=2, batch=5)
     sandbox.set_knobs(latency_ms=30)
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "run", str(tmp_path / "t.yaml"), "--headless",
-                             "--json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "run", str(tmp_path / "t.yaml"), "--headless", "--json"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ),
+    )
     imported = 0
     last = None
     assert proc.stdout is not None
@@ -44,9 +50,15 @@ def test_sigterm_finishes_in_flight_exits_130_and_resumes(tmp_path, sandbox):
     found = stamped_items(sandbox)
     assert len(found) == imported and all(len(v) == 1 for v in found.values())
     sandbox.set_knobs(latency_ms=0)
-    again = subprocess.run([sys.executable, "-m", "core.cli", "run", str(tmp_path / "t.yaml"), "--headless"],
-                           cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
-                           env=dict(os.environ))
+    again = subprocess.run(
+        [sys.executable, "-m", "core.cli", "run", str(tmp_path / "t.yaml"), "--headless"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env=dict(os.environ),
+    )
     assert again.returncode == 0, again.stderr
     assert f"imported {200 - imported}, already there {imported}, failed 0" in again.stdout
     found = stamped_items(sandbox)

@@ -17,18 +17,39 @@ SVC = "svc@sandbox.test"
 PASSWORD = "Sandbox-Pa55"
 
 
-def make_profile(tmp_path: Path, sandbox: Any, sources: list[Path], *, name: str = "t", mailbox: str = ALICE,
-                 username: str | None = None, root: str = "pst-name", store: str = "mailbox",
-                 folder: str | None = None, threads: int = 4, batch: int = 10, impersonation: bool = False,
-                 direct: bool = True, save: bool = True, **sections: Any) -> Profile:
+def make_profile(
+    tmp_path: Path,
+    sandbox: Any,
+    sources: list[Path],
+    *,
+    name: str = "t",
+    mailbox: str = ALICE,
+    username: str | None = None,
+    root: str = "pst-name",
+    store: str = "mailbox",
+    folder: str | None = None,
+    threads: int = 4,
+    batch: int = 10,
+    impersonation: bool = False,
+    direct: bool = True,
+    save: bool = True,
+    **sections: Any,
+) -> Profile:
     dest: dict[str, Any] = {"root": root, "store": store}
     if folder:
         dest["folder"] = folder
     prof = Profile.new(
-        name=name, mailbox=mailbox, sources=[str(s) for s in sources], target="on-premises",
-        ews_url=sandbox.ews_url if direct else None, username=username or mailbox, impersonation=impersonation,
-        destination=dest, performance={"max_threads": threads, "batch_items": batch},
-        report={"directory": str(tmp_path / "reports")}, **sections,
+        name=name,
+        mailbox=mailbox,
+        sources=[str(s) for s in sources],
+        target="on-premises",
+        ews_url=sandbox.ews_url if direct else None,
+        username=username or mailbox,
+        impersonation=impersonation,
+        destination=dest,
+        performance={"max_threads": threads, "batch_items": batch},
+        report={"directory": str(tmp_path / "reports")},
+        **sections,
     )
     if not direct:
         prof.connection.discovery = "autodiscover"
@@ -37,11 +58,13 @@ def make_profile(tmp_path: Path, sandbox: Any, sources: list[Path], *, name: str
     return prof
 
 
-def run_profile(profile: Profile, cancel: threading.Event | None = None, events: list | None = None,
-                dry_run: bool = False) -> Any:
+def run_profile(
+    profile: Profile, cancel: threading.Event | None = None, events: list | None = None, dry_run: bool = False
+) -> Any:
     """Plan and run `profile` headless, collecting events; returns the RunResult."""
-    plan = build_plan(profile, dry_run=dry_run,
-                      transport_factory=None if dry_run else transport_factory(profile, interactive=False))
+    plan = build_plan(
+        profile, dry_run=dry_run, transport_factory=None if dry_run else transport_factory(profile, interactive=False)
+    )
     sink = events if events is not None else []
     return run(plan, sink.append, cancel)
 

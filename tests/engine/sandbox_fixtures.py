@@ -14,8 +14,12 @@ from core.sandbox.server.app import Sandbox
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     """A running sandbox: alice (with an archive), bob (no archive), svc (may impersonate)."""
-    with Sandbox(tmp_path / "sandbox", users={ALICE: PASSWORD, BOB: PASSWORD, SVC: PASSWORD},
-                 archives=[ALICE], impersonators=[SVC]) as sb:
+    with Sandbox(
+        tmp_path / "sandbox",
+        users={ALICE: PASSWORD, BOB: PASSWORD, SVC: PASSWORD},
+        archives=[ALICE],
+        impersonators=[SVC],
+    ) as sb:
         yield sb
 
 

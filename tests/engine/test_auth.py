@@ -28,9 +28,17 @@ def test_oauth_app_over_tls_with_ca_bundle(corpus_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}, tls=True) as sb:
         monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
-        prof = Profile.new(name="o", mailbox=ALICE, sources=[pst], target="exchange-online", ews_url=sb.ews_url,
-                           auth_method="oauth-app", tenant_id="contoso.onmicrosoft.com", client_id=APP_ID,
-                           report={"directory": str(tmp_path / "reports")})
+        prof = Profile.new(
+            name="o",
+            mailbox=ALICE,
+            sources=[pst],
+            target="exchange-online",
+            ews_url=sb.ews_url,
+            auth_method="oauth-app",
+            tenant_id="contoso.onmicrosoft.com",
+            client_id=APP_ID,
+            report={"directory": str(tmp_path / "reports")},
+        )
         prof.connection.ca_bundle = str(sb.ca_cert)
         assert prof.connection.impersonation
         result = run_profile(prof)
@@ -49,9 +57,17 @@ def test_oauth_app_wrong_secret_is_one_line(corpus_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", "wrong")
     with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}) as sb:
         monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
-        prof = Profile.new(name="o", mailbox=ALICE, sources=[pst], target="exchange-online", ews_url=sb.ews_url,
-                           auth_method="oauth-app", tenant_id="contoso.onmicrosoft.com", client_id=APP_ID,
-                           report={"directory": str(tmp_path / "reports")})
+        prof = Profile.new(
+            name="o",
+            mailbox=ALICE,
+            sources=[pst],
+            target="exchange-online",
+            ews_url=sb.ews_url,
+            auth_method="oauth-app",
+            tenant_id="contoso.onmicrosoft.com",
+            client_id=APP_ID,
+            report={"directory": str(tmp_path / "reports")},
+        )
         with pytest.raises(ConnectError, match="OAuth") as info:
             run_profile(prof)
         assert "\n" not in str(info.value)

@@ -7,7 +7,6 @@ import shutil
 import threading
 from pathlib import Path
 
-import pytest
 from helpers import ALICE, run_profile, stamped_items
 
 from core.events import FolderFinished, ItemImported, ItemSkipped, RunFinished, RunStarted, Throttled
@@ -47,7 +46,7 @@ def test_corpus_pst_imports_once_with_stamps_and_green_report(corpus_dir, tmp_pa
     for stamp, (path, subject) in expected.items():
         (item,) = found[stamp]
         folder = sandbox.store.folder(item.folder_id)
-        assert sandbox.store.folder_path(folder)[-len(path) - 1:] == ["tika_testPST", *path]
+        assert sandbox.store.folder_path(folder)[-len(path) - 1 :] == ["tika_testPST", *path]
         assert item.subject == subject
     report = json.loads(Path(result.report_json).read_text())
     assert report["totals"]["mismatched_folders"] == 0
@@ -170,8 +169,9 @@ def test_faults_mid_run_still_exactly_once(tmp_path, sandbox, profile_for):
     class Sink(list):
         def append(self, e):  # faults start once the upload has begun
             if isinstance(e, ItemImported) and not any(isinstance(x, ItemImported) for x in self):
-                sandbox.set_knobs(busy_rate=0.2, drop_rate=0.05, error_rate=0.02, max_concurrency=2,
-                                  back_off_ms=20, seed=3)
+                sandbox.set_knobs(
+                    busy_rate=0.2, drop_rate=0.05, error_rate=0.02, max_concurrency=2, back_off_ms=20, seed=3
+                )
             super().append(e)
 
     events = Sink()

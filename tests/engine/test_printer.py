@@ -6,20 +6,44 @@ import io
 import json
 
 from core.engine.printer import HumanPrinter, JsonPrinter
-from core.events import FolderFinished, FolderPlanned, FolderStarted, ItemFailed, ItemImported, Progress, RunFinished, RunStarted
+from core.events import (
+    FolderFinished,
+    FolderPlanned,
+    FolderStarted,
+    ItemFailed,
+    ItemImported,
+    Progress,
+    RunFinished,
+    RunStarted,
+)
 
 
 def _events():
     return [
-        FolderPlanned(pst="a.pst", source_path=("Inbox",), target_path=("a", "Inbox"), items_selected=2,
-                      bytes_selected=0),
-        RunStarted(profile="p", mailbox="m@x.test", store="mailbox", dry_run=False, folders=1, items_selected=2,
-                   bytes_selected=0),
+        FolderPlanned(
+            pst="a.pst", source_path=("Inbox",), target_path=("a", "Inbox"), items_selected=2, bytes_selected=0
+        ),
+        RunStarted(
+            profile="p",
+            mailbox="m@x.test",
+            store="mailbox",
+            dry_run=False,
+            folders=1,
+            items_selected=2,
+            bytes_selected=0,
+        ),
         FolderStarted(pst="a.pst", source_path=("Inbox",), target_path=("a", "Inbox")),
         ItemImported(pst="a.pst", source_path=("Inbox",), size=10),
         ItemFailed(pst="a.pst", source_path=("Inbox",), subject="Hello", reason="refused"),
-        Progress(items_done=2, items_total=2, bytes_done=10, bytes_total=0, items_per_second=4.0, eta_seconds=0.0,
-                 concurrency=4),
+        Progress(
+            items_done=2,
+            items_total=2,
+            bytes_done=10,
+            bytes_total=0,
+            items_per_second=4.0,
+            eta_seconds=0.0,
+            concurrency=4,
+        ),
         FolderFinished(pst="a.pst", source_path=("Inbox",), imported=1, skipped=0, failed=1),
         RunFinished(imported=1, skipped=0, failed=1, interrupted=False, report_json="r.json", report_html="r.html"),
     ]

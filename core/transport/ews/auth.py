@@ -68,14 +68,22 @@ class MsalTokenSource:
                 else:
                     credential = settings.client_secret
                 self._app = msal.ConfidentialClientApplication(
-                    settings.client_id, client_credential=credential, authority=authority,
-                    validate_authority=validate, token_cache=self._cache, instance_discovery=validate,
+                    settings.client_id,
+                    client_credential=credential,
+                    authority=authority,
+                    validate_authority=validate,
+                    token_cache=self._cache,
+                    instance_discovery=validate,
                     http_client=_session(settings.verify),
                 )
             else:
                 self._app = msal.PublicClientApplication(
-                    settings.client_id, authority=authority, validate_authority=validate,
-                    token_cache=self._cache, instance_discovery=validate, http_client=_session(settings.verify),
+                    settings.client_id,
+                    authority=authority,
+                    validate_authority=validate,
+                    token_cache=self._cache,
+                    instance_discovery=validate,
+                    http_client=_session(settings.verify),
                 )
         except Exception as exc:  # msal raises ValueError and requests errors for a bad authority
             raise ConnectError(f"OAuth: cannot reach the sign-in authority {authority}: {exc}") from None
@@ -90,14 +98,20 @@ class MsalTokenSource:
         if "access_token" not in result:
             reason = result.get("error_description") or result.get("error") or "no token"
             raise ConnectError(f"OAuth sign-in failed: {' '.join(str(reason).split())[:300]}")
-        return {"access_token": result["access_token"], "token_type": "Bearer",
-                "expires_in": int(result.get("expires_in", 3600))}
+        return {
+            "access_token": result["access_token"],
+            "token_type": "Bearer",
+            "expires_in": int(result.get("expires_in", 3600)),
+        }
 
     def _acquire(self) -> dict:
         if self.settings.method == "oauth-app":
             return self._app.acquire_token_for_client(scopes=[EWS_SCOPE_APP])
-        accounts = self._app.get_accounts(username=self.settings.username) if self.settings.username else \
-            self._app.get_accounts()
+        accounts = (
+            self._app.get_accounts(username=self.settings.username)
+            if self.settings.username
+            else self._app.get_accounts()
+        )
         if accounts:
             result = self._app.acquire_token_silent([EWS_SCOPE_DELEGATED], account=accounts[0])
             if result and "access_token" in result:

@@ -29,16 +29,19 @@ def _is_tls(exc: BaseException) -> bool:
     return any(w in text for w in _TLS_WORDS) and "verify" in text or "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
-def connect_error(exc: BaseException, *, url: str | None, user: str | None, mailbox: str,
-                  method: str, discovery: str) -> ConnectError:
+def connect_error(
+    exc: BaseException, *, url: str | None, user: str | None, mailbox: str, method: str, discovery: str
+) -> ConnectError:
     """A one-line ConnectError for a failure during connect/preflight."""
     where = url or "the server"
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, ex.UnauthorizedError) or "401" in str(exc) and "credentials" in str(exc).lower():
         if method == "password":
-            fix = ("check the user name and password (pstimport profile set-secret); on-premises Exchange "
-                   "signs in with NTLM or Basic, Exchange Online needs oauth-app or oauth-device")
+            fix = (
+                "check the user name and password (pstimport profile set-secret); on-premises Exchange "
+                "signs in with NTLM or Basic, Exchange Online needs oauth-app or oauth-device"
+            )
         else:
             fix = "check the tenant, client id and secret/certificate, and that the app has full_access_as_app"
         return ConnectError(f"{where}: the server refused the sign-in for {user or mailbox} (HTTP 401): {fix}")
@@ -66,8 +69,9 @@ def connect_error(exc: BaseException, *, url: str | None, user: str | None, mail
             f"{where}: the TLS certificate was not accepted ({_short(exc)}): set ca_bundle to your CA's PEM "
             "file, or verify_tls: false for a lab server you trust"
         )
-    if isinstance(exc, (requests.exceptions.ConnectionError, ex.ErrorTimeoutExpired, ConnectionError,
-                        requests.exceptions.Timeout)):
+    if isinstance(
+        exc, (requests.exceptions.ConnectionError, ex.ErrorTimeoutExpired, ConnectionError, requests.exceptions.Timeout)
+    ):
         return ConnectError(
             f"{where}: cannot reach the server ({_short(exc)}): check the host name, port and firewall"
             + (", or use discovery: direct" if discovery == "autodiscover" else "")
@@ -83,11 +87,23 @@ def connect_error(exc: BaseException, *, url: str | None, user: str | None, mail
     return ConnectError(f"{where}: {type(exc).__name__}: {_short(exc)}")
 
 
-_PERMANENT = tuple(getattr(ex, n) for n in (
-    "ErrorSchemaValidation", "ErrorInvalidRequest", "ErrorInvalidPropertySet", "ErrorInvalidPropertyRequest",
-    "ErrorInvalidExtendedProperty", "ErrorInvalidExtendedPropertyValue", "ErrorCorruptData", "ErrorRequestTooLarge",
-    "ErrorMessageSizeExceeded", "ErrorInvalidValueForProperty", "ErrorInvalidMimeContent",
-) if hasattr(ex, n)) + (ex.InvalidTypeError, TypeError, ValueError)
+_PERMANENT = tuple(
+    getattr(ex, n)
+    for n in (
+        "ErrorSchemaValidation",
+        "ErrorInvalidRequest",
+        "ErrorInvalidPropertySet",
+        "ErrorInvalidPropertyRequest",
+        "ErrorInvalidExtendedProperty",
+        "ErrorInvalidExtendedPropertyValue",
+        "ErrorCorruptData",
+        "ErrorRequestTooLarge",
+        "ErrorMessageSizeExceeded",
+        "ErrorInvalidValueForProperty",
+        "ErrorInvalidMimeContent",
+    )
+    if hasattr(ex, n)
+) + (ex.InvalidTypeError, TypeError, ValueError)
 
 
 def upload_error(exc: BaseException) -> TransportError:

@@ -6,12 +6,17 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from exchangelib import HTMLBody, Body as EwsBody, CalendarItem, Contact as EwsContact, Message, Task as EwsTask
+from exchangelib import Body as EwsBody
+from exchangelib import CalendarItem, HTMLBody, Message
+from exchangelib import Contact as EwsContact
 from exchangelib import DistributionList as EwsDistributionList
+from exchangelib import Task as EwsTask
 from exchangelib.attachments import FileAttachment as EwsFileAttachment
-from exchangelib.ewsdatetime import EWSDate, EWSDateTime, UTC
+from exchangelib.ewsdatetime import EWSDate
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
-from exchangelib.properties import Attendee as EwsAttendee, Mailbox as EwsMailbox, Member
+from exchangelib.properties import Attendee as EwsAttendee
+from exchangelib.properties import Mailbox as EwsMailbox
+from exchangelib.properties import Member
 
 from core.convert.payload import (
     Appointment,
@@ -32,14 +37,41 @@ log = logging.getLogger(__name__)
 
 _IMPORTANCE = {"low": "Low", "normal": "Normal", "high": "High"}
 _SENSITIVITY = {"normal": "Normal", "personal": "Personal", "private": "Private", "confidential": "Confidential"}
-_BUSY = {"free": "Free", "tentative": "Tentative", "busy": "Busy", "oof": "OOF", "working_elsewhere": "WorkingElsewhere"}
-_TASK_STATUS = {"not_started": "NotStarted", "in_progress": "InProgress", "completed": "Completed",
-                "waiting_on_others": "WaitingOnOthers", "deferred": "Deferred"}
-_PHONES = {"business": "BusinessPhone", "business2": "BusinessPhone2", "home": "HomePhone", "home2": "HomePhone2",
-           "mobile": "MobilePhone", "pager": "Pager", "car": "CarPhone", "business_fax": "BusinessFax",
-           "home_fax": "HomeFax", "other_fax": "OtherFax", "primary": "PrimaryPhone", "assistant": "AssistantPhone",
-           "other": "OtherTelephone", "company_main": "CompanyMainPhone", "radio": "RadioPhone",
-           "callback": "Callback", "isdn": "Isdn", "telex": "Telex", "tty_tdd": "TtyTddPhone"}
+_BUSY = {
+    "free": "Free",
+    "tentative": "Tentative",
+    "busy": "Busy",
+    "oof": "OOF",
+    "working_elsewhere": "WorkingElsewhere",
+}
+_TASK_STATUS = {
+    "not_started": "NotStarted",
+    "in_progress": "InProgress",
+    "completed": "Completed",
+    "waiting_on_others": "WaitingOnOthers",
+    "deferred": "Deferred",
+}
+_PHONES = {
+    "business": "BusinessPhone",
+    "business2": "BusinessPhone2",
+    "home": "HomePhone",
+    "home2": "HomePhone2",
+    "mobile": "MobilePhone",
+    "pager": "Pager",
+    "car": "CarPhone",
+    "business_fax": "BusinessFax",
+    "home_fax": "HomeFax",
+    "other_fax": "OtherFax",
+    "primary": "PrimaryPhone",
+    "assistant": "AssistantPhone",
+    "other": "OtherTelephone",
+    "company_main": "CompanyMainPhone",
+    "radio": "RadioPhone",
+    "callback": "Callback",
+    "isdn": "Isdn",
+    "telex": "Telex",
+    "tty_tdd": "TtyTddPhone",
+}
 _ADDRESSES = {"business": "Business", "home": "Home", "other": "Other"}
 
 
@@ -85,16 +117,27 @@ def _mailbox(m: Any) -> EwsMailbox | None:
 def _attachments(item: Any, atts: list) -> None:
     for att in atts:
         if isinstance(att, FileAttachment):
-            item.attach(EwsFileAttachment(name=att.name, content=att.data, content_type=att.content_type,
-                                          content_id=att.content_id, is_inline=att.inline,
-                                          is_contact_photo=att.is_contact_photo))
+            item.attach(
+                EwsFileAttachment(
+                    name=att.name,
+                    content=att.data,
+                    content_type=att.content_type,
+                    content_id=att.content_id,
+                    is_inline=att.inline,
+                    is_contact_photo=att.is_contact_photo,
+                )
+            )
 
 
 def build_item(account: Any, folder: Any, payload: Payload) -> Any:
     """The exchangelib item that creates `payload`, stamp and extended properties included."""
-    common: dict[str, Any] = {"account": account, "folder": folder, "subject": payload.subject,
-                              "importance": _IMPORTANCE.get(payload.importance, "Normal"),
-                              "sensitivity": _SENSITIVITY.get(payload.sensitivity, "Normal")}
+    common: dict[str, Any] = {
+        "account": account,
+        "folder": folder,
+        "subject": payload.subject,
+        "importance": _IMPORTANCE.get(payload.importance, "Normal"),
+        "sensitivity": _SENSITIVITY.get(payload.sensitivity, "Normal"),
+    }
     if payload.categories:
         common["categories"] = list(payload.categories)
     if isinstance(payload, MimePayload):
@@ -103,9 +146,14 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             item.item_class = payload.message_class
     elif isinstance(payload, Appointment):
         item = CalendarItem(
-            body=_body(payload.body), start=_dt(payload.start), end=_dt(payload.end), is_all_day=payload.all_day,
-            location=payload.location, legacy_free_busy_status=_BUSY.get(payload.busy_status, "Busy"),
-            reminder_is_set=payload.reminder_set, reminder_minutes_before_start=payload.reminder_minutes or 0,
+            body=_body(payload.body),
+            start=_dt(payload.start),
+            end=_dt(payload.end),
+            is_all_day=payload.all_day,
+            location=payload.location,
+            legacy_free_busy_status=_BUSY.get(payload.busy_status, "Busy"),
+            reminder_is_set=payload.reminder_set,
+            reminder_minutes_before_start=payload.reminder_minutes or 0,
             **common,
         )
         if payload.all_day and payload.start is not None and payload.end is not None:
@@ -122,35 +170,66 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
         _attachments(item, payload.attachments)
     elif isinstance(payload, Contact):
         item = EwsContact(
-            body=_body(payload.body), display_name=payload.display_name, given_name=payload.given_name,
-            middle_name=payload.middle_name, surname=payload.surname, nickname=payload.nickname,
-            initials=payload.initials, file_as=payload.file_as, company_name=payload.company,
-            department=payload.department, job_title=payload.job_title, office=payload.office,
-            profession=payload.profession, manager=payload.manager, assistant_name=payload.assistant,
-            spouse_name=payload.spouse, children=payload.children or None,
-            birthday=_dt(payload.birthday), wedding_anniversary=_dt(payload.anniversary),
-            business_homepage=payload.business_home_page, generation=payload.generation,
+            body=_body(payload.body),
+            display_name=payload.display_name,
+            given_name=payload.given_name,
+            middle_name=payload.middle_name,
+            surname=payload.surname,
+            nickname=payload.nickname,
+            initials=payload.initials,
+            file_as=payload.file_as,
+            company_name=payload.company,
+            department=payload.department,
+            job_title=payload.job_title,
+            office=payload.office,
+            profession=payload.profession,
+            manager=payload.manager,
+            assistant_name=payload.assistant,
+            spouse_name=payload.spouse,
+            children=payload.children or None,
+            birthday=_dt(payload.birthday),
+            wedding_anniversary=_dt(payload.anniversary),
+            business_homepage=payload.business_home_page,
+            generation=payload.generation,
             **common,
         )
-        emails = [EmailAddress(email=e.address, label=f"EmailAddress{e.slot}") for e in payload.emails
-                  if e.address and 1 <= e.slot <= 3]
+        emails = [
+            EmailAddress(email=e.address, label=f"EmailAddress{e.slot}")
+            for e in payload.emails
+            if e.address and 1 <= e.slot <= 3
+        ]
         item.email_addresses = emails or None
         phones = [PhoneNumber(label=_PHONES[k], phone_number=v) for k, v in payload.phones.items() if k in _PHONES]
         item.phone_numbers = phones or None
-        addrs = [PhysicalAddress(label=_ADDRESSES[k], street=a.street, city=a.city, state=a.state,
-                                 zipcode=a.postal_code, country=a.country)
-                 for k, a in payload.addresses.items() if k in _ADDRESSES and not a.empty]
+        addrs = [
+            PhysicalAddress(
+                label=_ADDRESSES[k],
+                street=a.street,
+                city=a.city,
+                state=a.state,
+                zipcode=a.postal_code,
+                country=a.country,
+            )
+            for k, a in payload.addresses.items()
+            if k in _ADDRESSES and not a.empty
+        ]
         item.physical_addresses = addrs or None
         _attachments(item, payload.attachments)
         if payload.photo is not None:
             _attachments(item, [payload.photo])
     elif isinstance(payload, Task):
         item = EwsTask(
-            body=_body(payload.body), start_date=_date(payload.start_date), due_date=_date(payload.due_date),
+            body=_body(payload.body),
+            start_date=_date(payload.start_date),
+            due_date=_date(payload.due_date),
             complete_date=_dt(payload.complete_date) if payload.is_complete else None,
-            status=_TASK_STATUS.get(payload.status, "NotStarted"), percent_complete=Decimal(str(round(payload.percent_complete, 2))),
-            reminder_is_set=payload.reminder_set, reminder_due_by=_dt(payload.reminder_time),
-            owner=payload.owner, total_work=payload.total_work_minutes, actual_work=payload.actual_work_minutes,
+            status=_TASK_STATUS.get(payload.status, "NotStarted"),
+            percent_complete=Decimal(str(round(payload.percent_complete, 2))),
+            reminder_is_set=payload.reminder_set,
+            reminder_due_by=_dt(payload.reminder_time),
+            owner=payload.owner,
+            total_work=payload.total_work_minutes,
+            actual_work=payload.actual_work_minutes,
             **common,
         )
         _attachments(item, payload.attachments)
@@ -160,8 +239,9 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             mb = _mailbox(m.mailbox)
             if mb is not None:
                 members.append(Member(mailbox=mb))
-        item = EwsDistributionList(display_name=payload.display_name or payload.subject,
-                                   members=members or None, **common)
+        item = EwsDistributionList(
+            display_name=payload.display_name or payload.subject, members=members or None, **common
+        )
     elif isinstance(payload, (Note, JournalEntry)):
         # EWS has no typed note or journal item: a Message with their class and properties.
         item = Message(body=_body(payload.body), is_read=True, **common)

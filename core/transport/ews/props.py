@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC as dt_utc
+from datetime import datetime
 
 from exchangelib import CalendarItem, Contact, DistributionList, ExtendedProperty, Message, Task
-from exchangelib.ewsdatetime import EWSDateTime, UTC
+from exchangelib.ewsdatetime import UTC, EWSDateTime
 
 from core.mapi import Named, PidNamePstImportSourceKey, PropType, Tag
 
@@ -99,7 +100,7 @@ STAMP_ATTR = attr_name(PidNamePstImportSourceKey)
 def wire_value(value: object) -> object:
     """A payload value as exchangelib wants it (EWSDateTime for times)."""
     if isinstance(value, datetime):
-        v = value if value.tzinfo is None else value.astimezone(timezone.utc)
+        v = value if value.tzinfo is None else value.astimezone(dt_utc)
         return EWSDateTime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=UTC)
     if isinstance(value, bool):
         return value

@@ -13,10 +13,10 @@ from typing import Any
 import requests.adapters
 from exchangelib import (
     BASIC,
-    SHALLOW,
     DELEGATE,
     IMPERSONATION,
     NTLM,
+    SHALLOW,
     Account,
     Configuration,
     Credentials,
@@ -48,9 +48,9 @@ from exchangelib.folders import (
 from exchangelib.folders.base import BaseFolder
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 
-from core.convert.payload import MimePayload, Payload
-from core.errors import ConnectError, TransportError
 from core.convert.extended import _COPIED_MAIL
+from core.convert.payload import Payload
+from core.errors import ConnectError, TransportError
 from core.mapi import PidNameKeywords, PidNamePstImportSourceKey, PidTagMessageFlags
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.ews import props
@@ -66,16 +66,43 @@ if logging.getLogger().level > logging.DEBUG:
 
 # EWS distinguished folder ids (MS-OXWSCDATA DistinguishedFolderIdNameType) and exchangelib's classes.
 _DISTINGUISHED = {
-    "msgfolderroot": MsgFolderRoot, "archivemsgfolderroot": ArchiveMsgFolderRoot, "inbox": Inbox,
-    "sentitems": SentItems, "deleteditems": DeletedItems, "drafts": Drafts, "outbox": Outbox,
-    "junkemail": JunkEmail, "calendar": Calendar, "contacts": Contacts, "tasks": Tasks, "notes": Notes,
-    "journal": Journal, "archivedeleteditems": ArchiveDeletedItems,
+    "msgfolderroot": MsgFolderRoot,
+    "archivemsgfolderroot": ArchiveMsgFolderRoot,
+    "inbox": Inbox,
+    "sentitems": SentItems,
+    "deleteditems": DeletedItems,
+    "drafts": Drafts,
+    "outbox": Outbox,
+    "junkemail": JunkEmail,
+    "calendar": Calendar,
+    "contacts": Contacts,
+    "tasks": Tasks,
+    "notes": Notes,
+    "journal": Journal,
+    "archivedeleteditems": ArchiveDeletedItems,
 }
+# What GetFolder answers when a store has no such folder (or no archive at all).
+_NO_SUCH_FOLDER = tuple(
+    getattr(ex, n)
+    for n in (
+        "ErrorFolderNotFound",
+        "ErrorItemNotFound",
+        "ErrorInvalidOperation",
+        "ErrorArchiveMailboxNotEnabled",
+    )
+    if hasattr(ex, n)
+)
 # Per-item response codes that mean "too big" (MS-OXWSCDATA ResponseCodeType).
 _TOO_LARGE = ("ErrorMessageSizeExceeded", "ErrorRequestTooLarge", "ErrorExceededSize")
 # Per-item response codes worth retrying later.
-_TRANSIENT = ("ErrorServerBusy", "ErrorTimeoutExpired", "ErrorInternalServerTransientError",
-              "ErrorMailboxStoreUnavailable", "ErrorBatchProcessingStopped", "ErrorTooManyObjectsOpened")
+_TRANSIENT = (
+    "ErrorServerBusy",
+    "ErrorTimeoutExpired",
+    "ErrorInternalServerTransientError",
+    "ErrorMailboxStoreUnavailable",
+    "ErrorBatchProcessingStopped",
+    "ErrorTooManyObjectsOpened",
+)
 # Page size for FindItem when listing stamps.
 FIND_PAGE = 500
 # How many stamps one restriction looks up.
@@ -102,8 +129,10 @@ def _is_transient_connect(exc: BaseException) -> bool:
     if isinstance(exc, ex.ErrorTimeoutExpired):
         return True
     # exchangelib wraps failures met while it guesses the server version.
-    return any(w in text for w in ("remotedisconnected", "connection aborted", "http 503", "serverbusy",
-                                   "cannot service this request"))
+    return any(
+        w in text
+        for w in ("remotedisconnected", "connection aborted", "http 503", "serverbusy", "cannot service this request")
+    )
 
 
 @dataclass
@@ -168,16 +197,29 @@ class EwsTransport(Transport):
                 raise ConnectError("password sign-in needs connection.auth.username and a password")
             return Credentials(s.username, s.secret)
         if self._token_source is None:
-            self._token_source = MsalTokenSource(OAuthSettings(
-                method=s.method, tenant_id=s.tenant_id, client_id=s.client_id or "",
-                client_secret=s.secret if s.certificate is None else None, certificate=s.certificate,
-                certificate_password=s.secret if s.certificate is not None else None, username=s.username,
-                verify=(str(s.ca_bundle) if s.ca_bundle else True) if s.verify_tls else False,
-            ), cache_load=self._cache_load, cache_save=self._cache_save)
+            self._token_source = MsalTokenSource(
+                OAuthSettings(
+                    method=s.method,
+                    tenant_id=s.tenant_id,
+                    client_id=s.client_id or "",
+                    client_secret=s.secret if s.certificate is None else None,
+                    certificate=s.certificate,
+                    certificate_password=s.secret if s.certificate is not None else None,
+                    username=s.username,
+                    verify=(str(s.ca_bundle) if s.ca_bundle else True) if s.verify_tls else False,
+                ),
+                cache_load=self._cache_load,
+                cache_save=self._cache_save,
+            )
         token = self._token_source.token()
         identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
-        return OAuth2Credentials(client_id=s.client_id or "", client_secret=s.secret or "",
-                                 tenant_id=s.tenant_id, identity=identity, access_token=token)
+        return OAuth2Credentials(
+            client_id=s.client_id or "",
+            client_secret=s.secret or "",
+            tenant_id=s.tenant_id,
+            identity=identity,
+            access_token=token,
+        )
 
     def _cache_key(self) -> str:
         s = self.settings
@@ -214,17 +256,22 @@ class EwsTransport(Transport):
         try:
             if s.autodiscover_url:
                 ad = Autodiscovery(email=s.mailbox, credentials=credentials)
-                protocol = AutodiscoverProtocol(config=Configuration(
-                    service_endpoint=s.autodiscover_url, credentials=credentials,
-                    auth_type=self._auth_type() or NTLM if s.method == "password" else None,
-                    retry_policy=FailFast()))
+                protocol = AutodiscoverProtocol(
+                    config=Configuration(
+                        service_endpoint=s.autodiscover_url,
+                        credentials=credentials,
+                        auth_type=self._auth_type() or NTLM if s.method == "password" else None,
+                        retry_policy=FailFast(),
+                    )
+                )
                 response = ad._quick(protocol=protocol)  # the GetUserSettings call exchangelib caches
                 return response.ews_url
             ad_response, protocol = Autodiscovery(email=s.mailbox, credentials=credentials).discover()
             return protocol.service_endpoint
         except ex.AutoDiscoverFailed as exc:
-            raise connect_error(exc, url=s.autodiscover_url, user=s.username, mailbox=s.mailbox,
-                                method=s.method, discovery=s.discovery) from None
+            raise connect_error(
+                exc, url=s.autodiscover_url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
+            ) from None
 
     def connect(self) -> ServerInfo:
         """Connect and run the preflight; a busy or flaky server is given a few tries."""
@@ -235,7 +282,7 @@ class EwsTransport(Transport):
                 if attempt == CONNECT_ATTEMPTS - 1:
                     raise exc.error from None
                 Protocol.clear_cache()
-                time.sleep(CONNECT_RETRY_SECONDS * (2 ** attempt))
+                time.sleep(CONNECT_RETRY_SECONDS * (2**attempt))
         raise AssertionError("unreachable")
 
     def _connect(self) -> ServerInfo:
@@ -248,11 +295,16 @@ class EwsTransport(Transport):
                 url = self._discover(credentials)
             self._url = url
             config = Configuration(
-                service_endpoint=url, credentials=credentials, auth_type=self._auth_type(),
-                retry_policy=FailFast(), max_connections=s.max_connections,
+                service_endpoint=url,
+                credentials=credentials,
+                auth_type=self._auth_type(),
+                retry_policy=FailFast(),
+                max_connections=s.max_connections,
             )
             self.account = Account(
-                primary_smtp_address=s.mailbox, config=config, autodiscover=False,
+                primary_smtp_address=s.mailbox,
+                config=config,
+                autodiscover=False,
                 access_type=IMPERSONATION if s.impersonation else DELEGATE,
             )
             root = self._open_root()
@@ -264,19 +316,28 @@ class EwsTransport(Transport):
         except ConnectError:
             raise
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one line here
-            error = connect_error(exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method,
-                                  discovery=s.discovery)
+            error = connect_error(
+                exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
+            )
             if _is_transient_connect(exc):
                 raise _TransientConnect(error) from None
-            raise connect_error(exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method,
-                                discovery=s.discovery) from None
+            raise connect_error(
+                exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
+            ) from None
         if not can_create:
-            raise ConnectError(f"{url}: {s.username or 'this account'} may not create folders in {s.mailbox}: "
-                               "grant FullAccess on the mailbox or use impersonation")
+            raise ConnectError(
+                f"{url}: {s.username or 'this account'} may not create folders in {s.mailbox}: "
+                "grant FullAccess on the mailbox or use impersonation"
+            )
         self._restore_pool()
         build = getattr(version, "build", None)
-        return ServerInfo(url=url or "", version=f"{version.api_version} ({build})", mailbox=s.mailbox,
-                          store=s.store, can_create_folders=can_create)
+        return ServerInfo(
+            url=url or "",
+            version=f"{version.api_version} ({build})",
+            mailbox=s.mailbox,
+            store=s.store,
+            can_create_folders=can_create,
+        )
 
     def _open_root(self) -> BaseFolder:
         assert self.account is not None
@@ -284,8 +345,10 @@ class EwsTransport(Transport):
         folder = self._distinguished(name)
         if folder is None:
             if self.settings.store == "archive":
-                raise ConnectError(f"{self._url}: {self.settings.mailbox} has no archive: enable it "
-                                   f"(Enable-Mailbox -Archive) or set destination.store: mailbox")
+                raise ConnectError(
+                    f"{self._url}: {self.settings.mailbox} has no archive: enable it "
+                    f"(Enable-Mailbox -Archive) or set destination.store: mailbox"
+                )
             raise ConnectError(f"{self._url}: cannot open the mailbox {self.settings.mailbox}")
         self._root = folder
         return folder
@@ -297,9 +360,7 @@ class EwsTransport(Transport):
         try:
             root = self.account.archive_root if name.startswith("archive") else self.account.root
             return cls.get_distinguished(root=root)
-        except (ex.ErrorFolderNotFound, ex.ErrorItemNotFound, ex.ErrorInvalidOperation):
-            return None
-        except ex.ErrorArchiveMailboxNotEnabled if hasattr(ex, "ErrorArchiveMailboxNotEnabled") else ():
+        except _NO_SUCH_FOLDER:
             return None
 
     def _upload_error(self, exc: BaseException) -> Exception:
@@ -320,8 +381,13 @@ class EwsTransport(Transport):
     # ----- folders ------------------------------------------------------------------------
 
     def _handle(self, folder: BaseFolder, path: tuple[str, ...]) -> FolderHandle:
-        return FolderHandle(id=folder.id, path=path, display_name=folder.name or "",
-                            container_class=getattr(folder, "folder_class", None), native=folder)
+        return FolderHandle(
+            id=folder.id,
+            path=path,
+            display_name=folder.name or "",
+            container_class=getattr(folder, "folder_class", None),
+            native=folder,
+        )
 
     def store_root(self) -> FolderHandle:
         if self._root is None:
@@ -329,9 +395,19 @@ class EwsTransport(Transport):
         return self._handle(self._root, ())
 
     _ROLES = {
-        "mailbox": {"inbox": "inbox", "sent": "sentitems", "deleted": "deleteditems", "drafts": "drafts",
-                    "outbox": "outbox", "junk": "junkemail", "calendar": "calendar", "contacts": "contacts",
-                    "tasks": "tasks", "notes": "notes", "journal": "journal"},
+        "mailbox": {
+            "inbox": "inbox",
+            "sent": "sentitems",
+            "deleted": "deleteditems",
+            "drafts": "drafts",
+            "outbox": "outbox",
+            "junk": "junkemail",
+            "calendar": "calendar",
+            "contacts": "contacts",
+            "tasks": "tasks",
+            "notes": "notes",
+            "journal": "journal",
+        },
         "archive": {"deleted": "archivedeleteditems"},
     }
 
@@ -349,7 +425,8 @@ class EwsTransport(Transport):
         assert self.account is not None
         with self._folder_lock:
             try:
-                for child in FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW):
+                children = FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW)
+                for child in children:
                     if isinstance(child, Exception):
                         continue
                     if (child.name or "").casefold() == name.casefold():
@@ -388,14 +465,19 @@ class EwsTransport(Transport):
         for payload, result in zip(payloads, results, strict=False):
             if isinstance(result, Exception):
                 code = type(result).__name__
-                out.append(CreateOutcome(
-                    payload.source_key, error=f"{code}: {' '.join(str(result).split())[:300]}",
-                    transient=code in _TRANSIENT, too_large=code in _TOO_LARGE))
+                out.append(
+                    CreateOutcome(
+                        payload.source_key,
+                        error=f"{code}: {' '.join(str(result).split())[:300]}",
+                        transient=code in _TRANSIENT,
+                        too_large=code in _TOO_LARGE,
+                    )
+                )
             else:
                 out.append(CreateOutcome(payload.source_key, item_id=result.id))
         if len(results) < len(payloads):
             # A short answer: the rest is unknown, which the engine settles by stamp.
-            for payload in payloads[len(results):]:
+            for payload in payloads[len(results) :]:
                 out.append(CreateOutcome(payload.source_key, error="no answer for this item", transient=True))
         return out
 
@@ -423,7 +505,7 @@ class EwsTransport(Transport):
                 return found
             wanted = list(stamps)
             for i in range(0, len(wanted), STAMPS_PER_QUERY):
-                chunk = wanted[i: i + STAMPS_PER_QUERY]
+                chunk = wanted[i : i + STAMPS_PER_QUERY]
                 qs = folder.native.filter(**{f"{attr}__in": chunk}).only(attr)
                 for it in qs:
                     value = getattr(it, attr, None)
