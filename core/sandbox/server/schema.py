@@ -29,6 +29,10 @@ _WRAPPER = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
 </xs:schema>"""
 
 
+_COMPILED: dict[Path, tuple[etree.XMLSchema, threading.Lock]] = {}
+_COMPILED_LOCK = threading.Lock()
+
+
 class SchemaViolation(Exception):
     def __init__(self, line: int, position: int, violation: str) -> None:
         super().__init__(violation)
@@ -45,13 +49,17 @@ class RequestSchema:
         for name in ("types.xsd", "messages.xsd"):
             if not (schema_dir / name).is_file():
                 raise FileNotFoundError(f"{schema_dir / name}: not found (the EWS schema directory)")
-        scratch.mkdir(parents=True, exist_ok=True)
-        xml_xsd = scratch / "xml-namespace.xsd"
-        xml_xsd.write_text(XML_NS_SCHEMA, encoding="utf-8")
-        wrapper = _WRAPPER.format(xml=xml_xsd.as_uri(), types=(schema_dir / "types.xsd").as_uri(),
-                                  messages=(schema_dir / "messages.xsd").as_uri())
-        self._schema = etree.XMLSchema(etree.fromstring(wrapper.encode()))
-        self._lock = threading.Lock()  # an lxml XMLSchema is not safe to share between threads
+        key = schema_dir.resolve()
+        with _COMPILED_LOCK:  # compiling takes a noticeable fraction of a second: once per process
+            if key not in _COMPILED:
+                scratch.mkdir(parents=True, exist_ok=True)
+                xml_xsd = scratch / "xml-namespace.xsd"
+                xml_xsd.write_text(XML_NS_SCHEMA, encoding="utf-8")
+                wrapper = _WRAPPER.format(xml=xml_xsd.as_uri(), types=(schema_dir / "types.xsd").as_uri(),
+                                          messages=(schema_dir / "messages.xsd").as_uri())
+                # An lxml XMLSchema is not safe to use from two threads at once: it comes with a lock.
+                _COMPILED[key] = (etree.XMLSchema(etree.fromstring(wrapper.encode())), threading.Lock())
+            self._schema, self._lock = _COMPILED[key]
 
     def check(self, element: etree._Element) -> None:
         """Raise SchemaViolation when `element` (a global EWS element) is not valid."""
