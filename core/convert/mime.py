@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import io
 import itertools
-import os
-import email.utils
 import mimetypes
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy as _policy
-from email.headerregistry import Address, Group
 from email.generator import NLCRE, BytesGenerator
+from email.header import Header
+from email.headerregistry import Address, Group
 from email.message import EmailMessage, MIMEPart
 from typing import Any
 
@@ -114,6 +115,51 @@ def _mailbox_header(mailboxes: list[Mailbox]) -> list[Address | Group]:
         name = _clean_name(mb.name or mb.original or "unknown")
         out.append(Group(display_name=name, addresses=()))
     return out
+
+
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
+
+
+def _phrase(name: str) -> str:
+    """A display name as an RFC 5322 phrase: atoms, a quoted string, or RFC 2047 encoded words."""
+    if not name.isascii():
+        # one encoded word: parsers insert a space between split words inside a phrase
+        return Header(name, "utf-8").encode(maxlinelen=0)
+    if _ATOM_PHRASE.fullmatch(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _address_list(mailboxes: list[Mailbox]) -> str | None:
+    """The raw (folded, 7-bit) value of an address header; None when one address needs the
+    header registry's handling (non-ASCII local part)."""
+    parts: list[str] = []
+    for mb in mailboxes:
+        if mb.email and is_smtp(mb.email):
+            if not mb.email.isascii() or any(c in mb.email for c in '"\\'):
+                return None
+            name = _clean_name(mb.name or "")
+            parts.append(f"{_phrase(name)} <{mb.email}>" if name and name != mb.email else mb.email)
+        else:
+            # unresolved: the display name alone, as an empty group, never a made-up address
+            parts.append(f"{_phrase(_clean_name(mb.name or mb.original or 'unknown'))}:;")
+    return ",\n ".join(parts)
+
+
+def _set_addresses(msg: EmailMessage, name: str, mailboxes: list[Mailbox], problems: list[str]) -> None:
+    raw = _address_list(mailboxes)
+    if raw is not None:
+        msg.set_raw(name, raw)
+    else:
+        _set(msg, name, _mailbox_header(mailboxes), problems)
+
+
+def _set_text(msg: EmailMessage, name: str, value: str, problems: list[str]) -> None:
+    """An unstructured header (Subject, Thread-Topic): raw when ASCII, else RFC 2047 words."""
+    if value.isascii():
+        _set(msg, name, value, problems, raw=True)
+    else:
+        msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(maxlinelen=76, linesep="\n"))
 
 
 def _clean_name(name: str) -> str:
@@ -270,7 +316,7 @@ class MimeBuilder:
             if mid:
                 _set(msg, "Message-ID", mid.strip(), problems)
         if "subject" not in names and item.subject:
-            _set(msg, "Subject", _clean_subject(item.subject), problems)
+            _set_text(msg, "Subject", _clean_subject(item.subject), problems)
         if "date" not in names:
             when = item_date(item)
             if when:
@@ -280,7 +326,7 @@ class MimeBuilder:
         if bcc and "bcc" not in names:
             mbs = [m for m in (self._resolve(recipient_party(r, item.codepage or "cp1252")) for r in bcc) if m]
             if mbs:
-                _set(msg, "Bcc", _mailbox_header(mbs), problems)
+                _set_addresses(msg, "Bcc", mbs, problems)
         return True
 
     def _property_headers(self, msg: EmailMessage, item: Any, problems: list[str]) -> None:
@@ -289,9 +335,9 @@ class MimeBuilder:
         representing = self._resolve(representing_party(item))
         author = representing or sender
         if author is not None:
-            _set(msg, "From", _mailbox_header([author]), problems)
+            _set_addresses(msg, "From", [author], problems)
         if sender is not None and representing is not None and not _same(sender, representing):
-            _set(msg, "Sender", _mailbox_header([sender]), problems)
+            _set_addresses(msg, "Sender", [sender], problems)
         cp = item.codepage or "cp1252"
         by_kind: dict[str, list[Mailbox]] = {"to": [], "cc": [], "bcc": []}
         for r in item.recipients:
@@ -303,9 +349,9 @@ class MimeBuilder:
                 by_kind[kind].append(mb)
         for kind, header in (("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")):
             if by_kind[kind]:
-                _set(msg, header, _mailbox_header(by_kind[kind]), problems)
+                _set_addresses(msg, header, by_kind[kind], problems)
         if item.subject is not None:
-            _set(msg, "Subject", _clean_subject(item.subject), problems)
+            _set_text(msg, "Subject", _clean_subject(item.subject), problems)
         when = item_date(item)
         if when is not None:
             _set(msg, "Date", email.utils.format_datetime(when), problems)
@@ -320,7 +366,7 @@ class MimeBuilder:
             _set(msg, "References", " ".join(refs.split()), problems)
         topic = p.str(PidTagConversationTopic)
         if topic:
-            _set(msg, "Thread-Topic", _clean_subject(topic), problems)
+            _set_text(msg, "Thread-Topic", _clean_subject(topic), problems)
         index = p.bytes(PidTagConversationIndex)
         if index:
             _set(msg, "Thread-Index", base64.b64encode(index).decode("ascii"), problems)
@@ -425,7 +471,7 @@ class MimeBuilder:
             part.set_raw("Content-ID", f"<{cid}>")
         if is_inline and att.content_location and not cid:
             part.set_raw("Content-Location", att.content_location)
-        part.set_payload(base64.encodebytes(data).decode("ascii"))
+        part.set_payload(_base64_lines(data))
         return part, is_inline
 
 
@@ -466,6 +512,14 @@ def _param(key: str, value: str) -> str:
     return "".join(
         f";\n {key}*{i}*=utf-8''{chunk}" if i == 0 else f";\n {key}*{i}*={chunk}" for i, chunk in enumerate(chunks)
     )
+
+
+def _base64_lines(data: bytes) -> str:
+    """Base64 in 76-column lines; one C call for the encoding (base64.encodebytes makes one per line)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return ""
+    return (b"\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\n").decode("ascii")
 
 
 def _text_part(text: str, subtype: str) -> MIMEPart:
@@ -530,7 +584,10 @@ class _Generator(BytesGenerator):
 
     def _write_lines(self, lines: str) -> None:
         if lines:
-            self.write(self._NL.join(NLCRE.split(lines)))
+            if "\r" not in lines:
+                self.write(lines.replace("\n", self._NL))
+            else:
+                self.write(self._NL.join(NLCRE.split(lines)))
 
 
 def _as_bytes(msg: EmailMessage) -> bytes:
