@@ -100,6 +100,10 @@ def _set_extended(item: Any, payload: Payload) -> None:
     for ext in payload.extended:
         if ext.prop == PidNamePstImportSourceKey:
             continue
+        if not props.value_fits(ext.prop, ext.value):
+            # PSTs written by other tools sometimes store a named property with another type.
+            payload.problems.append(f"property {props.attr_name(ext.prop)} not kept: its value does not fit its type")
+            continue
         try:
             name = props.register(ext.prop, cls)
         except ValueError as exc:  # a MAPI type EWS cannot carry
@@ -171,7 +175,12 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
     elif isinstance(payload, Contact):
         item = EwsContact(
             body=_body(payload.body),
-            display_name=payload.display_name,
+            # EWS requires a display name; Outlook would show the file-as or the name parts.
+            display_name=payload.display_name
+            or payload.file_as
+            or " ".join(x for x in (payload.given_name, payload.surname) if x)
+            or payload.subject
+            or "(no name)",
             given_name=payload.given_name,
             middle_name=payload.middle_name,
             surname=payload.surname,
@@ -187,8 +196,8 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             assistant_name=payload.assistant,
             spouse_name=payload.spouse,
             children=payload.children or None,
-            birthday=_dt(payload.birthday),
-            wedding_anniversary=_dt(payload.anniversary),
+            birthday=_date(payload.birthday),
+            wedding_anniversary=_date(payload.anniversary),
             business_homepage=payload.business_home_page,
             generation=payload.generation,
             **common,
@@ -240,7 +249,9 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             if mb is not None:
                 members.append(Member(mailbox=mb))
         item = EwsDistributionList(
-            display_name=payload.display_name or payload.subject, members=members or None, **common
+            display_name=payload.display_name or payload.subject or "Distribution list",
+            members=members or None,
+            **common,
         )
     elif isinstance(payload, (Note, JournalEntry)):
         # EWS has no typed note or journal item: a Message with their class and properties.

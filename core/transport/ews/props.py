@@ -105,3 +105,41 @@ def wire_value(value: object) -> object:
     if isinstance(value, bool):
         return value
     return value
+
+
+_SCALAR_CHECKS: dict[int, tuple[type, ...]] = {
+    PropType.PT_SHORT: (int,),
+    PropType.PT_LONG: (int,),
+    PropType.PT_I8: (int,),
+    PropType.PT_FLOAT: (float, int),
+    PropType.PT_DOUBLE: (float, int),
+    PropType.PT_APPTIME: (float, int),
+    PropType.PT_CURRENCY: (int,),
+    PropType.PT_BOOLEAN: (bool,),
+    PropType.PT_STRING8: (str,),
+    PropType.PT_UNICODE: (str,),
+    PropType.PT_SYSTIME: (datetime,),
+    PropType.PT_BINARY: (bytes,),
+    PropType.PT_CLSID: (bytes, str),
+}
+
+
+def value_fits(prop: Tag | Named, value: object) -> bool:
+    """Whether `value` can be sent as `prop`'s MAPI type."""
+    ptype = prop.type
+    if ptype & 0x1000:  # multi-valued
+        single = ptype & ~0x1000
+        return isinstance(value, (list, tuple)) and all(value_fits(type(prop)(*_with_type(prop, single)), v)
+                                                        for v in value)
+    kinds = _SCALAR_CHECKS.get(ptype)
+    if kinds is None:
+        return False
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
+
+
+def _with_type(prop: Tag | Named, ptype: int) -> tuple:
+    if isinstance(prop, Tag):
+        return (prop.id, ptype)
+    return (prop.guid, prop.key, ptype)
