@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, ExtendedProperty, FailFast, Message
 from exchangelib.protocol import close_connections
 
@@ -55,9 +56,12 @@ def test_first_line_and_clean_stop(tmp_path):
     assert set(info) == {"ews_url", "autodiscover_url", "graph_url", "ca_cert", "demo_password"}
     assert info["ews_url"].startswith("http://127.0.0.1:") and info["graph_url"] is None
     assert stop(proc, signal.SIGINT) == 0
-    proc, info = start(tmp_path / "s2", "--user", f"{USER}:{PASSWORD}", "--tls")
+    proc, info = start(tmp_path / "s2", "--user", f"{USER}:{PASSWORD}", "--tls", "--hostname", "sandbox.test",
+                       "--dns", "--auth", "basic")
     assert "demo_password" not in info and Path(info["ca_cert"]).is_file()
-    assert info["ews_url"].startswith("https://")
+    assert info["ews_url"].startswith("https://") and info["dns_port"] > 0
+    probe = requests.post(info["ews_url"], data=b"", timeout=10, verify=info["ca_cert"])
+    assert probe.status_code == 401 and probe.headers["WWW-Authenticate"] == 'Basic realm="sandbox.test"'
     assert stop(proc, signal.SIGTERM) == 0
 
 

@@ -83,6 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--schema-dir", type=Path, default=None, metavar="DIR",
                         help="Microsoft's EWS schema (types.xsd, messages.xsd): refuse schema-invalid requests "
                              "with ErrorSchemaValidation, as Exchange does")
+    parser.add_argument("--auth", default=None, metavar="METHODS",
+                        help="comma-separated auth methods offered and accepted: ntlm,basic,bearer "
+                             "(default: all three; exchange-online: bearer)")
+    parser.add_argument("--hostname", action="append", default=[], metavar="NAME",
+                        help="another name the server answers to (TLS certificate, --dns); repeatable, "
+                             "e.g. sandbox.test and autodiscover.sandbox.test for Autodiscover")
+    parser.add_argument("--dns", action="store_true",
+                        help="answer DNS A queries for the --hostname names on 127.0.0.1 (port in dns_port)")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA (path in ca_cert)")
     parser.set_defaults(func=serve)
 
@@ -114,12 +122,21 @@ def serve(args: argparse.Namespace) -> int:
         knobs = replace(knobs, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
     if args.max_item_mb is not None:
         knobs = replace(knobs, max_item_bytes=int(args.max_item_mb * 1024 * 1024))
+    auth_methods = None
+    if args.auth:
+        auth_methods = [m.strip().lower() for m in args.auth.split(",") if m.strip()]
+        unknown = set(auth_methods) - {"ntlm", "basic", "bearer"}
+        if unknown or not auth_methods:
+            raise UserError(f"--auth {args.auth}: expected a comma-separated list of ntlm, basic, bearer")
+    if args.dns and not args.hostname:
+        raise UserError("--dns: give the names to answer with --hostname")
     state = args.state or Path(tempfile.mkdtemp(prefix="pstimport-sandbox-"))
     try:
         sandbox = Sandbox(state, users=users, archives=[a.lower() for a in args.archive],
                           impersonators=[a.lower() for a in args.impersonator], apps=dict(args.app),
                           host=args.host, port=args.port, knobs=knobs, tls=args.tls, schema_dir=args.schema_dir,
-                          flavour=args.flavour)
+                          flavour=args.flavour, auth_methods=auth_methods, hostnames=args.hostname,
+                          dns=args.dns)
         sandbox.start()
     except FileNotFoundError as exc:
         raise UserError(f"--schema-dir: {exc}") from None
@@ -133,6 +150,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     info = sandbox.info()
+    if args.dns:
+        info["dns_port"] = sandbox.dns_port
     if demo_password is not None:
         info["demo_password"] = demo_password
     print(json.dumps(info), flush=True)
