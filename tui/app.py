@@ -56,8 +56,10 @@ class PstImportApp(App[int]):
         runner: Callable[..., Any] | None = None,
         cancel: threading.Event | None = None,
         on_exit: Callable[[], None] | None = None,
+        greeting: str | None = None,
     ) -> None:
         super().__init__()
+        self.greeting = greeting
         self.state = state or WizardState()
         self.start = start
         self.first_step = step
@@ -70,6 +72,8 @@ class PstImportApp(App[int]):
         self._on_exit = on_exit
 
     def on_mount(self) -> None:
+        if self.greeting:
+            self.notify(self.greeting, title="pstimport", timeout=12)
         if self.start == "run":
             self.show_run()
         elif self.start == "wizard":
@@ -175,6 +179,7 @@ def make_app(
     runner: Callable[..., Any] | None = None,
     cancel: threading.Event | None = None,
     on_exit: Callable[[], None] | None = None,
+    greeting: str | None = None,
 ) -> PstImportApp:
     """The app as the CLI and the tests build it.
 
@@ -187,6 +192,7 @@ def make_app(
             for `profile`); `pstimport run` passes one for its plan.
         cancel: the run's cancel event (`pstimport run` shares its own with the signal handlers).
         on_exit: called when the app stops (the demo stops its sandbox).
+        greeting: a note shown when the app starts (the demo says what to press).
     """
     return PstImportApp(state, start=start, step=step, profile=profile, secret=secret,
-                        runner=runner, cancel=cancel, on_exit=on_exit)
+                        runner=runner, cancel=cancel, on_exit=on_exit, greeting=greeting)

@@ -18,6 +18,8 @@ from typing import Any
 
 DEMO_USER = "demo@sandbox.test"
 DEMO_SEED = 1
+DEMO_GREETING = ("Demo: a sandbox mailbox server runs on this machine and every step is filled in for it. "
+                 "Press Ctrl+N through the steps (try Ctrl+T on step 2), then Ctrl+R to import.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sandbox, state, password = prepare_demo(directory, args.seed)
     store_dir = sandbox.state_dir
     try:
-        app = make_app(state, start="wizard", secret=password)
+        app = make_app(state, start="wizard", secret=password, greeting=DEMO_GREETING)
         app.run()
     finally:
         sandbox.stop()

@@ -195,8 +195,10 @@ async def test_oauth_app_walk_runs_against_the_sandbox(workdir, tmp_path, monkey
     try:
         app = make_app(WizardState(), start="wizard")
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("ctrl+n")  # Exchange Online, EWS, Autodiscover
+            # Exchange Online, EWS, Autodiscover; the sandbox's CA as the extra CA bundle
+            await pilot.press("tab", "tab", "tab", "tab", "tab", *str(sb.ca_cert), "ctrl+n")
             await pilot.pause()
+            assert app.state.ca_bundle == str(sb.ca_cert), app.state
             await pilot.press(*"matt@sandbox.test", "tab")
             await choose(pilot, 1)  # oauth-app
             await pilot.press("tab", *APP_SECRET, "tab", *"sandbox.onmicrosoft.com", "tab", *APP_ID)
@@ -243,3 +245,28 @@ async def test_oauth_app_walk_runs_against_the_sandbox(workdir, tmp_path, monkey
         assert APP_SECRET not in (workdir / "profiles" / "matt-import.yaml").read_text(encoding="utf-8")
     finally:
         sb.stop()
+
+
+async def test_throttling_is_shown_while_the_server_is_busy(workdir, demo):
+    """When the sandbox answers ErrorServerBusy, the run screen's throttle line says so, and the run still completes."""
+    sandbox, state, password = demo
+    profile = state.to_profile()
+    from tui import services
+
+    app = make_app(
+        state, start="run", profile=profile,
+        runner=services.profile_runner(profile, password, journal_dir=state.journal_dir),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        run = app.screen
+        for _ in range(200):  # busy only once uploads flow (a busy preflight is a connect error)
+            await pilot.pause(0.05)
+            if run.aggregate.snapshot().items_done:
+                break
+        sandbox.set_knobs(busy_next=6, back_off_ms=1500)
+        run = await wait_run(pilot)
+        assert run.outcome.error is None, run.outcome.error
+        assert run.throttle_shown and all("backing off" in t for t in run.throttle_shown)
+        assert run.outcome.result.throttled >= 1
+        snap = run.aggregate.snapshot()
+        assert sum(r.imported + r.failed for r in snap.rows) == snap.items_total

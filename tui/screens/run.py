@@ -25,8 +25,16 @@ from tui.progress import DONE, FAILED, RUNNING, FolderRow, RunAggregate, Snapsho
 from tui.selection import human_size
 
 REFRESH_HZ = 8
-COLUMNS = (("folder", "Folder"), ("selected", "Sel"), ("imported", "Imp"), ("skipped", "Skip"),
-           ("failed", "Fail"), ("mb", "MB"), ("rate", "Rate/s"), ("state", "State"))
+COLUMNS = (
+    ("folder", "Folder"),
+    ("selected", "Sel"),
+    ("imported", "Imp"),
+    ("skipped", "Skip"),
+    ("failed", "Fail"),
+    ("mb", "MB"),
+    ("rate", "Rate/s"),
+    ("state", "State"),
+)
 OTHER_COLUMNS_WIDTH = 56  # the columns after Folder, with cell padding and the scrollbar
 STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red"}
 
@@ -53,11 +61,15 @@ def fit_left(text: str, width: int) -> str:
     return "…" + out
 
 
-def folder_label(row: FolderRow, many_psts: bool, width: int = 1000) -> str:
-    name = "/".join(row.source_path) or "(top of PST)"
+def folder_label(pst: str, source_path: tuple[str, ...] | list[str], many_psts: bool, width: int = 1000) -> str:
+    """The folder's path (its end when too long), after a PST name shortened first when there are several."""
+    name = "/".join(source_path) or "(top of PST)"
     if many_psts:
-        pst = row.pst.rsplit("/", 1)[-1]
-        name = f"{pst}: {name}"
+        stem = pst.rsplit("/", 1)[-1].removesuffix(".pst").removesuffix(".ost")
+        room = max(width - cell_len(name) - 2, 6)
+        if cell_len(stem) > room:
+            stem = stem[: room - 1] + "…"
+        name = f"{stem}: {name}"
     return fit_left(name, width)
 
 
@@ -69,8 +81,9 @@ class RunScreen(Screen[RunOutcome]):
         Binding("s", "summary", "Summary"),
     ]
 
-    def __init__(self, profile: Any, runner: Any, *, cancel: threading.Event | None = None,
-                 dry_run: bool = False) -> None:
+    def __init__(
+        self, profile: Any, runner: Any, *, cancel: threading.Event | None = None, dry_run: bool = False
+    ) -> None:
         """`runner(on_event, cancel)` runs the engine (see `tui.services.profile_runner`)."""
         super().__init__()
         self.profile = profile
@@ -81,6 +94,7 @@ class RunScreen(Screen[RunOutcome]):
         self.outcome: RunOutcome | None = None
         self._versions: dict[str, int] = {}
         self.folder_width = 24
+        self.throttle_shown: list[str] = []  # what the throttle line said, for the tests
         self._shown_failures = 0
 
     def compose(self) -> ComposeResult:
@@ -144,8 +158,11 @@ class RunScreen(Screen[RunOutcome]):
             text.update(Text(f"The run stopped: {error}", style="bold red"))
         else:
             state = "Cancelled" if self.cancel_event.is_set() else "Finished"
-            text.update(Text.assemble((f"{state}. ", "bold green"), self._overall_line(snap),
-                                      "  Press s for the verification summary."))
+            text.update(
+                Text.assemble(
+                    (f"{state}. ", "bold green"), self._overall_line(snap), "  Press s for the verification summary."
+                )
+            )
 
     # ----- drawing ---------------------------------------------------------------------------------------
 
@@ -163,8 +180,11 @@ class RunScreen(Screen[RunOutcome]):
         if self.outcome is None:
             self.query_one("#overall-text", Static).update(self._overall_line(snap))
         throttle = self.query_one("#throttle", Static)
-        throttle.update(Text(f"Throttled: {snap.throttle}", style="bold yellow") if snap.throttle
-                        else Text("Throttle: none", style="dim"))
+        if snap.throttle:
+            self.throttle_shown.append(snap.throttle)
+            throttle.update(Text(f"Throttled: {snap.throttle}", style="bold yellow"))
+        elif not self.cancel_event.is_set():
+            throttle.update(Text("Throttle: none", style="dim"))
         self._draw_rows(snap)
         self._draw_failures(snap)
 
@@ -178,27 +198,40 @@ class RunScreen(Screen[RunOutcome]):
                 table.add_row(*cells, key=key)
             elif self._versions[key] != row.version or row.state == RUNNING:
                 for (col, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(key, col, value)
+                    table.update_cell(key, col, value, update_width=col != "folder")
             self._versions[key] = row.version
 
     @staticmethod
     def _cells(row: FolderRow, now: float, many: bool, width: int) -> tuple:
         state = Text(row.state, style=STATE_STYLE.get(row.state, "dim"))
         failed = Text(str(row.failed), style="bold red") if row.failed else "0"
-        return (folder_label(row, many, width), str(row.selected), str(row.imported), str(row.skipped), failed,
-                f"{row.bytes_done / 1048576:.1f}", f"{row.rate(now):.0f}", state)
+        return (
+            folder_label(row.pst, row.source_path, many, width),
+            str(row.selected),
+            str(row.imported),
+            str(row.skipped),
+            failed,
+            f"{row.bytes_done / 1048576:.1f}",
+            f"{row.rate(now):.0f}",
+            state,
+        )
 
     def _draw_failures(self, snap: Snapshot) -> None:
         if snap.failures_total == self._shown_failures:
             return
         table = self.query_one("#failures", DataTable)
-        for f in snap.failures[self._shown_failures:]:
+        for f in snap.failures[self._shown_failures :]:
             table.add_row("/".join(f.source_path), f.subject or "(no subject)", f.reason)
         self._shown_failures = len(snap.failures)
         more = snap.failures_total - len(snap.failures)
         self.query_one("#failures-title", Static).update(
-            Text(f"Failures: {snap.failures_total}" + (f" ({more} more in the report)" if more > 0 else "")
-                 + "  (f hides)", style="bold red"))
+            Text(
+                f"Failures: {snap.failures_total}"
+                + (f" ({more} more in the report)" if more > 0 else "")
+                + "  (f hides)",
+                style="bold red",
+            )
+        )
         self.query_one("#failures-panel").display = True
 
     # ----- actions -------------------------------------------------------------------------------------
@@ -220,12 +253,18 @@ class RunScreen(Screen[RunOutcome]):
             if yes:
                 self.cancel_event.set()
                 self.query_one("#throttle", Static).update(
-                    Text("Cancelling: finishing the requests in flight…", style="bold yellow"))
+                    Text("Cancelling: finishing the requests in flight…", style="bold yellow")
+                )
 
-        self.app.push_screen(ConfirmModal("Cancel the run?",
-                                          "Requests in flight finish; the rest stays for a re-run, "
-                                          "which skips what is already imported.",
-                                          yes="Cancel run", no="Keep going"), answer)
+        self.app.push_screen(
+            ConfirmModal(
+                "Cancel the run?",
+                "Requests in flight finish; the rest stays for a re-run, which skips what is already imported.",
+                yes="Cancel run",
+                no="Keep going",
+            ),
+            answer,
+        )
 
     def action_summary(self) -> None:
         if self.outcome is not None:

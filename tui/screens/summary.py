@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
-from tui.screens.run import fit_left
+from tui.screens.run import folder_label
 
 COLUMNS = ("Folder", "PST", "Sel", "Imported", "Skip", "Failed", "Mailbox", "Status")
 OTHER_COLUMNS_WIDTH = 58  # the columns after Folder, with cell padding and the scrollbar
@@ -101,10 +101,11 @@ class SummaryScreen(Screen[int]):
             table.add_column(label, key=label.lower(), width=folder_width if label == "Folder" else None)
         folders = list((self.report or {}).get("folders", []))
         folders.sort(key=lambda f: (not is_mismatch(f),))  # stable: mismatches first, else report order
+        many = len({f.get("pst") for f in folders}) > 1
         for f in folders:
             bad = is_mismatch(f)
             style = "bold red" if bad else ""
-            name = fit_left("/".join(f.get("source_path", [])) or "(top of PST)", folder_width)
+            name = folder_label(str(f.get("pst", "")), f.get("source_path", []), many, folder_width)
             cells = [name, f.get("pst_items"), f.get("selected"), f.get("imported"), f.get("skipped_existing"),
                      f.get("failed"), f.get("mailbox_items"), f.get("status")]
             table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
