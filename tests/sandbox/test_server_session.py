@@ -353,3 +353,13 @@ def test_mime_headers_are_promoted(sandbox):
     assert msg.datetime_sent == dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.UTC)
     assert msg.text_body is None or "Hello" in msg.text_body
     assert "Hello" in str(msg.body) and msg.has_attachments is False
+
+
+def test_impersonation_granted_per_mailbox(sandbox):
+    """A grant for one mailbox lets bob impersonate alice but not the service account."""
+    sandbox.store.grant_impersonation(BOB, [ALICE])
+    as_alice = account(sandbox, ALICE, Credentials(BOB, BOB_PASSWORD), access_type=IMPERSONATION)
+    assert as_alice.inbox.total_count == 0
+    as_service = account(sandbox, SERVICE, Credentials(BOB, BOB_PASSWORD), access_type=IMPERSONATION)
+    with pytest.raises(ErrorImpersonateUserDenied):
+        as_service.root.refresh()
