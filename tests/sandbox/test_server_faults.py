@@ -254,3 +254,16 @@ def test_faults_switched_on_mid_import(sandbox):
     assert sum(e.outcome == "busy" for e in sandbox.exchanges) >= 1
     subjects = sorted(it.subject for it in sandbox.items(ALICE, "Inbox"))
     assert subjects == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(20)])
+
+
+def test_item_errors_fail_single_items(sandbox):
+    """item_error_rate fails single items of a batch (ErrorItemSave); the others are created."""
+    acc = alice(sandbox)
+    sandbox.set_knobs(item_error_rate=0.5, seed=11)
+    results = acc.bulk_create(folder=acc.inbox, items=[
+        Message(folder=acc.inbox, mime_content=f"Subject: i{i}\r\n\r\n.".encode()) for i in range(20)])
+    failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+    assert 0 < len(failed) < 20
+    assert all(type(results[i]).__name__ == "ErrorItemSave" for i in failed)
+    stored = {it.subject for it in sandbox.items(ALICE, "Inbox")}
+    assert stored == {f"i{i}" for i in range(20) if i not in failed}

@@ -454,7 +454,7 @@ class Sandbox:
         self._port = port
         self.ca_cert: Path | None = None
         schema = RequestSchema(schema_dir, self.state_dir / "schema") if schema_dir else None
-        self.ews = EwsService(self.store, lambda: self._knobs.knobs.max_item_bytes, schema, flavour)
+        self.ews = EwsService(self.store, self._knobs, schema, flavour)
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
         self._devices: dict[str, dict] = {}  # device_code -> pending device-code sign-in

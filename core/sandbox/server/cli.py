@@ -73,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="EWS requests served at once; more are refused as busy (0: unlimited)")
     parser.add_argument("--drop-rate", type=_rate, default=0.0, help="share of connections dropped unanswered")
     parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of EWS requests answered HTTP 503")
+    parser.add_argument("--item-error-rate", type=_rate, default=0.0,
+                        help="share of created items refused with ErrorItemSave (the rest of the batch lands)")
     parser.add_argument("--max-request-mb", type=float, default=None, help="bigger requests get HTTP 413")
     parser.add_argument("--max-item-mb", type=float, default=None,
                         help="bigger items get ErrorMessageSizeExceeded")
@@ -117,7 +119,7 @@ def serve(args: argparse.Namespace) -> int:
             raise UserError(f"--archive/--impersonator {address}: not a --user of this sandbox")
     knobs = Knobs(latency_ms=args.latency_ms, busy_rate=args.busy_rate, back_off_ms=args.back_off_ms,
                   max_concurrency=args.max_concurrency, drop_rate=args.drop_rate, error_rate=args.error_rate,
-                  seed=args.seed)
+                  item_error_rate=args.item_error_rate, seed=args.seed)
     if args.max_request_mb is not None:
         knobs = replace(knobs, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
     if args.max_item_mb is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from core.mapi import props as mapi
+from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema, SchemaViolation
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
 
@@ -264,11 +265,11 @@ class Request:
 class EwsService:
     """Dispatches EWS operations onto a Store."""
 
-    def __init__(self, store: Store, max_item_bytes: Callable[[], int], schema: RequestSchema | None = None,
+    def __init__(self, store: Store, knobs: KnobState | None = None, schema: RequestSchema | None = None,
                  flavour: str = DEFAULT_FLAVOUR) -> None:
         self.server_version = FLAVOURS[flavour]
         self.store = store
-        self.max_item_bytes = max_item_bytes
+        self.knobs = knobs or KnobState(Knobs())
         self.schema = schema
         self.operations: dict[str, Callable[[Request], etree._Element]] = {
             "ConvertId": self.convert_id,
@@ -572,7 +573,7 @@ class EwsService:
                 target = self.resolve_folder(saved_el[0], req)
             except OpError as err:
                 target_error = err
-        limit = self.max_item_bytes()
+        limit = self.knobs.knobs.max_item_bytes
         # Parse every item first; then store the good ones of each folder in one durable transaction.
         results: list[tuple[str, NewItem | OpError, Folder | None]] = []
         for item_el in _kids(req.op.find(M + "Items")):
@@ -581,6 +582,8 @@ class EwsService:
                 if target_error is not None:
                     raise target_error
                 new = self._parse_item(item_el, kind, disposition, limit)
+                if self.knobs.draw_item():
+                    raise OpError("ErrorItemSave", "The item could not be saved.")
                 folder = target
                 if folder is None:
                     default = "sentitems" if disposition == "SendAndSaveCopy" else ITEM_KINDS.get(

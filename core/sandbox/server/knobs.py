@@ -32,6 +32,7 @@ class Knobs:
     error_rate: float = 0.0  # HTTP 503 Service Unavailable
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # bigger requests get HTTP 413
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # bigger items get ErrorMessageSizeExceeded
+    item_error_rate: float = 0.0  # items of a CreateItem refused with ErrorItemSave (the rest of the batch lands)
     seed: int = 0
 
 
@@ -76,6 +77,13 @@ class KnobState:
             if r_busy < k.busy_rate:
                 return "busy"
             return None
+
+    def draw_item(self) -> bool:
+        """True when one item of a CreateItem should fail (item_error_rate)."""
+        with self._lock:
+            if not self._knobs.item_error_rate:
+                return False  # no draw, so switching this knob on does not shift the request faults before it
+            return self._rng.random() < self._knobs.item_error_rate
 
     def enter(self, caller: str) -> bool:
         """Count a request of `caller` in; False when that exceeds max_concurrency (the request is refused).
