@@ -40,6 +40,7 @@ from core.mapi import (
 from core.pst import open_pst
 
 REPO = Path(__file__).resolve().parents[2]
+NID_TYPE_ASSOC_MESSAGE = 0x08  # MS-PST 2.2.2.1
 IPM_SUBTREE = "Top of Personal Folders"
 READPST_SKIPPED = ("IPM.Task", "IPM.StickyNote", "IPM.DistList", "IPM.Post")
 
@@ -94,6 +95,13 @@ def check_item_pff(msg: Any, t: dict) -> None:
     """One pypff message against its truth: everything pypff exposes."""
     where = f"{t['folder']} / {t['subject']!r}"
     props = pff_entries(msg.get_record_set(0))
+    if not isinstance(msg, pypff.message):  # pypff gives folder-associated items as plain items
+        assert pff_str(props, PidTagSubject.id) == t["subject"], where
+        assert iso(props[PidTagClientSubmitTime.id].get_data_as_datetime()) == t["submit_time"], where
+        assert pff_int(props, PidTagMessageFlags.id) == t["flags"], where
+        assert pff_str(props, PidTagMessageClass.id) == t["class"], where
+        assert not t["recipients"] and not t["attachments"], where
+        return
     assert msg.subject == t["subject"], where
     assert pff_str(props, PidTagMessageClass.id) == t["class"], where
     assert iso(msg.client_submit_time) == t["submit_time"], where
@@ -255,22 +263,26 @@ def test_realistic_folders_and_counts_in_pypff(realistic_pst: tuple[Path, dict])
 
 
 def test_realistic_items_match_truth_in_pypff(realistic_pst: tuple[Path, dict]) -> None:
-    """Every pypff item matches the truth: subject, class, dates, flags, recipients, bodies, attachment bytes."""
+    """Every pypff item matches the truth: subject, class, dates, flags, recipients, bodies, attachment bytes;
+    folder-associated items included."""
     path, truth = realistic_pst
     by_nid = {it["nid"]: it for it in truth["items"]}
     f, folders = pff_folders(path)
     seen = 0
     try:
         for p, folder in folders.items():
-            for i in range(folder.number_of_sub_messages):
-                msg = folder.get_sub_message(i)
+            messages = [folder.get_sub_message(i) for i in range(folder.number_of_sub_messages)]
+            fai = [it for it in folder.sub_items if it.identifier & 0x1F == NID_TYPE_ASSOC_MESSAGE]
+            for msg in messages + fai:
                 t = by_nid[msg.identifier]
                 assert tuple(t["folder"]) == p
+                assert t["associated"] == (msg in fai)
                 check_item_pff(msg, t)
                 seen += 1
     finally:
         f.close()
     assert seen == len(truth["items"])
+    assert any(it["associated"] for it in truth["items"])
     classes = Counter(it["class"] for it in truth["items"])
     for cls in (
         "IPM.Note",
@@ -289,13 +301,15 @@ def test_realistic_items_match_truth_in_our_reader(realistic_pst: tuple[Path, di
     path, truth = realistic_pst
     by_nid = {it["nid"]: it for it in truth["items"]}
     roles = {tuple(f["path"]): f["role"] for f in truth["folders"]}
+    associated = {tuple(f["path"]): f["associated"] for f in truth["folders"]}
     seen = 0
     with open_pst(path) as pst:
         assert pst.info.format == "unicode" and pst.info.encryption == "none"
         for folder in pst.folders():
             assert folder.role == roles[folder.path], folder.path
             assert folder.item_count == truth_folders(truth)[folder.path]
-            for item in pst.items(folder):
+            assert folder.associated_count == associated[folder.path]
+            for item in [*pst.items(folder), *pst.items(folder, associated=True)]:
                 assert not hasattr(item, "reason"), getattr(item, "reason", "")
                 t = by_nid[item.node_id] if hasattr(item, "node_id") else None
                 assert t is not None

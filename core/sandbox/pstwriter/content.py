@@ -210,7 +210,16 @@ TRUTH_VERSION = 1
 FILETIME_EPOCH_OFFSET = 11644473600  # seconds from 1601-01-01 to 1970-01-01
 DATE_RANGE_START = datetime(2010, 1, 1, tzinfo=UTC)
 DATE_RANGE_YEARS = 15
-READPST_SKIPPED_CLASSES = ("IPM.Task", "IPM.StickyNote", "IPM.DistList", "IPM.Post")
+# readpst (libpst 0.6.76) exports none of these: the first four per the corpus MANIFEST, the
+# configuration classes of folder-associated items as observed ("items skipped").
+READPST_SKIPPED_CLASSES = (
+    "IPM.Task",
+    "IPM.StickyNote",
+    "IPM.DistList",
+    "IPM.Post",
+    "IPM.Microsoft.",
+    "IPM.Configuration.",
+)
 CODEPAGE_UTF8 = 65001
 NATIVE_BODY_PLAIN, NATIVE_BODY_RTF, NATIVE_BODY_HTML = 1, 2, 3
 BIG_ATTACHMENT_SIZES = (9 * 1024 * 1024 + 12345, 21 * 1024 * 1024 + 777)  # over one XBLOCK's 8 MB
@@ -394,7 +403,10 @@ class Generator:
         return f
 
     def folder_truth(self) -> list[dict]:
-        out = [{"path": [], "container_class": None, "role": None, "items": self.w.ipm_subtree.count}]
+        top = self.w.ipm_subtree
+        out = [
+            {"path": [], "container_class": None, "role": None, "items": top.count, "associated": top.associated_count}
+        ]
         for f in self.folders:
             out.append(
                 {
@@ -402,6 +414,7 @@ class Generator:
                     "container_class": f.container_class,
                     "role": self.folder_roles[f.nid],
                     "items": f.count,
+                    "associated": f.associated_count,
                 }
             )
         return out
@@ -424,9 +437,11 @@ class Generator:
         return self._text[start : start + size].strip()
 
     # -- items ---------------------------------------------------------------------
-    def emit(self, folder: FolderHandle, message: Message, truth: dict) -> None:
-        nid = self.w.add_message(folder, message)
-        truth = {"folder": self.folder_paths.get(folder.nid, []), "nid": nid, **truth}
+    def emit(self, folder: FolderHandle, message: Message, truth: dict, associated: bool = False) -> None:
+        nid = self.w.add_message(folder, message, associated=associated)
+        if associated:
+            truth["flags"] = message.props[PidTagMessageFlags]
+        truth = {"folder": self.folder_paths.get(folder.nid, []), "nid": nid, "associated": associated, **truth}
         self.out.write(("" if self.first_item else ",\n") + json.dumps(truth, ensure_ascii=False, sort_keys=True))
         self.first_item = False
 
@@ -776,6 +791,13 @@ def _realistic(g: Generator, roles: dict[str, FolderHandle]) -> None:
     _contacts(g, roles["contacts"], people)
     _tasks(g, roles["tasks"])
     _notes_and_journal(g, roles["notes"], roles["journal"], people)
+    # Folder-associated (hidden) items: a saved view in the Inbox, calendar settings.
+    for folder, cls, subject in (
+        (inbox, "IPM.Microsoft.FolderDesign.NamedView", "Compact"),
+        (roles["calendar"], "IPM.Configuration.Calendar", "IPM.Configuration.Calendar"),
+    ):
+        msg, truth = g.mail(subject=subject, cls=cls, body_size=0, sender=g.owner)
+        g.emit(folder, msg, truth, associated=True)
 
 
 def _appointment(

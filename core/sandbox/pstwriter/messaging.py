@@ -21,6 +21,7 @@ from core.mapi import (
     MAPI_FOLDER,
     MAPI_MAILUSER,
     MAPI_MESSAGE,
+    MSGFLAG_ASSOCIATED,
     MSGFLAG_HASATTACH,
     MSGFLAG_READ,
     PS_MAPI,
@@ -35,6 +36,7 @@ from core.mapi import (
     PidNameKeywords,
     PidTagAdditionalRenEntryIds,
     PidTagAddressType,
+    PidTagAssociatedContentCount,
     PidTagAttachDataBinary,
     PidTagAttachDataObject,
     PidTagAttachFilename,
@@ -119,6 +121,7 @@ from core.pst.ndb.format import (
     NID_SEARCH_GATHERER_QUEUE,
     NID_SEARCH_MANAGEMENT_QUEUE,
     NID_TYPE_ASSOC_CONTENTS_TABLE,
+    NID_TYPE_ASSOC_MESSAGE,
     NID_TYPE_ATTACHMENT,
     NID_TYPE_CONTENTS_TABLE,
     NID_TYPE_HIERARCHY_TABLE,
@@ -241,8 +244,11 @@ class FolderHandle:
     children: list[FolderHandle] = field(default_factory=list)
     contents: TableBuilder | None = None
     contents_sub: SubnodeSink | None = None
+    associated: TableBuilder | None = None
+    associated_sub: SubnodeSink | None = None
     count: int = 0
     unread: int = 0
+    associated_count: int = 0
 
 
 def entry_id(store_uid: bytes, nid: int) -> bytes:
@@ -376,6 +382,8 @@ class PstWriter:
     def _init_contents(self, folder: FolderHandle) -> None:
         folder.contents = TableBuilder(c.tag for c in CONTENTS_COLUMNS)
         folder.contents_sub = SubnodeSink(self.ndb, _subnode_allocator())
+        folder.associated = TableBuilder(c.tag for c in CONTENTS_COLUMNS)
+        folder.associated_sub = SubnodeSink(self.ndb, _subnode_allocator())
 
     def add_folder(
         self,
@@ -393,11 +401,23 @@ class PstWriter:
         return folder
 
     # -- messages --------------------------------------------------------------------
-    def add_message(self, folder: FolderHandle, message: Message) -> int:
-        """Write a message into `folder` now; returns its NID."""
-        nid = self.ndb.new_nid(NID_TYPE_NORMAL_MESSAGE)
+    def add_message(self, folder: FolderHandle, message: Message, associated: bool = False) -> int:
+        """Write a message into `folder` now; returns its NID.
+
+        `associated` makes it a folder-associated (FAI) item: hidden, listed in the folder's
+        associated contents table (views, rules, configuration), not in its item count.
+        """
+        if associated:
+            message.props.setdefault(PidTagMessageFlags, 0)
+            message.props[PidTagMessageFlags] |= MSGFLAG_ASSOCIATED
+        nid = self.ndb.new_nid(NID_TYPE_ASSOC_MESSAGE if associated else NID_TYPE_NORMAL_MESSAGE)
         bid, bid_sub, props = self._write_message(message, _subnode_allocator())
         self.ndb.add_node(nid, bid, bid_sub, folder.nid)
+        if associated:
+            assert folder.associated is not None and folder.associated_sub is not None
+            folder.associated.add_row(nid, props, folder.associated_sub)
+            folder.associated_count += 1
+            return nid
         assert folder.contents is not None and folder.contents_sub is not None
         folder.contents.add_row(nid, props, folder.contents_sub)
         folder.count += 1
@@ -514,14 +534,15 @@ class PstWriter:
         assert folder.contents is not None
         self._write_table_node((index << 5) | NID_TYPE_CONTENTS_TABLE, folder.contents, folder.contents_sub)
         folder.contents = None
-        self._write_table_node(
-            (index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE, TableBuilder(c.tag for c in CONTENTS_COLUMNS)
-        )
+        assert folder.associated is not None
+        self._write_table_node((index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE, folder.associated, folder.associated_sub)
+        folder.associated = None
         props: dict[PropKeyT, Any] = {
             PidTagDisplayName: folder.name,
             PidTagContentCount: folder.count,
             PidTagContentUnreadCount: folder.unread,
             PidTagSubfolders: bool(folder.children),
+            PidTagAssociatedContentCount: folder.associated_count,
             PidTagObjectType: MAPI_FOLDER,
         }
         if folder.container_class:
