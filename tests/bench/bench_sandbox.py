@@ -29,14 +29,17 @@ def main() -> int:
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     body = b"Subject: bench\r\nContent-Type: text/plain\r\n\r\n" + b"lorem ipsum " * 2000 + b"\r\n"  # ~24 KB
     with tempfile.TemporaryDirectory() as state, Sandbox(state, users={USER: PASSWORD}) as sb:
-        config = Configuration(service_endpoint=sb.ews_url, credentials=Credentials(USER, PASSWORD),
-                               auth_type=BASIC, max_connections=threads)
+        config = Configuration(
+            service_endpoint=sb.ews_url,
+            credentials=Credentials(USER, PASSWORD),
+            auth_type=BASIC,
+            max_connections=threads,
+        )
         acc = Account(USER, config=config, autodiscover=False, access_type=DELEGATE)
         inbox = acc.inbox
 
         def batch(n: int) -> int:
-            res = acc.bulk_create(folder=inbox, items=[Message(folder=inbox, mime_content=body)
-                                                       for _ in range(n)])
+            res = acc.bulk_create(folder=inbox, items=[Message(folder=inbox, mime_content=body) for _ in range(n)])
             return sum(not isinstance(r, Exception) for r in res)
 
         start = time.perf_counter()
@@ -46,9 +49,18 @@ def main() -> int:
         inbox.refresh()
         assert inbox.total_count == created == items // BATCH * BATCH
         close_connections()
-    print(json.dumps({"items": created, "threads": threads, "batch": BATCH, "seconds": round(elapsed, 2),
-                      "items_per_s": round(created / elapsed, 1),
-                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+    print(
+        json.dumps(
+            {
+                "items": created,
+                "threads": threads,
+                "batch": BATCH,
+                "seconds": round(elapsed, 2),
+                "items_per_s": round(created / elapsed, 1),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -24,15 +24,22 @@ def mapped(tmp_path, schema_checker, monkeypatch):
     """A TLS sandbox reachable as sandbox.test and autodiscover.sandbox.test, via DNS and the adapter."""
     from core.sandbox.server.app import Sandbox
 
-    sb = Sandbox(tmp_path / "state", users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
-                 archives=[ALICE],
-                 impersonators=[SERVICE], tls=True, dns=True,
-                 hostnames=["sandbox.test", "autodiscover.sandbox.test"], schema_dir=SCHEMA_DIR,
-                 on_exchange=schema_checker).start()
+    sb = Sandbox(
+        tmp_path / "state",
+        users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
+        archives=[ALICE],
+        impersonators=[SERVICE],
+        tls=True,
+        dns=True,
+        hostnames=["sandbox.test", "autodiscover.sandbox.test"],
+        schema_dir=SCHEMA_DIR,
+        on_exchange=schema_checker,
+    ).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
     monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_KWARGS", {"configure": False})
-    monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_ATTRS",
-                        {"port": sb.dns_port, "nameservers": ["127.0.0.1"], "timeout": 2})  # port first
+    monkeypatch.setattr(
+        Autodiscovery, "DNS_RESOLVER_ATTRS", {"port": sb.dns_port, "nameservers": ["127.0.0.1"], "timeout": 2}
+    )  # port first
     monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", host_map_adapter(sb.host_map()))
     clear_cache()
     try:
@@ -51,8 +58,10 @@ def test_autodiscover_then_import(mapped):
     assert acc.ad_response.autodiscover_smtp_address == ALICE
     import_session(acc, archive=False, tag="ad1")
     import_session(acc, archive=True, tag="ad2")
-    res = acc.bulk_create(folder=acc.archive_inbox, items=[
-        Message(folder=acc.archive_inbox, mime_content=b"Subject: via autodiscover\r\n\r\nx\r\n")])
+    res = acc.bulk_create(
+        folder=acc.archive_inbox,
+        items=[Message(folder=acc.archive_inbox, mime_content=b"Subject: via autodiscover\r\n\r\nx\r\n")],
+    )
     assert not isinstance(res[0], Exception)
     assert [i.subject for i in mapped.items(ALICE, "Inbox", archive=True)] == ["via autodiscover"]
     assert any(e.operation == "CreateItem" for e in mapped.exchanges)
@@ -62,8 +71,9 @@ def test_autodiscover_with_impersonation(mapped):
     """A service account autodiscovers alice's mailbox and impersonates her."""
     from exchangelib import IMPERSONATION
 
-    acc = Account(ALICE, credentials=Credentials(SERVICE, SERVICE_PASSWORD), autodiscover=True,
-                  access_type=IMPERSONATION)
+    acc = Account(
+        ALICE, credentials=Credentials(SERVICE, SERVICE_PASSWORD), autodiscover=True, access_type=IMPERSONATION
+    )
     assert acc.inbox.total_count == 0
     import_session(acc, archive=True, tag="ad3")
 

@@ -32,7 +32,10 @@ class SourceKey(ExtendedProperty):
 def start(state: Path, *extra: str) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "sandbox", "serve", "--state", str(state), *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()
     if not line:
@@ -56,8 +59,17 @@ def test_first_line_and_clean_stop(tmp_path):
     assert set(info) == {"ews_url", "autodiscover_url", "graph_url", "ca_cert", "demo_password"}
     assert info["ews_url"].startswith("http://127.0.0.1:") and info["graph_url"] is None
     assert stop(proc, signal.SIGINT) == 0
-    proc, info = start(tmp_path / "s2", "--user", f"{USER}:{PASSWORD}", "--tls", "--hostname", "sandbox.test",
-                       "--dns", "--auth", "basic")
+    proc, info = start(
+        tmp_path / "s2",
+        "--user",
+        f"{USER}:{PASSWORD}",
+        "--tls",
+        "--hostname",
+        "sandbox.test",
+        "--dns",
+        "--auth",
+        "basic",
+    )
     assert "demo_password" not in info and Path(info["ca_cert"]).is_file()
     assert info["ews_url"].startswith("https://") and info["dns_port"] > 0
     probe = requests.post(info["ews_url"], data=b"", timeout=10, verify=info["ca_cert"])
@@ -67,8 +79,13 @@ def test_first_line_and_clean_stop(tmp_path):
 
 def test_bad_option_is_one_line(tmp_path):
     """A malformed --user is a usage error (exit 2) naming the option, without a traceback."""
-    res = subprocess.run([sys.executable, "-m", "core.cli", "sandbox", "serve", "--user", "nopassword"],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "core.cli", "sandbox", "serve", "--user", "nopassword"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "--user" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -80,8 +97,12 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged(tmp_path):
     acked: list[str] = []
     failure: list[BaseException] = []
     try:
-        config = Configuration(service_endpoint=info["ews_url"], credentials=Credentials(USER, PASSWORD),
-                               auth_type=BASIC, retry_policy=FailFast())
+        config = Configuration(
+            service_endpoint=info["ews_url"],
+            credentials=Credentials(USER, PASSWORD),
+            auth_type=BASIC,
+            retry_policy=FailFast(),
+        )
         acc = Account(USER, config=config, autodiscover=False, access_type=DELEGATE)
         inbox = acc.inbox
         body = b"Subject: s\r\n\r\n" + b"x" * 20_000 + b"\r\n"
@@ -91,8 +112,9 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged(tmp_path):
             try:
                 while True:
                     keys = [f"k:{n + i}" for i in range(5)]
-                    res = acc.bulk_create(folder=inbox, items=[Message(folder=inbox, mime_content=body,
-                                                                       pst_source_key=k) for k in keys])
+                    res = acc.bulk_create(
+                        folder=inbox, items=[Message(folder=inbox, mime_content=body, pst_source_key=k) for k in keys]
+                    )
                     for key, r in zip(keys, res, strict=True):
                         if not isinstance(r, Exception):
                             acked.append(key)
@@ -113,8 +135,9 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged(tmp_path):
         close_connections()
 
         proc, info = start(state, "--user", f"{USER}:{PASSWORD}")
-        config = Configuration(service_endpoint=info["ews_url"], credentials=Credentials(USER, PASSWORD),
-                               auth_type=BASIC)
+        config = Configuration(
+            service_endpoint=info["ews_url"], credentials=Credentials(USER, PASSWORD), auth_type=BASIC
+        )
         acc = Account(USER, config=config, autodiscover=False, access_type=DELEGATE)
         stored = {m.pst_source_key for m in acc.inbox.all().only("pst_source_key")}
         missing = [k for k in acked if k not in stored]

@@ -32,7 +32,7 @@ GET_INBOX = (
     b'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header>'
     b'<t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body><m:GetFolder><m:FolderShape>'
     b'<t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/>'
-    b'</m:FolderIds></m:GetFolder></s:Body></s:Envelope>'
+    b"</m:FolderIds></m:GetFolder></s:Body></s:Envelope>"
 )
 
 
@@ -43,14 +43,20 @@ def _close():
 
 
 def alice(sandbox, policy=None) -> Account:
-    config = Configuration(service_endpoint=sandbox.ews_url, credentials=Credentials(ALICE, PASSWORD),
-                           retry_policy=policy or FailFast())
+    config = Configuration(
+        service_endpoint=sandbox.ews_url, credentials=Credentials(ALICE, PASSWORD), retry_policy=policy or FailFast()
+    )
     return Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
 
 
 def post(sandbox, body: bytes = GET_INBOX) -> requests.Response:
-    return requests.post(sandbox.ews_url, data=body, auth=(ALICE, PASSWORD), timeout=10,
-                         headers={"Content-Type": "text/xml; charset=utf-8"})
+    return requests.post(
+        sandbox.ews_url,
+        data=body,
+        auth=(ALICE, PASSWORD),
+        timeout=10,
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+    )
 
 
 def fault_code(body: bytes) -> str:
@@ -130,6 +136,7 @@ def test_latency(sandbox):
 
 def test_faults_are_deterministic_by_seed():
     """The same seed gives the same sequence of faults."""
+
     def run(seed: int) -> list[str | None]:
         state = KnobState(Knobs(busy_rate=0.3, drop_rate=0.1, error_rate=0.1, seed=seed))
         return [state.draw() for _ in range(200)]
@@ -152,8 +159,10 @@ def test_item_size_limit(sandbox):
     sandbox.set_knobs(max_item_bytes=4000)
     small = b"Subject: small\r\n\r\nhi\r\n"
     big = b"Subject: big\r\n\r\n" + b"x" * 5000 + b"\r\n"
-    results = acc.bulk_create(folder=acc.inbox, items=[Message(folder=acc.inbox, mime_content=small),
-                                                       Message(folder=acc.inbox, mime_content=big)])
+    results = acc.bulk_create(
+        folder=acc.inbox,
+        items=[Message(folder=acc.inbox, mime_content=small), Message(folder=acc.inbox, mime_content=big)],
+    )
     assert not isinstance(results[0], Exception)
     assert isinstance(results[1], ErrorMessageSizeExceeded)
     assert [it.subject for it in sandbox.items(ALICE, "Inbox")] == ["small"]
@@ -173,8 +182,11 @@ def test_message_disposition_required(sandbox):
     """CreateItem of a Message without MessageDisposition: ErrorMessageDispositionRequired."""
     body = (SHARED_REQUESTS / "08-CreateItem.xml").read_bytes()
     body = body.replace(b' MessageDisposition="SaveOnly"', b"")
-    body = body.replace(b'<m:SavedItemFolderId><t:FolderId Id="QUFNay0yMTE4YTkwYS1mMmJiLTQ3NmYtYTRmNy1hNWJkZDQ5MWVmOGM='
-                        b'" ChangeKey="AQAAAA=="/></m:SavedItemFolderId>', b"")
+    body = body.replace(
+        b'<m:SavedItemFolderId><t:FolderId Id="QUFNay0yMTE4YTkwYS1mMmJiLTQ3NmYtYTRmNy1hNWJkZDQ5MWVmOGM='
+        b'" ChangeKey="AQAAAA=="/></m:SavedItemFolderId>',
+        b"",
+    )
     reply = post(sandbox, body)
     assert reply.status_code == 200
     assert b"<m:ResponseCode>ErrorMessageDispositionRequired</m:ResponseCode>" in reply.content
@@ -191,8 +203,7 @@ def test_error_responses_validate(sandbox, schema_checker: SchemaChecker):
     sandbox.store.add_user("alicia@sandbox.test", "pw", display_name="Alicia Keys")
     found = acc.protocol.resolve_names(["ali"])  # ErrorNameResolutionMultipleResults: a Warning with both
     assert sorted(m.email_address for m in found) == [ALICE, "alicia@sandbox.test"]
-    for name in ("01-ConvertId.xml", "05-GetFolder.xml", "06-FindFolder.xml", "11-FindItem.xml",
-                 "10-ResolveNames.xml"):
+    for name in ("01-ConvertId.xml", "05-GetFolder.xml", "06-FindFolder.xml", "11-FindItem.xml", "10-ResolveNames.xml"):
         body = (SHARED_REQUESTS / name).read_bytes().replace(b"testuser@example.com", ALICE.encode())
         reply = post(sandbox, body)
         assert reply.status_code == 200, (name, reply.content[:300])
@@ -206,8 +217,9 @@ def test_shared_sample_requests_are_answered(sandbox):
     reply = post(sandbox, body)
     doc = etree.fromstring(reply.content)
     m = "{http://schemas.microsoft.com/exchange/services/2006/messages}"
-    asked = etree.fromstring(body).findall(".//{http://schemas.microsoft.com/exchange/services/2006/types}"
-                                           "DistinguishedFolderId")
+    asked = etree.fromstring(body).findall(
+        ".//{http://schemas.microsoft.com/exchange/services/2006/types}DistinguishedFolderId"
+    )
     answers = doc.findall(f".//{m}GetFolderResponseMessage")
     assert len(answers) == len(asked) == 31
     codes = [a.findtext(f"{m}ResponseCode") for a in answers]
@@ -215,8 +227,9 @@ def test_shared_sample_requests_are_answered(sandbox):
     assert codes[[a.get("Id") for a in asked].index("inbox")] == "NoError"
 
 
-@pytest.mark.parametrize("path", sorted(Path(SHARED_REQUESTS).glob("*.xml")) if SHARED_REQUESTS.is_dir() else [],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(Path(SHARED_REQUESTS).glob("*.xml")) if SHARED_REQUESTS.is_dir() else [], ids=lambda p: p.name
+)
 def test_every_captured_request_gets_a_valid_answer(sandbox, path: Path):
     """Each request exchangelib was seen to send gets a schema-valid answer (the fixture checks it)."""
     if path.name.startswith("autodiscover"):
@@ -244,11 +257,17 @@ def test_faults_switched_on_mid_import(sandbox):
     """Busy faults switched on halfway through an import: exchangelib retries, every item lands exactly once."""
     acc = alice(sandbox, FaultTolerance(max_wait=60))
     inbox = acc.inbox
-    first = acc.bulk_create(folder=inbox, items=[Message(folder=inbox, mime_content=f"Subject: a{i}\r\n\r\n.".encode())
-                                                 for i in range(10)], chunk_size=5)
+    first = acc.bulk_create(
+        folder=inbox,
+        items=[Message(folder=inbox, mime_content=f"Subject: a{i}\r\n\r\n.".encode()) for i in range(10)],
+        chunk_size=5,
+    )
     sandbox.set_knobs(busy_rate=0.4, back_off_ms=30, seed=3)
-    second = acc.bulk_create(folder=inbox, items=[Message(folder=inbox, mime_content=f"Subject: b{i}\r\n\r\n.".encode())
-                                                  for i in range(20)], chunk_size=5)
+    second = acc.bulk_create(
+        folder=inbox,
+        items=[Message(folder=inbox, mime_content=f"Subject: b{i}\r\n\r\n.".encode()) for i in range(20)],
+        chunk_size=5,
+    )
     sandbox.set_knobs(busy_rate=0.0)
     assert not [r for r in first + second if isinstance(r, Exception)]
     assert sum(e.outcome == "busy" for e in sandbox.exchanges) >= 1
@@ -260,8 +279,10 @@ def test_item_errors_fail_single_items(sandbox):
     """item_error_rate fails single items of a batch (ErrorItemSave); the others are created."""
     acc = alice(sandbox)
     sandbox.set_knobs(item_error_rate=0.5, seed=11)
-    results = acc.bulk_create(folder=acc.inbox, items=[
-        Message(folder=acc.inbox, mime_content=f"Subject: i{i}\r\n\r\n.".encode()) for i in range(20)])
+    results = acc.bulk_create(
+        folder=acc.inbox,
+        items=[Message(folder=acc.inbox, mime_content=f"Subject: i{i}\r\n\r\n.".encode()) for i in range(20)],
+    )
     failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
     assert 0 < len(failed) < 20
     assert all(type(results[i]).__name__ == "ErrorItemSave" for i in failed)

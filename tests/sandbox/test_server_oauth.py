@@ -22,41 +22,50 @@ def authority(tls_sandbox) -> str:
 
 def test_msal_client_credentials(tls_sandbox, authority):
     """msal's client-credentials flow gets an app token, which EWS accepts with impersonation only."""
-    app = msal.ConfidentialClientApplication(APP_ID, client_credential=APP_SECRET, authority=authority,
-                                             validate_authority=False, instance_discovery=False)
+    app = msal.ConfidentialClientApplication(
+        APP_ID, client_credential=APP_SECRET, authority=authority, validate_authority=False, instance_discovery=False
+    )
     result = app.acquire_token_for_client(scopes=SCOPE)
     assert result.get("token_type") == "Bearer", result
     headers = {"Authorization": f"Bearer {result['access_token']}", "Content-Type": "text/xml"}
     reply = requests.post(tls_sandbox.ews_url, data=GET_INBOX, headers=headers, timeout=10)
     assert reply.status_code == 500 and b"ErrorInvalidExchangeImpersonationHeaderData" in reply.content
     impersonating = GET_INBOX.replace(
-        b"</s:Header>", f"<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{ALICE}"
-                        f"</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header>".encode())
+        b"</s:Header>",
+        f"<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{ALICE}"
+        f"</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header>".encode(),
+    )
     assert requests.post(tls_sandbox.ews_url, data=impersonating, headers=headers, timeout=10).status_code == 200
 
 
 def test_msal_wrong_secret(tls_sandbox, authority):
     """A wrong client secret comes back as msal's invalid_client error, not a token."""
-    app = msal.ConfidentialClientApplication(APP_ID, client_credential="wrong", authority=authority,
-                                             validate_authority=False, instance_discovery=False)
+    app = msal.ConfidentialClientApplication(
+        APP_ID, client_credential="wrong", authority=authority, validate_authority=False, instance_discovery=False
+    )
     assert app.acquire_token_for_client(scopes=SCOPE).get("error") == "invalid_client"
 
 
 def test_msal_device_code_flow(tls_sandbox, authority):
     """Device code: msal polls while a 'browser' signs in on the sandbox's verification page."""
-    app = msal.PublicClientApplication(APP_ID, authority=authority, validate_authority=False,
-                                       instance_discovery=False)
+    app = msal.PublicClientApplication(APP_ID, authority=authority, validate_authority=False, instance_discovery=False)
     flow = app.initiate_device_flow(scopes=["https://outlook.office365.com/EWS.AccessAsUser.All"])
     assert flow["user_code"] in flow["message"] and flow["verification_uri"].startswith(tls_sandbox.base_url)
     page = requests.get(flow["verification_uri"], timeout=10)
     assert page.status_code == 200 and "<form" in page.text
 
     def browser() -> None:
-        bad = requests.post(flow["verification_uri"], timeout=10,
-                            data={"user_code": flow["user_code"], "username": ALICE, "password": "nope"})
+        bad = requests.post(
+            flow["verification_uri"],
+            timeout=10,
+            data={"user_code": flow["user_code"], "username": ALICE, "password": "nope"},
+        )
         assert bad.status_code == 400
-        requests.post(flow["verification_uri"], timeout=10,
-                      data={"user_code": flow["user_code"], "username": ALICE, "password": PASSWORD})
+        requests.post(
+            flow["verification_uri"],
+            timeout=10,
+            data={"user_code": flow["user_code"], "username": ALICE, "password": PASSWORD},
+        )
 
     signer = threading.Timer(1.5, browser)
     signer.start()
@@ -65,8 +74,12 @@ def test_msal_device_code_flow(tls_sandbox, authority):
     assert result.get("token_type") == "Bearer", result
     found = tls_sandbox.store.token(result["access_token"])
     assert found is not None and found[:2] == (ALICE, "user")
-    reply = requests.post(tls_sandbox.ews_url, data=GET_INBOX, timeout=10,
-                          headers={"Authorization": f"Bearer {result['access_token']}", "Content-Type": "text/xml"})
+    reply = requests.post(
+        tls_sandbox.ews_url,
+        data=GET_INBOX,
+        timeout=10,
+        headers={"Authorization": f"Bearer {result['access_token']}", "Content-Type": "text/xml"},
+    )
     assert reply.status_code == 200
 
 

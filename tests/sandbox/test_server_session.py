@@ -72,7 +72,7 @@ GET_INBOX = (
     b'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header>'
     b'<t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body><m:GetFolder><m:FolderShape>'
     b'<t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/>'
-    b'</m:FolderIds></m:GetFolder></s:Body></s:Envelope>'
+    b"</m:FolderIds></m:GetFolder></s:Body></s:Envelope>"
 )
 ITEM_CLASSES = (Message, CalendarItem, Contact, Task, DistributionList)
 
@@ -90,9 +90,11 @@ def _register_props():
 
 
 def mime(subject: str) -> bytes:
-    return (f"From: Carol <carol@example.com>\r\nTo: Alice <{ALICE}>\r\nSubject: {subject}\r\n"
-            "Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n").encode()
+    return (
+        f"From: Carol <carol@example.com>\r\nTo: Alice <{ALICE}>\r\nSubject: {subject}\r\n"
+        "Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+    ).encode()
 
 
 def account(sandbox, address, credentials, auth_type=None, access_type=DELEGATE) -> Account:
@@ -114,21 +116,46 @@ def import_session(acc: Account, archive: bool, tag: str) -> None:
     todo = Folder(parent=base, name="Todo", folder_class="IPF.Task")
     todo.save()
 
-    messages = [Message(folder=mail, mime_content=mime(f"m{i}"), is_read=True, pst_source_key=f"{tag}:{i}",
-                        message_flags=1) for i in range(7)]
+    messages = [
+        Message(folder=mail, mime_content=mime(f"m{i}"), is_read=True, pst_source_key=f"{tag}:{i}", message_flags=1)
+        for i in range(7)
+    ]
     results = acc.bulk_create(folder=mail, items=messages, chunk_size=3)  # 3 batches
     assert all(not isinstance(r, Exception) for r in results), results
     start = dt.datetime(2024, 3, 1, 9, 0, tzinfo=acc.default_timezone)
     typed = [
-        (cal, CalendarItem(folder=cal, subject="Review", start=start, end=start + dt.timedelta(hours=1),
-                           location="Room 1", pst_source_key=f"{tag}:cal")),
-        (people, Contact(folder=people, given_name="Dora", surname="Doe", display_name="Dora Doe",
-                         email_addresses=[EmailAddress(email="dora@example.com", label="EmailAddress1")],
-                         pst_source_key=f"{tag}:contact")),
-        (people, DistributionList(folder=people, display_name="Team", pst_source_key=f"{tag}:dl",
-                                  members=[Member(mailbox=Mailbox(email_address="dora@example.com"))])),
-        (todo, Task(folder=todo, subject="File taxes", due_date=dt.date(2024, 4, 15),
-                    pst_source_key=f"{tag}:task")),
+        (
+            cal,
+            CalendarItem(
+                folder=cal,
+                subject="Review",
+                start=start,
+                end=start + dt.timedelta(hours=1),
+                location="Room 1",
+                pst_source_key=f"{tag}:cal",
+            ),
+        ),
+        (
+            people,
+            Contact(
+                folder=people,
+                given_name="Dora",
+                surname="Doe",
+                display_name="Dora Doe",
+                email_addresses=[EmailAddress(email="dora@example.com", label="EmailAddress1")],
+                pst_source_key=f"{tag}:contact",
+            ),
+        ),
+        (
+            people,
+            DistributionList(
+                folder=people,
+                display_name="Team",
+                pst_source_key=f"{tag}:dl",
+                members=[Member(mailbox=Mailbox(email_address="dora@example.com"))],
+            ),
+        ),
+        (todo, Task(folder=todo, subject="File taxes", due_date=dt.date(2024, 4, 15), pst_source_key=f"{tag}:task")),
     ]
     for folder, item in typed:
         res = acc.bulk_create(folder=folder, items=[item])
@@ -137,8 +164,7 @@ def import_session(acc: Account, archive: bool, tag: str) -> None:
     found = list(mail.filter(pst_source_key=f"{tag}:4").only("subject", "pst_source_key"))
     assert [m.subject for m in found] == ["m4"]
     assert list(mail.filter(pst_source_key=f"{tag}:nope")) == []
-    assert [c.display_name for c in people.filter(pst_source_key=f"{tag}:contact").only("display_name")] \
-        == ["Dora Doe"]
+    assert [c.display_name for c in people.filter(pst_source_key=f"{tag}:contact").only("display_name")] == ["Dora Doe"]
     drafts = [m.is_draft for m in mail.all().only("is_draft")]
     assert drafts == [False] * 7, "PidTagMessageFlags in the create request makes a sent (non-draft) item"
 
@@ -169,15 +195,18 @@ def test_basic_session(sandbox):
     assert len(sandbox.items(BOB, "PST b1/Mail")) == 7
     tree = sandbox.folder_tree(BOB)
     assert {p: n for p, n in tree.items() if p[0] == "PST b1"} == {
-        ("PST b1",): 0, ("PST b1", "Mail"): 7, ("PST b1", "Agenda"): 1, ("PST b1", "People"): 2,
-        ("PST b1", "Todo"): 1}
+        ("PST b1",): 0,
+        ("PST b1", "Mail"): 7,
+        ("PST b1", "Agenda"): 1,
+        ("PST b1", "People"): 2,
+        ("PST b1", "Todo"): 1,
+    }
     assert tree[("Inbox",)] == 0 and sandbox.folder_tree(BOB, archive=True) == {}
 
 
 def test_basic_session_with_impersonation(sandbox):
     """Basic auth as the service account, impersonating alice, into her archive."""
-    acc = account(sandbox, ALICE, Credentials(SERVICE, SERVICE_PASSWORD), auth_type=BASIC,
-                  access_type=IMPERSONATION)
+    acc = account(sandbox, ALICE, Credentials(SERVICE, SERVICE_PASSWORD), auth_type=BASIC, access_type=IMPERSONATION)
     import_session(acc, archive=True, tag="b2")
     assert len(sandbox.items(ALICE, "PST b2/Mail", archive=True)) == 7
 
@@ -191,22 +220,35 @@ def test_find_folder_paging(sandbox):
         Folder(parent=parent, name=f"f{i}").save()
     from lxml import etree
 
-    m, t = "{http://schemas.microsoft.com/exchange/services/2006/messages}", \
-        "{http://schemas.microsoft.com/exchange/services/2006/types}"
+    m, t = (
+        "{http://schemas.microsoft.com/exchange/services/2006/messages}",
+        "{http://schemas.microsoft.com/exchange/services/2006/types}",
+    )
     pages = []
     for offset in (0, 5):
-        body = GET_INBOX.replace(b"<m:GetFolder>", b'<m:FindFolder Traversal="Shallow">').replace(
-            b"</m:GetFolder>", b"</m:FindFolder>").replace(
-            b"</m:FolderShape><m:FolderIds>",
-            f'</m:FolderShape><m:IndexedPageFolderView MaxEntriesReturned="5" Offset="{offset}" '
-            f'BasePoint="Beginning"/><m:ParentFolderIds>'.encode()).replace(
-            b'<t:DistinguishedFolderId Id="inbox"/></m:FolderIds>',
-            f'<t:FolderId Id="{parent.id}"/></m:ParentFolderIds>'.encode())
+        body = (
+            GET_INBOX.replace(b"<m:GetFolder>", b'<m:FindFolder Traversal="Shallow">')
+            .replace(b"</m:GetFolder>", b"</m:FindFolder>")
+            .replace(
+                b"</m:FolderShape><m:FolderIds>",
+                f'</m:FolderShape><m:IndexedPageFolderView MaxEntriesReturned="5" Offset="{offset}" '
+                f'BasePoint="Beginning"/><m:ParentFolderIds>'.encode(),
+            )
+            .replace(
+                b'<t:DistinguishedFolderId Id="inbox"/></m:FolderIds>',
+                f'<t:FolderId Id="{parent.id}"/></m:ParentFolderIds>'.encode(),
+            )
+        )
         reply = requests.post(sandbox.ews_url, data=body, auth=(ALICE, PASSWORD), timeout=10)
         root = etree.fromstring(reply.content).find(f".//{m}RootFolder")
-        pages.append((root.get("IndexedPagingOffset"), root.get("TotalItemsInView"),
-                      root.get("IncludesLastItemInRange"),
-                      [f.findtext(f"{t}DisplayName") for f in root.find(f"{t}Folders")]))
+        pages.append(
+            (
+                root.get("IndexedPagingOffset"),
+                root.get("TotalItemsInView"),
+                root.get("IncludesLastItemInRange"),
+                [f.findtext(f"{t}DisplayName") for f in root.find(f"{t}Folders")],
+            )
+        )
     assert pages == [("5", "7", "false", ["f0", "f1", "f2", "f3", "f4"]), ("7", "7", "true", ["f5", "f6"])]
     assert sorted(f.name for f in parent.children) == [f"f{i}" for i in range(7)]
 
@@ -214,9 +256,17 @@ def test_find_folder_paging(sandbox):
 def test_bearer_user_token_session(tls_sandbox):
     """Over HTTPS, a user's Bearer token from the sandbox token endpoint (password grant) drives a session."""
     sandbox = tls_sandbox
-    reply = requests.post(sandbox.token_url("contoso"), data={
-        "grant_type": "password", "client_id": APP_ID, "username": ALICE, "password": PASSWORD,
-        "scope": "https://outlook.office365.com/EWS.AccessAsUser.All"}, timeout=10)
+    reply = requests.post(
+        sandbox.token_url("contoso"),
+        data={
+            "grant_type": "password",
+            "client_id": APP_ID,
+            "username": ALICE,
+            "password": PASSWORD,
+            "scope": "https://outlook.office365.com/EWS.AccessAsUser.All",
+        },
+        timeout=10,
+    )
     assert reply.status_code == 200, reply.text
     token = reply.json()
     creds = OAuth2AuthorizationCodeCredentials(access_token=token)
@@ -227,12 +277,24 @@ def test_bearer_user_token_session(tls_sandbox):
 def test_app_token_with_impersonation(tls_sandbox):
     """Over HTTPS, client_credentials gives an app token; with ExchangeImpersonation it imports anywhere."""
     sandbox = tls_sandbox
-    reply = requests.post(sandbox.token_url("contoso"), data={
-        "grant_type": "client_credentials", "client_id": APP_ID, "client_secret": APP_SECRET,
-        "scope": "https://outlook.office365.com/.default"}, timeout=10)
+    reply = requests.post(
+        sandbox.token_url("contoso"),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": APP_ID,
+            "client_secret": APP_SECRET,
+            "scope": "https://outlook.office365.com/.default",
+        },
+        timeout=10,
+    )
     assert reply.status_code == 200, reply.text
-    creds = OAuth2Credentials(client_id=APP_ID, client_secret=APP_SECRET, tenant_id="contoso",
-                              identity=Identity(primary_smtp_address=BOB), access_token=reply.json())
+    creds = OAuth2Credentials(
+        client_id=APP_ID,
+        client_secret=APP_SECRET,
+        tenant_id="contoso",
+        identity=Identity(primary_smtp_address=BOB),
+        access_token=reply.json(),
+    )
     acc = account(sandbox, BOB, creds, auth_type=OAUTH2, access_type=IMPERSONATION)
     import_session(acc, archive=False, tag="a1")
     assert len(sandbox.items(BOB, "PST a1/Mail")) == 7
@@ -240,8 +302,11 @@ def test_app_token_with_impersonation(tls_sandbox):
 
 def test_wrong_app_secret_is_refused(sandbox):
     """The token endpoint refuses a wrong client secret the way Entra ID does (401 invalid_client)."""
-    reply = requests.post(sandbox.token_url(), data={
-        "grant_type": "client_credentials", "client_id": APP_ID, "client_secret": "wrong"}, timeout=10)
+    reply = requests.post(
+        sandbox.token_url(),
+        data={"grant_type": "client_credentials", "client_id": APP_ID, "client_secret": "wrong"},
+        timeout=10,
+    )
     assert reply.status_code == 401 and reply.json()["error"] == "invalid_client"
 
 
@@ -277,12 +342,17 @@ def test_archive_without_archive(sandbox):
 def test_mime_only_message_is_a_draft(sandbox):
     """MIME alone gives a draft (MSGFLAG_UNSENT), as on Exchange; the flags property makes it sent."""
     acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
-    draft, sent = acc.bulk_create(folder=acc.inbox, items=[
-        Message(folder=acc.inbox, mime_content=mime("draft")),
-        Message(folder=acc.inbox, mime_content=mime("sent"), message_flags=1)])
-    got = {m.subject: (m.is_draft, m.message_flags) for m in acc.fetch([draft, sent],
-                                                                        only_fields=["subject", "is_draft",
-                                                                                     "message_flags"])}
+    draft, sent = acc.bulk_create(
+        folder=acc.inbox,
+        items=[
+            Message(folder=acc.inbox, mime_content=mime("draft")),
+            Message(folder=acc.inbox, mime_content=mime("sent"), message_flags=1),
+        ],
+    )
+    got = {
+        m.subject: (m.is_draft, m.message_flags)
+        for m in acc.fetch([draft, sent], only_fields=["subject", "is_draft", "message_flags"])
+    }
     assert got == {"draft": (True, 8), "sent": (False, 0)}
     stored = {it.subject: it.is_draft for it in sandbox.items(ALICE, "Inbox")}
     assert stored == {"draft": True, "sent": False}
@@ -291,8 +361,9 @@ def test_mime_only_message_is_a_draft(sandbox):
 def test_getitem_returns_the_mime_and_stamp(sandbox):
     """GetItem gives back the MIME bytes uploaded and the stamp (typed and MIME items)."""
     acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
-    (res,) = acc.bulk_create(folder=acc.inbox, items=[
-        Message(folder=acc.inbox, mime_content=mime("round trip"), pst_source_key="k:1")])
+    (res,) = acc.bulk_create(
+        folder=acc.inbox, items=[Message(folder=acc.inbox, mime_content=mime("round trip"), pst_source_key="k:1")]
+    )
     (msg,) = acc.fetch([res], only_fields=["mime_content", "subject", "pst_source_key", "datetime_created"])
     assert msg.mime_content == mime("round trip")
     assert msg.pst_source_key == "k:1" and msg.subject == "round trip"
@@ -304,9 +375,11 @@ def test_full_item_fetch_validates(sandbox):
     """Fetching typed items with every field exchangelib knows gives schema-valid answers it parses."""
     acc = account(sandbox, ALICE, Credentials(ALICE, PASSWORD))
     start = dt.datetime(2024, 5, 1, 9, 0, tzinfo=acc.default_timezone)
-    items = [CalendarItem(folder=acc.calendar, subject="Standup", start=start, end=start + dt.timedelta(minutes=15)),
-             Contact(folder=acc.contacts, given_name="Eve", surname="Ex", display_name="Eve Ex"),
-             Task(folder=acc.tasks, subject="Plan", status="InProgress", percent_complete=Decimal(50))]
+    items = [
+        CalendarItem(folder=acc.calendar, subject="Standup", start=start, end=start + dt.timedelta(minutes=15)),
+        Contact(folder=acc.contacts, given_name="Eve", surname="Ex", display_name="Eve Ex"),
+        Task(folder=acc.tasks, subject="Plan", status="InProgress", percent_complete=Decimal(50)),
+    ]
     for item in items:
         item.save()
     (cal,) = acc.calendar.all()

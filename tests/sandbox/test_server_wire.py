@@ -34,8 +34,10 @@ def _close():
 
 def shape(el: etree._Element, attrs: bool = True) -> list:
     """Tags (with prefixes) and attribute names of an element tree: what 'looks like Exchange' means here."""
-    return [(el.prefix, etree.QName(el).localname, sorted(el.attrib) if attrs else []),
-            [shape(c, attrs) for c in el if isinstance(c.tag, str)]]
+    return [
+        (el.prefix, etree.QName(el).localname, sorted(el.attrib) if attrs else []),
+        [shape(c, attrs) for c in el if isinstance(c.tag, str)],
+    ]
 
 
 def test_envelope_matches_exchange_samples(sandbox):
@@ -71,9 +73,16 @@ def test_paging_through_many_items(sandbox):
     acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
     Message.register("pst_source_key", SourceKey)
     try:
-        acc.bulk_create(folder=acc.inbox, items=[
-            Message(folder=acc.inbox, mime_content=f"Subject: n{i}\r\n\r\n.\r\n".encode(),
-                    pst_source_key=f"p:{i % 3}") for i in range(250)], chunk_size=100)
+        acc.bulk_create(
+            folder=acc.inbox,
+            items=[
+                Message(
+                    folder=acc.inbox, mime_content=f"Subject: n{i}\r\n\r\n.\r\n".encode(), pst_source_key=f"p:{i % 3}"
+                )
+                for i in range(250)
+            ],
+            chunk_size=100,
+        )
         subjects = [m.subject for m in acc.inbox.all().only("subject")]
         assert sorted(subjects) == sorted(f"n{i}" for i in range(250))
         assert acc.inbox.filter(pst_source_key="p:1").count() == 83
@@ -90,12 +99,10 @@ def test_bad_bearer_token_gets_401(sandbox):
     reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": "Bearer nope"}, timeout=10)
     assert reply.status_code == 401
     expired = sandbox.mint_token(ALICE, lifetime_s=-1)
-    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {expired}"},
-                          timeout=10)
+    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {expired}"}, timeout=10)
     assert reply.status_code == 401
     good = sandbox.mint_token(ALICE)
-    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {good}"},
-                          timeout=10)
+    reply = requests.post(sandbox.ews_url, data=GET_INBOX, headers={"Authorization": f"Bearer {good}"}, timeout=10)
     assert reply.status_code == 200
 
 
@@ -105,8 +112,7 @@ def test_basic_only_server_is_detected(tmp_path, schema_checker):
 
     from core.sandbox.server.app import Sandbox
 
-    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, auth_methods=["basic"],
-                 on_exchange=schema_checker) as sb:
+    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, auth_methods=["basic"], on_exchange=schema_checker) as sb:
         config = Configuration(service_endpoint=sb.ews_url, credentials=Credentials(ALICE, PASSWORD))
         acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
         assert acc.protocol.auth_type == BASIC
@@ -123,8 +129,10 @@ def test_store_survives_reopen_and_indexes_props(tmp_path):
     store.add_user("zed@sandbox.test", "pw", archive=True)
     root = store.distinguished("zed@sandbox.test", "archivemsgfolderroot")
     folder = store.create_folder(root.id, "Old", "IPF.Note")
-    (item,) = store.create_items(folder.id, [NewItem(kind="Message", item_class="IPM.Note", subject="s",
-                                                     mime=b"Subject: s\r\n\r\n", props={key: "x:1"})])
+    (item,) = store.create_items(
+        folder.id,
+        [NewItem(kind="Message", item_class="IPM.Note", subject="s", mime=b"Subject: s\r\n\r\n", props={key: "x:1"})],
+    )
     store.close()
     store = Store(tmp_path)
     try:
@@ -154,20 +162,30 @@ def test_schema_invalid_request_is_refused_like_exchange(tmp_path):
         assert post(sb).status_code == 200
 
 
-@pytest.mark.parametrize("flavour, build", [("exchange2016", (15, 1, 2507, 6)),
-                                            ("exchange-online", (15, 20, 8769, 21))])
+@pytest.mark.parametrize(
+    "flavour, build", [("exchange2016", (15, 1, 2507, 6)), ("exchange-online", (15, 20, 8769, 21))]
+)
 def test_flavours(tmp_path, schema_checker, monkeypatch, flavour, build):
     """The flavour sets the version headers; Exchange Online refuses passwords and takes Bearer tokens."""
     from exchangelib import OAUTH2, OAuth2AuthorizationCodeCredentials
 
     from core.sandbox.server.app import Sandbox
 
-    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, flavour=flavour, tls=True, schema_dir=SCHEMA_DIR,
-                 on_exchange=schema_checker) as sb:
+    with Sandbox(
+        tmp_path / "s",
+        users={ALICE: PASSWORD},
+        flavour=flavour,
+        tls=True,
+        schema_dir=SCHEMA_DIR,
+        on_exchange=schema_checker,
+    ) as sb:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
         token = {"access_token": sb.mint_token(ALICE), "token_type": "Bearer"}
-        config = Configuration(service_endpoint=sb.ews_url, auth_type=OAUTH2,
-                               credentials=OAuth2AuthorizationCodeCredentials(access_token=token))
+        config = Configuration(
+            service_endpoint=sb.ews_url,
+            auth_type=OAUTH2,
+            credentials=OAuth2AuthorizationCodeCredentials(access_token=token),
+        )
         acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE)
         assert (acc.version.build.major_version, acc.version.build.minor_version) == build[:2]
         assert (acc.version.build.major_build, acc.version.build.minor_build) == build[2:]

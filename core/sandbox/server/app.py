@@ -98,8 +98,14 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     # --- plumbing ------------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes = b"", content_type: str = "text/xml; charset=utf-8",
-              headers: Iterable[tuple[str, str]] = (), close: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/xml; charset=utf-8",
+        headers: Iterable[tuple[str, str]] = (),
+        close: bool = False,
+    ) -> None:
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -130,24 +136,31 @@ class _Handler(BaseHTTPRequestHandler):
         match = _OIDC_PATH.match(path)
         if match:
             base = f"{self._base_url()}/{match.group(1)}"
-            doc = {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                   "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                   "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                   "token_endpoint_auth_methods_supported": ["client_secret_post"],
-                   "response_types_supported": ["code", "token"]}
+            doc = {
+                "issuer": f"{base}/v2.0",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                "response_types_supported": ["code", "token"],
+            }
             self._send(200, json.dumps(doc).encode(), "application/json")
             return
         match = _DEVICEAUTH_PATH.match(path)
         if match:
             code = html.escape(parse_qs(urlsplit(self.path).query).get("code", [""])[0])
-            page = _DEVICE_PAGE.format(message="Enter the code your device shows, and your mailbox sign-in.",
-                                       code=code)
+            page = _DEVICE_PAGE.format(message="Enter the code your device shows, and your mailbox sign-in.", code=code)
             self._send(200, page.encode(), "text/html; charset=utf-8")
             return
         match = _USERREALM_PATH.match(path)
         if match:  # msal asks this before a username/password grant
-            doc = {"ver": "1.0", "account_type": "Managed", "domain_name": match.group(1).split("@")[-1],
-                   "cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline"}
+            doc = {
+                "ver": "1.0",
+                "account_type": "Managed",
+                "domain_name": match.group(1).split("@")[-1],
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+            }
             self._send(200, json.dumps(doc).encode(), "application/json")
             return
         self._send(404, b"<html><body>Not Found</body></html>", "text/html")
@@ -181,8 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._observe(body, b"")
             return
         if path.lower() == AUTODISCOVER_PATH:
-            answer = handle_get_user_settings(body, sandbox.store, f"{self._base_url()}/EWS/Exchange.asmx",
-                                              sandbox.ews.server_version)
+            answer = handle_get_user_settings(
+                body, sandbox.store, f"{self._base_url()}/EWS/Exchange.asmx", sandbox.ews.server_version
+            )
             sandbox._observe(body, answer)
             self._send(200, answer)
             return
@@ -194,8 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
         knobs = sandbox.knobs
         if not sandbox._knobs.enter(principal.name):
             # EWSMaxConcurrency: Exchange refuses the surplus request as busy and asks the client to back off.
-            answer = EwsService.fault(EwsFault("ErrorServerBusy", "The server cannot service this request "
-                                                "right now. Try again later.", knobs.back_off_ms))
+            answer = EwsService.fault(
+                EwsFault(
+                    "ErrorServerBusy",
+                    "The server cannot service this request right now. Try again later.",
+                    knobs.back_off_ms,
+                )
+            )
             sandbox._record(operation, "refused", principal)
             sandbox._observe(body, answer)
             self._send(500, answer)
@@ -217,8 +236,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, b"<html><body>Service Unavailable</body></html>", "text/html")
                 return
             if fate == "busy":
-                answer = EwsService.fault(EwsFault("ErrorServerBusy", "The server cannot service this request "
-                                                    "right now. Try again later.", knobs.back_off_ms))
+                answer = EwsService.fault(
+                    EwsFault(
+                        "ErrorServerBusy",
+                        "The server cannot service this request right now. Try again later.",
+                        knobs.back_off_ms,
+                    )
+                )
                 sandbox._record(operation, "busy", principal)
                 sandbox._observe(body, answer)
                 self._send(500, answer)
@@ -242,8 +266,13 @@ class _Handler(BaseHTTPRequestHandler):
             if "basic" in methods:
                 headers.append(("WWW-Authenticate", 'Basic realm="sandbox.test"'))
             if "bearer" in methods:
-                headers.append(("WWW-Authenticate", 'Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
-                                                     'token_types="app_asserted_user_v1 service_asserted_app_v1"'))
+                headers.append(
+                    (
+                        "WWW-Authenticate",
+                        'Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
+                        'token_types="app_asserted_user_v1 service_asserted_app_v1"',
+                    )
+                )
         self._send(401, b"", headers=headers)
 
     def _authenticate(self) -> Principal | None:
@@ -323,8 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
         grant = form.get("grant_type")
 
         def error(status: int, code: str, description: str) -> None:
-            self._send(status, json.dumps({"error": code, "error_description": description}).encode(),
-                       "application/json")
+            self._send(
+                status, json.dumps({"error": code, "error_description": description}).encode(), "application/json"
+            )
 
         if grant == "client_credentials":
             if not sandbox.store.check_app(form.get("client_id", ""), form.get("client_secret", "")):
@@ -334,8 +364,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif grant == "password":
             address = sandbox._address_for(form.get("username", ""))
             if not address or not sandbox.store.check_password(address, form.get("password", "")):
-                error(400, "invalid_grant", "AADSTS50126: Error validating credentials due to invalid "
-                                            "username or password.")
+                error(
+                    400,
+                    "invalid_grant",
+                    "AADSTS50126: Error validating credentials due to invalid username or password.",
+                )
                 return
             token = sandbox.mint_token(address, kind="user")
         elif grant == DEVICE_GRANT:
@@ -350,23 +383,31 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             token = sandbox.mint_token(state, kind="user")
         else:
-            error(400, "unsupported_grant_type", f"AADSTS70003: The app requested an unsupported grant type "
-                                                 f"'{grant}'.")
+            error(400, "unsupported_grant_type", f"AADSTS70003: The app requested an unsupported grant type '{grant}'.")
             return
-        answer = {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S, "ext_expires_in": TOKEN_LIFETIME_S,
-                  "access_token": token, "scope": form.get("scope", "https://outlook.office365.com/.default")}
+        answer = {
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME_S,
+            "ext_expires_in": TOKEN_LIFETIME_S,
+            "access_token": token,
+            "scope": form.get("scope", "https://outlook.office365.com/.default"),
+        }
         self._send(200, json.dumps(answer).encode(), "application/json")
-
 
     def _device_code(self, body: bytes, tenant: str) -> None:
         sandbox = self.server.sandbox
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         device_code, user_code = sandbox._device_start(form.get("client_id", ""))
         uri = f"{self._base_url()}/{tenant}/oauth2/deviceauth"
-        answer = {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
-                  "expires_in": DEVICE_CODE_LIFETIME_S, "interval": DEVICE_POLL_INTERVAL_S,
-                  "message": f"To sign in, use a web browser to open the page {uri} and enter the code "
-                             f"{user_code} to authenticate."}
+        answer = {
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": uri,
+            "expires_in": DEVICE_CODE_LIFETIME_S,
+            "interval": DEVICE_POLL_INTERVAL_S,
+            "message": f"To sign in, use a web browser to open the page {uri} and enter the code "
+            f"{user_code} to authenticate.",
+        }
         self._send(200, json.dumps(answer).encode(), "application/json")
 
     def _device_sign_in(self, body: bytes) -> None:
@@ -375,8 +416,11 @@ class _Handler(BaseHTTPRequestHandler):
         address = sandbox._address_for(form.get("username", ""))
         ok = bool(address) and sandbox.store.check_password(address, form.get("password", ""))
         ok = ok and sandbox.approve_device(form.get("user_code", ""), address)
-        message = "You are signed in; you may close this window." if ok else \
-            "That code, user or password is not right. Try again."
+        message = (
+            "You are signed in; you may close this window."
+            if ok
+            else "That code, user or password is not right. Try again."
+        )
         page = _DEVICE_PAGE.format(message=message, code=html.escape(form.get("user_code", "")))
         self._send(200 if ok else 400, page.encode(), "text/html; charset=utf-8")
 
@@ -477,8 +521,9 @@ class Sandbox:
         self._server = server
         if self._dns_wanted:
             self._dns = DnsResponder(self.hostnames).start()
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="sandbox-http", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -539,8 +584,12 @@ class Sandbox:
 
     def info(self) -> dict[str, object]:
         """The JSON object `pstimport sandbox serve` prints first."""
-        return {"ews_url": self.ews_url, "autodiscover_url": self.autodiscover_url, "graph_url": None,
-                "ca_cert": str(self.ca_cert) if self.ca_cert else None}
+        return {
+            "ews_url": self.ews_url,
+            "autodiscover_url": self.autodiscover_url,
+            "graph_url": None,
+            "ca_cert": str(self.ca_cert) if self.ca_cert else None,
+        }
 
     # --- knobs, tokens ---------------------------------------------------------------------------
     @property
@@ -570,8 +619,12 @@ class Sandbox:
         device_code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ23456789") for _ in range(9))
         with self._device_lock:
-            self._devices[device_code] = {"user_code": user_code, "client_id": client_id, "address": None,
-                                          "expires": time.time() + DEVICE_CODE_LIFETIME_S}
+            self._devices[device_code] = {
+                "user_code": user_code,
+                "client_id": client_id,
+                "address": None,
+                "expires": time.time() + DEVICE_CODE_LIFETIME_S,
+            }
         return device_code, user_code
 
     def _device_poll(self, device_code: str) -> str:
@@ -628,8 +681,9 @@ class Sandbox:
         top = self.store.distinguished(mailbox, "archivemsgfolderroot" if archive else "msgfolderroot")
         if top is None:
             return {}
-        return {tuple(self.store.folder_path(f)): self.store.count_items(f.id)[0]
-                for f in self.store.descendants(top.id)}
+        return {
+            tuple(self.store.folder_path(f)): self.store.count_items(f.id)[0] for f in self.store.descendants(top.id)
+        }
 
     def items(self, mailbox: str, path: str | Iterable[str], archive: bool = False) -> list[Item]:
         folder = self.folder(mailbox, path, archive)

@@ -14,8 +14,10 @@ A = f"{{{A_NS}}}"
 S = f"{{{SOAP_NS}}}"
 ACTION_RESPONSE = "http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettingsResponse"
 # What Exchange 2019 lists: every EWS schema version up to the one its ServerVersionInfo names.
-EWS_SUPPORTED_SCHEMAS = ("Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, "
-                         "Exchange2013, Exchange2013_SP1, Exchange2016")
+EWS_SUPPORTED_SCHEMAS = (
+    "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, "
+    "Exchange2013, Exchange2013_SP1, Exchange2016"
+)
 
 
 def handle_get_user_settings(body: bytes, store: Store, ews_url: str, server_version: dict[str, str]) -> bytes:
@@ -24,8 +26,10 @@ def handle_get_user_settings(body: bytes, store: Store, ews_url: str, server_ver
     `server_version` is the EWS ServerVersionInfo attributes (ews.FLAVOURS) of this server.
     """
     v = server_version
-    cas_version = f"{int(v['MajorVersion']):02d}.{int(v['MinorVersion']):02d}.{int(v['MajorBuildNumber']):04d}." \
-                  f"{int(v['MinorBuildNumber']):03d}"
+    cas_version = (
+        f"{int(v['MajorVersion']):02d}.{int(v['MinorVersion']):02d}.{int(v['MajorBuildNumber']):04d}."
+        f"{int(v['MinorBuildNumber']):03d}"
+    )
     root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
     request = root.find(f"{S}Body/{A}GetUserSettingsRequestMessage/{A}Request")
     env = etree.Element(S + "Envelope", nsmap={"s": SOAP_NS, "a": WSA_NS})
@@ -34,9 +38,13 @@ def handle_get_user_settings(body: bytes, store: Store, ews_url: str, server_ver
     action.set(S + "mustUnderstand", "1")
     action.text = ACTION_RESPONSE
     svi = etree.SubElement(header, A + "ServerVersionInfo", nsmap={"h": A_NS, "i": XSI_NS})
-    for name, value in (("MajorVersion", v["MajorVersion"]), ("MinorVersion", v["MinorVersion"]),
-                        ("MajorBuildNumber", v["MajorBuildNumber"]), ("MinorBuildNumber", v["MinorBuildNumber"]),
-                        ("Version", "Exchange2015")):
+    for name, value in (
+        ("MajorVersion", v["MajorVersion"]),
+        ("MinorVersion", v["MinorVersion"]),
+        ("MajorBuildNumber", v["MajorBuildNumber"]),
+        ("MinorBuildNumber", v["MinorBuildNumber"]),
+        ("Version", "Exchange2015"),
+    ):
         etree.SubElement(svi, A + name).text = value
     body_el = etree.SubElement(env, S + "Body")
     msg = etree.SubElement(body_el, A + "GetUserSettingsResponseMessage", nsmap={None: A_NS})

@@ -49,50 +49,98 @@ def _count(value: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "serve", help="run the local test mailbox server (EWS, Autodiscover, OAuth token endpoint)",
+        "serve",
+        help="run the local test mailbox server (EWS, Autodiscover, OAuth token endpoint)",
         description="Run the sandbox mailbox server on 127.0.0.1 until Ctrl-C or SIGTERM. The first line "
-                    "on stdout is a JSON object with the EWS and Autodiscover URLs.")
+        "on stdout is a JSON object with the EWS and Autodiscover URLs.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_count, default=0, help="port; 0 picks a free one (default)")
-    parser.add_argument("--state", type=Path, default=None,
-                        help="state directory (store and blobs); default: a new temporary directory")
-    parser.add_argument("--user", type=_user, action="append", default=[], metavar="ADDRESS:PASSWORD",
-                        help="a mailbox user; repeatable. Without any, demo@sandbox.test is created")
-    parser.add_argument("--archive", action="append", default=[], metavar="ADDRESS",
-                        help="give this mailbox an archive; repeatable")
-    parser.add_argument("--impersonator", action="append", default=[], metavar="ADDRESS",
-                        help="this user may impersonate every mailbox; repeatable")
-    parser.add_argument("--app", action="append", default=[], metavar="CLIENT_ID:SECRET", type=_user_app,
-                        help="an OAuth app (client credentials) that may impersonate every mailbox; repeatable")
+    parser.add_argument(
+        "--state", type=Path, default=None, help="state directory (store and blobs); default: a new temporary directory"
+    )
+    parser.add_argument(
+        "--user",
+        type=_user,
+        action="append",
+        default=[],
+        metavar="ADDRESS:PASSWORD",
+        help="a mailbox user; repeatable. Without any, demo@sandbox.test is created",
+    )
+    parser.add_argument(
+        "--archive", action="append", default=[], metavar="ADDRESS", help="give this mailbox an archive; repeatable"
+    )
+    parser.add_argument(
+        "--impersonator",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="this user may impersonate every mailbox; repeatable",
+    )
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:SECRET",
+        type=_user_app,
+        help="an OAuth app (client credentials) that may impersonate every mailbox; repeatable",
+    )
     parser.add_argument("--latency-ms", type=_count, default=0, help="added to every EWS answer")
-    parser.add_argument("--busy-rate", type=_rate, default=0.0, help="share of EWS requests answered "
-                                                                     "ErrorServerBusy")
-    parser.add_argument("--back-off-ms", type=_count, default=250,
-                        help="BackOffMilliseconds in ErrorServerBusy answers (default 250)")
-    parser.add_argument("--max-concurrency", type=_count, default=0,
-                        help="EWS requests served at once; more are refused as busy (0: unlimited)")
+    parser.add_argument("--busy-rate", type=_rate, default=0.0, help="share of EWS requests answered ErrorServerBusy")
+    parser.add_argument(
+        "--back-off-ms", type=_count, default=250, help="BackOffMilliseconds in ErrorServerBusy answers (default 250)"
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=_count,
+        default=0,
+        help="EWS requests served at once; more are refused as busy (0: unlimited)",
+    )
     parser.add_argument("--drop-rate", type=_rate, default=0.0, help="share of connections dropped unanswered")
     parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of EWS requests answered HTTP 503")
-    parser.add_argument("--item-error-rate", type=_rate, default=0.0,
-                        help="share of created items refused with ErrorItemSave (the rest of the batch lands)")
+    parser.add_argument(
+        "--item-error-rate",
+        type=_rate,
+        default=0.0,
+        help="share of created items refused with ErrorItemSave (the rest of the batch lands)",
+    )
     parser.add_argument("--max-request-mb", type=float, default=None, help="bigger requests get HTTP 413")
-    parser.add_argument("--max-item-mb", type=float, default=None,
-                        help="bigger items get ErrorMessageSizeExceeded")
+    parser.add_argument("--max-item-mb", type=float, default=None, help="bigger items get ErrorMessageSizeExceeded")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults (default 0)")
-    parser.add_argument("--flavour", choices=("exchange2016", "exchange2019", "exchange-online"),
-                        default="exchange2019",
-                        help="server to imitate (version headers; exchange-online accepts only Bearer tokens)")
-    parser.add_argument("--schema-dir", type=Path, default=None, metavar="DIR",
-                        help="Microsoft's EWS schema (types.xsd, messages.xsd): refuse schema-invalid requests "
-                             "with ErrorSchemaValidation, as Exchange does")
-    parser.add_argument("--auth", default=None, metavar="METHODS",
-                        help="comma-separated auth methods offered and accepted: ntlm,basic,bearer "
-                             "(default: all three; exchange-online: bearer)")
-    parser.add_argument("--hostname", action="append", default=[], metavar="NAME",
-                        help="another name the server answers to (TLS certificate, --dns); repeatable, "
-                             "e.g. sandbox.test and autodiscover.sandbox.test for Autodiscover")
-    parser.add_argument("--dns", action="store_true",
-                        help="answer DNS A queries for the --hostname names on 127.0.0.1 (port in dns_port)")
+    parser.add_argument(
+        "--flavour",
+        choices=("exchange2016", "exchange2019", "exchange-online"),
+        default="exchange2019",
+        help="server to imitate (version headers; exchange-online accepts only Bearer tokens)",
+    )
+    parser.add_argument(
+        "--schema-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Microsoft's EWS schema (types.xsd, messages.xsd): refuse schema-invalid requests "
+        "with ErrorSchemaValidation, as Exchange does",
+    )
+    parser.add_argument(
+        "--auth",
+        default=None,
+        metavar="METHODS",
+        help="comma-separated auth methods offered and accepted: ntlm,basic,bearer "
+        "(default: all three; exchange-online: bearer)",
+    )
+    parser.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name the server answers to (TLS certificate, --dns); repeatable, "
+        "e.g. sandbox.test and autodiscover.sandbox.test for Autodiscover",
+    )
+    parser.add_argument(
+        "--dns",
+        action="store_true",
+        help="answer DNS A queries for the --hostname names on 127.0.0.1 (port in dns_port)",
+    )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throw-away CA (path in ca_cert)")
     parser.set_defaults(func=serve)
 
@@ -117,9 +165,16 @@ def serve(args: argparse.Namespace) -> int:
     for address in [*args.archive, *args.impersonator]:
         if address.lower() not in users:
             raise UserError(f"--archive/--impersonator {address}: not a --user of this sandbox")
-    knobs = Knobs(latency_ms=args.latency_ms, busy_rate=args.busy_rate, back_off_ms=args.back_off_ms,
-                  max_concurrency=args.max_concurrency, drop_rate=args.drop_rate, error_rate=args.error_rate,
-                  item_error_rate=args.item_error_rate, seed=args.seed)
+    knobs = Knobs(
+        latency_ms=args.latency_ms,
+        busy_rate=args.busy_rate,
+        back_off_ms=args.back_off_ms,
+        max_concurrency=args.max_concurrency,
+        drop_rate=args.drop_rate,
+        error_rate=args.error_rate,
+        item_error_rate=args.item_error_rate,
+        seed=args.seed,
+    )
     if args.max_request_mb is not None:
         knobs = replace(knobs, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
     if args.max_item_mb is not None:
@@ -134,11 +189,22 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError("--dns: give the names to answer with --hostname")
     state = args.state or Path(tempfile.mkdtemp(prefix="pstimport-sandbox-"))
     try:
-        sandbox = Sandbox(state, users=users, archives=[a.lower() for a in args.archive],
-                          impersonators=[a.lower() for a in args.impersonator], apps=dict(args.app),
-                          host=args.host, port=args.port, knobs=knobs, tls=args.tls, schema_dir=args.schema_dir,
-                          flavour=args.flavour, auth_methods=auth_methods, hostnames=args.hostname,
-                          dns=args.dns)
+        sandbox = Sandbox(
+            state,
+            users=users,
+            archives=[a.lower() for a in args.archive],
+            impersonators=[a.lower() for a in args.impersonator],
+            apps=dict(args.app),
+            host=args.host,
+            port=args.port,
+            knobs=knobs,
+            tls=args.tls,
+            schema_dir=args.schema_dir,
+            flavour=args.flavour,
+            auth_methods=auth_methods,
+            hostnames=args.hostname,
+            dns=args.dns,
+        )
         sandbox.start()
     except FileNotFoundError as exc:
         raise UserError(f"--schema-dir: {exc}") from None

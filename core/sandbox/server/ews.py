@@ -42,12 +42,27 @@ T = f"{{{T_NS}}}"
 # exchangelib maps V2017_07_11 (on-premises 2016/2019) and V2018_01_08 (Exchange Online) to its
 # Exchange2016 API version.
 FLAVOURS: dict[str, dict[str, str]] = {
-    "exchange2016": {"MajorVersion": "15", "MinorVersion": "1", "MajorBuildNumber": "2507",
-                     "MinorBuildNumber": "6", "Version": "V2017_07_11"},  # Exchange 2016 CU23
-    "exchange2019": {"MajorVersion": "15", "MinorVersion": "2", "MajorBuildNumber": "1544",
-                     "MinorBuildNumber": "4", "Version": "V2017_07_11"},  # Exchange 2019 CU14
-    "exchange-online": {"MajorVersion": "15", "MinorVersion": "20", "MajorBuildNumber": "8769",
-                        "MinorBuildNumber": "21", "Version": "V2018_01_08"},
+    "exchange2016": {
+        "MajorVersion": "15",
+        "MinorVersion": "1",
+        "MajorBuildNumber": "2507",
+        "MinorBuildNumber": "6",
+        "Version": "V2017_07_11",
+    },  # Exchange 2016 CU23
+    "exchange2019": {
+        "MajorVersion": "15",
+        "MinorVersion": "2",
+        "MajorBuildNumber": "1544",
+        "MinorBuildNumber": "4",
+        "Version": "V2017_07_11",
+    },  # Exchange 2019 CU14
+    "exchange-online": {
+        "MajorVersion": "15",
+        "MinorVersion": "20",
+        "MajorBuildNumber": "8769",
+        "MinorBuildNumber": "21",
+        "Version": "V2018_01_08",
+    },
 }
 DEFAULT_FLAVOUR = "exchange2019"
 
@@ -79,36 +94,110 @@ ITEM_KINDS = {
 
 # Element order of ItemType and MessageType in types.xsd: responses must follow it.
 ITEM_TYPE_ORDER = (
-    "MimeContent", "ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "Body", "Attachments",
-    "DateTimeReceived", "Size", "Categories", "Importance", "InReplyTo", "IsSubmitted", "IsDraft", "IsFromMe",
-    "IsResend", "IsUnmodified", "InternetMessageHeaders", "DateTimeSent", "DateTimeCreated", "ResponseObjects",
-    "ReminderDueBy", "ReminderIsSet", "ReminderNextTime", "ReminderMinutesBeforeStart", "DisplayCc",
-    "DisplayTo", "DisplayBcc", "HasAttachments", "ExtendedProperty", "Culture", "EffectiveRights",
-    "LastModifiedName", "LastModifiedTime", "IsAssociated",
+    "MimeContent",
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "Body",
+    "Attachments",
+    "DateTimeReceived",
+    "Size",
+    "Categories",
+    "Importance",
+    "InReplyTo",
+    "IsSubmitted",
+    "IsDraft",
+    "IsFromMe",
+    "IsResend",
+    "IsUnmodified",
+    "InternetMessageHeaders",
+    "DateTimeSent",
+    "DateTimeCreated",
+    "ResponseObjects",
+    "ReminderDueBy",
+    "ReminderIsSet",
+    "ReminderNextTime",
+    "ReminderMinutesBeforeStart",
+    "DisplayCc",
+    "DisplayTo",
+    "DisplayBcc",
+    "HasAttachments",
+    "ExtendedProperty",
+    "Culture",
+    "EffectiveRights",
+    "LastModifiedName",
+    "LastModifiedTime",
+    "IsAssociated",
 )
 MESSAGE_TYPE_ORDER = (
-    "Sender", "ToRecipients", "CcRecipients", "BccRecipients", "IsReadReceiptRequested",
-    "IsDeliveryReceiptRequested", "ConversationIndex", "ConversationTopic", "From", "InternetMessageId",
-    "IsRead", "IsResponseRequested", "References", "ReplyTo", "ReceivedBy", "ReceivedRepresenting",
+    "Sender",
+    "ToRecipients",
+    "CcRecipients",
+    "BccRecipients",
+    "IsReadReceiptRequested",
+    "IsDeliveryReceiptRequested",
+    "ConversationIndex",
+    "ConversationTopic",
+    "From",
+    "InternetMessageId",
+    "IsRead",
+    "IsResponseRequested",
+    "References",
+    "ReplyTo",
+    "ReceivedBy",
+    "ReceivedRepresenting",
 )
-_COMPUTED = {"ItemId", "ParentFolderId", "ItemClass", "Subject", "DateTimeReceived", "Size", "IsDraft",
-             "DateTimeCreated", "IsAssociated", "IsRead"}
+_COMPUTED = {
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "DateTimeReceived",
+    "Size",
+    "IsDraft",
+    "DateTimeCreated",
+    "IsAssociated",
+    "IsRead",
+}
 # Indexed FieldURIs name one entry of a dictionary element; we answer with the whole element.
-_INDEXED = {"EmailAddress": "EmailAddresses", "PhoneNumber": "PhoneNumbers", "ImAddress": "ImAddresses",
-            "PhysicalAddress": "PhysicalAddresses"}
-EFFECTIVE_RIGHTS = ("CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read",
-                    "ViewPrivateItems")
+_INDEXED = {
+    "EmailAddress": "EmailAddresses",
+    "PhoneNumber": "PhoneNumbers",
+    "ImAddress": "ImAddresses",
+    "PhysicalAddress": "PhysicalAddresses",
+}
+EFFECTIVE_RIGHTS = (
+    "CreateAssociated",
+    "CreateContents",
+    "CreateHierarchy",
+    "Delete",
+    "Modify",
+    "Read",
+    "ViewPrivateItems",
+)
 _DEFAULT_FOLDER_FIELDS = {"DisplayName", "TotalCount", "ChildFolderCount", "UnreadCount"}
-_ALL_FOLDER_FIELDS = _DEFAULT_FOLDER_FIELDS | {"ParentFolderId", "FolderClass", "EffectiveRights",
-                                              "DistinguishedFolderId"}
+_ALL_FOLDER_FIELDS = _DEFAULT_FOLDER_FIELDS | {
+    "ParentFolderId",
+    "FolderClass",
+    "EffectiveRights",
+    "DistinguishedFolderId",
+}
 _ID_MAGIC = b"SBX1"
 
 
 class EwsFault(Exception):
     """An error answered as a SOAP fault (HTTP 500), as Exchange does for envelope-level failures."""
 
-    def __init__(self, code: str, message: str, back_off_ms: int | None = None, status: int = 500,
-                 details: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        back_off_ms: int | None = None,
+        status: int = 500,
+        details: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -234,8 +323,9 @@ def parse_extended_property(el: etree._Element) -> tuple[str, object]:
     try:
         key = ext_key(uri)
     except (ValueError, KeyError):
-        raise OpError("ErrorInvalidExtendedProperty",
-                      "The extended property attribute combination is invalid.") from None
+        raise OpError(
+            "ErrorInvalidExtendedProperty", "The extended property attribute combination is invalid."
+        ) from None
     ptype = uri.get("PropertyType", "")
     try:
         value = el.find(T + "Value")
@@ -244,8 +334,9 @@ def parse_extended_property(el: etree._Element) -> tuple[str, object]:
         values = el.find(T + "Values")
         return key, [normalise_value(ptype, v.text or "") for v in values] if values is not None else ""
     except ValueError:
-        raise OpError("ErrorInvalidExtendedPropertyValue",
-                      "The extended property value is inconsistent with its type.") from None
+        raise OpError(
+            "ErrorInvalidExtendedPropertyValue", "The extended property value is inconsistent with its type."
+        ) from None
 
 
 FLAGS_KEY = prop_key("Integer", tag=mapi.PidTagMessageFlags.id)
@@ -265,8 +356,13 @@ class Request:
 class EwsService:
     """Dispatches EWS operations onto a Store."""
 
-    def __init__(self, store: Store, knobs: KnobState | None = None, schema: RequestSchema | None = None,
-                 flavour: str = DEFAULT_FLAVOUR) -> None:
+    def __init__(
+        self,
+        store: Store,
+        knobs: KnobState | None = None,
+        schema: RequestSchema | None = None,
+        flavour: str = DEFAULT_FLAVOUR,
+    ) -> None:
         self.server_version = FLAVOURS[flavour]
         self.store = store
         self.knobs = knobs or KnobState(Knobs())
@@ -288,11 +384,9 @@ class EwsService:
         try:
             try:
                 # huge_tree: a 35 MB item is one 47 MB base64 text node, over libxml2's default cap.
-                root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True,
-                                                              huge_tree=True))
+                root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
             except etree.XMLSyntaxError as exc:
-                raise EwsFault("ErrorSchemaValidation",
-                               f"The request failed schema validation: {exc}.") from None
+                raise EwsFault("ErrorSchemaValidation", f"The request failed schema validation: {exc}.") from None
             if root.tag != S + "Envelope" or root.find(S + "Body") is None:
                 raise EwsFault("ErrorInvalidRequest", "The request is invalid.")
             ops = [c for c in root.find(S + "Body") if isinstance(c.tag, str)]
@@ -306,8 +400,7 @@ class EwsService:
             if handler is None or etree.QName(op).namespace != M_NS:
                 # Not ErrorInvalidRequest: clients (exchangelib) read that as "wrong schema version" and
                 # retry with every older version.
-                raise EwsFault("ErrorInvalidOperation",
-                               f"The operation {name} is not supported by this server.")
+                raise EwsFault("ErrorInvalidOperation", f"The operation {name} is not supported by this server.")
             mailbox = self._effective_mailbox(root.find(S + "Header"), principal)
             response = handler(Request(op, principal, mailbox, host_url))
             return 200, self.envelope(response)
@@ -325,16 +418,24 @@ class EwsService:
                 self.schema.check(part)
             except SchemaViolation as err:
                 message = f"The request failed schema validation: {err.violation}"
-                raise EwsFault("ErrorSchemaValidation", message, details=[
-                    ("LineNumber", str(err.line)), ("LinePosition", str(err.position)),
-                    ("Violation", err.violation)]) from None
+                raise EwsFault(
+                    "ErrorSchemaValidation",
+                    message,
+                    details=[
+                        ("LineNumber", str(err.line)),
+                        ("LinePosition", str(err.position)),
+                        ("Violation", err.violation),
+                    ],
+                ) from None
 
     def _effective_mailbox(self, header: etree._Element | None, principal: Principal) -> str:
         imp = header.find(T + "ExchangeImpersonation") if header is not None else None
         if imp is None:
             if principal.kind == "app":
-                raise EwsFault("ErrorInvalidExchangeImpersonationHeaderData",
-                               "ExchangeImpersonation SOAP header must be present for this type of OAuth token.")
+                raise EwsFault(
+                    "ErrorInvalidExchangeImpersonationHeaderData",
+                    "ExchangeImpersonation SOAP header must be present for this type of OAuth token.",
+                )
             return principal.name
         sid = imp.find(T + "ConnectingSID")
         target_el = None
@@ -344,22 +445,22 @@ class EwsService:
                 if target_el is not None:
                     break
         if target_el is None or not (target_el.text or "").strip():
-            raise EwsFault("ErrorInvalidExchangeImpersonationHeaderData",
-                           "The impersonation header data is invalid.")
+            raise EwsFault("ErrorInvalidExchangeImpersonationHeaderData", "The impersonation header data is invalid.")
         target = target_el.text.strip().lower()
         if self.store.user(target) is None:
-            raise EwsFault("ErrorNonExistentMailbox",
-                           "The SMTP address has no mailbox associated with it.")
+            raise EwsFault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
         if target != principal.name.lower() and not self.store.can_impersonate(principal.name, target):
-            raise EwsFault("ErrorImpersonateUserDenied",
-                           "The account does not have permission to impersonate the requested user.")
+            raise EwsFault(
+                "ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user."
+            )
         return target
 
     def envelope(self, response: etree._Element) -> bytes:
         root = etree.Element(S + "Envelope", nsmap={"s": SOAP_NS})
         header = etree.SubElement(root, S + "Header")
-        etree.SubElement(header, T + "ServerVersionInfo", self.server_version,
-                         nsmap={"h": T_NS, "xsd": XSD_NS, "xsi": XSI_NS})
+        etree.SubElement(
+            header, T + "ServerVersionInfo", self.server_version, nsmap={"h": T_NS, "xsd": XSD_NS, "xsi": XSI_NS}
+        )
         body = etree.SubElement(root, S + "Body", nsmap={"xsi": XSI_NS, "xsd": XSD_NS})
         body.append(response)
         return etree.tostring(root, xml_declaration=True, encoding="utf-8")
@@ -394,8 +495,9 @@ class EwsService:
         return resp, etree.SubElement(resp, M + "ResponseMessages")
 
     @staticmethod
-    def _message(messages: etree._Element, op: str, error: OpError | None = None,
-                 response_class: str | None = None) -> etree._Element:
+    def _message(
+        messages: etree._Element, op: str, error: OpError | None = None, response_class: str | None = None
+    ) -> etree._Element:
         msg = etree.SubElement(messages, M + f"{op}ResponseMessage")
         if error is None:
             msg.set("ResponseClass", response_class or "Success")
@@ -438,8 +540,9 @@ class EwsService:
         resp, messages = self._response("ConvertId")
         for alt in _kids(req.op.find(M + "SourceIds")):
             if "@" not in alt.get("Mailbox", ""):
-                self._message(messages, "ConvertId",
-                              OpError("ErrorInvalidSmtpAddress", "The SMTP address format is invalid."))
+                self._message(
+                    messages, "ConvertId", OpError("ErrorInvalidSmtpAddress", "The SMTP address format is invalid.")
+                )
             else:
                 self._message(messages, "ConvertId", OpError("ErrorInvalidIdMalformed", "Id is malformed."))
         return resp
@@ -447,8 +550,9 @@ class EwsService:
     def _folder_shape(self, op: etree._Element) -> set[str]:
         shape = op.find(M + "FolderShape")
         base = shape.findtext(T + "BaseShape") if shape is not None else "Default"
-        fields = set(_ALL_FOLDER_FIELDS if base == "AllProperties" else
-                     _DEFAULT_FOLDER_FIELDS if base == "Default" else set())
+        fields = set(
+            _ALL_FOLDER_FIELDS if base == "AllProperties" else _DEFAULT_FOLDER_FIELDS if base == "Default" else set()
+        )
         extra = shape.find(T + "AdditionalProperties") if shape is not None else None
         for uri in extra if extra is not None else []:
             if _local(uri) == "FieldURI":
@@ -457,14 +561,24 @@ class EwsService:
 
     def _folder_xml(self, parent: etree._Element, folder: Folder, fields: set[str]) -> None:
         cls = folder.folder_class or ""
-        element = ("CalendarFolder" if cls.startswith("IPF.Appointment") else
-                   "ContactsFolder" if cls.startswith("IPF.Contact") else
-                   "TasksFolder" if cls.startswith("IPF.Task") else "Folder")
+        element = (
+            "CalendarFolder"
+            if cls.startswith("IPF.Appointment")
+            else "ContactsFolder"
+            if cls.startswith("IPF.Contact")
+            else "TasksFolder"
+            if cls.startswith("IPF.Task")
+            else "Folder"
+        )
         el = _sub(parent, T + element)
         _sub(el, T + "FolderId", Id=encode_id("F", folder.id), ChangeKey=change_key("F", folder.id))
         if "ParentFolderId" in fields and folder.parent_id is not None:
-            _sub(el, T + "ParentFolderId", Id=encode_id("F", folder.parent_id),
-                 ChangeKey=change_key("F", folder.parent_id))
+            _sub(
+                el,
+                T + "ParentFolderId",
+                Id=encode_id("F", folder.parent_id),
+                ChangeKey=change_key("F", folder.parent_id),
+            )
         if "FolderClass" in fields and folder.folder_class:
             _sub(el, T + "FolderClass", folder.folder_class)
         if "DisplayName" in fields:
@@ -514,9 +628,13 @@ class EwsService:
                 continue
             page, first = _page(found, offset, limit, from_end)
             msg = self._message(messages, "FindFolder")
-            root = _sub(msg, M + "RootFolder", IndexedPagingOffset=str(first + len(page)),
-                        TotalItemsInView=str(len(found)),
-                        IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)))
+            root = _sub(
+                msg,
+                M + "RootFolder",
+                IndexedPagingOffset=str(first + len(page)),
+                TotalItemsInView=str(len(found)),
+                IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)),
+            )
             folders = _sub(root, T + "Folders")
             for folder in page:
                 self._folder_xml(folders, folder, fields)
@@ -546,13 +664,15 @@ class EwsService:
                     raise OpError("ErrorInvalidFolderId", "A folder must have a display name.")
                 # A typed folder gets its class; a plain t:Folder without FolderClass gets none (no
                 # PidTagContainerClass), so clients that want a mail folder must say IPF.Note.
-                default_class = {"CalendarFolder": "IPF.Appointment", "ContactsFolder": "IPF.Contact",
-                                 "TasksFolder": "IPF.Task"}.get(_local(folder_el))
+                default_class = {
+                    "CalendarFolder": "IPF.Appointment",
+                    "ContactsFolder": "IPF.Contact",
+                    "TasksFolder": "IPF.Task",
+                }.get(_local(folder_el))
                 folder_class = folder_el.findtext(T + "FolderClass") or default_class
                 folder = self.store.create_folder(parent.id, name, folder_class)
             except StoreError as err:
-                _sub(self._message(messages, "CreateFolder", OpError(STORE_ERRORS[err.code], str(err))),
-                     M + "Folders")
+                _sub(self._message(messages, "CreateFolder", OpError(STORE_ERRORS[err.code], str(err))), M + "Folders")
                 continue
             except OpError as err:
                 _sub(self._message(messages, "CreateFolder", err), M + "Folders")
@@ -586,8 +706,9 @@ class EwsService:
                     raise OpError("ErrorItemSave", "The item could not be saved.")
                 folder = target
                 if folder is None:
-                    default = "sentitems" if disposition == "SendAndSaveCopy" else ITEM_KINDS.get(
-                        kind, ("", "drafts"))[1]
+                    default = (
+                        "sentitems" if disposition == "SendAndSaveCopy" else ITEM_KINDS.get(kind, ("", "drafts"))[1]
+                    )
                     folder = self.store.distinguished(req.mailbox, default)
                 results.append((kind, new, folder))
             except OpError as err:
@@ -628,8 +749,9 @@ class EwsService:
                 try:
                     new.mime = base64.b64decode((child.text or "").encode(), validate=False)
                 except (binascii.Error, ValueError):
-                    raise OpError("ErrorMimeContentConversionFailed",
-                                  "Unable to convert MIME content to a store object.") from None
+                    raise OpError(
+                        "ErrorMimeContentConversionFailed", "Unable to convert MIME content to a store object."
+                    ) from None
             elif name == "ExtendedProperty":
                 key, value = parse_extended_property(child)
                 new.props[key] = value
@@ -648,8 +770,7 @@ class EwsService:
             raise OpError("ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
         if kind in ("Message", "PostItem", "Item"):
             if kind == "Message" and disposition is None:
-                raise OpError("ErrorMessageDispositionRequired",
-                              "MessageDisposition attribute is required.")
+                raise OpError("ErrorMessageDispositionRequired", "MessageDisposition attribute is required.")
             flags_value = new.props.pop(FLAGS_KEY, None)
             if flags_value is not None:
                 flags = int(flags_value)  # PidTagMessageFlags is settable only in the creating request
@@ -694,7 +815,9 @@ class EwsService:
             for a in addresses:
                 if a.addr_spec and "@" in a.addr_spec:
                     parts = ([["Name", {}, a.display_name]] if a.display_name else []) + [
-                        ["EmailAddress", {}, a.addr_spec], ["RoutingType", {}, "SMTP"]]
+                        ["EmailAddress", {}, a.addr_spec],
+                        ["RoutingType", {}, "SMTP"],
+                    ]
                     out.append(["Mailbox", {}, parts])
             return out
 
@@ -708,8 +831,11 @@ class EwsService:
                     add(["DateTimeSent", {}, sent.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")])
             except (TypeError, ValueError):
                 pass
-        body_part = msg.get_body(preferencelist=("html", "plain")) if msg.is_multipart() or \
-            msg.get_content_maintype() == "text" else None
+        body_part = (
+            msg.get_body(preferencelist=("html", "plain"))
+            if msg.is_multipart() or msg.get_content_maintype() == "text"
+            else None
+        )
         if body_part is not None:
             try:
                 text = body_part.get_content()
@@ -718,8 +844,13 @@ class EwsService:
             if isinstance(text, str):
                 kind = "HTML" if body_part.get_content_subtype() == "html" else "Text"
                 add(["Body", {"BodyType": kind}, text])
-        add(["HasAttachments", {}, _xml_bool(any(True for _ in msg.iter_attachments()) if msg.is_multipart()
-                                             else False)])
+        add(
+            [
+                "HasAttachments",
+                {},
+                _xml_bool(any(True for _ in msg.iter_attachments()) if msg.is_multipart() else False),
+            ]
+        )
         for name, element in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
             boxes = mailboxes(name)
             if boxes:
@@ -750,8 +881,15 @@ class EwsService:
             include_mime = True
         return base or "IdOnly", names, ext, include_mime
 
-    def _item_xml(self, parent: etree._Element, item: Item, base: str, names: set[str],
-                  ext: list[etree._Element], include_mime: bool) -> None:
+    def _item_xml(
+        self,
+        parent: etree._Element,
+        item: Item,
+        base: str,
+        names: set[str],
+        ext: list[etree._Element],
+        include_mime: bool,
+    ) -> None:
         everything = base in ("Default", "AllProperties")
         stored = {node[0]: node for node in item.fields}
 
@@ -759,10 +897,10 @@ class EwsService:
             return everything or name in names
 
         computed: dict[str, Callable[[etree._Element], None]] = {
-            "ItemId": lambda el: _sub(el, T + "ItemId", Id=encode_id("I", item.id),
-                                      ChangeKey=change_key("I", item.id)),
-            "ParentFolderId": lambda el: _sub(el, T + "ParentFolderId", Id=encode_id("F", item.folder_id),
-                                              ChangeKey=change_key("F", item.folder_id)),
+            "ItemId": lambda el: _sub(el, T + "ItemId", Id=encode_id("I", item.id), ChangeKey=change_key("I", item.id)),
+            "ParentFolderId": lambda el: _sub(
+                el, T + "ParentFolderId", Id=encode_id("F", item.folder_id), ChangeKey=change_key("F", item.folder_id)
+            ),
             "ItemClass": lambda el: _sub(el, T + "ItemClass", item.item_class),
             "Subject": lambda el: _sub(el, T + "Subject", item.subject) if item.subject is not None else None,
             "DateTimeReceived": lambda el: _sub(el, T + "DateTimeReceived", item.created),
@@ -835,9 +973,13 @@ class EwsService:
             page, first = _page(found, offset, limit, from_end)
             page = [self.store.item(i) if isinstance(i, int) else i for i in page]
             msg = self._message(messages, "FindItem")
-            root = _sub(msg, M + "RootFolder", IndexedPagingOffset=str(first + len(page)),
-                        TotalItemsInView=str(len(found)),
-                        IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)))
+            root = _sub(
+                msg,
+                M + "RootFolder",
+                IndexedPagingOffset=str(first + len(page)),
+                TotalItemsInView=str(len(found)),
+                IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)),
+            )
             items = _sub(root, T + "Items")
             for item in page:
                 if item is not None:
@@ -905,19 +1047,26 @@ class EwsService:
         for user in self.store.users():
             local = user.address.split("@")[0]
             words = user.display_name.lower().split()
-            if (query == user.address or local.startswith(query) or user.display_name.lower().startswith(query)
-                    or any(w.startswith(query) for w in words)):
+            if (
+                query == user.address
+                or local.startswith(query)
+                or user.display_name.lower().startswith(query)
+                or any(w.startswith(query) for w in words)
+            ):
                 matches.append(user)
         exact = [u for u in matches if u.address == query]
         matches = exact or matches
         resp, messages = self._response("ResolveNames")
         if not query or not matches:
-            self._message(messages, "ResolveNames",
-                          OpError("ErrorNameResolutionNoResults", "No results were found."))
+            self._message(messages, "ResolveNames", OpError("ErrorNameResolutionNoResults", "No results were found."))
             return resp
         if len(matches) > 1:
-            msg = self._message(messages, "ResolveNames", OpError("ErrorNameResolutionMultipleResults",
-                                                                   "Multiple results were found."), "Warning")
+            msg = self._message(
+                messages,
+                "ResolveNames",
+                OpError("ErrorNameResolutionMultipleResults", "Multiple results were found."),
+                "Warning",
+            )
         else:
             msg = self._message(messages, "ResolveNames")
         rs = _sub(msg, M + "ResolutionSet", TotalItemsInView=str(len(matches)), IncludesLastItemInRange="true")
@@ -978,7 +1127,7 @@ def _compile_restriction(expr: etree._Element, value_of: Callable[[object, etree
     if name == "Exists":
         return lambda x: value_of(x, path) is not None
     if name == "Contains":
-        const = (expr.find(T + "Constant").get("Value") or "")
+        const = expr.find(T + "Constant").get("Value") or ""
         ignore_case = "IgnoreCase" in (expr.get("ContainmentComparison") or "")
         mode = expr.get("ContainmentMode", "Substring")
 
@@ -1002,4 +1151,3 @@ def _compile_restriction(expr: etree._Element, value_of: Callable[[object, etree
         compare = _COMPARISONS[name]
         return lambda x: compare(value_of(x, path), const)
     raise OpError("ErrorInvalidRestriction", f"The restriction {name} is not supported.")
-

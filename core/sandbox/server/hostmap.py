@@ -68,8 +68,9 @@ class DnsResponder:
             if question is None or name not in self.names:
                 reply.set_rcode(dns.rcode.NXDOMAIN)
             elif question.rdtype == dns.rdatatype.A:
-                reply.answer.append(dns.rrset.from_text(question.name, 60, dns.rdataclass.IN, dns.rdatatype.A,
-                                                        self.address))
+                reply.answer.append(
+                    dns.rrset.from_text(question.name, 60, dns.rdataclass.IN, dns.rdatatype.A, self.address)
+                )
             try:
                 self._sock.sendto(reply.to_wire(), peer)
             except OSError:

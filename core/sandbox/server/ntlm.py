@@ -132,8 +132,9 @@ def _av_pairs(pairs: list[tuple[int, bytes]]) -> bytes:
     return out + struct.pack("<HH", MsvAvEOL, 0)
 
 
-def make_challenge(negotiate: bytes, server_challenge: bytes, domain: str = "SANDBOX",
-                   computer: str = "EXCH01") -> bytes:
+def make_challenge(
+    negotiate: bytes, server_challenge: bytes, domain: str = "SANDBOX", computer: str = "EXCH01"
+) -> bytes:
     """A CHALLENGE message answering `negotiate`."""
     if not negotiate.startswith(SIGNATURE) or struct.unpack("<I", negotiate[8:12])[0] != NEGOTIATE_MESSAGE:
         raise NtlmError("not an NTLM NEGOTIATE message")
@@ -150,18 +151,23 @@ def make_challenge(negotiate: bytes, server_challenge: bytes, domain: str = "SAN
     )
     # Echo the security options the client asked for, so its session-key setup stays consistent.
     flags |= client_flags & (
-        NTLMSSP_NEGOTIATE_SIGN | NTLMSSP_NEGOTIATE_SEAL | NTLMSSP_NEGOTIATE_128 | NTLMSSP_NEGOTIATE_56
+        NTLMSSP_NEGOTIATE_SIGN
+        | NTLMSSP_NEGOTIATE_SEAL
+        | NTLMSSP_NEGOTIATE_128
+        | NTLMSSP_NEGOTIATE_56
         | NTLMSSP_NEGOTIATE_KEY_EXCH
     )
     target = domain.encode("utf-16-le")
     filetime = int((time.time() + 11644473600) * 10_000_000)
-    info = _av_pairs([
-        (MsvAvNbDomainName, target),
-        (MsvAvNbComputerName, computer.encode("utf-16-le")),
-        (MsvAvDnsDomainName, f"{domain.lower()}.test".encode("utf-16-le")),
-        (MsvAvDnsComputerName, f"{computer.lower()}.{domain.lower()}.test".encode("utf-16-le")),
-        (MsvAvTimestamp, struct.pack("<Q", filetime)),
-    ])
+    info = _av_pairs(
+        [
+            (MsvAvNbDomainName, target),
+            (MsvAvNbComputerName, computer.encode("utf-16-le")),
+            (MsvAvDnsDomainName, f"{domain.lower()}.test".encode("utf-16-le")),
+            (MsvAvDnsComputerName, f"{computer.lower()}.{domain.lower()}.test".encode("utf-16-le")),
+            (MsvAvTimestamp, struct.pack("<Q", filetime)),
+        ]
+    )
     header_len = 56
     version = bytes([10, 0]) + struct.pack("<H", 17763) + b"\x00\x00\x00\x0f"
     return (

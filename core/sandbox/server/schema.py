@@ -55,8 +55,11 @@ class RequestSchema:
                 scratch.mkdir(parents=True, exist_ok=True)
                 xml_xsd = scratch / "xml-namespace.xsd"
                 xml_xsd.write_text(XML_NS_SCHEMA, encoding="utf-8")
-                wrapper = _WRAPPER.format(xml=xml_xsd.as_uri(), types=(schema_dir / "types.xsd").as_uri(),
-                                          messages=(schema_dir / "messages.xsd").as_uri())
+                wrapper = _WRAPPER.format(
+                    xml=xml_xsd.as_uri(),
+                    types=(schema_dir / "types.xsd").as_uri(),
+                    messages=(schema_dir / "messages.xsd").as_uri(),
+                )
                 # An lxml XMLSchema is not safe to use from two threads at once: it comes with a lock.
                 _COMPILED[key] = (etree.XMLSchema(etree.fromstring(wrapper.encode())), threading.Lock())
             self._schema, self._lock = _COMPILED[key]

@@ -111,7 +111,6 @@ CREATE TABLE IF NOT EXISTS sent (        -- messages "sent" (never delivered any
 """
 
 
-
 class StoreError(Exception):
     """A store operation refused: `code` is a neutral reason the front ends map to their errors."""
 
@@ -226,9 +225,7 @@ class Store:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._verified: set[bytes] = set()
-        self._db = sqlite3.connect(
-            self.state_dir / "store.sqlite3", check_same_thread=False, isolation_level=None
-        )
+        self._db = sqlite3.connect(self.state_dir / "store.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
@@ -239,9 +236,7 @@ class Store:
             self._db.close()
 
     # --- users, apps, tokens -----------------------------------------------------------
-    def add_user(
-        self, address: str, password: str, display_name: str | None = None, archive: bool = False
-    ) -> User:
+    def add_user(self, address: str, password: str, display_name: str | None = None, archive: bool = False) -> User:
         """Create (or update the password of) a mailbox user with its well-known folders."""
         address = address.strip().lower()
         if display_name is None:
@@ -280,9 +275,7 @@ class Store:
 
     def can_impersonate(self, actor: str, target: str) -> bool:
         with self._lock:
-            row = self._db.execute(
-                "SELECT impersonate_all FROM users WHERE address = ?", (actor.lower(),)
-            ).fetchone()
+            row = self._db.execute("SELECT impersonate_all FROM users WHERE address = ?", (actor.lower(),)).fetchone()
             if row and row[0]:
                 return True
             if self._db.execute("SELECT 1 FROM apps WHERE client_id = ?", (actor,)).fetchone():
@@ -310,24 +303,21 @@ class Store:
 
     def check_password(self, address: str, password: str) -> bool:
         with self._lock:
-            row = self._db.execute(
-                "SELECT pw_hash FROM users WHERE address = ?", (address.strip().lower(),)
-            ).fetchone()
+            row = self._db.execute("SELECT pw_hash FROM users WHERE address = ?", (address.strip().lower(),)).fetchone()
         return row is not None and self._verify(row[0], password)
 
     def nt_hash(self, address: str) -> bytes | None:
         """The user's NT hash (MD4 of the UTF-16LE password), which NTLMv2 verification derives keys from."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT nt_hash FROM users WHERE address = ?", (address.strip().lower(),)
-            ).fetchone()
+            row = self._db.execute("SELECT nt_hash FROM users WHERE address = ?", (address.strip().lower(),)).fetchone()
         return bytes.fromhex(row[0]) if row else None
 
     def add_app(self, client_id: str, secret: str) -> None:
         """Register an OAuth application (client credentials) allowed to impersonate every mailbox."""
         with self._lock, self._tx():
-            self._db.execute("INSERT OR REPLACE INTO apps (client_id, secret_hash) VALUES (?, ?)",
-                             (client_id, hash_secret(secret)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO apps (client_id, secret_hash) VALUES (?, ?)", (client_id, hash_secret(secret))
+            )
 
     def check_app(self, client_id: str, secret: str) -> bool:
         with self._lock:
@@ -404,8 +394,12 @@ class Store:
         """Display names from below the store's message root down to `folder`."""
         names: list[str] = []
         current: Folder | None = folder
-        while current is not None and current.distinguished not in ("root", "archiveroot", "msgfolderroot",
-                                                                      "archivemsgfolderroot"):
+        while current is not None and current.distinguished not in (
+            "root",
+            "archiveroot",
+            "msgfolderroot",
+            "archivemsgfolderroot",
+        ):
             names.append(current.display_name)
             current = self.folder(current.parent_id) if current.parent_id else None
         return list(reversed(names))
@@ -453,8 +447,7 @@ class Store:
                 cur = self._db.execute(
                     "INSERT INTO items (folder_id, kind, item_class, subject, message_flags, size, mime_blob, "
                     "fields, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (folder_id, it.kind, it.item_class, it.subject, it.message_flags, size, blob,
-                     fields_json, created),
+                    (folder_id, it.kind, it.item_class, it.subject, it.message_flags, size, blob, fields_json, created),
                 )
                 ids.append(cur.lastrowid)
                 self._db.executemany(
@@ -483,15 +476,24 @@ class Store:
                 for r in self._db.execute("SELECT key, value FROM item_props WHERE item_id = ?", (item_id,))
             }
         return Item(
-            id=row["id"], folder_id=row["folder_id"], kind=row["kind"], item_class=row["item_class"],
-            subject=row["subject"], message_flags=row["message_flags"], size=row["size"],
-            mime_blob=row["mime_blob"], fields=json.loads(row["fields"]), props=props, created=row["created"],
+            id=row["id"],
+            folder_id=row["folder_id"],
+            kind=row["kind"],
+            item_class=row["item_class"],
+            subject=row["subject"],
+            message_flags=row["message_flags"],
+            size=row["size"],
+            mime_blob=row["mime_blob"],
+            fields=json.loads(row["fields"]),
+            props=props,
+            created=row["created"],
         )
 
     def item_ids(self, folder_id: int) -> list[int]:
         with self._lock:
-            return [r[0] for r in self._db.execute("SELECT id FROM items WHERE folder_id = ? ORDER BY id",
-                                                   (folder_id,))]
+            return [
+                r[0] for r in self._db.execute("SELECT id FROM items WHERE folder_id = ? ORDER BY id", (folder_id,))
+            ]
 
     def items(self, folder_id: int) -> list[Item]:
         """Every item of a folder, oldest first."""
