@@ -129,8 +129,9 @@ def value_fits(prop: Tag | Named, value: object) -> bool:
     ptype = prop.type
     if ptype & 0x1000:  # multi-valued
         single = ptype & ~0x1000
-        return isinstance(value, (list, tuple)) and all(value_fits(type(prop)(*_with_type(prop, single)), v)
-                                                        for v in value)
+        return isinstance(value, (list, tuple)) and all(
+            value_fits(type(prop)(*_with_type(prop, single)), v) for v in value
+        )
     kinds = _SCALAR_CHECKS.get(ptype)
     if kinds is None:
         return False
