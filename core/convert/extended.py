@@ -14,27 +14,46 @@ from core.mapi import (
     SENSITIVITY_PERSONAL,
     SENSITIVITY_PRIVATE,
     Named,
+    PidLidAppointmentEndWhole,
+    PidLidAppointmentRecur,
+    PidLidAppointmentStartWhole,
+    PidLidAppointmentStateFlags,
+    PidLidAppointmentSubType,
+    PidLidAppointmentTimeZoneDefinitionEndDisplay,
+    PidLidAppointmentTimeZoneDefinitionRecur,
+    PidLidAppointmentTimeZoneDefinitionStartDisplay,
+    PidLidBusyStatus,
+    PidLidCleanGlobalObjectId,
     PidLidCommonEnd,
     PidLidCommonStart,
     PidLidFlagRequest,
+    PidLidGlobalObjectId,
+    PidLidIntendedBusyStatus,
+    PidLidLocation,
+    PidLidRecurring,
     PidLidReminderSet,
     PidLidReminderSignalTime,
     PidLidReminderTime,
     PidLidTaskDueDate,
     PidLidTaskStartDate,
+    PidLidTimeZoneDescription,
+    PidLidTimeZoneStruct,
     PidLidToDoTitle,
     PidNameKeywords,
     PidNamePstImportSourceKey,
     PidTagClientSubmitTime,
+    PidTagEndDate,
     PidTagFlagCompleteTime,
     PidTagFlagStatus,
     PidTagIconIndex,
     PidTagImportance,
     PidTagLastVerbExecuted,
     PidTagLastVerbExecutionTime,
+    PidTagMessageClass,
     PidTagMessageDeliveryTime,
     PidTagMessageFlags,
     PidTagSensitivity,
+    PidTagStartDate,
     PidTagToDoItemFlags,
     Tag,
 )
@@ -60,6 +79,29 @@ _COPIED_MAIL: tuple[Tag | Named, ...] = (
     PidLidReminderSignalTime,
     PidTagImportance,
     PidTagSensitivity,
+)
+
+
+# Meeting messages (MS-OXOCAL 2.2.5/2.2.6) imported as MIME keep the meeting they describe.
+_COPIED_MEETING: tuple[Tag | Named, ...] = (
+    PidLidAppointmentStartWhole,
+    PidLidAppointmentEndWhole,
+    PidLidLocation,
+    PidLidAppointmentSubType,
+    PidLidBusyStatus,
+    PidLidIntendedBusyStatus,
+    PidLidAppointmentStateFlags,
+    PidLidGlobalObjectId,
+    PidLidCleanGlobalObjectId,
+    PidLidAppointmentRecur,
+    PidLidRecurring,
+    PidLidTimeZoneStruct,
+    PidLidTimeZoneDescription,
+    PidLidAppointmentTimeZoneDefinitionStartDisplay,
+    PidLidAppointmentTimeZoneDefinitionEndDisplay,
+    PidLidAppointmentTimeZoneDefinitionRecur,
+    PidTagStartDate,
+    PidTagEndDate,
 )
 
 
@@ -117,6 +159,15 @@ def mail_extended(item: Any, stamp: str) -> list[ExtendedProp]:
     cats = categories(item)
     if cats:
         out.append(ExtendedProp(PidNameKeywords, cats))
+    message_class = item.message_class
+    if message_class.upper() != "IPM.NOTE":
+        # MIME import would make every item IPM.Note: keep posts, reports, meeting messages, forms
+        out.append(ExtendedProp(PidTagMessageClass, message_class))
+    if message_class.upper().startswith("IPM.SCHEDULE.MEETING."):
+        for prop in _COPIED_MEETING:
+            value = item.props.get(prop)
+            if _ok(prop, value):
+                out.append(ExtendedProp(prop, value))
     out.append(ExtendedProp(PidNamePstImportSourceKey, stamp))
     return out
 

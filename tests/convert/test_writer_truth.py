@@ -37,7 +37,7 @@ def converted(writer_pst: tuple[Path, dict]) -> dict[str, Any]:
     pst = open_pst(path)
     ctx = ConvertContext.for_pst(pst)
     for folder in pst.folders():
-        for item in pst.items(folder):
+        for item in [*pst.items(folder), *pst.items(folder, associated=True)]:
             if item.node_id in by_nid:
                 out[item.node_id] = (by_nid[item.node_id], item, convert(item, ctx))
     yield {"items": out, "stats": ctx.resolver.stats, "truth": truth, "record_key": pst.info.record_key}
