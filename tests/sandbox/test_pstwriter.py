@@ -19,13 +19,32 @@ import pypff
 
 from core.mapi import (
     MSGFLAG_HASATTACH,
+    PidLidAppointmentEndWhole,
     PidLidAppointmentRecur,
     PidLidAppointmentStartWhole,
+    PidLidAppointmentStateFlags,
+    PidLidAppointmentSubType,
+    PidLidDistributionListMembers,
+    PidLidDistributionListOneOffMembers,
+    PidLidEmail1EmailAddress,
+    PidLidEmail2EmailAddress,
+    PidLidEmail3EmailAddress,
+    PidLidLocation,
+    PidLidLogEnd,
+    PidLidLogStart,
+    PidLidLogType,
+    PidLidNoteColor,
+    PidLidTaskDueDate,
+    PidLidTaskFRecurring,
     PidLidTaskRecurrence,
+    PidLidTaskStatus,
     PidNameKeywords,
     PidTagBody,
+    PidTagBusinessTelephoneNumber,
     PidTagClientSubmitTime,
     PidTagFlagStatus,
+    PidTagGivenName,
+    PidTagHomeTelephoneNumber,
     PidTagHtml,
     PidTagImportance,
     PidTagInReplyToId,
@@ -33,9 +52,12 @@ from core.mapi import (
     PidTagMessageClass,
     PidTagMessageDeliveryTime,
     PidTagMessageFlags,
+    PidTagMobileTelephoneNumber,
     PidTagRtfCompressed,
     PidTagSensitivity,
     PidTagSubject,
+    PidTagSurname,
+    asfMeeting,
 )
 from core.pst import open_pst
 
@@ -176,6 +198,7 @@ def check_item_reader(item: Any, t: dict) -> None:
     if extra.get("recurrence"):
         blob = p.get(PidLidAppointmentRecur) or p.get(PidLidTaskRecurrence)
         assert isinstance(blob, bytes) and len(blob) > 50, where
+    check_class_extras(p, t["class"], extra, where)
     assert len(item.attachments) == len(t["attachments"]), where
     for att, at in zip(item.attachments, t["attachments"], strict=True):
         if at["embedded"] is not None:
@@ -187,6 +210,39 @@ def check_item_reader(item: Any, t: dict) -> None:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
             assert h.hexdigest() == at["sha256"], f"{where}: {at['name']}"
+
+
+def check_class_extras(p: Any, cls: str, extra: dict, where: str) -> None:
+    """The class-specific values of the truth's `extra` (contacts, lists, tasks, notes, journal, meetings)."""
+    if cls == "IPM.Appointment":
+        assert iso(p.time(PidLidAppointmentEndWhole)) == extra["end"], where
+        assert bool(p.get(PidLidAppointmentSubType)) == extra["all_day"], where
+        assert p.get(PidLidLocation) == extra["location"], where
+        assert bool((p.get(PidLidAppointmentStateFlags) or 0) & asfMeeting) == extra["meeting"], where
+    elif cls == "IPM.Contact":
+        emails = [p.get(PidLidEmail1EmailAddress), p.get(PidLidEmail2EmailAddress), p.get(PidLidEmail3EmailAddress)]
+        assert emails == extra["emails"], where
+        phones = {
+            "business": p.get(PidTagBusinessTelephoneNumber),
+            "home": p.get(PidTagHomeTelephoneNumber),
+            "mobile": p.get(PidTagMobileTelephoneNumber),
+        }
+        assert phones == extra["phones"], where
+        assert (p.get(PidTagGivenName), p.get(PidTagSurname)) == (extra["given_name"], extra["surname"]), where
+    elif cls == "IPM.DistList":
+        members = p.get(PidLidDistributionListOneOffMembers) or []
+        assert len(members) == len(extra["members"]) == len(p.get(PidLidDistributionListMembers) or []), where
+        for raw, m in zip(members, extra["members"], strict=True):
+            assert m["email"].encode("utf-16-le") in raw, where
+    elif cls == "IPM.Task":
+        assert p.get(PidLidTaskStatus) == extra["status"], where
+        assert iso(p.time(PidLidTaskDueDate)) == extra["due"], where
+        assert bool(p.get(PidLidTaskFRecurring)) == extra["recurring"], where
+    elif cls == "IPM.StickyNote":
+        assert p.get(PidLidNoteColor) == extra["color"], where
+    elif cls == "IPM.Activity":
+        assert p.get(PidLidLogType) == extra["log_type"], where
+        assert (iso(p.time(PidLidLogStart)), iso(p.time(PidLidLogEnd))) == (extra["start"], extra["end"]), where
 
 
 # -- helpers: readpst --------------------------------------------------------------------------
