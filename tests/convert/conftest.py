@@ -49,14 +49,25 @@ def _writer_available() -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def writer_pst(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """A realistic PST from our own writer, with its ground truth (seed 7)."""
+@pytest.fixture(scope="session", params=[7, 23], ids=lambda seed: f"seed{seed}")
+def writer_pst(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A realistic PST from our own writer, with its ground truth (two seeds)."""
     if not _writer_available():
         pytest.skip("the PST writer (core/sandbox/pstwriter) is not available yet")
-    out = tmp_path_factory.mktemp("writer") / "realistic.pst"
+    out = tmp_path_factory.mktemp("writer") / f"realistic-{request.param}.pst"
     proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "sandbox", "make-pst", str(out), "--seed", "7", "--mode", "realistic"],
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "sandbox",
+            "make-pst",
+            str(out),
+            "--seed",
+            str(request.param),
+            "--mode",
+            "realistic",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
