@@ -35,6 +35,9 @@ from core.pst.ndb.format import (
     NDB_CRYPT_NONE,
     NDB_SENTINEL,
     NDB_VERSION_UNICODE,
+    NID_TYPE_ASSOC_MESSAGE,
+    NID_TYPE_NORMAL_MESSAGE,
+    NID_TYPE_SEARCH_FOLDER,
     PAGE_SIZE,
     SIBLOCK_LEVEL,
     SLBLOCK_LEVEL,
@@ -71,6 +74,9 @@ MAX_BTREE_LEVELS = 8  # far beyond any real file; a guard against runaway recurs
 BLOCK_CREF = 2  # the BBT counts its own reference plus the parent's, as Outlook writes it
 PAGE_DATA = PAGE_SIZE - 16
 NID_INDEX_BASE = 0x400  # rgnid[] values start at 0x400 in a new file (2.2.2.6)
+# Outlook starts some NID types higher (MS-PST 3.2, sample header): search folders at 0x4000,
+# associated messages at 0x8000, normal messages at 0x10000.
+NID_INDEX_FIRST = {NID_TYPE_SEARCH_FOLDER: 0x4000, NID_TYPE_ASSOC_MESSAGE: 0x8000, NID_TYPE_NORMAL_MESSAGE: 0x10000}
 VALID_AMAP2 = 0x02
 
 _BLOCK_TRAILER = struct.Struct("<HHIQ")
@@ -129,6 +135,8 @@ class NdbWriter:
         self._nbt_sub = array("Q")
         self._nbt_parent = array("L")
         self.next_nid_index = [NID_INDEX_BASE] * 32
+        for nid_type, first in NID_INDEX_FIRST.items():
+            self.next_nid_index[nid_type] = first
         self.unique = 1
         self.f.seek(0)
         self.f.truncate(0)
