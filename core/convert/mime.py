@@ -83,7 +83,21 @@ _STRUCTURE_HEADERS = {
     "content-location",
     "content-md5",
 }
-_ADDRESS_HEADERS = {"from", "sender", "to", "cc", "bcc", "reply-to", "resent-from", "resent-to", "resent-cc"}
+_ADDRESS_HEADERS = {
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "resent-from",
+    "resent-sender",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+    "disposition-notification-to",
+    "return-path",
+}
 
 MAX_EMBED_DEPTH = 16
 
@@ -308,6 +322,8 @@ class MimeBuilder:
             if low in _ADDRESS_HEADERS:
                 unfolded = " ".join(value.split("\n"))
                 new, rewritten = _rewrite_header_addresses(unfolded, self.resolver)
+                if rewritten and low == "return-path":
+                    new = f"<{new.split('<')[-1].rstrip('>')}>" if "@" in new and ":;" not in new else "<>"
                 if rewritten:
                     value = new
             _set(msg, name, value, problems, raw=not rewritten)
