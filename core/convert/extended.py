@@ -30,6 +30,14 @@ from core.mapi import (
     PidLidGlobalObjectId,
     PidLidIntendedBusyStatus,
     PidLidLocation,
+    PidLidLogDuration,
+    PidLidLogEnd,
+    PidLidLogStart,
+    PidLidLogType,
+    PidLidLogTypeDesc,
+    PidLidNoteColor,
+    PidLidNoteHeight,
+    PidLidNoteWidth,
     PidLidRecurring,
     PidLidReminderSet,
     PidLidReminderSignalTime,
@@ -102,6 +110,34 @@ _COPIED_MEETING: tuple[Tag | Named, ...] = (
     PidLidAppointmentTimeZoneDefinitionRecur,
     PidTagStartDate,
     PidTagEndDate,
+)
+
+
+# The extra properties typed payloads carry (notes and journal entries have no EWS/Graph type).
+TYPED_EXTRA: tuple[Tag | Named, ...] = (
+    PidLidNoteColor,
+    PidLidNoteWidth,
+    PidLidNoteHeight,
+    PidLidLogType,
+    PidLidLogTypeDesc,
+    PidLidLogStart,
+    PidLidLogEnd,
+    PidLidLogDuration,
+)
+
+# Every property `convert` may put in `extended`, for transports that register them up front.
+ALL_EXTENDED_PROPS: tuple[Tag | Named, ...] = tuple(
+    dict.fromkeys(
+        (
+            PidTagMessageFlags,
+            PidNameKeywords,
+            PidTagMessageClass,
+            PidNamePstImportSourceKey,
+            *_COPIED_MAIL,
+            *_COPIED_MEETING,
+            *TYPED_EXTRA,
+        )
+    )
 )
 
 

@@ -85,3 +85,25 @@ def test_read_state_dates_and_stamp_travel_as_extended_properties(corpus: Path) 
                     assert ext[prop] == item.props.time(prop)
             assert ext[PidNamePstImportSourceKey].endswith(f":{item.node_id}")
     assert seen_read and seen_unread
+
+
+def test_all_extended_props_lists_everything_emitted(corpus: Path, writer_pst: tuple[Path, dict]) -> None:
+    """Transports register ALL_EXTENDED_PROPS up front: every property any payload carries is in it."""
+    from core.convert.extended import ALL_EXTENDED_PROPS
+
+    known = set(ALL_EXTENDED_PROPS)
+    seen = set()
+    for name in (
+        "aspose-net_SampleOstFile.ost",
+        "pstreader-hughbe_hughbe_Outlook.pst",
+        "aspose-java_MapiNoteToPST_out.pst",
+        "java-libpst_dist-list.pst",
+    ):
+        for _item, payload in _mail(corpus, name):
+            seen |= {e.prop for e in payload.extended}
+    with open_pst(writer_pst[0]) as pst:
+        ctx = ConvertContext.for_pst(pst)
+        for folder in pst.folders():
+            for item in pst.items(folder):
+                seen |= {e.prop for e in convert(item, ctx).extended}
+    assert seen and seen <= known, seen - known
