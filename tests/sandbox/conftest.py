@@ -15,6 +15,16 @@ import pytest
 from tests.conftest import SHARED
 
 SCHEMA_DIR = SHARED / "ews-schema"
+SAMPLES_DIR = SHARED / "ews-samples"
+# The server checks requests against the schema when it is there (as Exchange does); tests run without it too.
+SERVER_SCHEMA = SCHEMA_DIR if (SCHEMA_DIR / "types.xsd").is_file() else None
+
+
+def need_shared(path: Path) -> Path:
+    """`path` under ../shared, or skip the test saying what is missing."""
+    if not path.exists():
+        pytest.skip(f"{path} is missing (set PSTIMPORT_SHARED to the shared/ folder)")
+    return path
 
 # --- sandbox server fixtures ------------------------------------------------------------------
 ALICE = "alice@sandbox.test"
@@ -34,8 +44,12 @@ class SchemaChecker:
     """Validates every request and response body with ../shared/ews-schema/validate.py."""
 
     def __init__(self) -> None:
-        if not (SCHEMA_DIR / "validate.py").is_file():
-            pytest.skip(f"the EWS schema validator is not at {SCHEMA_DIR}")
+        self.failures: list[str] = []
+        self.checked = 0
+        self._lock = threading.Lock()
+        self.validator = None
+        if not (SCHEMA_DIR / "validate.py").is_file():  # nothing to check with: the server is still tested
+            return
         if not _VALIDATOR:  # compiling the schema takes a while: once per session
             sys.path.insert(0, str(SCHEMA_DIR))
             try:
@@ -44,12 +58,9 @@ class SchemaChecker:
                 sys.path.remove(str(SCHEMA_DIR))
             _VALIDATOR.extend([EwsValidator(), NotEws])
         self.validator, self.not_ews = _VALIDATOR
-        self.failures: list[str] = []
-        self.checked = 0
-        self._lock = threading.Lock()
 
     def check(self, what: str, body: bytes) -> list[str]:
-        if not body.strip():
+        if not body.strip() or self.validator is None:
             return []
         with self._lock:
             try:
@@ -88,7 +99,7 @@ def sandbox(tmp_path: Path, schema_checker: SchemaChecker):
         archives=[ALICE],
         impersonators=[SERVICE],
         apps={APP_ID: APP_SECRET},
-        schema_dir=SCHEMA_DIR,
+        schema_dir=SERVER_SCHEMA,
         on_exchange=schema_checker,
     ).start()
     try:
@@ -110,7 +121,7 @@ def tls_sandbox(tmp_path: Path, schema_checker: SchemaChecker, monkeypatch: pyte
         apps={APP_ID: APP_SECRET},
         tls=True,
         hostnames=["sandbox.test", "autodiscover.sandbox.test"],
-        schema_dir=SCHEMA_DIR,
+        schema_dir=SERVER_SCHEMA,
         on_exchange=schema_checker,
     ).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))

@@ -15,7 +15,7 @@ from exchangelib.autodiscover import Autodiscovery, clear_cache
 from exchangelib.protocol import BaseProtocol, close_connections
 
 from core.sandbox.server.hostmap import host_map_adapter
-from tests.sandbox.conftest import ALICE, BOB, BOB_PASSWORD, PASSWORD, SCHEMA_DIR, SERVICE, SERVICE_PASSWORD
+from tests.sandbox.conftest import ALICE, BOB, BOB_PASSWORD, PASSWORD, SERVER_SCHEMA, SERVICE, SERVICE_PASSWORD
 from tests.sandbox.test_server_session import _register_props, import_session  # noqa: F401 - a fixture
 
 
@@ -32,7 +32,7 @@ def mapped(tmp_path, schema_checker, monkeypatch):
         tls=True,
         dns=True,
         hostnames=["sandbox.test", "autodiscover.sandbox.test"],
-        schema_dir=SCHEMA_DIR,
+        schema_dir=SERVER_SCHEMA,
         on_exchange=schema_checker,
     ).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))

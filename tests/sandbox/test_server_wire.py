@@ -11,10 +11,10 @@ from lxml import etree
 
 from core.mapi.props import PSETID_PstImport
 from core.sandbox.server.store import NewItem, Store, prop_key
-from tests.sandbox.conftest import ALICE, PASSWORD, SCHEMA_DIR
+from tests.sandbox.conftest import ALICE, PASSWORD, SAMPLES_DIR, SCHEMA_DIR, SERVER_SCHEMA, need_shared
 from tests.sandbox.test_server_faults import GET_INBOX, post
 
-SAMPLES = SCHEMA_DIR.parent / "ews-samples"
+SAMPLES = SAMPLES_DIR
 S = "{http://schemas.xmlsoap.org/soap/envelope/}"
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
 M_NS = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -42,6 +42,7 @@ def shape(el: etree._Element, attrs: bool = True) -> list:
 
 def test_envelope_matches_exchange_samples(sandbox):
     """s:Envelope, h:ServerVersionInfo (build + V2017_07_11), m:/t: prefixes, as Exchange 2016/2019 send."""
+    need_shared(SAMPLES / "exchangelib-tests")
     reply = post(sandbox)
     doc = etree.fromstring(reply.content)
     assert doc.prefix == "s" and doc.tag == S + "Envelope"
@@ -59,6 +60,7 @@ def test_envelope_matches_exchange_samples(sandbox):
 
 def test_busy_fault_matches_the_sample(sandbox):
     """The ErrorServerBusy fault has the same element structure as exchangelib's real-world fixture."""
+    need_shared(SAMPLES / "exchangelib-tests")
     sandbox.set_knobs(busy_next=1, back_off_ms=297749)
     ours = etree.fromstring(post(sandbox).content)
     sample = etree.parse(str(SAMPLES / "exchangelib-tests" / "Fault-ErrorServerBusy-BackOffMilliseconds.xml"))
@@ -148,10 +150,13 @@ def test_store_survives_reopen_and_indexes_props(tmp_path):
 
 def test_schema_invalid_request_is_refused_like_exchange(tmp_path):
     """With the schema, an invalid request gets ErrorSchemaValidation with line, position and violation."""
+    need_shared(SAMPLES / "exchangelib-tests")
     from core.sandbox.server.app import Sandbox
 
     bad = GET_INBOX.replace(b"<t:BaseShape>Default</t:BaseShape>", b"<t:BaseShape>Everything</t:BaseShape>")
-    with Sandbox(tmp_path / "s", users={ALICE: PASSWORD}, schema_dir=SCHEMA_DIR) as sb:
+    with Sandbox(
+        tmp_path / "s", users={ALICE: PASSWORD}, schema_dir=need_shared(SCHEMA_DIR / "types.xsd").parent
+    ) as sb:
         reply = post(sb, bad)
         assert reply.status_code == 500
         doc = etree.fromstring(reply.content)
@@ -176,7 +181,7 @@ def test_flavours(tmp_path, schema_checker, monkeypatch, flavour, build):
         users={ALICE: PASSWORD},
         flavour=flavour,
         tls=True,
-        schema_dir=SCHEMA_DIR,
+        schema_dir=SERVER_SCHEMA,
         on_exchange=schema_checker,
     ) as sb:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
