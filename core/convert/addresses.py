@@ -42,14 +42,17 @@ from core.mapi import (
     PidLidEmail1DisplayName,
     PidLidEmail1EmailAddress,
     PidLidEmail1OriginalDisplayName,
+    PidLidEmail1OriginalEntryId,
     PidLidEmail2AddressType,
     PidLidEmail2DisplayName,
     PidLidEmail2EmailAddress,
     PidLidEmail2OriginalDisplayName,
+    PidLidEmail2OriginalEntryId,
     PidLidEmail3AddressType,
     PidLidEmail3DisplayName,
     PidLidEmail3EmailAddress,
     PidLidEmail3OriginalDisplayName,
+    PidLidEmail3OriginalEntryId,
     PidTagAddressType,
     PidTagDisplayName,
     PidTagEmailAddress,
@@ -272,10 +275,28 @@ def recipient_party(recipient: Any, codepage: str = "cp1252") -> Party | None:
     return party
 
 
-_CONTACT_SLOTS: tuple[tuple[Named, Named, Named, Named], ...] = (
-    (PidLidEmail1DisplayName, PidLidEmail1AddressType, PidLidEmail1EmailAddress, PidLidEmail1OriginalDisplayName),
-    (PidLidEmail2DisplayName, PidLidEmail2AddressType, PidLidEmail2EmailAddress, PidLidEmail2OriginalDisplayName),
-    (PidLidEmail3DisplayName, PidLidEmail3AddressType, PidLidEmail3EmailAddress, PidLidEmail3OriginalDisplayName),
+_CONTACT_SLOTS: tuple[tuple[Named, Named, Named, Named, Named], ...] = (
+    (
+        PidLidEmail1DisplayName,
+        PidLidEmail1AddressType,
+        PidLidEmail1EmailAddress,
+        PidLidEmail1OriginalDisplayName,
+        PidLidEmail1OriginalEntryId,
+    ),
+    (
+        PidLidEmail2DisplayName,
+        PidLidEmail2AddressType,
+        PidLidEmail2EmailAddress,
+        PidLidEmail2OriginalDisplayName,
+        PidLidEmail2OriginalEntryId,
+    ),
+    (
+        PidLidEmail3DisplayName,
+        PidLidEmail3AddressType,
+        PidLidEmail3EmailAddress,
+        PidLidEmail3OriginalDisplayName,
+        PidLidEmail3OriginalEntryId,
+    ),
 )
 
 _PAREN_EMAIL = re.compile(r"\(([^()\s]+@[^()\s]+)\)\s*$")
@@ -367,11 +388,19 @@ class AddressResolver:
         names = {props.str(PidTagDisplayName)}
         smtps: list[str] = []
         dns: list[str] = []
-        for dname, atype, addr, orig in _CONTACT_SLOTS:
+        for dname, atype, addr, orig, orig_eid in _CONTACT_SLOTS:
             t = (props.str(atype) or "").upper()
             a = props.str(addr)
             o = props.str(orig)
             d = props.str(dname)
+            one = decode_one_off(props.bytes(orig_eid), item.codepage or "cp1252")
+            if (
+                one is not None
+                and one.address_type.upper() == ADDRTYPE_SMTP
+                and is_smtp(one.address)
+                and not is_smtp(o)
+            ):
+                o = one.address  # the original entry id of an EX slot can be a one-off with the SMTP address
             if t == ADDRTYPE_SMTP and is_smtp(a):
                 smtps.append(a)  # type: ignore[arg-type]
                 if d:

@@ -261,3 +261,22 @@ def test_cc_kind_kept() -> None:
     )
     msg = parse(convert(item, ConvertContext("00", AddressResolver())).mime)
     assert header_addresses(msg, "cc") == ["john@contoso.com"] and msg["to"] is None
+
+
+def test_contact_original_entry_id_gives_the_smtp_address() -> None:
+    """An EX contact email whose original entry id is a one-off SMTP entry resolves to that address."""
+    from core.mapi import PidLidEmail1OriginalEntryId
+    from core.sandbox.pstwriter.content import one_off_entry_id
+
+    contact = make_item(
+        {
+            PidTagMessageClass: "IPM.Contact",
+            PidTagDisplayName: "John Smith",
+            PidLidEmail1AddressType: "EX",
+            PidLidEmail1EmailAddress: DN_JOHN,
+            PidLidEmail1OriginalEntryId: one_off_entry_id("John Smith", "SMTP", "js@contoso.com"),
+        }
+    )
+    r = AddressResolver()
+    r.learn(contact)
+    assert r.resolve_dn(DN_JOHN).email == "js@contoso.com"
