@@ -49,6 +49,36 @@ def _row(
     }
 
 
+def _apply_shared_targets(rows: list[dict], keys: list[tuple[str, str]]) -> None:
+    """Two PST folders of one name under one parent share a mailbox folder (Exchange forbids twin
+    names): their stamps are counted together, so they are compared together."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        groups.setdefault(key, []).append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        expected = sum(r["selected"] - r["failed"] for r in group)
+        for r in group:
+            bad = r["duplicates"] or r["stamped_items"] != expected
+            r["status"] = "mismatch" if bad else ("failed" if r["failed"] else "ok")
+            r["shared_target"] = True
+
+
+class _MailboxCounts:
+    """Counts each (folder, PST) once, however many source folders point at it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._cache: dict[tuple[str, str], tuple[int, int, int]] = {}
+
+    def __call__(self, handle: Any, store_key: str) -> tuple[int, int, int]:
+        key = (handle.id, store_key)
+        if key not in self._cache:
+            self._cache[key] = _mailbox_side(self.transport, handle, store_key)
+        return self._cache[key]
+
+
 def _report(
     plan: Plan, rows: list[dict], failures: list[dict], started: datetime | None, finished: datetime | None, extra: dict
 ) -> dict:
@@ -80,10 +110,12 @@ def _report(
 
 def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) -> dict:
     """Count the mailbox side after a run and write the reports; fills `result.report*`."""
-    rows = []
+    rows, keys = [], []
+    counts = _MailboxCounts(transport)
     for st in result.folders:
         fp = st.plan
-        mailbox = _mailbox_side(transport, fp.handle, st.source.store_key)
+        mailbox = counts(fp.handle, st.source.store_key)
+        keys.append((fp.folder_id, st.source.store_key))
         rows.append(
             _row(
                 st.source.label,
@@ -95,6 +127,7 @@ def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) 
                 mailbox=mailbox,
             )
         )
+    _apply_shared_targets(rows, keys)
     failures = [
         {"pst": f.pst, "source_path": list(f.source_path), "subject": f.subject, "reason": f.reason}
         for f in result.failures
@@ -123,7 +156,6 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
     """`pstimport verify`: recount the PST selection, read the journal and the mailbox, write reports."""
     from core.convert import payload_kind
     from core.convert.mime import item_date
-    from core.engine.run import RunResult
     from core.pst import open_pst
     from core.pst.model import UnreadableItem
 
@@ -140,7 +172,8 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
         journal = Journal(plan.journal_path)
         filters = plan.profile.filters
         types = set(filters.item_types)
-        rows = []
+        rows, keys = [], []
+        counts = _MailboxCounts(transport)
         try:
             for source in plan.sources:
                 wanted = {fp.node_id: fp for fp in source.folders}
@@ -159,7 +192,8 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
                                 selected += 1
                         imported = journal.count(fp.folder_id, "done", source.store_key + ":")
                         failed = journal.count(fp.folder_id, "failed", source.store_key + ":")
-                        mailbox = _mailbox_side(transport, fp.handle, source.store_key)
+                        mailbox = counts(fp.handle, source.store_key)
+                        keys.append((fp.folder_id, source.store_key))
                         rows.append(
                             _row(
                                 source.label,
@@ -173,7 +207,7 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
                         )
         finally:
             journal.close()
-        _ = RunResult
+        _apply_shared_targets(rows, keys)
         report = _report(plan, rows, [], started, datetime.now(UTC), {})
         j = h = None
         if plan.report_dir is not None:
