@@ -34,6 +34,7 @@ from core.mapi import (
     PidLidReminderSet,
     PidLidReminderTime,
     PidNameKeywords,
+    PidTag7BitDisplayName,
     PidTagAdditionalRenEntryIds,
     PidTagAddressType,
     PidTagAssociatedContentCount,
@@ -68,18 +69,23 @@ from core.mapi import (
     PidTagIpmSubtreeEntryId,
     PidTagIpmTaskEntryId,
     PidTagIpmWastebasketEntryId,
+    PidTagItemTemporaryFlags,
     PidTagLastModificationTime,
+    PidTagMessageCcMe,
     PidTagMessageClass,
     PidTagMessageDeliveryTime,
     PidTagMessageFlags,
     PidTagMessageSize,
     PidTagMessageStatus,
+    PidTagMessageToMe,
     PidTagNameidBucketBase,
     PidTagNameidBucketCount,
     PidTagNameidStreamEntry,
     PidTagNameidStreamGuid,
     PidTagNameidStreamString,
     PidTagObjectType,
+    PidTagPstHiddenCount,
+    PidTagPstHiddenUnread,
     PidTagRecipientDisplayName,
     PidTagRecipientEntryId,
     PidTagRecipientFlags,
@@ -87,9 +93,16 @@ from core.mapi import (
     PidTagRecipientType,
     PidTagRecordKey,
     PidTagRenderingPosition,
+    PidTagReplChangenum,
+    PidTagReplCopiedfromItemid,
+    PidTagReplCopiedfromVersionhistory,
+    PidTagReplFlags,
+    PidTagReplItemid,
+    PidTagReplVersionHistory,
     PidTagResponsibility,
     PidTagRowid,
     PidTagSearchKey,
+    PidTagSecureSubmitFlags,
     PidTagSendRichInfo,
     PidTagSensitivity,
     PidTagSentRepresentingName,
@@ -150,12 +163,18 @@ STORE_DISPLAY_NAME_DEFAULT = "Personal Folders"
 IPM_SUBTREE_NAME = "Top of Personal Folders"
 SEARCH_ROOT_NAME = "Search Root"
 
+# Table columns: the templates' required columns (MS-PST 2.4.4.4.1, 2.4.4.5.1, 2.4.4.6.1,
+# 2.4.5.3.1, 2.4.6.1.1) and a few more; cells a row lacks stay absent.
+REPL_COLUMNS = [PidTagReplItemid, PidTagReplChangenum, PidTagReplVersionHistory, PidTagReplFlags]
 HIERARCHY_COLUMNS = [
+    *REPL_COLUMNS,
     PidTagDisplayName,
     PidTagContentCount,
     PidTagContentUnreadCount,
     PidTagSubfolders,
     PidTagContainerClass,
+    PidTagPstHiddenCount,
+    PidTagPstHiddenUnread,
 ]
 CONTENTS_COLUMNS = [
     PidTagImportance,
@@ -173,10 +192,19 @@ CONTENTS_COLUMNS = [
     PidTagMessageSize,
     PidTagMessageStatus,
     PidTagLastModificationTime,
+    PidTagMessageToMe,
+    PidTagMessageCcMe,
+    *REPL_COLUMNS,
+    PidTagReplCopiedfromVersionhistory,
+    PidTagReplCopiedfromItemid,
+    PidTagItemTemporaryFlags,
+    PidTagSecureSubmitFlags,
 ]
+ASSOCIATED_COLUMNS = [PidTagMessageClass, PidTagMessageFlags, PidTagMessageStatus, PidTagDisplayName, PidTagSubject]
 RECIPIENT_COLUMNS = [
     PidTagRecipientType,
     PidTagResponsibility,
+    PidTagRecordKey,
     PidTagObjectType,
     PidTagEntryId,
     PidTagDisplayName,
@@ -184,6 +212,7 @@ RECIPIENT_COLUMNS = [
     PidTagEmailAddress,
     PidTagSearchKey,
     PidTagDisplayType,
+    PidTag7BitDisplayName,
     PidTagSmtpAddress,
     PidTagSendRichInfo,
     PidTagRecipientTrackStatus,
@@ -382,7 +411,7 @@ class PstWriter:
     def _init_contents(self, folder: FolderHandle) -> None:
         folder.contents = TableBuilder(c.tag for c in CONTENTS_COLUMNS)
         folder.contents_sub = SubnodeSink(self.ndb, _subnode_allocator())
-        folder.associated = TableBuilder(c.tag for c in CONTENTS_COLUMNS)
+        folder.associated = TableBuilder(c.tag for c in ASSOCIATED_COLUMNS)
         folder.associated_sub = SubnodeSink(self.ndb, _subnode_allocator())
 
     def add_folder(
@@ -574,7 +603,7 @@ class PstWriter:
         for nid, columns in (
             (NID_HIERARCHY_TABLE_TEMPLATE, HIERARCHY_COLUMNS),
             (NID_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
-            (NID_ASSOC_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
+            (NID_ASSOC_CONTENTS_TABLE_TEMPLATE, ASSOCIATED_COLUMNS),
             (NID_SEARCH_CONTENTS_TABLE_TEMPLATE, CONTENTS_COLUMNS),
             (NID_ATTACHMENT_TABLE, ATTACHMENT_COLUMNS),
             (NID_RECIPIENT_TABLE, RECIPIENT_COLUMNS),
