@@ -149,6 +149,10 @@ class HumanPrinter:
                 + (f", server busy {self.throttled}x" if self.throttled else "")
                 + "\n"
             )
+            if self.dry_run and self.progress is not None:
+                self.out.write(f"would upload {self.progress.bytes_done / 1048576:.1f} MB; nothing was sent\n")
+            for problem in e.problems:
+                self.out.write(f"note: {problem}\n")
             if not e.interrupted and not self.dry_run and e.imported == 0 and e.failed == 0:
                 self.out.write("nothing new to import: every selected item is already in the mailbox\n")
             if e.report_html:
