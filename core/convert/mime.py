@@ -1,4 +1,5 @@
-"""RFC 5322 MIME for mail-like items, built with the standard `email` package.
+"""RFC 5322 MIME for mail-like items, built as `email.message.EmailMessage` trees and written by
+the standard generator (policy SMTP, 7-bit headers, CRLF).
 
 Headers: the item's own transport headers when present (minus the MIME structure headers we
 rebuild, with IMCEAEX addresses rewritten), else From/Sender/To/Cc/Bcc/Subject/Date/Message-ID/
@@ -6,6 +7,8 @@ In-Reply-To/References/Thread-*/Importance/X-Priority/Sensitivity built from pro
 Structure: multipart/mixed( multipart/related( multipart/alternative(text/plain, text/html),
 inline parts...), attachments..., message/rfc822...) with each level only when needed.
 Headers are written 7-bit (RFC 2047 / RFC 2231 encoded words); bodies are UTF-8.
+Part headers are formatted here and set raw: letting the header registry parse every header
+it writes cost more than everything else together, and it mangles Outlook's odd message ids.
 """
 
 from __future__ import annotations
@@ -577,7 +580,7 @@ def _att_name(att: Any) -> str:
     return name
 
 
-def _safe_filename(name: str, default_ext: str = "") -> str:
+def _safe_filename(name: str) -> str:
     cleaned = re.sub(r"[\x00-\x1f\\/]", "_", name).strip() or "attachment"
     return cleaned
 
@@ -588,10 +591,6 @@ def _content_type(att: Any, name: str) -> str:
         return tag
     guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or "application/octet-stream"
-
-
-def _ext_for(ctype: str) -> str:
-    return mimetypes.guess_extension(ctype) or ""
 
 
 class _Generator(BytesGenerator):
