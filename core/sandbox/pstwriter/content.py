@@ -153,9 +153,11 @@ from core.mapi import (
     PidTagInternetReferences,
     PidTagLastModificationTime,
     PidTagLastVerbExecuted,
+    PidTagMessageCcMe,
     PidTagMessageClass,
     PidTagMessageDeliveryTime,
     PidTagMessageFlags,
+    PidTagMessageToMe,
     PidTagMobileTelephoneNumber,
     PidTagNativeBody,
     PidTagNormalizedSubject,
@@ -561,6 +563,9 @@ class Generator:
                 recips.append(row)
                 rtruth.append(t)
         props[PidTagDisplayTo] = "; ".join(p.name for p in to or []) or None
+        props[PidTagMessageToMe] = self.owner in (to or [])
+        props[PidTagMessageCcMe] = self.owner in (cc or [])
+        props[PidTagSearchKey] = rng.randbytes(16)
         props[PidTagDisplayCc] = "; ".join(p.name for p in cc or []) or None
         props[PidTagDisplayBcc] = "; ".join(p.name for p in bcc or []) or None
         truth["recipients"] = rtruth
