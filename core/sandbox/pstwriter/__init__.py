@@ -5,6 +5,7 @@ BTH, property and table contexts), `messaging` (store, folders, messages), and `
 (the seeded generator of realistic and scale mailboxes with their ground truth).
 """
 
+from core.sandbox.pstwriter.content import generate
 from core.sandbox.pstwriter.messaging import Attachment, FolderHandle, Message, PstWriter
 
-__all__ = ["Attachment", "FolderHandle", "Message", "PstWriter"]
+__all__ = ["Attachment", "FolderHandle", "Message", "PstWriter", "generate"]

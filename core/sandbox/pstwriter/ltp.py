@@ -241,6 +241,15 @@ def value_hnid(heap: Heap, sub: SubnodeSink, data: bytes) -> int:
     return sub.add_stream(data)
 
 
+class _Stream:
+    """A value to be written from chunks straight into a subnode."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = chunks
+
+
 def build_pc(
     props: dict[int, object], sub: SubnodeSink, streams: dict[int, tuple[int, Iterable[bytes]]] | None = None
 ) -> list[bytes]:
@@ -254,12 +263,12 @@ def build_pc(
     records: list[tuple[bytes, bytes]] = []
     items = dict(props)
     for tag, (_size, chunks) in (streams or {}).items():
-        items[tag] = ("stream", chunks)
+        items[tag] = _Stream(chunks)
     for tag in sorted(items, key=lambda t: (t >> 16, t & 0xFFFF)):
         value = items[tag]
         pid, ptype = tag >> 16, tag & 0xFFFF
-        if isinstance(value, tuple) and value and value[0] == "stream":
-            hnid = sub.add_stream(value[1])
+        if isinstance(value, _Stream):
+            hnid = sub.add_stream(value.chunks)
         elif ptype == PropType.PT_OBJECT:
             nid, size = value  # type: ignore[misc]
             hnid = heap.alloc(struct.pack("<II", nid, size))
