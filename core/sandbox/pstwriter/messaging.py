@@ -122,14 +122,11 @@ from core.pst.ndb.format import (
     NID_HIERARCHY_TABLE_TEMPLATE,
     NID_MESSAGE_STORE,
     NID_NAME_TO_ID_MAP,
-    NID_NORMAL_FOLDER_TEMPLATE,
     NID_RECIPIENT_TABLE,
     NID_ROOT_FOLDER,
     NID_SEARCH_ACTIVITY_LIST,
     NID_SEARCH_CONTENTS_TABLE_TEMPLATE,
     NID_SEARCH_DOMAIN_OBJECT,
-    NID_SEARCH_FOLDER_TEMPLATE,
-    NID_SEARCH_GATHERER_DESCRIPTOR,
     NID_SEARCH_GATHERER_FOLDER_QUEUE,
     NID_SEARCH_GATHERER_QUEUE,
     NID_SEARCH_MANAGEMENT_QUEUE,
@@ -609,23 +606,17 @@ class PstWriter:
             (NID_RECIPIENT_TABLE, RECIPIENT_COLUMNS),
         ):
             self._write_table_node(nid, TableBuilder(c.tag for c in columns))
-        folder_template = {
-            PidTagDisplayName.tag: "",
-            PidTagContentCount.tag: 0,
-            PidTagContentUnreadCount.tag: 0,
-            PidTagSubfolders.tag: False,
-        }
-        self._write_pc_node(NID_NORMAL_FOLDER_TEMPLATE, folder_template, 0)
-        self._write_pc_node(NID_SEARCH_FOLDER_TEMPLATE, folder_template, 0)
-        self._write_pc_node(NID_SEARCH_GATHERER_DESCRIPTOR, {}, 0)
-        self._write_pc_node(NID_SEARCH_DOMAIN_OBJECT, {}, 0)
+        # Search queues and lists start empty. Outlook writes such nodes with no data block at
+        # all (bidData 0, as in the corpus files it made), and writes no folder templates
+        # (0xA1, 0xC1) or gatherer descriptor in a new file, so neither do we.
         for nid in (
             NID_SEARCH_MANAGEMENT_QUEUE,
             NID_SEARCH_ACTIVITY_LIST,
+            NID_SEARCH_DOMAIN_OBJECT,
             NID_SEARCH_GATHERER_QUEUE,
             NID_SEARCH_GATHERER_FOLDER_QUEUE,
         ):
-            self.ndb.add_node(nid, self.ndb.write_block(b""), 0, 0)
+            self.ndb.add_node(nid, 0, 0, 0)
             self.ndb.reserve_nid(nid)
 
 
