@@ -135,6 +135,8 @@ class RewriteStats:
     """Legacy DN -> display name, for each address that could not be resolved."""
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
     """Name or DN -> the candidate addresses, when more than one matched."""
+    learn_problems: list[str] = field(default_factory=list)
+    """Folders the learning pass could not read (their address pairs are missing)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ class RewriteStats:
             "failed": dict(self.failed),
             "unresolved": [{"address": k, "name": v} for k, v in sorted(self.unresolved.items())],
             "ambiguous": [{"query": k, "candidates": v} for k, v in sorted(self.ambiguous.items())],
+            "learn_problems": list(self.learn_problems),
         }
 
 
@@ -334,6 +337,8 @@ class AddressResolver:
         self._cache: dict[str, tuple[str | None, str]] = {}
         self._gal_cache: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        self._learn_source: Any = None
+        self._learned = False
         if self.options.map_file:
             self.load_map_file(self.options.map_file)
 
@@ -426,23 +431,48 @@ class AddressResolver:
         for item in items:
             self.learn(item)
 
+    def learn_pst(self, pst: Any) -> None:
+        """One streaming pass over an open PST (`core.pst.open_pst`) into the collection and
+        contacts. A folder the reader fails on is noted in `stats.learn_problems`; the pass goes on."""
+        self._learned = True
+        for folder in pst.folders():
+            try:
+                for item in pst.items(folder):
+                    if hasattr(item, "props"):
+                        self.learn(item)
+            except Exception as e:  # noqa: BLE001 - a reader failure costs this folder's pairs only
+                where = "/".join(folder.path) or "(top)"
+                self.stats.learn_problems.append(f"{where}: {type(e).__name__}: {e}")
+
+    @property
+    def learned(self) -> bool:
+        """Whether the PST learning pass has run."""
+        return self._learned
+
+    def learn_on_demand(self, pst: Any) -> None:
+        """Defer the PST pass until an EX address first needs more than its item's own properties.
+        Most PSTs written by Outlook in cached mode carry every SMTP address on the item itself,
+        so the second read of the whole file is then never made. Call from the reader's thread."""
+        self._learn_source = pst
+
     @classmethod
     def build(
         cls,
         pst: Any,
         options: RewriteOptions | None = None,
         resolve_name: Callable[[str], list[str]] | None = None,
+        lazy: bool = False,
     ) -> AddressResolver:
-        """A resolver primed with one streaming pass over an open PST (`core.pst.open_pst`).
+        """A resolver primed from an open PST, now or (`lazy`) at its first unresolved EX address.
 
         The pass only runs when the recipient collection or contacts are enabled."""
         resolver = cls(options, resolve_name)
         opts = resolver.options
         if opts.enabled and (opts.recipient_collection or opts.contacts):
-            for folder in pst.folders():
-                for item in pst.items(folder):
-                    if hasattr(item, "props"):
-                        resolver.learn(item)
+            if lazy:
+                resolver.learn_on_demand(pst)
+            else:
+                resolver.learn_pst(pst)
         return resolver
 
     # --- resolving ---------------------------------------------------------------------
@@ -499,6 +529,9 @@ class AddressResolver:
         opts = self.options
         if not opts.enabled:
             return None, "not_found"
+        if self._learn_source is not None and not self._learned:
+            source, self._learn_source = self._learn_source, None
+            self.learn_pst(source)
         if opts.recipient_collection:
             seen = self._collection.get(key)
             if seen:

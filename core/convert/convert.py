@@ -38,12 +38,17 @@ class ConvertContext:
         options: RewriteOptions | None = None,
         resolve_name: Any = None,
         learn: bool = True,
+        lazy: bool = True,
     ) -> ConvertContext:
-        """A context for an open PST (`core.pst.open_pst`); with `learn`, the address resolver
-        first makes its one streaming pass over the PST (recipient collection and contacts)."""
+        """A context for an open PST (`core.pst.open_pst`).
+
+        With `learn`, the address resolver makes one streaming pass over the PST (recipient
+        collection and contacts): by default (`lazy`) only when the first EX address turns up that
+        its own item cannot resolve, which in most PSTs is never; the pass then runs on the calling
+        (reader) thread in the middle of the run. `lazy=False` makes the pass now."""
         record_key = pst.info.record_key or b""
         if learn:
-            resolver = AddressResolver.build(pst, options, resolve_name)
+            resolver = AddressResolver.build(pst, options, resolve_name, lazy=lazy)
         else:
             resolver = AddressResolver(options, resolve_name)
         return cls(store_key=record_key.hex(), resolver=resolver)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,32 @@ def test_contact_original_entry_id_gives_the_smtp_address() -> None:
     r = AddressResolver()
     r.learn(contact)
     assert r.resolve_dn(DN_JOHN).email == "js@contoso.com"
+
+
+_BOUNDARY = re.compile(rb"=_pstimport_[0-9a-f]+_[0-9a-f]+")
+
+
+def _all_mime(path: Path, lazy: bool) -> tuple[list[bytes], AddressResolver]:
+    with open_pst(path) as pst:
+        ctx = ConvertContext.for_pst(pst, lazy=lazy)
+        out = [
+            _BOUNDARY.sub(b"B", convert(i, ctx).mime)
+            for f in pst.folders()
+            for i in pst.items(f)
+            if hasattr(i, "props") and i.message_class.startswith(("IPM.Note", "REPORT", "IPM.Schedule"))
+        ]
+        return out, ctx.resolver
+
+
+def test_lazy_learning_gives_the_same_result_and_skips_needless_passes(
+    corpus: Path, writer_pst: tuple[Path, dict]
+) -> None:
+    """Learning on demand (the default) converts exactly as an up-front pass does, runs the pass
+    mid-run when an EX address needs it, and never reads a PST twice when none does."""
+    for path in (corpus / "pstreader-hughbe_backup_with_rules.pst", writer_pst[0]):
+        eager, eager_r = _all_mime(path, lazy=False)
+        lazy, lazy_r = _all_mime(path, lazy=True)
+        assert lazy == eager
+        assert lazy_r.learned and lazy_r.stats.rewritten == eager_r.stats.rewritten
+    _, r = _all_mime(corpus / "ruby-msg_200_recipients.pst", lazy=True)
+    assert not r.learned
