@@ -5,8 +5,9 @@
 For each file: our read + convert of every item (MIME or typed payload, attachments included),
 with the address resolver's learning pass on demand (the default), up front, and without it,
 then `readpst -e -D -j 0` (which also writes its .eml/.vcf/.ics files to a temporary
-directory). Prints items/s and MB/s (file size over wall time) of both, and one JSON line per file. Defaults: the biggest corpus file, and a writer
-scale PST of --scale-mb MB (made once, kept in $TMPDIR/pstimport-bench).
+directory). Prints items/s and MB/s (file size over wall time) of both, and one JSON line per
+file. Defaults: the biggest corpus file, and a writer scale PST of --scale-mb MB (made once,
+kept in $TMPDIR/pstimport-bench).
 """
 
 from __future__ import annotations
