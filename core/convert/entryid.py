@@ -124,3 +124,22 @@ def decode_imcea(address: str) -> tuple[str, str] | None:
 
 def is_legacy_dn(address: str | None) -> bool:
     return bool(address) and address.lstrip().upper().startswith("/O=")  # type: ignore[union-attr]
+
+
+def decode_flat_entry_list(data: bytes | None) -> list[bytes]:
+    """The entry ids of a FlatEntryList (MS-OXCDATA 2.3.3), e.g. PidTagReplyRecipientEntries."""
+    if not data or len(data) < 8:
+        return []
+    count, _size = struct.unpack_from("<II", data, 0)
+    out: list[bytes] = []
+    pos = 8
+    for _ in range(min(count, 10000)):
+        if pos + 4 > len(data):
+            break
+        (size,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        if pos + size > len(data):
+            break
+        out.append(data[pos : pos + size])
+        pos += (size + 3) & ~3  # each FlatEntry is padded to a multiple of 4 bytes
+    return out

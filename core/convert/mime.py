@@ -32,13 +32,14 @@ from typing import Any
 
 from core.convert.addresses import (
     AddressResolver,
+    Party,
     is_smtp,
     recipient_party,
     representing_party,
     sender_party,
 )
 from core.convert.body import extract_body
-from core.convert.entryid import decode_imcea
+from core.convert.entryid import decode_flat_entry_list, decode_imcea, decode_one_off
 from core.convert.payload import Mailbox
 from core.mapi import (
     ADDRTYPE_EX,
@@ -58,6 +59,7 @@ from core.mapi import (
     PidTagInternetMessageId,
     PidTagInternetReferences,
     PidTagMessageDeliveryTime,
+    PidTagReplyRecipientEntries,
     PidTagSensitivity,
     PidTagTransportMessageHeaders,
     afByReference,
@@ -369,6 +371,9 @@ class MimeBuilder:
         for kind, header in (("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")):
             if by_kind[kind]:
                 _set_addresses(msg, header, by_kind[kind], problems)
+        reply_to = self._reply_to(item)
+        if reply_to:
+            _set_addresses(msg, "Reply-To", reply_to, problems)
         if item.subject is not None:
             _set_text(msg, "Subject", _clean_subject(item.subject), problems)
         when = item_date(item)
@@ -404,6 +409,25 @@ class MimeBuilder:
         }.get(sensitivity or 0)
         if label:
             _set(msg, "Sensitivity", label, problems)
+
+    def _reply_to(self, item: Any) -> list[Mailbox]:
+        """Reply-To from PidTagReplyRecipientEntries (one-off entry ids; MS-OXOMSG 2.2.1.45)."""
+        out: list[Mailbox] = []
+        for entry_id in decode_flat_entry_list(item.props.bytes(PidTagReplyRecipientEntries)):
+            one = decode_one_off(entry_id)
+            if one is None:
+                continue
+            party = Party(
+                one.display_name,
+                one.address_type,
+                one.address,
+                [one.address] if one.address_type.upper() == "SMTP" and is_smtp(one.address) else [],
+                one.address if one.address_type.upper() == ADDRTYPE_EX else None,
+            )
+            mb = self._resolve(party)
+            if mb is not None:
+                out.append(mb)
+        return out
 
     # --- body and attachments ----------------------------------------------------------------
     def _body_and_attachments(self, msg: EmailMessage, item: Any, depth: int, problems: list[str]) -> None:

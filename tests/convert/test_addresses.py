@@ -310,3 +310,22 @@ def test_lazy_learning_gives_the_same_result_and_skips_needless_passes(
         assert lazy_r.learned and lazy_r.stats.rewritten == eager_r.stats.rewritten
     _, r = _all_mime(corpus / "ruby-msg_200_recipients.pst", lazy=True)
     assert not r.learned
+
+
+def test_reply_to_from_reply_recipient_entries() -> None:
+    """PidTagReplyRecipientEntries (a FlatEntryList of one-off entry ids) becomes Reply-To."""
+    import struct
+
+    from core.mapi import PidTagReplyRecipientEntries
+    from core.sandbox.pstwriter.content import one_off_entry_id
+
+    entries = [
+        one_off_entry_id("Help Desk", "SMTP", "help@contoso.com"),
+        one_off_entry_id("Ann", "SMTP", "a@b.example"),
+    ]
+    flat = b"".join(struct.pack("<I", len(e)) + e + b"\x00" * (-len(e) % 4) for e in entries)
+    blob = struct.pack("<II", len(entries), len(flat)) + flat
+    item = make_item({PidTagSubject: "x", PidTagReplyRecipientEntries: blob})
+    msg = parse(convert(item, ConvertContext("00", AddressResolver())).mime)
+    assert header_addresses(msg, "reply-to") == ["help@contoso.com", "a@b.example"]
+    assert "Help Desk" in str(msg["reply-to"])
