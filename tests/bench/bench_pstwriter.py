@@ -6,9 +6,9 @@ Writes a scale-mode PST (and its truth JSON) into a temporary directory and repo
 peak RSS. Targets (issue 3): at least 50 MB/s on the 2-core reference machine, peak RSS under
 200 MB whatever the file size. Exits 1 when a target is missed.
 
-Measured (2-core VM shared with other jobs, load average ~5): 1 GB in 8.9 s = 116 MB/s, peak
-RSS 37 MB; 4 GB in 47 s = 87 MB/s, peak RSS 71 MB; 100,000 text-only items (692 MB, one
-folder) in 31 s = 3,266 items/s, peak RSS 99 MB.
+Measured (2-core VM shared with other jobs, load average 3-5): 1 GB in 9.5 s = 109 MB/s, peak
+RSS 37 MB; 4 GB in 42 s = 99 MB/s, peak RSS 57 MB; 100,000 text-only items (700 MB, one
+folder) in 23 s = 4,358 items/s, peak RSS 61 MB.
 """
 
 from __future__ import annotations

@@ -215,3 +215,23 @@ def test_data_tree_depth_limit_is_enforced(tmp_path: Path, monkeypatch: pytest.M
         (item,) = [it for fo in pst.folders() for it in pst.items(fo)]
         with item.attachments[0].open() as fh:
             assert fh.read() == data
+
+
+def test_finished_folder_refuses_more_messages(tmp_path: Path) -> None:
+    """finish_contents writes a folder's tables early; a later message for it is refused, and the file reads back."""
+    from core.mapi import PidTagMessageClass, PidTagSubject
+    from core.sandbox.pstwriter import Message, PstWriter
+
+    path = tmp_path / "finished.pst"
+    with PstWriter(str(path)) as w:
+        a = w.add_folder(w.ipm_subtree, "A", "IPF.Note")
+        b = w.add_folder(w.ipm_subtree, "B", "IPF.Note")
+        w.add_message(a, Message({PidTagMessageClass: "IPM.Note", PidTagSubject: "in A"}))
+        w.finish_contents(a)
+        with pytest.raises(ValueError, match="finished"):
+            w.add_message(a, Message({PidTagMessageClass: "IPM.Note", PidTagSubject: "late"}))
+        w.add_message(b, Message({PidTagMessageClass: "IPM.Note", PidTagSubject: "in B"}))
+    with open_pst(path) as pst:
+        got = {f.path: [it.props.get(PidTagSubject) for it in pst.items(f)] for f in pst.folders()}
+    assert got == {(): [], ("A",): ["in A"], ("B",): ["in B"]}
+    verify_ndb(path)

@@ -1153,6 +1153,7 @@ def _scale(
         if items is None and target_bytes is None:
             break
         if in_folder >= folder_items:
+            g.w.finish_contents(folder)  # its table goes to disk now: memory stays flat
             folder = g.folder(roles["inbox"], f"Scale {len(g.folders) - len(WELL_KNOWN) + 1:04d}", "IPF.Note")
             in_folder = 0
         r = rng.random()

@@ -64,8 +64,10 @@ class Heap:
     def __init__(self, client_sig: int) -> None:
         self.client_sig = client_sig
         self.root = 0
-        self._pages: list[list[bytes]] = [[]]
-        self._used = [0]
+        # Per page: the allocations back to back, and where each one ends (compact, so a
+        # 100,000-row table's heap costs its bytes, not a Python object per cell).
+        self._data: list[bytearray] = [bytearray()]
+        self._ends: list[array] = [array("H")]
 
     @staticmethod
     def _header_size(page: int) -> int:
@@ -78,35 +80,32 @@ class Heap:
         size = len(data)
         if size > HN_MAX_ALLOC:
             raise ValueError(f"heap allocation of {size} bytes exceeds {HN_MAX_ALLOC}")
-        page = len(self._pages) - 1
-        allocs = self._pages[page]
-        n = len(allocs) + 1
+        page = len(self._data) - 1
+        n = len(self._ends[page]) + 1
         # header + data + alignment byte + HNPAGEMAP (cAlloc, cFree, n + 1 offsets)
-        need = self._header_size(page) + self._used[page] + size + 1 + 4 + 2 * (n + 1)
+        need = self._header_size(page) + len(self._data[page]) + size + 1 + 4 + 2 * (n + 1)
         if n > HN_MAX_ALLOCS_PER_PAGE or need > MAX_BLOCK_DATA_UNICODE:
-            allocs = []
-            self._pages.append(allocs)
-            self._used.append(0)
+            self._data.append(bytearray())
+            self._ends.append(array("H"))
             page += 1
-        allocs.append(data)
-        self._used[page] += size
-        return (page << 16) | (len(allocs) << 5)
+        buf = self._data[page]
+        buf += data
+        ends = self._ends[page]
+        ends.append(len(buf))
+        return (page << 16) | (len(ends) << 5)
 
     def pages(self) -> list[bytes]:
         """Serialize: one bytes object per heap page (each becomes one data block)."""
-        out: list[bytes] = []
+        out: list[bytearray] = []
         fills = []
-        for p, allocs in enumerate(self._pages):
+        for p, (data, ends) in enumerate(zip(self._data, self._ends, strict=True)):
             hsize = self._header_size(p)
-            offsets = [hsize]
-            for a in allocs:
-                offsets.append(offsets[-1] + len(a))
+            offsets = [hsize, *(hsize + e for e in ends)]
             ib_map = offsets[-1] + (offsets[-1] & 1)
             body = bytearray(hsize)
-            for a in allocs:
-                body += a
+            body += data
             body += b"\0" * (ib_map - len(body))
-            body += struct.pack("<HH", len(allocs), 0)
+            body += struct.pack("<HH", len(ends), 0)
             body += struct.pack(f"<{len(offsets)}H", *offsets)
             fills.append(_fill_level(MAX_BLOCK_DATA_UNICODE - len(body)))
             if p == 0:
@@ -333,7 +332,7 @@ class TableBuilder:
         self.row_size = self.rgib[TCI_BM]
         self.heap = Heap(bTypeTC)
         self.rows = bytearray()
-        self.row_ids = array("L")
+        self.row_ids = array("I")
         self._by_tag = {t: (o, c, i) for t, o, c, i in self.layout}
         self.rows_per_block = MAX_BLOCK_DATA_UNICODE // self.row_size
 

@@ -433,6 +433,8 @@ class PstWriter:
         `associated` makes it a folder-associated (FAI) item: hidden, listed in the folder's
         associated contents table (views, rules, configuration), not in its item count.
         """
+        if folder.contents is None:
+            raise ValueError(f"folder {folder.name!r} is finished; no more messages can go into it")
         if associated:
             message.props.setdefault(PidTagMessageFlags, 0)
             message.props[PidTagMessageFlags] |= MSGFLAG_ASSOCIATED
@@ -536,6 +538,22 @@ class PstWriter:
         self.ndb.add_node(nid, bid, sub.write(), 0)
         self.ndb.reserve_nid(nid)
 
+    def finish_contents(self, folder: FolderHandle) -> None:
+        """Write the folder's contents and associated tables now and free their rows.
+
+        Call it when no more messages go into the folder, so that a many-GB file holds only
+        the tables of the folders still being filled (memory stays flat). Adding a message
+        to the folder afterwards raises ValueError. `close()` calls it for every folder.
+        """
+        if folder.contents is None:
+            return
+        index = folder.nid >> 5
+        self._write_table_node((index << 5) | NID_TYPE_CONTENTS_TABLE, folder.contents, folder.contents_sub)
+        assert folder.associated is not None
+        self._write_table_node((index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE, folder.associated, folder.associated_sub)
+        folder.contents = folder.associated = None
+        folder.contents_sub = folder.associated_sub = None
+
     def _write_folder(self, folder: FolderHandle) -> None:
         for child in folder.children:
             self._write_folder(child)
@@ -557,12 +575,7 @@ class PstWriter:
             )
         index = folder.nid >> 5
         self._write_table_node((index << 5) | NID_TYPE_HIERARCHY_TABLE, hierarchy, hsub)
-        assert folder.contents is not None
-        self._write_table_node((index << 5) | NID_TYPE_CONTENTS_TABLE, folder.contents, folder.contents_sub)
-        folder.contents = None
-        assert folder.associated is not None
-        self._write_table_node((index << 5) | NID_TYPE_ASSOC_CONTENTS_TABLE, folder.associated, folder.associated_sub)
-        folder.associated = None
+        self.finish_contents(folder)
         props: dict[PropKeyT, Any] = {
             PidTagDisplayName: folder.name,
             PidTagContentCount: folder.count,

@@ -125,15 +125,16 @@ class NdbWriter:
         self._holes: list[tuple[int, int]] = []  # free (offset, size) ranges left in the data
         self._next_block_bid = 4
         self._next_page_bid = 4
-        # BBT entries, in BID order because BIDs are handed out as blocks are appended.
-        self._bbt_bid = array("Q")
-        self._bbt_ib = array("Q")
+        # BBT entries, in BID order because BIDs are handed out as blocks are appended: block i
+        # has BID 4 * (i + 1), plus the internal bit. 7 bytes a block (ib in 64-byte units).
+        self._bbt_internal = bytearray()
+        self._bbt_ib64 = array("I")  # 4 bytes: up to 256 GB in 64-byte units
         self._bbt_cb = array("H")
         # NBT entries (sorted on close).
         self._nbt_nid = array("Q")
         self._nbt_data = array("Q")
         self._nbt_sub = array("Q")
-        self._nbt_parent = array("L")
+        self._nbt_parent = array("I")
         self.next_nid_index = [NID_INDEX_BASE] * 32
         for nid_type, first in NID_INDEX_FIRST.items():
             self.next_nid_index[nid_type] = first
@@ -193,8 +194,8 @@ class NdbWriter:
         if pad:
             f.write(b"\0" * pad)
         f.write(trailer)
-        self._bbt_bid.append(bid)
-        self._bbt_ib.append(ib)
+        self._bbt_internal.append(BID_INTERNAL_BIT if internal else 0)
+        self._bbt_ib64.append(ib // SLOT)
         self._bbt_cb.append(cb)
         return bid
 
@@ -358,8 +359,9 @@ class NdbWriter:
         )
 
         def bbt_entries() -> Iterator[tuple[int, bytes]]:
-            for bid, ib, cb in zip(self._bbt_bid, self._bbt_ib, self._bbt_cb, strict=True):
-                yield bid, struct.pack("<QQHHI", bid, ib, cb, BLOCK_CREF, 0)
+            for i, (flag, ib64, cb) in enumerate(zip(self._bbt_internal, self._bbt_ib64, self._bbt_cb, strict=True)):
+                bid = (4 * (i + 1)) | flag
+                yield bid, struct.pack("<QQHHI", bid, ib64 * SLOT, cb, BLOCK_CREF, 0)
 
         # Page BIDs of the BBT must be known before its pages are laid out, but the BBT lists
         # blocks only, so writing it after the NBT needs no fix-up.
@@ -384,7 +386,7 @@ class NdbWriter:
             "nbt_depth": nbt_depth,
             "bbt_depth": bbt_depth,
             "nodes": len(nids),
-            "blocks": len(self._bbt_bid),
+            "blocks": len(self._bbt_cb),
         }
 
     def _write_maps(self, last_index: int) -> int:
