@@ -217,6 +217,9 @@ class Appointment(TypedPayload):
     start: datetime | None
     end: datetime | None
     all_day: bool = False
+    start_local: datetime | None = None
+    """`start` as naive wall-clock time in `start_timezone` (an all-day event's date is its date)."""
+    end_local: datetime | None = None
     start_timezone: TimeZone | None = None
     end_timezone: TimeZone | None = None
     location: str | None = None
@@ -296,6 +299,8 @@ class Contact(TypedPayload):
 @dataclass(slots=True, kw_only=True)
 class Task(TypedPayload):
     start_date: datetime | None = None
+    """Start and due dates are the user's local dates at midnight, as Outlook stores them (MS-OXOTASK
+    PidLidTaskStartDate/DueDate are local, not UTC): use their date part."""
     due_date: datetime | None = None
     complete_date: datetime | None = None
     status: Literal["not_started", "in_progress", "completed", "waiting_on_others", "deferred"] = "not_started"

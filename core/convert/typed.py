@@ -35,7 +35,7 @@ from core.convert.recurrence import (
     occurrence_start,
     to_recurrence,
 )
-from core.convert.timezone import decode_tz_definition, decode_tz_struct, local_to_utc
+from core.convert.timezone import decode_tz_definition, decode_tz_struct, local_to_utc, utc_to_local
 from core.mapi import (
     ADDRTYPE_EX,
     WRAPPED_TYPE_CONTACT,
@@ -304,6 +304,10 @@ def to_appointment(
         global_object_id=p.bytes(PidLidGlobalObjectId),
     )
     appt.problems.extend(body_problems)
+    if start is not None:
+        appt.start_local = utc_to_local(start, start_tz)
+    if end is not None:
+        appt.end_local = utc_to_local(end, end_tz)
     if start is None or end is None:
         appt.problems.append("appointment has no start or end time")
 

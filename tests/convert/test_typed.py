@@ -33,6 +33,7 @@ def test_recurring_appointment_with_exceptions(corpus: Path) -> None:
     and two moved ones (in UTC, DST applied) come out of PidLidAppointmentRecur."""
     appt = next(p for p in _payloads(corpus, "java-libpst_dist-list.pst") if isinstance(p, Appointment))
     assert appt.start == datetime(2016, 8, 2, 15, 0, tzinfo=UTC)  # 08:00 PDT
+    assert appt.start_local == datetime(2016, 8, 2, 8, 0) and appt.end_local == datetime(2016, 8, 2, 8, 30)
     rec = appt.recurrence
     assert rec is not None
     assert (rec.pattern, rec.interval, rec.days_of_week, rec.range) == ("weekly", 1, ["tuesday"], "no_end")

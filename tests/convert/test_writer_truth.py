@@ -241,3 +241,15 @@ def test_dates_are_utc(converted: dict) -> None:
         for value in (getattr(p, "start", None), getattr(p, "end", None), getattr(p, "due_date", None)):
             if value is not None:
                 assert value.tzinfo is not None and value.utcoffset() == UTC.utcoffset(value)
+
+
+def test_every_appointment_matches_truth(converted: dict) -> None:
+    """Every appointment: start, end, all-day flag and location; all-day ones start at local midnight."""
+    appts = _of(converted, Appointment)
+    assert appts
+    for truth, _item, appt in appts:
+        extra = truth["extra"]
+        assert appt.start == _t(extra["start"]) and appt.end == _t(extra["end"]), truth["subject"]
+        assert appt.all_day == extra["all_day"] and appt.location == extra["location"]
+        if appt.all_day:
+            assert appt.start_local is not None and (appt.start_local.hour, appt.start_local.minute) == (0, 0)
