@@ -4,8 +4,13 @@ Contract (both the EWS and the Graph transports consume it)::
 
     from core.convert import convert, ConvertContext
     ctx = ConvertContext.for_pst(pst, RewriteOptions.from_profile(profile.address_rewriting),
-                                 resolve_name=transport.resolve_name)   # one streaming pass
+                                 resolve_name=transport.resolve_name)
     payload = convert(item, ctx)        # raises ConversionError for this item only
+    report["address_rewriting"] = ctx.resolver.stats.to_dict()
+
+`for_pst` learns the PST's legacy DN <-> SMTP pairs and contacts in one streaming pass, made on
+demand (the first EX address its own item cannot resolve; most PSTs never need it) on the
+calling thread, which must be the PST reader's thread.
 
 `payload` is one of:
 
@@ -20,7 +25,8 @@ Every payload carries `source_key` (the DESIGN.md source stamp value), `message_
 `subject`, `categories`, `importance`, `sensitivity`, `size` (bytes, for batching), `problems`
 (partial losses, one line each) and `extended`: a list of `ExtendedProp(prop, value)` where
 `prop` is a `core.mapi` Tag or Named. Transports set every entry in the same create request;
-it always includes `PidNamePstImportSourceKey`. For MIME payloads it also carries
+it always includes `PidNamePstImportSourceKey`. `core.convert.extended.ALL_EXTENDED_PROPS` lists
+every property that can appear, for transports that register them up front. For MIME payloads it also carries
 PidTagMessageFlags (READ as in the source; UNSENT only when the source was a draft), delivery and
 submit times, PidTagIconIndex / PidTagLastVerbExecuted(+Time), flag status and dates, reminder,
 categories (PidNameKeywords), importance and sensitivity.
