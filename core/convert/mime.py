@@ -301,7 +301,7 @@ class MimeBuilder:
             return Mailbox(party.name, party.address)
         return Mailbox(party.name or party.address, None, party.address_type, party.address)
 
-    def build(self, item: Any, depth: int = 0) -> tuple[EmailMessage, list[str]]:
+    def build(self, item: Any, depth: int = 0, headers_only: bool = False) -> tuple[EmailMessage, list[str]]:
         problems: list[str] = []
         msg = EmailMessage(policy=POLICY)
         headers = item.props.str(PidTagTransportMessageHeaders)
@@ -310,7 +310,8 @@ class MimeBuilder:
             used_transport = self._transport_headers(msg, item, headers, problems)
         if not used_transport:
             self._property_headers(msg, item, problems)
-        self._body_and_attachments(msg, item, depth, problems)
+        if not headers_only:
+            self._body_and_attachments(msg, item, depth, problems)
         return msg, problems
 
     # --- headers ---------------------------------------------------------------------------
@@ -635,10 +636,51 @@ def _as_bytes(msg: EmailMessage) -> bytes:
     return out.getvalue()
 
 
+_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
+
+
+def _smime_entity(item: Any) -> bytes | None:
+    """For S/MIME items (IPM.Note.SMIME*, MS-OXOSMIME 2.1.3): the signed or encrypted MIME entity
+    that Outlook keeps as the item's single attachment, ready to be the message body byte for
+    byte (a rebuilt body would break the signature). None for anything else."""
+    if not item.message_class.upper().startswith("IPM.NOTE.SMIME"):
+        return None
+    atts = [a for a in item.attachments if not a.is_embedded_message]
+    if len(atts) != 1:
+        return None
+    att = atts[0]
+    data = att.read()
+    if not data:
+        return None
+    if _HEADER_LINE.match(data):  # clear-signed: the whole multipart/signed entity, headers included
+        return data if b"\r\n" in data[:4096] else data.replace(b"\n", b"\r\n")
+    tag = (att.mime_tag or "application/pkcs7-mime").strip().lower()
+    if "pkcs7-mime" not in tag:
+        return None
+    head = (
+        'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
+    )
+    return head.encode("ascii") + _base64_lines(data).replace("\n", "\r\n").encode("ascii")
+
+
 def build_mime(item: Any, resolver: AddressResolver | None = None) -> MimeResult:
     """The MIME bytes of a mail-like item, with the problems met on the way."""
     builder = MimeBuilder(resolver)
+    early: list[str] = []
+    try:
+        entity = _smime_entity(item)
+    except Exception as e:  # noqa: BLE001 - unreadable: convert it as ordinary mail below
+        entity = None
+        early.append(f"S/MIME content could not be read ({e}); imported as ordinary mail")
+    if entity is not None:
+        msg, problems = builder.build(item, headers_only=True)
+        head = _as_bytes(msg).split(b"\r\n\r\n", 1)[0].strip()
+        data = (head + b"\r\n" if head else b"") + b"MIME-Version: 1.0\r\n" + entity
+        return MimeResult(mime=data, problems=problems, sent=item_date(item), attachment_count=1)
     msg, problems = builder.build(item)
+    problems[:0] = early
     try:
         data = _as_bytes(msg)
     except Exception:  # noqa: BLE001 - a header the generator cannot fold: re-encode just that one

@@ -107,3 +107,41 @@ def test_all_extended_props_lists_everything_emitted(corpus: Path, writer_pst: t
             for item in pst.items(folder):
                 seen |= {e.prop for e in convert(item, ctx).extended}
     assert seen and seen <= known, seen - known
+
+
+def test_clear_signed_smime_body_is_kept_byte_for_byte() -> None:
+    """An IPM.Note.SMIME.MultipartSigned item's multipart/signed entity becomes the message body
+    unchanged (a rebuilt body would break the signature), under the item's own headers."""
+    import io
+
+    from core.convert import AddressResolver
+    from core.mapi import (
+        PidTagAttachLongFilename,
+        PidTagAttachMethod,
+        PidTagAttachMimeTag,
+        PidTagMessageClass,
+        PidTagSubject,
+        afByValue,
+    )
+    from core.pst.model import Attachment
+    from tests.convert.test_addresses import bag, make_item
+
+    signed = (
+        b'Content-Type: multipart/signed; protocol="application/x-pkcs7-signature"; micalg=sha-256;\r\n'
+        b'\tboundary="----=_sig"\r\n\r\n'
+        b"This is an S/MIME signed message\r\n\r\n------=_sig\r\n"
+        b'Content-Type: text/plain; charset="us-ascii"\r\n\r\nSigned  text with trailing space \r\n'
+        b"------=_sig\r\nContent-Type: application/x-pkcs7-signature; name=smime.p7s\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB8TCCAe0CAQExDzANBglghkgBZQMEAgEFADALBgkq\r\n"
+        b"------=_sig--\r\n"
+    )
+    item = make_item({PidTagMessageClass: "IPM.Note.SMIME.MultipartSigned", PidTagSubject: "signed"})
+    props = bag(
+        {PidTagAttachMethod: afByValue, PidTagAttachLongFilename: "smime.p7m", PidTagAttachMimeTag: "multipart/signed"}
+    )
+    item.attachments = [Attachment(props, 0, len(signed), _opener=lambda: io.BytesIO(signed))]
+    payload = convert(item, ConvertContext("ab", AddressResolver()))
+    assert payload.mime.endswith(signed)
+    msg = parse(payload.mime)
+    assert msg.get_content_type() == "multipart/signed" and str(msg["subject"]) == "signed"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "application/x-pkcs7-signature"]
