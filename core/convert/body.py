@@ -291,6 +291,7 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
                 if word == b"htmltag" and star:
                     flush()
                     dest = 1
+                    codec = default  # HTML fragments are in the document code page, not the font's
                     continue
                 if word == b"fonttbl":
                     dest = 3
