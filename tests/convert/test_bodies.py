@@ -161,3 +161,15 @@ def test_rtf_to_text_handles_escapes() -> None:
     """Native RTF text extraction decodes \\'hh in the document code page, \\uN and paragraphs."""
     rtf = rb"{\rtf1\ansi\ansicpg1252{\fonttbl{\f0 Arial;}}{\*\generator x;}Caf\'e9 \u8364?5\par next\tab line}"
     assert rtf_to_text(rtf) == "Caf\u00e9 \u20ac5\nnext\tline\n"
+
+
+def test_deencapsulation_code_pages_and_htmlrtf() -> None:
+    """Text runs decode in their font's charset, tags in the document code page, \\htmlrtf regions
+    are dropped and \\mhtmltag groups ignored (MS-OXRTFEX 2.1.3.1)."""
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252\fromhtml1 {\fonttbl{\f0 Arial;}{\f1\fcharset161 Greek;}}"
+        rb"{\*\htmltag64 <p title='caf\'e9'>}\htmlrtf {\b bold-rtf-only}\htmlrtf0 \f1 \'e1\'e2\f0 "
+        rb"{\*\mhtmltag84 <img src=cid:x>}{\*\htmltag84 <img src=x>}{\*\htmltag72 </p>}\par }"
+    )
+    assert fast_deencapsulate(rtf) == "<p title='caf\u00e9'>\u03b1\u03b2<img src=x></p>\r\n"
+    assert fast_deencapsulate(rb"{\rtf1\ansi plain}") is None
