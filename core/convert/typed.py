@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.convert.addresses import AddressResolver, Party, recipient_party, representing_party, sender_party
@@ -652,7 +652,3 @@ def to_distribution_list(
     attachments_of(item, dl, convert_embedded)
     dl.extended = typed_extended(item, stamp)
     return dl
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
