@@ -75,7 +75,7 @@ def _secret_stream(secret: str | None) -> io.StringIO | None:
 @dataclass
 class PreflightResult:
     info: Any  # core.transport.base.ServerInfo
-    archive: bool | None  # None: not checked (the destination is the archive itself)
+    archive: bool | None  # None: not checked (the destination is the archive, or a device-code sign-in)
 
 
 def preflight(state: WizardState) -> PreflightResult:
@@ -95,7 +95,8 @@ def preflight(state: WizardState) -> PreflightResult:
     finally:
         transport.close()
     archive: bool | None = None
-    if profile.destination.store == "mailbox":
+    # A second connection for the archive would ask a device-code user to sign in twice.
+    if profile.destination.store == "mailbox" and profile.connection.auth.method != "oauth-device":
         probe = profile.model_copy(deep=True)
         probe.destination.store = "archive"
         other = transport_factory(probe, stdin=_secret_stream(secret), interactive=False)()
