@@ -22,6 +22,7 @@ from core.convert import ConversionError, ConvertContext, RewriteOptions, conver
 from core.convert.mime import item_date
 from core.engine.journal import Journal
 from core.engine.limiter import AdaptiveLimiter
+from core.engine.memory import tune_malloc
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
 from core.engine.retry import retrying
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
@@ -581,4 +582,5 @@ def run(plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event |
         ConnectError: the connection or the preflight failed; nothing was uploaded.
         PstError: a PST could not be read as a whole.
     """
+    tune_malloc()
     return _Engine(plan, on_event, cancel or threading.Event()).run()
