@@ -17,9 +17,16 @@ AUTH_TYPE_ENV = "PSTIMPORT_EWS_AUTH"  # ntlm | basic; default: ask the server
 
 
 def transport_factory(
-    profile: Profile, *, stdin: IO[str] | None = None, interactive: bool | None = None
+    profile: Profile,
+    *,
+    stdin: IO[str] | None = None,
+    interactive: bool | None = None,
+    show_device_code: Callable[[str], None] | None = None,
 ) -> Callable[[], Transport]:
-    """A callable that makes the profile's transport. The secret is looked up now (it may prompt)."""
+    """A callable that makes the profile's transport. The secret is looked up now (it may prompt).
+
+    `show_device_code` receives the device-code sign-in instructions (default: printed).
+    """
     from core.profile.secrets import lookup_secret, primary_secret
 
     conn = profile.connection
@@ -54,6 +61,7 @@ def transport_factory(
                 verify_tls=conn.verify_tls,
                 ca_bundle=profile.ca_bundle_path(),
                 max_connections=profile.performance.max_threads,
+                show_device_code=show_device_code,
             )
         )
 

@@ -72,3 +72,40 @@ def test_oauth_app_wrong_secret_is_one_line(corpus_dir, tmp_path, monkeypatch):
             run_profile(prof)
         assert "\n" not in str(info.value)
         assert stamped_items(sb) == {}
+
+
+def test_oauth_device_code_import(corpus_dir, tmp_path, monkeypatch):
+    """oauth-device: the sign-in instructions go to the caller; once the user approves, the import runs."""
+    import re
+    import threading
+
+    from core.engine import build_plan, run
+    from core.engine.connect import transport_factory
+
+    pst = _tika(corpus_dir, tmp_path)
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}, tls=True) as sb:
+        monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+        prof = Profile.new(
+            name="d",
+            mailbox=ALICE,
+            sources=[pst],
+            target="exchange-online",
+            ews_url=sb.ews_url,
+            auth_method="oauth-device",
+            client_id=APP_ID,
+            username=ALICE,
+            report={"directory": str(tmp_path / "reports")},
+        )
+        prof.connection.ca_bundle = str(sb.ca_cert)
+        shown: list[str] = []
+
+        def show(text: str) -> None:  # the "user" reads the code and signs in elsewhere
+            shown.append(text)
+            code = re.search(r"code ([A-Z0-9-]{6,})", text).group(1)
+            threading.Timer(0.3, sb.approve_device, (code, ALICE)).start()
+
+        plan = build_plan(prof, transport_factory=transport_factory(prof, interactive=False, show_device_code=show))
+        result = run(plan, lambda e: None)
+        assert shown and sb.base_url in shown[0]
+        assert result.exit_code == 0 and result.imported == 7
+        assert len(stamped_items(sb)) == 7

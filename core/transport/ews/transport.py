@@ -48,10 +48,10 @@ from exchangelib.folders import (
 from exchangelib.folders.base import BaseFolder
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 
-from core.convert.extended import _COPIED_MAIL
+from core.convert.extended import ALL_EXTENDED_PROPS
 from core.convert.payload import Payload
 from core.errors import ConnectError, TransportError
-from core.mapi import PidNameKeywords, PidNamePstImportSourceKey, PidTagMessageFlags
+from core.mapi import PidNamePstImportSourceKey
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.ews import props
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
@@ -156,6 +156,8 @@ class EwsSettings:
     verify_tls: bool = True
     ca_bundle: Path | None = None
     max_connections: int = 4
+    show_device_code: Any = None
+    """Called with the device-code sign-in instructions (URL and code); default: print them."""
 
 
 def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
@@ -186,7 +188,7 @@ class EwsTransport(Transport):
         self._url: str | None = None
         self._folder_lock = threading.Lock()
         # Register up front what the converter sets, so no upload thread edits a class's fields.
-        props.register_all([*_COPIED_MAIL, PidTagMessageFlags, PidNameKeywords])
+        props.register_all(list(ALL_EXTENDED_PROPS))
 
     # ----- connect ------------------------------------------------------------------------
 
@@ -210,6 +212,7 @@ class EwsTransport(Transport):
                 ),
                 cache_load=self._cache_load,
                 cache_save=self._cache_save,
+                show_device_code=s.show_device_code,
             )
         token = self._token_source.token()
         identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
