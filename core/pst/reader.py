@@ -21,6 +21,7 @@ import pypff
 
 from core.errors import PstError
 from core.mapi import (
+    PidTagAttachDataBinary,
     PidTagAttachMethod,
     PidTagContainerClass,
     PidTagDisplayName,
@@ -62,6 +63,8 @@ OST_FOLDER_ID_PROP = 0x67F4
 # NID type of a folder-associated (FAI) message (MS-PST 2.2.2.1, NID_TYPE_ASSOC_MESSAGE).
 NID_TYPE_MASK = 0x1F
 NID_TYPE_ASSOC_MESSAGE = 0x08
+# PidTagAttachDataBinary / PidTagAttachDataObject: streamed through Attachment.open(), never loaded.
+ATTACHMENT_DATA_PROPS = frozenset({PidTagAttachDataBinary.id})
 # How many items an ANSI store is sampled for code page properties.
 CODEPAGE_SAMPLE_ITEMS = 50
 OST_MAILBOX_ROOT = "Root - Mailbox"
@@ -96,8 +99,12 @@ def _pff_reason(exc: Exception) -> str:
     return cause or type(exc).__name__
 
 
-def _entries(obj: Any) -> Iterator[tuple[int, int, bytes | None, str | None]]:
-    """(property id, type, raw data, error) for every entry of every record set of a pypff object."""
+def _entries(obj: Any, skip: frozenset[int] = frozenset()) -> Iterator[tuple[int, int, bytes | None, str | None]]:
+    """(property id, type, raw data, error) for every entry of every record set of a pypff object.
+
+    Properties in `skip` are left out without reading their data (an attachment's data is
+    streamed instead of loaded with the other properties).
+    """
     try:
         record_sets = list(obj.record_sets)
     except (OSError, IOError) as exc:  # noqa: UP024 - pypff raises IOError
@@ -109,6 +116,8 @@ def _entries(obj: Any) -> Iterator[tuple[int, int, bytes | None, str | None]]:
                 pid, ptype = entry.entry_type, entry.value_type
             except OSError as exc:
                 yield (-1, 0, None, _pff_reason(exc))
+                continue
+            if pid in skip:
                 continue
             try:
                 data = entry.data
@@ -297,10 +306,10 @@ class PstFile:
 
     # -- property bags ---------------------------------------------------------------------
 
-    def _bag(self, obj: Any, codepage: str) -> tuple[PropertyBag, list[str]]:
+    def _bag(self, obj: Any, codepage: str, skip: frozenset[int] = frozenset()) -> tuple[PropertyBag, list[str]]:
         values: dict[PropKey, PropValue] = {}
         problems: list[str] = []
-        for pid, ptype, data, err in _entries(obj):
+        for pid, ptype, data, err in _entries(obj, skip):
             if pid < 0:
                 problems.append(f"properties unreadable: {err}")
                 continue
@@ -472,7 +481,11 @@ class PstFile:
     def _associated_handles(self, folder: Any) -> Iterator[Any]:
         total = self._safe(lambda: folder.number_of_sub_items) or 0
         for k in range(total):
-            item = self._safe(lambda k=k: folder.get_sub_item(k))
+            try:
+                item = folder.get_sub_item(k)
+            except (OSError, MemoryError) as exc:  # libpff reports some damaged nodes as out of memory
+                log.debug("%s: sub-item %d unreadable: %s", self.path, k, exc)  # items() reports ordinary ones
+                continue
             nid = self._safe(lambda i=item: i.identifier) if item is not None else None
             if nid is not None and nid & NID_TYPE_MASK == NID_TYPE_ASSOC_MESSAGE:
                 yield item
@@ -590,7 +603,7 @@ class PstFile:
     def _attachment(
         self, att: Any, message_nid: int, att_path: tuple[int, ...], folder_path: tuple[str, ...]
     ) -> Attachment:
-        props, _problems = self._bag(att, self.codepage)
+        props, _problems = self._bag(att, self.codepage, skip=ATTACHMENT_DATA_PROPS)
         size = self._safe(lambda: att.size) or 0
         method = props.int(PidTagAttachMethod) or 0
         if method == afEmbeddedMessage:
