@@ -23,7 +23,17 @@ from exchangelib.protocol import close_connections
 from lxml import etree
 
 from core.sandbox.server.knobs import Knobs, KnobState
-from tests.sandbox.conftest import ALICE, PASSWORD, SAMPLES_DIR, SchemaChecker, need_shared
+from tests.sandbox.conftest import (
+    ALICE,
+    BOB,
+    BOB_PASSWORD,
+    PASSWORD,
+    SAMPLES_DIR,
+    SERVICE,
+    SERVICE_PASSWORD,
+    SchemaChecker,
+    need_shared,
+)
 
 SHARED_REQUESTS = SAMPLES_DIR / "exchangelib-requests"
 GET_INBOX = (
@@ -93,26 +103,60 @@ def test_server_busy_fault_shape(sandbox):
     assert err.value.back_off == pytest.approx(1.234)
 
 
-def test_concurrency_limit_refuses_the_surplus(sandbox):
-    """Above max_concurrency, a request is refused with ErrorServerBusy (as EWSMaxConcurrency does)."""
-    sandbox.set_knobs(max_concurrency=1, latency_ms=500)
-    replies: list[requests.Response] = []
+def concurrent(sandbox, bodies: list[tuple[bytes, tuple[str, str]]]) -> list[requests.Response]:
+    """Send the requests at (almost) the same time; answers in sending order."""
+    replies: list[requests.Response | None] = [None] * len(bodies)
 
-    def send() -> None:
-        replies.append(post(sandbox))
+    def send(i: int) -> None:
+        body, auth = bodies[i]
+        replies[i] = requests.post(sandbox.ews_url, data=body, auth=auth, timeout=10)
 
-    threads = [threading.Thread(target=send) for _ in range(3)]
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
     for t in threads:
         t.start()
         time.sleep(0.05)
     for t in threads:
         t.join()
-    codes = sorted(r.status_code for r in replies)
-    assert codes == [200, 500, 500]
-    assert {fault_code(r.content) for r in replies if r.status_code == 500} == {"a:ErrorServerBusy"}
+    return replies  # type: ignore[return-value]
+
+
+def test_concurrency_limit_refuses_the_surplus(sandbox):
+    """Above max_concurrency a caller's extra request is refused as EWSMaxConcurrency does it."""
+    sandbox.set_knobs(max_concurrency=1, latency_ms=500)
+    replies = concurrent(sandbox, [(GET_INBOX, (ALICE, PASSWORD))] * 3 + [(GET_INBOX, (BOB, BOB_PASSWORD))])
+    assert [r.status_code for r in replies] == [200, 500, 500, 200]  # bob has his own budget
+    refused = etree.fromstring(replies[1].content)
+    assert fault_code(replies[1].content) == "a:ErrorExceededConnectionCount"
+    values = {
+        v.get("Name"): v.text for v in refused.iter("{http://schemas.microsoft.com/exchange/services/2006/types}Value")
+    }
+    assert values["Policy"] == "MaxConcurrency" and values["MaxConcurrencyLimit"] == "1"
     assert sum(e.outcome == "refused" for e in sandbox.exchanges) == 2
     sandbox.set_knobs(max_concurrency=0, latency_ms=0)
     assert post(sandbox).status_code == 200
+
+
+def test_concurrency_is_charged_to_the_impersonated_mailbox(sandbox):
+    """With impersonation the budget is the mailbox's: two mailboxes at once pass, two calls on one do not."""
+    sandbox.set_knobs(max_concurrency=1, latency_ms=500)
+
+    def as_service(mailbox: str) -> tuple[bytes, tuple[str, str]]:
+        header = (
+            "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>"
+            f"{mailbox}</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header>"
+        )
+        return GET_INBOX.replace(b"</s:Header>", header.encode()), (SERVICE, SERVICE_PASSWORD)
+
+    replies = concurrent(sandbox, [as_service(ALICE), as_service(BOB), as_service(ALICE)])
+    assert [r.status_code for r in replies] == [200, 200, 500]
+
+
+def test_concurrency_refusal_can_be_server_busy(sandbox):
+    """concurrency_error=ErrorServerBusy answers the surplus with ErrorServerBusy and BackOffMilliseconds."""
+    sandbox.set_knobs(max_concurrency=1, latency_ms=500, concurrency_error="ErrorServerBusy", back_off_ms=100)
+    replies = concurrent(sandbox, [(GET_INBOX, (ALICE, PASSWORD))] * 2)
+    assert [r.status_code for r in replies] == [200, 500]
+    assert fault_code(replies[1].content) == "a:ErrorServerBusy"
 
 
 def test_http_503_and_dropped_connections(sandbox):

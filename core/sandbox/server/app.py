@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 EWS_PATH = "/ews/exchange.asmx"
 AUTODISCOVER_PATH = "/autodiscover/autodiscover.svc"
+_IMPERSONATED = re.compile(
+    rb"<(?:\w+:)?ExchangeImpersonation\b.*?<(?:\w+:)?(?:PrimarySmtpAddress|SmtpAddress|PrincipalName)>([^<]+)<",
+    re.DOTALL,
+)
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 _OIDC_PATH = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$")
 _DEVICECODE_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/devicecode$")
@@ -206,15 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         operation = _operation_name(body)
         knobs = sandbox.knobs
-        if not sandbox._knobs.enter(principal.name):
-            # EWSMaxConcurrency: Exchange refuses the surplus request as busy and asks the client to back off.
-            answer = EwsService.fault(
-                EwsFault(
-                    "ErrorServerBusy",
-                    "The server cannot service this request right now. Try again later.",
-                    knobs.back_off_ms,
-                )
-            )
+        # EWSMaxConcurrency is charged to the caller, or with impersonation to the mailbox acted on.
+        budget = _impersonated(body) or principal.name
+        if not sandbox._knobs.enter(budget):
+            answer = EwsService.fault(_concurrency_fault(knobs))
             sandbox._record(operation, "refused", principal)
             sandbox._observe(body, answer)
             self._send(500, answer)
@@ -252,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._observe(body, answer)
             self._send(status, answer)
         finally:
-            sandbox._knobs.leave(principal.name)
+            sandbox._knobs.leave(budget)
 
     # --- authentication ------------------------------------------------------------------------
     def _challenge(self, extra: str | None = None) -> None:
@@ -423,6 +422,35 @@ class _Handler(BaseHTTPRequestHandler):
         )
         page = _DEVICE_PAGE.format(message=message, code=html.escape(form.get("user_code", "")))
         self._send(200 if ok else 400, page.encode(), "text/html; charset=utf-8")
+
+
+def _impersonated(body: bytes) -> str | None:
+    match = _IMPERSONATED.search(body)
+    return match.group(1).decode("utf-8", "replace").strip().lower() if match else None
+
+
+def _concurrency_fault(knobs: Knobs) -> EwsFault:
+    """What Exchange answers a request over EWSMaxConcurrency (as Exchange Online words it)."""
+    limit = knobs.max_concurrency
+    if knobs.concurrency_error == "ErrorServerBusy":
+        return EwsFault(
+            "ErrorServerBusy", "The server cannot service this request right now. Try again later.", knobs.back_off_ms
+        )
+    return EwsFault(
+        "ErrorExceededConnectionCount",
+        "You have exceeded the available concurrent connections for your account. "
+        "Try again once your other requests have completed.",
+        details=[
+            ("Value", "MaxConcurrency", "Policy"),
+            ("Value", str(limit), "MaxConcurrencyLimit"),
+            (
+                "Value",
+                f"This operation exceeds the throttling budget for policy part 'MaxConcurrency', policy value "
+                f"'{limit}', Budget type: 'Ews'. Suggested backoff time 0 ms.",
+                "ErrorMessage",
+            ),
+        ],
+    )
 
 
 def _operation_name(body: bytes) -> str:

@@ -196,14 +196,14 @@ class EwsFault(Exception):
         message: str,
         back_off_ms: int | None = None,
         status: int = 500,
-        details: list[tuple[str, str]] | None = None,
+        details: list[tuple[str, str] | tuple[str, str, str]] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.back_off_ms = back_off_ms
         self.status = status
-        self.details = details or []  # (t: element name, text) pairs for MessageXml
+        self.details = details or []  # MessageXml children: (t: element, text) or (t: element, text, Name=)
 
 
 class OpError(Exception):
@@ -485,8 +485,8 @@ class EwsService:
             xml = etree.SubElement(detail, T + "MessageXml", nsmap={"t": T_NS})
             if fault.back_off_ms is not None:
                 _sub(xml, T + "Value", str(fault.back_off_ms), Name="BackOffMilliseconds")
-            for name, text in fault.details:
-                _sub(xml, T + name, text)
+            for name, text, *attr in fault.details:
+                _sub(xml, T + name, text, Name=attr[0] if attr else None)
         return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
     @staticmethod
