@@ -160,9 +160,10 @@ def test_concurrency_refusal_can_be_server_busy(sandbox):
 
 
 def test_http_503_and_dropped_connections(sandbox):
-    """error_rate gives HTTP 503; drop_rate closes the connection without an answer."""
-    sandbox.set_knobs(error_rate=1.0)
-    assert post(sandbox).status_code == 503
+    """error_rate gives HTTP 503 with Retry-After; drop_rate closes the connection without an answer."""
+    sandbox.set_knobs(error_rate=1.0, back_off_ms=2500)
+    reply = post(sandbox)
+    assert reply.status_code == 503 and reply.headers["Retry-After"] == "3"
     sandbox.set_knobs(error_rate=0.0, drop_rate=1.0)
     with pytest.raises(requests.ConnectionError):
         post(sandbox)

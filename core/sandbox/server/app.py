@@ -232,7 +232,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fate == "error":
                 sandbox._record(operation, "error", principal)
-                self._send(503, b"<html><body>Service Unavailable</body></html>", "text/html")
+                retry_after = str(max(1, -(-knobs.back_off_ms // 1000)))  # whole seconds, rounded up
+                self._send(
+                    503,
+                    b"<html><body>Service Unavailable</body></html>",
+                    "text/html",
+                    headers=[("Retry-After", retry_after)],
+                )
                 return
             if fate == "busy":
                 answer = EwsService.fault(
