@@ -303,3 +303,42 @@ async def test_back_keeps_answers(workdir):
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.query_one("#mailbox").value == "a@b.example"
+
+
+async def test_welcome_opens_a_saved_profile_into_the_wizard(workdir, corpus_pst):
+    """From the welcome screen, typing a saved profile's path reopens it with its answers and ticks."""
+    state = WizardState(target="on-premises", discovery="direct", ews_url="https://mail.example.test/EWS/Exchange.asmx",
+                        mailbox="matt@example.test", auth_method="password", username="svc", cache_password=True,
+                        name="reopen")
+    from tui import services
+
+    state.sources, _ = services.scan_paths([str(corpus_pst)])
+    state.sources[0].set_checked(("Contacts",), False)
+    from core.profile.io import save_profile
+
+    (workdir / "profiles").mkdir()
+    save_profile(state.to_profile(), workdir / "profiles" / "reopen.yaml")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o", *"profiles/nope.yaml", "enter")
+        await pilot.pause()
+        assert "nope.yaml" in str(app.screen.query_one("#message").render())
+        await pilot.press("home", "ctrl+k", *"profiles/reopen.yaml", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionScreen)
+        assert app.state.ews_url == "https://mail.example.test/EWS/Exchange.asmx"
+        assert app.state.sources[0].state(("Contacts",)) == "off"
+        assert app.state.sources[0].state(("Inbox",)) == "on"
+        for _ in range(3):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        assert isinstance(app.screen, SourcesScreen), message(app)
+
+
+async def test_new_profile_from_welcome(workdir):
+    """n on the welcome screen starts a blank wizard at step 1."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionScreen)

@@ -35,7 +35,9 @@ COLUMNS = (
     ("rate", "Rate/s"),
     ("state", "State"),
 )
-OTHER_COLUMNS_WIDTH = 56  # the columns after Folder, with cell padding and the scrollbar
+# Fixed widths: re-measuring a column on every update costs a pass over all rows (see tests/bench/bench_tui.py).
+WIDTHS = {"selected": 6, "imported": 6, "skipped": 5, "failed": 5, "mb": 7, "rate": 6, "state": 7}
+OTHER_COLUMNS_WIDTH = sum(WIDTHS.values()) + 2 * len(COLUMNS) + 2  # with cell padding and the scrollbar
 STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red"}
 
 
@@ -93,6 +95,7 @@ class RunScreen(Screen[RunOutcome]):
         self.cancel_event = cancel or threading.Event()
         self.outcome: RunOutcome | None = None
         self._versions: dict[str, int] = {}
+        self._shown: dict[str, tuple] = {}  # the cells on screen, so a frame touches only what changed
         self.folder_width = 24
         self.throttle_shown: list[str] = []  # what the throttle line said, for the tests
         self._shown_failures = 0
@@ -118,7 +121,7 @@ class RunScreen(Screen[RunOutcome]):
         table = self.query_one("#folders", DataTable)
         folder_width = self.folder_width = max(16, self.app.size.width - OTHER_COLUMNS_WIDTH)
         for key, label in COLUMNS:
-            table.add_column(label, key=key, width=folder_width if key == "folder" else None)
+            table.add_column(label, key=key, width=WIDTHS.get(key, folder_width))
         failures = self.query_one("#failures", DataTable)
         failures.add_column("Folder", key="folder")
         failures.add_column("Subject", key="subject", width=24)
@@ -193,12 +196,17 @@ class RunScreen(Screen[RunOutcome]):
         many = len({r.pst for r in snap.rows}) > 1
         for row in snap.rows:
             key = row.key
+            if self._versions.get(key) == row.version and row.state != RUNNING:
+                continue  # unchanged since the last frame (running rows change rate every frame)
             cells = self._cells(row, snap.now, many, self.folder_width)
-            if key not in self._versions:
+            shown = self._shown.get(key)
+            if shown is None:
                 table.add_row(*cells, key=key)
-            elif self._versions[key] != row.version or row.state == RUNNING:
-                for (col, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(key, col, value, update_width=col != "folder")
+            else:
+                for (col, _), value, old in zip(COLUMNS, cells, shown, strict=True):
+                    if str(value) != str(old) or (isinstance(value, Text) and value.style != old.style):
+                        table.update_cell(key, col, value)
+            self._shown[key] = cells
             self._versions[key] = row.version
 
     @staticmethod

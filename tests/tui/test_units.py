@@ -1,0 +1,120 @@
+"""The wizard's plain-Python parts: tick rules to globs, path completion, the run aggregate, the example path."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import events as ev
+from core.profile.model import Source
+from tests.tui.record_run import load
+from tui.progress import DONE, FAILED, RunAggregate
+from tui.screens.destination import example_target
+from tui.selection import FolderInfo, PstChoice, escape_name
+from tui.widgets.path_input import complete_path
+
+
+def choice(*paths: tuple[str, ...]) -> PstChoice:
+    folders = [FolderInfo((), 0, None, None)] + [FolderInfo(p, 1, None, None) for p in paths]
+    c = PstChoice("x.pst", None, "pst", "unicode", 100, folders)
+    c.checked = {f.path for f in folders}
+    return c
+
+
+@pytest.mark.parametrize("untick", [("A*b",), ("we[ir]d", "c?d"), ("a/b",), ("Back\\slash",)])
+def test_globs_select_exactly_the_ticked_folders_even_with_special_names(untick):
+    """Folder names with glob characters are escaped, so the profile's globs select exactly what is ticked."""
+    c = choice(("A*b",), ("Ab",), ("we[ir]d",), ("we[ir]d", "c?d"), ("we[ir]d", "cxd"), ("a/b",), ("Back\\slash",))
+    c.set_checked(untick, False)
+    include, exclude = c.globs()
+    src = Source(path="x.pst", include=include, exclude=exclude)
+    for f in c.folders[1:]:
+        assert src.selects(f.path) == (f.path in c.checked), (f.path, exclude)
+
+
+def test_reopening_a_profile_restores_the_ticks():
+    """apply_globs (opening a saved profile) gives back the ticks the globs were made from."""
+    c = choice(("Inbox",), ("Inbox", "Old"), ("Inbox", "New"), ("Sent",))
+    c.set_checked(("Inbox",), False)
+    c.set_checked(("Inbox", "New"), True)
+    include, exclude = c.globs()
+    again = choice(("Inbox",), ("Inbox", "Old"), ("Inbox", "New"), ("Sent",))
+    again.apply_globs(include, exclude)
+    assert again.checked == c.checked
+
+
+def test_escape_name_round_trips_through_core_globs():
+    """An escaped name matches itself and nothing else."""
+    src = Source(path="x.pst", include=[escape_name("Q*1 [draft]")])
+    assert src.selects(("Q*1 [draft]",)) and not src.selects(("Qx1 d",))
+
+
+def test_complete_path_offers_folders_and_pst_files_only(tmp_path):
+    """Completion extends a prefix to a folder (with a slash) or a .pst/.ost file, never to other files."""
+    (tmp_path / "Archives").mkdir()
+    (tmp_path / "Archive 2016.pst").write_bytes(b"")
+    (tmp_path / "notes.txt").write_bytes(b"")
+    (tmp_path / "mail.OST").write_bytes(b"")
+    assert complete_path(str(tmp_path / "Archive ")) == str(tmp_path / "Archive 2016.pst")
+    assert complete_path(str(tmp_path / "Archives")) is None  # complete already; a slash comes from the folder list
+    assert complete_path(str(tmp_path / "Archivess")) is None
+    assert complete_path(str(tmp_path / "no")) is None
+    assert complete_path(str(tmp_path / "ma")) == str(tmp_path / "mail.OST")
+    first = complete_path(str(tmp_path) + "/Archi")
+    assert first in (str(tmp_path / "Archive 2016.pst"), str(tmp_path / "Archives") + "/")
+
+
+def test_aggregate_folds_a_recorded_run():
+    """Replaying a real run's events gives per-folder counts that match its verification report."""
+    events, report = load()
+    agg = RunAggregate()
+    for e in events:
+        agg.apply(e)
+    snap = agg.snapshot()
+    assert snap.finished is not None
+    by_path = {r.source_path: r for r in snap.rows}
+    for f in report["folders"]:
+        row = by_path[tuple(f["source_path"])]
+        assert row.imported == f["imported"] and row.failed == f["failed"]
+        assert row.state in (DONE, FAILED)
+    assert snap.items_done == sum(r.imported + r.skipped + r.failed for r in snap.rows)
+    assert snap.failures_total == report["totals"]["failed"] == len(snap.failures)
+
+
+def test_aggregate_shows_throttling_for_the_back_off_only():
+    """A Throttled event shows until its back-off has passed, then the state clears."""
+    now = [0.0]
+    agg = RunAggregate(clock=lambda: now[0])
+    agg.apply(ev.Throttled(back_off_seconds=2.0, concurrency=2, reason="ErrorServerBusy"))
+    assert "backing off 2.0s, 2 threads" in agg.snapshot().throttle
+    now[0] = 2.5
+    assert agg.snapshot().throttle is None
+
+
+@pytest.mark.parametrize(
+    ("store", "root", "folder", "expected"),
+    [
+        ("mailbox", "pst-name", "", "Mailbox / Matt Backup / Inbox"),
+        ("archive", "store-root", "", "Archive / Inbox"),
+        ("mailbox", "folder", "Imported/2016", "Mailbox / Imported / 2016 / Inbox"),
+    ],
+)
+def test_destination_example(store, root, folder, expected):
+    """The example names the folders the engine's plan uses (the PST's file name without extension)."""
+    assert example_target(store, root, folder, "/srv/psts/Matt Backup.pst") == expected
+
+
+@pytest.mark.parametrize("root,folder", [("pst-name", ""), ("folder", "Imported/2016"), ("store-root", "")])
+def test_destination_example_matches_the_engine_plan(corpus_dir, root, folder):
+    """Where the example says the Inbox lands is where the engine's plan puts it (real PST, dry-run plan)."""
+    from core.engine import build_plan
+    from tui import services
+    from tui.state import WizardState
+
+    pst = corpus_dir / "pstreader-hughbe_backup_with_rules.pst"
+    choices, _ = services.scan_paths([str(pst)])
+    state = WizardState(mailbox="m@example.com", client_id="6731de76-14a6-49ae-97bc-6eba6914391e",
+                        root=root, folder=folder, sources=choices)
+    plan = build_plan(state.to_profile(), dry_run=True)
+    inbox = next(f for s, f in plan.folders if f.source_path == ("Inbox",))
+    shown = example_target("mailbox", root, folder, str(pst)).split(" / ")[1:]
+    assert list(inbox.target_path) == shown
