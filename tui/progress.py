@@ -118,24 +118,20 @@ class RunAggregate:
                 r = self._row(e.pst, e.source_path)
                 r.imported += 1
                 r.bytes_done += e.size
-                self.items_done += 1
                 self.bytes_done += e.size
                 r.version += 1
             elif isinstance(e, ev.ItemSkipped):
                 r = self._row(e.pst, e.source_path)
                 r.skipped += 1
-                self.items_done += 1
                 r.version += 1
             elif isinstance(e, ev.ItemFailed):
                 r = self._row(e.pst, e.source_path)
                 r.failed += 1
-                self.items_done += 1
                 self.failures_total += 1
                 if len(self.failures) < MAX_FAILURES:
                     self.failures.append(Failure(e.pst, tuple(e.source_path), e.subject, e.reason))
                 r.version += 1
             elif isinstance(e, ev.Progress):
-                self.items_done = max(self.items_done, e.items_done)
                 self.items_total = e.items_total or self.items_total
                 self.bytes_done = max(self.bytes_done, e.bytes_done)
                 self.bytes_total = e.bytes_total or self.bytes_total
@@ -183,6 +179,9 @@ class RunAggregate:
         with self._lock:
             if self.throttle and now >= self.throttle_until:
                 self.throttle = None
+            # Done items are the folders' own counts, which FolderFinished settles to the engine's final
+            # figures, so a retried item counted twice along the way does not stay counted twice.
+            self.items_done = sum(r.imported + r.skipped + r.failed for r in self.rows.values())
             rate = self.rate
             if not rate and self.items_done:
                 rate = self.items_done / max(now - self.t0, 1e-3)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import PstImportError
+from core.errors import Interrupted, PstImportError
 from tui.selection import PstChoice
 from tui.state import WizardState
 
@@ -67,6 +67,32 @@ def store_secret(state: WizardState, profile: Any) -> str | None:
 def _secret_stream(secret: str | None) -> io.StringIO | None:
     # The engine reads a typed secret as if it came from --password-stdin: memory only.
     return io.StringIO(secret + "\n") if secret else None
+
+
+def abandonable(fn: Callable[[], Any], cancelled: Callable[[], bool], poll: float = 0.2) -> Any:
+    """Run `fn` in a daemon thread and wait for it, giving up when `cancelled()` turns true.
+
+    For calls that may wait a long time and cannot be interrupted (a device-code sign-in waits up
+    to 15 minutes): quitting the wizard must not wait for them, and a daemon thread does not hold
+    the process open.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting worker
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="pstimport-abandonable", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(poll)
+        if cancelled():
+            raise Interrupted("stopped waiting: the wizard is closing")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 # ----- preflight and run -------------------------------------------------------------------------------

@@ -119,9 +119,13 @@ class CredentialsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def run_preflight(self) -> str:
+        from textual.worker import get_current_worker
+
         from tui import services
 
-        return services.describe_preflight(services.preflight(self.state))
+        worker = get_current_worker()
+        result = services.abandonable(lambda: services.preflight(self.state), lambda: worker.is_cancelled)
+        return services.describe_preflight(result)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "preflight":
