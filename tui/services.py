@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,82 @@ def scan_paths(paths: list[str]) -> tuple[list[PstChoice], list[tuple[str, str]]
     choices = [PstChoice.from_census(f) for f in result["files"]]
     errors = [(e["path"], e["error"]) for e in result["errors"]]
     return choices, errors
+
+
+def registry_value_name(tag: Any) -> str:
+    """The registry value name Outlook gives a profile property: type then id, 8 hex digits ("001f6700")."""
+    return f"{tag.type:04x}{tag.id:04x}"
+
+
+def decode_registry_path(data: bytes) -> str:
+    """A PT_UNICODE profile property as the registry holds it: UTF-16LE, NUL-terminated."""
+    return data.decode("utf-16-le", "replace").split("\x00", 1)[0]
+
+
+def outlook_pst_paths(env: dict[str, str] | None = None, *, registry: bool = True) -> list[str]:
+    """PST/OST files Outlook knows on this Windows account: every profile's data files (registry),
+    then the default folders (Documents/Outlook Files, LocalAppData/Microsoft/Outlook). Existing
+    files only, without repeats. Elsewhere only the folders, when the variables point at them.
+    """
+    env = dict(os.environ if env is None else env)
+    found: list[str] = []
+    if registry and sys.platform == "win32":
+        found.extend(_registry_pst_paths())
+    folders = []
+    if env.get("USERPROFILE"):
+        folders.append(os.path.join(env["USERPROFILE"], "Documents", "Outlook Files"))
+    if env.get("LOCALAPPDATA"):
+        folders.append(os.path.join(env["LOCALAPPDATA"], "Microsoft", "Outlook"))
+    for folder in folders:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        found.extend(os.path.join(folder, n) for n in names if n.lower().endswith((".pst", ".ost")))
+    seen: set[str] = set()
+    out = []
+    for path in found:
+        key = os.path.normcase(os.path.abspath(path))
+        if key not in seen and os.path.isfile(path):
+            seen.add(key)
+            out.append(path)
+    return out
+
+
+def _registry_pst_paths() -> list[str]:  # pragma: no cover - Windows only
+    import winreg
+
+    from core.mapi.props import PR_PST_PATH_W
+
+    name = registry_value_name(PR_PST_PATH_W)
+    paths: list[str] = []
+    for version in ("16.0", "15.0"):
+        root = rf"Software\Microsoft\Office\{version}\Outlook\Profiles"
+        try:
+            profiles = winreg.OpenKey(winreg.HKEY_CURRENT_USER, root)
+        except OSError:
+            continue
+        stack = [(profiles, root)]
+        while stack:
+            key, where = stack.pop()
+            try:
+                data, _kind = winreg.QueryValueEx(key, name)
+                if isinstance(data, bytes):
+                    paths.append(decode_registry_path(data))
+            except OSError:
+                pass
+            i = 0
+            while True:
+                try:
+                    sub = winreg.EnumKey(key, i)
+                except OSError:
+                    break
+                i += 1
+                try:
+                    stack.append((winreg.OpenKey(key, sub), rf"{where}\{sub}"))
+                except OSError:
+                    continue
+    return paths
 
 
 def expand_path(text: str) -> str:

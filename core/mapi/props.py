@@ -448,6 +448,10 @@ MAPI_MAILUSER = 0x6
 MAPI_ATTACH = 0x7
 MAPI_DISTLIST = 0x8
 
+# Outlook profiles (mspst.h): the file of a PST/OST store provider's profile section. The Windows
+# registry keeps each profile property as a value named "<type><id>" in hex, i.e. "001f6700".
+PR_PST_PATH_W = Tag(0x6700, T.PT_UNICODE)
+
 # Address types (MS-OXCDATA 2.2.5)
 ADDRTYPE_SMTP = "SMTP"
 ADDRTYPE_EX = "EX"

@@ -118,3 +118,23 @@ def test_destination_example_matches_the_engine_plan(corpus_dir, root, folder):
     inbox = next(f for s, f in plan.folders if f.source_path == ("Inbox",))
     shown = example_target("mailbox", root, folder, str(pst)).split(" / ")[1:]
     assert list(inbox.target_path) == shown
+
+
+def test_outlook_locations_and_registry_encoding(tmp_path):
+    """Outlook's default data-file folders are searched; the registry's PST path value decodes as Outlook writes it."""
+    from core.mapi.props import PR_PST_PATH_W
+    from tui.services import decode_registry_path, outlook_pst_paths, registry_value_name
+
+    docs = tmp_path / "me" / "Documents" / "Outlook Files"
+    local = tmp_path / "local" / "Microsoft" / "Outlook"
+    docs.mkdir(parents=True)
+    local.mkdir(parents=True)
+    (docs / "archive.pst").write_bytes(b"!BDN")
+    (local / "me@example.com.ost").write_bytes(b"!BDN")
+    (local / "readme.txt").write_bytes(b"")
+    found = outlook_pst_paths({"USERPROFILE": str(tmp_path / "me"), "LOCALAPPDATA": str(tmp_path / "local")},
+                              registry=False)
+    assert found == [str(docs / "archive.pst"), str(local / "me@example.com.ost")]
+    assert registry_value_name(PR_PST_PATH_W) == "001f6700"
+    raw = "C:\\Users\\me\\Documents\\Outlook Files\\archive.pst".encode("utf-16-le") + b"\x00\x00"
+    assert decode_registry_path(raw) == "C:\\Users\\me\\Documents\\Outlook Files\\archive.pst"

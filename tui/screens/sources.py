@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +21,10 @@ class SourcesScreen(StepScreen):
     key = "sources"
     title_text = "PSTs: add files or scan a folder, then tick what to import"
 
-    BINDINGS = [Binding("ctrl+o", "focus_path", "Add path", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+o", "focus_path", "Add path", priority=True),
+        Binding("ctrl+l", "outlook", "Outlook's PSTs", priority=True),
+    ]
 
     def form(self) -> ComposeResult:
         yield field_row("File or folder", PathInput(compact=True, id="path"), hint="Enter adds · → completes")
@@ -37,6 +42,21 @@ class SourcesScreen(StepScreen):
     def action_focus_path(self) -> None:
         self.query_one("#path", Input).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "outlook":  # only Windows has Outlook profiles to read
+            return sys.platform == "win32"
+        return True
+
+    def action_outlook(self) -> None:
+        from tui import services
+
+        paths = services.outlook_pst_paths()
+        if not paths:
+            self.show_message("No PST/OST files found in this account's Outlook profiles or folders", error=True)
+            return
+        self.query_one("#scan-status", Static).update("Reading the PSTs of Outlook's profiles…")
+        self.add_paths(*paths)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "path":
             return super().on_input_submitted(event)
@@ -50,18 +70,19 @@ class SourcesScreen(StepScreen):
         self.add_paths(text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
-    def add_paths(self, text: str) -> tuple[list[PstChoice], list[tuple[str, str]], str]:
+    def add_paths(self, text: str, *more: str) -> tuple[list[PstChoice], list[tuple[str, str]], str]:
         import os
 
         from tui import services
 
-        path = services.expand_path(text)
-        if not os.path.exists(path):
-            return [], [(text, "no such file or folder")], text
-        choices, errors = services.scan_paths([path])
-        if os.path.isdir(path) and not choices and not errors:
+        paths = [services.expand_path(t) for t in (text, *more)]
+        missing = [(t, "no such file or folder") for t, p in zip((text, *more), paths, strict=True)
+                   if not os.path.exists(p)]
+        choices, errors = services.scan_paths([p for p in paths if os.path.exists(p)])
+        if len(paths) == 1 and os.path.isdir(paths[0]) and not choices and not errors:
             errors = [(text, "no PST or OST files in this folder")]
-        return choices, errors, text
+        label = text if not more else f"{len(paths)} Outlook data files"
+        return choices, missing + errors, label
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "scan":
