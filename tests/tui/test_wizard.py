@@ -342,3 +342,20 @@ async def test_new_profile_from_welcome(workdir):
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, ConnectionScreen)
+
+
+async def test_mouse_click_ticks_a_folder(workdir, corpus_pst):
+    """Clicking a folder's label in the tree ticks or unticks it, as Space does."""
+    app = make_app(start="wizard", step=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await add_pst(pilot, corpus_pst)
+        tree = app.screen.query_one(PstTree)
+        choice = tree.choices[0]
+        line = next(i for i in range(tree.last_line + 1)
+                    if tree.get_node_at_line(i).data.path == ("Deleted Items",))
+        await pilot.click(PstTree, offset=(12, line - tree.scroll_offset.y + 1))
+        await pilot.pause()
+        assert choice.state(("Deleted Items",)) == "off"
+        await pilot.click(PstTree, offset=(12, line - tree.scroll_offset.y + 1))
+        await pilot.pause()
+        assert choice.state(("Deleted Items",)) == "on"

@@ -94,6 +94,10 @@ class PstTree(Tree[NodeRef]):
 
     # ----- actions ----------------------------------------------------------------------------------
 
+    def action_select_cursor(self) -> None:
+        # Reached by a mouse click on a label (Enter is bound to open/close): a click ticks, like Space.
+        self.action_toggle_check()
+
     def action_toggle_check(self) -> None:
         node = self.cursor_node
         if node is None or node.data is None:
