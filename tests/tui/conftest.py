@@ -47,3 +47,6 @@ async def choose(pilot, downs: int) -> None:
 def anyio_backend() -> str:
     """Pilot tests run on asyncio (anyio's pytest plugin drives them; no pytest-asyncio needed)."""
     return "asyncio"
+
+
+from tests.profile.conftest import cryptfile_keyring  # noqa: E402,F401 - a real encrypted-file keyring in tmp

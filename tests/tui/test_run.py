@@ -308,3 +308,37 @@ async def test_device_code_sign_in_shows_the_code_and_waits(workdir, tmp_path, m
             assert text.startswith("Connected."), text
     finally:
         sb.stop()
+
+
+async def test_cached_password_goes_to_the_keyring_and_serves_the_next_run(workdir, demo, cryptfile_keyring):
+    """With "cache in keyring" ticked, Save puts the password in the keyring (not the YAML); a later run uses it."""
+    from core.profile.io import load_profile
+    from core.profile.secrets import SERVICE, secret_key
+    from tui import services
+
+    sandbox, state, password = demo
+    app = make_app(state, start="wizard", step=1)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(4):  # mailbox, method, user name, password -> the cache checkbox
+            await pilot.press("tab")
+        await pilot.press("space")
+        for _ in range(4):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "cached in the keyring" in str(app.screen.query_one("#message").render())
+    path = Path(state.profile_dir) / "demo.yaml"
+    assert password not in path.read_text(encoding="utf-8")
+    profile = load_profile(path)
+    assert profile.connection.auth.cache_password is True
+    assert cryptfile_keyring.get_password(SERVICE, secret_key(profile, "password")) == password
+    # a later run, with no password given: the keyring serves it
+    state2 = WizardState.from_profile(profile, [])
+    app2 = make_app(state2, start="run", profile=profile,
+                    runner=services.profile_runner(profile, None, journal_dir=state.journal_dir))
+    async with app2.run_test(size=SIZE) as pilot:
+        run = await wait_run(pilot)
+        assert run.outcome.error is None, run.outcome.error
+        assert run.outcome.result.imported + run.outcome.result.failed == run.aggregate.snapshot().items_total
