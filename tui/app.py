@@ -130,8 +130,9 @@ class PstImportApp(App[int]):
 
         profile = self.saved_profile
         dry_run = self.state.dry_run
-        runner = self.runner or services.profile_runner(profile, self.secret, dry_run=dry_run,
-                                                        journal_dir=self.state.journal_dir)
+        runner = self.runner or services.profile_runner(
+            profile, self.secret, dry_run=dry_run, journal_dir=self.state.journal_dir
+        )
         self.push_screen(RunScreen(profile, runner, cancel=self.cancel, dry_run=dry_run), self._after_run)
 
     def _after_run(self, outcome: Any) -> None:
@@ -194,5 +195,14 @@ def make_app(
         on_exit: called when the app stops (the demo stops its sandbox).
         greeting: a note shown when the app starts (the demo says what to press).
     """
-    return PstImportApp(state, start=start, step=step, profile=profile, secret=secret,
-                        runner=runner, cancel=cancel, on_exit=on_exit, greeting=greeting)
+    return PstImportApp(
+        state,
+        start=start,
+        step=step,
+        profile=profile,
+        secret=secret,
+        runner=runner,
+        cancel=cancel,
+        on_exit=on_exit,
+        greeting=greeting,
+    )

@@ -18,18 +18,27 @@ from typing import Any
 
 DEMO_USER = "demo@sandbox.test"
 DEMO_SEED = 1
-DEMO_GREETING = ("Demo: a sandbox mailbox server runs on this machine and every step is filled in for it. "
-                 "Press Ctrl+N through the steps (try Ctrl+T on step 2), then Ctrl+R to import.")
+DEMO_GREETING = (
+    "Demo: a sandbox mailbox server runs on this machine and every step is filled in for it. "
+    "Press Ctrl+N through the steps (try Ctrl+T on step 2), then Ctrl+R to import."
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `demo`, and give `pstimport run` its progress screen."""
-    p = sub.add_parser("demo", help="try pstimport on a local sandbox server with a sample PST",
-                       description="Start the sandbox mailbox server in-process, write a sample PST with the "
-                                   "PST writer, and open the wizard filled in for them. Nothing leaves this "
-                                   "machine; the sandbox stops when the wizard closes.")
-    p.add_argument("--state", metavar="DIR", default=None,
-                   help="where the sample PST, profile and reports go (default ~/.cache/pstimport/demo)")
+    p = sub.add_parser(
+        "demo",
+        help="try pstimport on a local sandbox server with a sample PST",
+        description="Start the sandbox mailbox server in-process, write a sample PST with the "
+        "PST writer, and open the wizard filled in for them. Nothing leaves this "
+        "machine; the sandbox stops when the wizard closes.",
+    )
+    p.add_argument(
+        "--state",
+        metavar="DIR",
+        default=None,
+        help="where the sample PST, profile and reports go (default ~/.cache/pstimport/demo)",
+    )
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the sample PST (default 1)")
     p.set_defaults(func=cmd_demo)
     import core.engine.cli as engine_cli
@@ -53,8 +62,13 @@ def run_with_ui(plan: Any, cancel: threading.Event) -> Any:
     from tui.app import make_app
     from tui.state import WizardState
 
-    app = make_app(WizardState(dry_run=plan.dry_run), start="run", profile=plan.profile,
-                   runner=services.plan_runner(plan), cancel=cancel)
+    app = make_app(
+        WizardState(dry_run=plan.dry_run),
+        start="run",
+        profile=plan.profile,
+        runner=services.plan_runner(plan),
+        cancel=cancel,
+    )
     app.run()
     outcome = app.run_outcome
     if outcome is None or outcome.result is None:
@@ -94,10 +108,19 @@ def prepare_demo(directory: Path, seed: int = DEMO_SEED) -> tuple[Any, Any, str]
 
         raise PstError(str(pst), errors[0][1])
     state = WizardState(
-        target="on-premises", transport="ews", discovery="direct", ews_url=sandbox.ews_url,
-        mailbox=DEMO_USER, auth_method="password", username=DEMO_USER, password=password,
-        cache_password=False, sources=choices, name="demo",
-        profile_dir=str(directory / "profiles"), report_dir=str(directory / "reports"),
+        target="on-premises",
+        transport="ews",
+        discovery="direct",
+        ews_url=sandbox.ews_url,
+        mailbox=DEMO_USER,
+        auth_method="password",
+        username=DEMO_USER,
+        password=password,
+        cache_password=False,
+        sources=choices,
+        name="demo",
+        profile_dir=str(directory / "profiles"),
+        report_dir=str(directory / "reports"),
         journal_dir=str(store / "journals"),  # a fresh store needs a fresh journal, or all would be "done"
     )
     return sandbox, state, password

@@ -87,7 +87,7 @@ class PstChoice:
                 self.checked.discard(p)
 
     def state(self, path: FolderPath) -> str:
-        """"on", "off" or "partial" (some of the subtree ticked) for the checkbox of `path`."""
+        """ "on", "off" or "partial" (some of the subtree ticked) for the checkbox of `path`."""
         sub = self.subtree(path)
         n = sum(1 for p in sub if p in self.checked)
         if n == len(sub):

@@ -240,8 +240,9 @@ def profile_runner(profile: Any, secret: str | None, *, dry_run: bool = False, j
         factory = None
         if not dry_run:
             factory = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
-        plan = build_plan(profile, dry_run=dry_run, transport_factory=factory,
-                          journal_dir=Path(journal_dir) if journal_dir else None)
+        plan = build_plan(
+            profile, dry_run=dry_run, transport_factory=factory, journal_dir=Path(journal_dir) if journal_dir else None
+        )
         return engine_run(plan, on_event, cancel)
 
     return run

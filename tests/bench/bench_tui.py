@@ -41,10 +41,26 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
 
     def runner(on_event, cancel):
         for p in paths:
-            on_event(ev.FolderPlanned(pst="big.pst", source_path=p, target_path=("big", *p),
-                                      items_selected=total // folders + 1, bytes_selected=0))
-        on_event(ev.RunStarted(profile="bench", mailbox="m@example.com", store="mailbox", dry_run=False,
-                               folders=folders, items_selected=total, bytes_selected=total * 10_000))
+            on_event(
+                ev.FolderPlanned(
+                    pst="big.pst",
+                    source_path=p,
+                    target_path=("big", *p),
+                    items_selected=total // folders + 1,
+                    bytes_selected=0,
+                )
+            )
+        on_event(
+            ev.RunStarted(
+                profile="bench",
+                mailbox="m@example.com",
+                store="mailbox",
+                dry_run=False,
+                folders=folders,
+                items_selected=total,
+                bytes_selected=total * 10_000,
+            )
+        )
         for p in paths:
             on_event(ev.FolderStarted(pst="big.pst", source_path=p, target_path=("big", *p)))
         t0 = time.perf_counter()
@@ -61,8 +77,14 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
 
     from core.profile.model import Profile
 
-    profile = Profile.new(name="bench", mailbox="m@example.com", sources=["big.pst"], target="on-premises",
-                          ews_url="https://mail.example.test/EWS/Exchange.asmx", username="svc")
+    profile = Profile.new(
+        name="bench",
+        mailbox="m@example.com",
+        sources=["big.pst"],
+        target="on-premises",
+        ews_url="https://mail.example.test/EWS/Exchange.asmx",
+        username="svc",
+    )
     app = make_app(WizardState(), start="run", profile=profile, runner=runner, cancel=threading.Event())
     refresh_times: list[float] = []
     lags: list[float] = []

@@ -56,12 +56,16 @@ def main() -> None:
     report = json.loads(Path(result.report_json).read_text(encoding="utf-8"))
     for e in events:  # keep machine-specific paths out of the recording
         if isinstance(e, ev.RunFinished):
-            events[events.index(e)] = dataclasses.replace(e, report_json="reports/demo-run.json",
-                                                          report_html="reports/demo-run.html")
+            events[events.index(e)] = dataclasses.replace(
+                e, report_json="reports/demo-run.json", report_html="reports/demo-run.html"
+            )
     # The engine can emit Progress in a tight loop while the last uploads finish (reported); a run of
     # Progress events between two other events says nothing the last of them does not, so keep that one.
-    kept = [e for i, e in enumerate(events)
-            if not (isinstance(e, ev.Progress) and i + 1 < len(events) and isinstance(events[i + 1], ev.Progress))]
+    kept = [
+        e
+        for i, e in enumerate(events)
+        if not (isinstance(e, ev.Progress) and i + 1 < len(events) and isinstance(events[i + 1], ev.Progress))
+    ]
     doc = {"events": [json.loads(e.to_json()) for e in kept], "report": report}
     DATA.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"{len(events)} events ({len(kept)} kept), {report['totals']} -> {DATA}")

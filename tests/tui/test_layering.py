@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_tui_sources_never_import_library_adapters() -> None:
     """No module under tui/ imports exchangelib or pypff (it goes through core)."""
-    bad = [f"{p.relative_to(REPO)} imports {m}" for p in sorted((REPO / "tui").rglob("*.py"))
-           for m in imports_of(p) & {"exchangelib", "pypff"}]
+    bad = [
+        f"{p.relative_to(REPO)} imports {m}"
+        for p in sorted((REPO / "tui").rglob("*.py"))
+        for m in imports_of(p) & {"exchangelib", "pypff"}
+    ]
     assert bad == []
 
 
@@ -38,8 +41,10 @@ def test_cli_registration_loads_neither_textual_nor_adapters() -> None:
 
 def test_wizard_modules_load_textual_but_no_adapters() -> None:
     """Importing every tui module loads textual (the check is live) but never exchangelib."""
-    modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-                     for p in (REPO / "tui").rglob("*.py"))
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "tui").rglob("*.py")
+    )
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}:\n"

@@ -113,7 +113,9 @@ async def test_summary_puts_mismatches_first_and_highlights_them(workdir, demo):
     from tui import services
 
     app = make_app(
-        state, start="run", profile=profile,
+        state,
+        start="run",
+        profile=profile,
         runner=services.profile_runner(profile, password, journal_dir=state.journal_dir),
     )
     async with app.run_test(size=SIZE) as pilot:
@@ -146,11 +148,14 @@ async def test_cancel_asks_first_then_stops_cleanly(workdir, demo):
     """Cancel on the run screen asks; "no" keeps running; "yes" stops the engine with the run marked interrupted."""
     sandbox, state, password = demo
     sandbox.set_knobs(latency_ms=150)
+    state.max_threads, state.batch_items = 1, 1  # one item per request, one at a time: seconds to cancel in
     profile = state.to_profile()
     from tui import services
 
     app = make_app(
-        state, start="run", profile=profile,
+        state,
+        start="run",
+        profile=profile,
         runner=services.profile_runner(profile, password, journal_dir=state.journal_dir),
     )
     async with app.run_test(size=SIZE) as pilot:
@@ -187,8 +192,9 @@ async def test_oauth_app_walk_runs_against_the_sandbox(workdir, tmp_path, monkey
     pst = tmp_path / "Matt Backup.pst"
     generate(str(pst), seed=2)
     # msal insists on an https authority, so this sandbox serves TLS with a CA of its own
-    sb = Sandbox(tmp_path / "store", users={"matt@sandbox.test": "x-unused-1"}, apps={APP_ID: APP_SECRET},
-                 tls=True).start()
+    sb = Sandbox(
+        tmp_path / "store", users={"matt@sandbox.test": "x-unused-1"}, apps={APP_ID: APP_SECRET}, tls=True
+    ).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_cert))
     monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
     monkeypatch.setenv("PSTIMPORT_AUTODISCOVER_URL", sb.autodiscover_url)
@@ -254,7 +260,9 @@ async def test_throttling_is_shown_while_the_server_is_busy(workdir, demo):
     from tui import services
 
     app = make_app(
-        state, start="run", profile=profile,
+        state,
+        start="run",
+        profile=profile,
         runner=services.profile_runner(profile, password, journal_dir=state.journal_dir),
     )
     async with app.run_test(size=SIZE) as pilot:
@@ -282,8 +290,13 @@ async def test_device_code_sign_in_shows_the_code_and_waits(workdir, tmp_path, m
     monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
     monkeypatch.setenv("PSTIMPORT_KEYRING", "none")
     try:
-        state = WizardState(target="exchange-online", discovery="direct", ews_url=sb.ews_url,
-                            ca_bundle=str(sb.ca_cert), auth_method="oauth-device")
+        state = WizardState(
+            target="exchange-online",
+            discovery="direct",
+            ews_url=sb.ews_url,
+            ca_bundle=str(sb.ca_cert),
+            auth_method="oauth-device",
+        )
         app = make_app(state, start="wizard", step=1)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press(*"matt@sandbox.test", "tab", "tab", *"matt@sandbox.test")
@@ -336,8 +349,12 @@ async def test_cached_password_goes_to_the_keyring_and_serves_the_next_run(workd
     assert cryptfile_keyring.get_password(SERVICE, secret_key(profile, "password")) == password
     # a later run, with no password given: the keyring serves it
     state2 = WizardState.from_profile(profile, [])
-    app2 = make_app(state2, start="run", profile=profile,
-                    runner=services.profile_runner(profile, None, journal_dir=state.journal_dir))
+    app2 = make_app(
+        state2,
+        start="run",
+        profile=profile,
+        runner=services.profile_runner(profile, None, journal_dir=state.journal_dir),
+    )
     async with app2.run_test(size=SIZE) as pilot:
         run = await wait_run(pilot)
         assert run.outcome.error is None, run.outcome.error

@@ -26,9 +26,16 @@ def demo_profile():
     """The demo's profile, as the run screen's title needs it (no file or server behind it)."""
     from core.profile.model import Profile
 
-    return Profile.new(name="demo", mailbox="demo@sandbox.test", sources=["Sample Mailbox 1.pst"],
-                       target="on-premises", ews_url="http://127.0.0.1:1/EWS/Exchange.asmx",
-                       username="demo@sandbox.test")
+    return Profile.new(
+        name="demo",
+        mailbox="demo@sandbox.test",
+        sources=["Sample Mailbox 1.pst"],
+        target="on-premises",
+        ews_url="http://127.0.0.1:1/EWS/Exchange.asmx",
+        username="demo@sandbox.test",
+    )
+
+
 STEP_NAMES = ["connection", "credentials", "destination", "psts", "options", "review"]
 
 
@@ -41,9 +48,17 @@ def wizard_state() -> WizardState:
     choices, _ = services.scan_paths([str(CORPUS / GOOD_PST)])
     choices[0].set_checked(("Contacts",), False)
     return WizardState(
-        target="on-premises", discovery="direct", ews_url="https://mail.example.test/EWS/Exchange.asmx",
-        mailbox="matt@example.test", auth_method="password", username="EXAMPLE\\svc-import", password="hunter2",
-        cache_password=True, sources=choices, name="matt-backup", profile_dir="/srv/pstimport/profiles",
+        target="on-premises",
+        discovery="direct",
+        ews_url="https://mail.example.test/EWS/Exchange.asmx",
+        mailbox="matt@example.test",
+        auth_method="password",
+        username="EXAMPLE\\svc-import",
+        password="hunter2",
+        cache_password=True,
+        sources=choices,
+        name="matt-backup",
+        profile_dir="/srv/pstimport/profiles",
     )
 
 

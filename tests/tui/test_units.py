@@ -112,8 +112,13 @@ def test_destination_example_matches_the_engine_plan(corpus_dir, root, folder):
 
     pst = corpus_dir / "pstreader-hughbe_backup_with_rules.pst"
     choices, _ = services.scan_paths([str(pst)])
-    state = WizardState(mailbox="m@example.com", client_id="6731de76-14a6-49ae-97bc-6eba6914391e",
-                        root=root, folder=folder, sources=choices)
+    state = WizardState(
+        mailbox="m@example.com",
+        client_id="6731de76-14a6-49ae-97bc-6eba6914391e",
+        root=root,
+        folder=folder,
+        sources=choices,
+    )
     plan = build_plan(state.to_profile(), dry_run=True)
     inbox = next(f for s, f in plan.folders if f.source_path == ("Inbox",))
     shown = example_target("mailbox", root, folder, str(pst)).split(" / ")[1:]
@@ -132,8 +137,9 @@ def test_outlook_locations_and_registry_encoding(tmp_path):
     (docs / "archive.pst").write_bytes(b"!BDN")
     (local / "me@example.com.ost").write_bytes(b"!BDN")
     (local / "readme.txt").write_bytes(b"")
-    found = outlook_pst_paths({"USERPROFILE": str(tmp_path / "me"), "LOCALAPPDATA": str(tmp_path / "local")},
-                              registry=False)
+    found = outlook_pst_paths(
+        {"USERPROFILE": str(tmp_path / "me"), "LOCALAPPDATA": str(tmp_path / "local")}, registry=False
+    )
     assert found == [str(docs / "archive.pst"), str(local / "me@example.com.ost")]
     assert registry_value_name(PR_PST_PATH_W) == "001f6700"
     raw = "C:\\Users\\me\\Documents\\Outlook Files\\archive.pst".encode("utf-16-le") + b"\x00\x00"

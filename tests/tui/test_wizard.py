@@ -307,9 +307,16 @@ async def test_back_keeps_answers(workdir):
 
 async def test_welcome_opens_a_saved_profile_into_the_wizard(workdir, corpus_pst):
     """From the welcome screen, typing a saved profile's path reopens it with its answers and ticks."""
-    state = WizardState(target="on-premises", discovery="direct", ews_url="https://mail.example.test/EWS/Exchange.asmx",
-                        mailbox="matt@example.test", auth_method="password", username="svc", cache_password=True,
-                        name="reopen")
+    state = WizardState(
+        target="on-premises",
+        discovery="direct",
+        ews_url="https://mail.example.test/EWS/Exchange.asmx",
+        mailbox="matt@example.test",
+        auth_method="password",
+        username="svc",
+        cache_password=True,
+        name="reopen",
+    )
     from tui import services
 
     state.sources, _ = services.scan_paths([str(corpus_pst)])
@@ -351,8 +358,7 @@ async def test_mouse_click_ticks_a_folder(workdir, corpus_pst):
         await add_pst(pilot, corpus_pst)
         tree = app.screen.query_one(PstTree)
         choice = tree.choices[0]
-        line = next(i for i in range(tree.last_line + 1)
-                    if tree.get_node_at_line(i).data.path == ("Deleted Items",))
+        line = next(i for i in range(tree.last_line + 1) if tree.get_node_at_line(i).data.path == ("Deleted Items",))
         await pilot.click(PstTree, offset=(12, line - tree.scroll_offset.y + 1))
         await pilot.pause()
         assert choice.state(("Deleted Items",)) == "off"

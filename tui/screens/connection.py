@@ -22,18 +22,26 @@ class ConnectionScreen(StepScreen):
     def form(self) -> ComposeResult:
         s = self.state
         yield field_row("Exchange", Select(TARGETS, value=s.target, allow_blank=False, compact=True, id="target"))
-        yield field_row("Transport", Select(TRANSPORTS, value=s.transport, allow_blank=False, compact=True,
-                                            id="transport"))
-        yield field_row("Find the server by", Select(DISCOVERIES, value=s.discovery, allow_blank=False,
-                                                     compact=True, id="discovery"))
-        yield field_row("EWS URL", Input(s.ews_url, placeholder="https://mail.example.com/EWS/Exchange.asmx",
-                                         compact=True, id="ews_url"), id="ews-url-row")
-        yield field_row("", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True,
-                                     id="impersonation"))
-        yield field_row("", Tick("Verify the server's TLS certificate", s.verify_tls, compact=True,
-                                     id="verify_tls"))
-        yield field_row("Extra CA bundle", Input(s.ca_bundle, placeholder="optional: a PEM file of CAs to trust",
-                                                 compact=True, id="ca_bundle"))
+        yield field_row(
+            "Transport", Select(TRANSPORTS, value=s.transport, allow_blank=False, compact=True, id="transport")
+        )
+        yield field_row(
+            "Find the server by",
+            Select(DISCOVERIES, value=s.discovery, allow_blank=False, compact=True, id="discovery"),
+        )
+        yield field_row(
+            "EWS URL",
+            Input(s.ews_url, placeholder="https://mail.example.com/EWS/Exchange.asmx", compact=True, id="ews_url"),
+            id="ews-url-row",
+        )
+        yield field_row(
+            "", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation")
+        )
+        yield field_row("", Tick("Verify the server's TLS certificate", s.verify_tls, compact=True, id="verify_tls"))
+        yield field_row(
+            "Extra CA bundle",
+            Input(s.ca_bundle, placeholder="optional: a PEM file of CAs to trust", compact=True, id="ca_bundle"),
+        )
         yield Static("", id="connection-help", classes="hint")
 
     def on_mount(self) -> None:
@@ -51,11 +59,15 @@ class ConnectionScreen(StepScreen):
         online = self.query_one("#target", Select).value == "exchange-online"
         help_ = self.query_one("#connection-help", Static)
         if online:
-            help_.update("Exchange Online signs in with OAuth (next step). Autodiscover finds EWS at "
-                         "outlook.office365.com; Graph needs no URL.")
+            help_.update(
+                "Exchange Online signs in with OAuth (next step). Autodiscover finds EWS at "
+                "outlook.office365.com; Graph needs no URL."
+            )
         else:
-            help_.update("On-premises: autodiscover needs DNS for autodiscover.<domain>; otherwise give the "
-                         "EWS URL, usually https://<server>/EWS/Exchange.asmx.")
+            help_.update(
+                "On-premises: autodiscover needs DNS for autodiscover.<domain>; otherwise give the "
+                "EWS URL, usually https://<server>/EWS/Exchange.asmx."
+            )
 
     def save(self) -> None:
         s = self.state

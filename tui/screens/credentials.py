@@ -27,24 +27,39 @@ class CredentialsScreen(StepScreen):
 
     def form(self) -> ComposeResult:
         s = self.state
-        yield field_row("Target mailbox", Input(s.mailbox, placeholder="matt@example.com", compact=True,
-                                                id="mailbox"))
-        yield field_row("Sign in with", Select(METHODS, value=s.auth_method, allow_blank=False, compact=True,
-                                               id="method"))
-        yield field_row("User name", Input(s.username, placeholder="DOMAIN\\user or user@domain", compact=True,
-                                           id="username"), id="username-row")
-        yield field_row("Password", Input(s.password, password=True, compact=True, id="password"),
-                        id="password-row")
-        yield field_row("Tenant ID", Input(s.tenant_id, placeholder="GUID or contoso.onmicrosoft.com",
-                                           compact=True, id="tenant_id"), id="tenant-row")
-        yield field_row("Client (app) ID", Input(s.client_id, placeholder="the app registration's GUID",
-                                                 compact=True, id="client_id"), id="client-row")
-        yield field_row("Certificate", Input(s.certificate, placeholder="optional PEM; else a client secret",
-                                             compact=True, id="certificate"), id="cert-row")
-        yield field_row("", Tick("Cache the secret in the OS keyring", s.cache_password, compact=True,
-                                     id="cache_password"), id="cache-row")
-        yield field_row("", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True,
-                                     id="impersonation"))
+        yield field_row("Target mailbox", Input(s.mailbox, placeholder="matt@example.com", compact=True, id="mailbox"))
+        yield field_row(
+            "Sign in with", Select(METHODS, value=s.auth_method, allow_blank=False, compact=True, id="method")
+        )
+        yield field_row(
+            "User name",
+            Input(s.username, placeholder="DOMAIN\\user or user@domain", compact=True, id="username"),
+            id="username-row",
+        )
+        yield field_row("Password", Input(s.password, password=True, compact=True, id="password"), id="password-row")
+        yield field_row(
+            "Tenant ID",
+            Input(s.tenant_id, placeholder="GUID or contoso.onmicrosoft.com", compact=True, id="tenant_id"),
+            id="tenant-row",
+        )
+        yield field_row(
+            "Client (app) ID",
+            Input(s.client_id, placeholder="the app registration's GUID", compact=True, id="client_id"),
+            id="client-row",
+        )
+        yield field_row(
+            "Certificate",
+            Input(s.certificate, placeholder="optional PEM; else a client secret", compact=True, id="certificate"),
+            id="cert-row",
+        )
+        yield field_row(
+            "",
+            Tick("Cache the secret in the OS keyring", s.cache_password, compact=True, id="cache_password"),
+            id="cache-row",
+        )
+        yield field_row(
+            "", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation")
+        )
         yield Static(s.preflight_note, id="preflight")
 
     def extra_buttons(self) -> ComposeResult:
@@ -62,8 +77,7 @@ class CredentialsScreen(StepScreen):
         method = self.query_one("#method", Select).value
         self.query_one("#username-row").display = method in ("password", "oauth-device")
         self.query_one("#password-row").display = method in ("password", "oauth-app")
-        self.query_one("#password-row .field-label").update("Password" if method == "password"
-                                                              else "Client secret")
+        self.query_one("#password-row .field-label").update("Password" if method == "password" else "Client secret")
         self.query_one("#cache-row").display = method in ("password", "oauth-app")
         for row in ("#tenant-row", "#client-row"):
             self.query_one(row).display = method != "password"
@@ -86,8 +100,12 @@ class CredentialsScreen(StepScreen):
         errors = []
         if not s.mailbox:
             errors.append("mailbox: enter the address of the mailbox to import into, e.g. matt@example.com")
-        if s.auth_method in ("password", "oauth-app") and not s.password and not s.certificate \
-                and not s.secret_in_keyring:
+        if (
+            s.auth_method in ("password", "oauth-app")
+            and not s.password
+            and not s.certificate
+            and not s.secret_in_keyring
+        ):
             what = "password" if s.auth_method == "password" else "client secret (or a certificate)"
             errors.append(f"{what}: enter it to sign in (it is kept in the keyring, never in the profile)")
         return errors + [e for e in super().validate() if not (not s.mailbox and e.startswith("mailbox"))]

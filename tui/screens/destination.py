@@ -40,8 +40,9 @@ class DestinationScreen(StepScreen):
         s = self.state
         yield field_row("Store", Select(STORES, value=s.store, allow_blank=False, compact=True, id="store"))
         yield field_row("Put PST folders", Select(ROOTS, value=s.root, allow_blank=False, compact=True, id="root"))
-        yield field_row("Folder", Input(s.folder, placeholder="e.g. Imported/2016", compact=True, id="folder"),
-                        id="folder-row")
+        yield field_row(
+            "Folder", Input(s.folder, placeholder="e.g. Imported/2016", compact=True, id="folder"), id="folder-row"
+        )
         yield Static("", id="example")
 
     def on_mount(self) -> None:
@@ -57,8 +58,9 @@ class DestinationScreen(StepScreen):
         root = str(self.query_one("#root", Select).value)
         self.query_one("#folder-row").display = root == "folder"
         pst = self.state.sources[0].path if self.state.sources else "Matt Backup.pst"
-        where = example_target(str(self.query_one("#store", Select).value), root,
-                               self.query_one("#folder", Input).value.strip(), pst)
+        where = example_target(
+            str(self.query_one("#store", Select).value), root, self.query_one("#folder", Input).value.strip(), pst
+        )
         name = os.path.basename(pst)
         self.query_one("#example", Static).update(f"Example: the Inbox of {name} lands in\n  {where}")
 

@@ -33,27 +33,39 @@ class OptionsScreen(StepScreen):
 
     def form(self) -> ComposeResult:
         s = self.state
-        yield field_row("Max threads", Input(str(s.max_threads), type="integer", compact=True, id="max_threads"),
-                        hint="1-32")
+        yield field_row(
+            "Max threads", Input(str(s.max_threads), type="integer", compact=True, id="max_threads"), hint="1-32"
+        )
         yield Static("", id="advice", classes="hint")
-        yield field_row("Items per batch", Input(str(s.batch_items), type="integer", compact=True,
-                                                 id="batch_items"), hint="1-100")
-        yield field_row("MB per batch", Input(str(s.batch_megabytes), type="integer", compact=True,
-                                              id="batch_megabytes"), hint="1-100")
-        yield field_row("Rewrite addresses", Horizontal(
-            Tick("on", s.rewrite_enabled, compact=True, id="rw_enabled"),
-            Tick("contacts", s.rewrite_contacts, compact=True, id="rw_contacts"),
-            Tick("GAL", s.rewrite_gal, compact=True, id="rw_gal"),
-            Tick("from messages", s.rewrite_recipient_collection, compact=True, id="rw_collect"),
-            classes="checks"))
-        yield field_row("Item types", Horizontal(
-            *[Tick(t, t in s.item_types, compact=True, id=f"type_{t}") for t in ITEM_TYPES], classes="checks grid3"))
-        yield field_row("Dated on/after", Input(s.after, placeholder="YYYY-MM-DD (optional)", compact=True,
-                                                id="after"))
-        yield field_row("Dated before", Input(s.before, placeholder="YYYY-MM-DD (optional)", compact=True,
-                                              id="before"))
-        yield field_row("", Tick("Dry run: read and convert everything, upload nothing", s.dry_run,
-                                     compact=True, id="dry_run"))
+        yield field_row(
+            "Items per batch", Input(str(s.batch_items), type="integer", compact=True, id="batch_items"), hint="1-100"
+        )
+        yield field_row(
+            "MB per batch",
+            Input(str(s.batch_megabytes), type="integer", compact=True, id="batch_megabytes"),
+            hint="1-100",
+        )
+        yield field_row(
+            "Rewrite addresses",
+            Horizontal(
+                Tick("on", s.rewrite_enabled, compact=True, id="rw_enabled"),
+                Tick("contacts", s.rewrite_contacts, compact=True, id="rw_contacts"),
+                Tick("GAL", s.rewrite_gal, compact=True, id="rw_gal"),
+                Tick("from messages", s.rewrite_recipient_collection, compact=True, id="rw_collect"),
+                classes="checks",
+            ),
+        )
+        yield field_row(
+            "Item types",
+            Horizontal(
+                *[Tick(t, t in s.item_types, compact=True, id=f"type_{t}") for t in ITEM_TYPES], classes="checks grid3"
+            ),
+        )
+        yield field_row("Dated on/after", Input(s.after, placeholder="YYYY-MM-DD (optional)", compact=True, id="after"))
+        yield field_row("Dated before", Input(s.before, placeholder="YYYY-MM-DD (optional)", compact=True, id="before"))
+        yield field_row(
+            "", Tick("Dry run: read and convert everything, upload nothing", s.dry_run, compact=True, id="dry_run")
+        )
 
     def on_mount(self) -> None:
         self.query_one("#max_threads", Input).focus()
@@ -75,8 +87,11 @@ class OptionsScreen(StepScreen):
 
     def save(self) -> None:
         s = self.state
-        self._bad_numbers = [w for w in ("max_threads", "batch_items", "batch_megabytes")
-                             if not self.query_one(f"#{w}", Input).value.strip().lstrip("-").isdigit()]
+        self._bad_numbers = [
+            w
+            for w in ("max_threads", "batch_items", "batch_megabytes")
+            if not self.query_one(f"#{w}", Input).value.strip().lstrip("-").isdigit()
+        ]
         s.max_threads = self._int("max_threads", s.max_threads)
         s.batch_items = self._int("batch_items", s.batch_items)
         s.batch_megabytes = self._int("batch_megabytes", s.batch_megabytes)

@@ -76,8 +76,9 @@ class SourcesScreen(StepScreen):
         from tui import services
 
         paths = [services.expand_path(t) for t in (text, *more)]
-        missing = [(t, "no such file or folder") for t, p in zip((text, *more), paths, strict=True)
-                   if not os.path.exists(p)]
+        missing = [
+            (t, "no such file or folder") for t, p in zip((text, *more), paths, strict=True) if not os.path.exists(p)
+        ]
         choices, errors = services.scan_paths([p for p in paths if os.path.exists(p)])
         if len(paths) == 1 and os.path.isdir(paths[0]) and not choices and not errors:
             errors = [(text, "no PST or OST files in this folder")]

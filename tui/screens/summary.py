@@ -57,8 +57,10 @@ class SummaryScreen(Screen[int]):
         if self.report is None:
             return EXIT_PARTIAL
         totals = self.report.get("totals", {})
-        if totals.get("failed") or totals.get("mismatched_folders") or any(
-            is_mismatch(f) for f in self.report.get("folders", [])
+        if (
+            totals.get("failed")
+            or totals.get("mismatched_folders")
+            or any(is_mismatch(f) for f in self.report.get("folders", []))
         ):
             return EXIT_PARTIAL
         return EXIT_OK
@@ -90,8 +92,9 @@ class SummaryScreen(Screen[int]):
 
     def _paths(self) -> str:
         finished = getattr(self.outcome, "finished", None)
-        html = getattr(finished, "report_html", None) or getattr(getattr(self.outcome, "result", None),
-                                                                 "report_html", None)
+        html = getattr(finished, "report_html", None) or getattr(
+            getattr(self.outcome, "result", None), "report_html", None
+        )
         return f"HTML report: {html}" if html else "HTML report: none written"
 
     def on_mount(self) -> None:
@@ -106,8 +109,16 @@ class SummaryScreen(Screen[int]):
             bad = is_mismatch(f)
             style = "bold red" if bad else ""
             name = folder_label(str(f.get("pst", "")), f.get("source_path", []), many, folder_width)
-            cells = [name, f.get("pst_items"), f.get("selected"), f.get("imported"), f.get("skipped_existing"),
-                     f.get("failed"), f.get("mailbox_items"), f.get("status")]
+            cells = [
+                name,
+                f.get("pst_items"),
+                f.get("selected"),
+                f.get("imported"),
+                f.get("skipped_existing"),
+                f.get("failed"),
+                f.get("mailbox_items"),
+                f.get("status"),
+            ]
             table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
         table.focus()
 

@@ -33,8 +33,12 @@ class WelcomeScreen(Screen[tuple[str, str]]):
             yield Static(INTRO, id="intro")
             yield Button("New profile (n)", id="new", variant="primary", compact=True)
             yield Label("Open a saved profile:")
-            yield Input(placeholder="profiles/NAME.yaml", suggester=PathSuggester((".yaml", ".yml")),
-                        compact=True, id="open-path")
+            yield Input(
+                placeholder="profiles/NAME.yaml",
+                suggester=PathSuggester((".yaml", ".yml")),
+                compact=True,
+                id="open-path",
+            )
             yield Static(self._saved(), id="saved", classes="hint")
             yield Static("", id="message")
         yield Footer()

@@ -38,9 +38,9 @@ def complete_path(value: str, extensions: tuple[str, ...] = PST_EXTENSIONS) -> s
             continue
         full = os.path.join(directory, name)
         if os.path.isdir(full):
-            suffix = name[len(tail):] + os.sep
+            suffix = name[len(tail) :] + os.sep
         elif name.lower().endswith(extensions):
-            suffix = name[len(tail):]
+            suffix = name[len(tail) :]
         else:
             continue
         return value + suffix
