@@ -359,3 +359,23 @@ async def test_cached_password_goes_to_the_keyring_and_serves_the_next_run(workd
         run = await wait_run(pilot)
         assert run.outcome.error is None, run.outcome.error
         assert run.outcome.result.imported + run.outcome.result.failed == run.aggregate.snapshot().items_total
+
+
+async def test_dry_run_reads_everything_and_uploads_nothing(workdir, demo):
+    """With Dry run ticked, the run reads and converts the PST, the sandbox mailbox stays empty, the summary says so."""
+    sandbox, state, password = demo
+    state.dry_run = True
+    app = make_app(state, start="wizard", step=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        run = await wait_run(pilot)
+        assert run.outcome.error is None, run.outcome.error
+        finished = run.outcome.finished
+        assert finished is not None and finished.imported > 0
+        assert sandbox.items(DEMO_USER, ["Sample Mailbox 1", "Inbox"]) == []
+        await pilot.press("s")
+        await pilot.pause()
+        assert f"Dry run: {finished.imported} items would be imported" in str(
+            app.screen.query_one("#summary-title").render()
+        )

@@ -49,6 +49,7 @@ class RunOutcome:
     result: Any  # whatever the engine returned
     error: str | None
     cancelled: bool
+    dry_run: bool = False
 
 
 def fit_left(text: str, width: int) -> str:
@@ -155,7 +156,7 @@ class RunScreen(Screen[RunOutcome]):
     def _finish(self, result: Any, error: str | None) -> None:
         self.refresh_view()
         snap = self.aggregate.snapshot()
-        self.outcome = RunOutcome(snap.finished, result, error, self.cancel_event.is_set())
+        self.outcome = RunOutcome(snap.finished, result, error, self.cancel_event.is_set(), self.dry_run)
         text = self.query_one("#overall-text", Static)
         if error:
             text.update(Text(f"The run stopped: {error}", style="bold red"))

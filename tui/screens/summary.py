@@ -54,6 +54,9 @@ class SummaryScreen(Screen[int]):
             return EXIT_INTERRUPTED
         if getattr(self.outcome, "error", None):
             return EXIT_PARTIAL
+        if getattr(self.outcome, "dry_run", False):
+            finished = getattr(self.outcome, "finished", None)
+            return EXIT_PARTIAL if finished is None or finished.failed else EXIT_OK
         if self.report is None:
             return EXIT_PARTIAL
         totals = self.report.get("totals", {})
@@ -74,6 +77,13 @@ class SummaryScreen(Screen[int]):
     def _headline(self) -> Text:
         if getattr(self.outcome, "error", None):
             return Text(f"The run stopped: {self.outcome.error}", style="bold red")
+        if getattr(self.outcome, "dry_run", False):
+            f = getattr(self.outcome, "finished", None)
+            if f is None:
+                return Text("The dry run did not finish.", style="bold red")
+            text = Text(f"Dry run: {f.imported} items would be imported, nothing was uploaded; ")
+            text.append(f"{f.failed} could not be read or converted", style="bold red" if f.failed else "green")
+            return text
         if self.report is None:
             return Text("No verification report was produced.", style="bold red")
         t = self.report.get("totals", {})
