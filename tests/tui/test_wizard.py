@@ -327,7 +327,7 @@ async def test_welcome_opens_a_saved_profile_into_the_wizard(workdir, corpus_pst
     save_profile(state.to_profile(), workdir / "profiles" / "reopen.yaml")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("o", *"profiles/nope.yaml", "enter")
+        await pilot.press(*"profiles/nope.yaml", "enter")
         await pilot.pause()
         assert "nope.yaml" in str(app.screen.query_one("#message").render())
         await pilot.press("home", "ctrl+k", *"profiles/reopen.yaml", "enter")
@@ -343,10 +343,10 @@ async def test_welcome_opens_a_saved_profile_into_the_wizard(workdir, corpus_pst
 
 
 async def test_new_profile_from_welcome(workdir):
-    """n on the welcome screen starts a blank wizard at step 1."""
+    """Ctrl+N on the welcome screen starts a blank wizard at step 1."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n")
+        await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, ConnectionScreen)
 

@@ -12,27 +12,28 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from tui.widgets.path_input import PathSuggester
 
-INTRO = """[b]pstimport[/b]: import Outlook PST/OST files into Exchange mailboxes
-(Exchange Online or on-premises), folder by folder, with a verification report.
-
-A profile holds the connection, the PSTs and the options. It is saved as YAML in
-profiles/ and can be run again, also headless: pstimport run PROFILE --headless"""
+INTRO = (
+    "[b]pstimport[/b]: import Outlook PST/OST files into Exchange mailboxes (Exchange Online or "
+    "on-premises), folder by folder, with a verification report.\n\n"
+    "A profile holds the connection, the PSTs and the options. It is saved as YAML in profiles/ "
+    "and can be run again, also headless: pstimport run PROFILE --headless"
+)
 
 
 class WelcomeScreen(Screen[tuple[str, str]]):
     """Dismisses with ("new", "") or ("open", path)."""
 
+    # The path field has the focus, so typing a path never races a one-letter key; Ctrl+N is "Next"
+    # everywhere in the wizard, and here it starts a new profile.
     BINDINGS = [
-        Binding("n", "new", "New profile"),
-        Binding("o", "open", "Open profile"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        Binding("ctrl+n", "new", "New profile", priority=True),
     ]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="welcome"):
             yield Static(INTRO, id="intro")
-            yield Button("New profile (n)", id="new", variant="primary", compact=True)
-            yield Label("Open a saved profile:")
+            yield Button("New profile (^n)", id="new", variant="primary", compact=True)
+            yield Label("Or open a saved profile (type its path, Enter):")
             yield Input(
                 placeholder="profiles/NAME.yaml",
                 suggester=PathSuggester((".yaml", ".yml")),
@@ -50,15 +51,10 @@ class WelcomeScreen(Screen[tuple[str, str]]):
         return "In ./profiles: " + ", ".join(p.name for p in found)
 
     def on_mount(self) -> None:
-        self.query_one("#new", Button).focus()
+        self.query_one("#open-path", Input).focus()
 
     def action_new(self) -> None:
-        if isinstance(self.focused, Input):
-            return
         self.dismiss(("new", ""))
-
-    def action_open(self) -> None:
-        self.query_one("#open-path", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "new":
