@@ -516,8 +516,9 @@ class _Engine:
             reader.start()
             for w in workers:
                 w.start()
-            while reader.is_alive() or any(w.is_alive() for w in workers):
-                reader.join(PROGRESS_INTERVAL)
+            while (alive := next((t for t in (reader, *workers) if t.is_alive()), None)) is not None:
+                # join a thread that is still running: a dead one's join returns at once and spins
+                alive.join(PROGRESS_INTERVAL)
                 self._progress(t0)
             for w in workers:
                 w.join()

@@ -213,3 +213,20 @@ def test_cancel_records_in_flight_and_resumes(tmp_path, sandbox, profile_for):
     found = stamped_items(sandbox)
     assert len(found) == 200 and all(len(v) == 1 for v in found.values())
     assert second.imported + first.imported == 200
+
+
+def test_progress_events_are_paced(corpus_dir, tmp_path, sandbox, profile_for):
+    """Progress goes out a few times a second, not in a loop once the reader has finished."""
+    import time
+
+    from core.events import Progress
+
+    pst = _pst(corpus_dir, TIKA, tmp_path)
+    events: list = []
+    start = time.monotonic()
+    result = run_profile(profile_for([pst]), events=events)
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 0
+    progress = sum(isinstance(e, Progress) for e in events)
+    # 4 per second at most while running, plus the final one (the spin emitted thousands)
+    assert 1 <= progress <= 4 * elapsed + 3
