@@ -8,6 +8,7 @@ Update the baselines after a deliberate change with `pytest tests/tui/test_snaps
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +46,12 @@ def wizard_state() -> WizardState:
 
     if not (CORPUS / GOOD_PST).is_file():
         pytest.skip(f"the PST corpus is not at {CORPUS}")
-    choices, _ = services.scan_paths([str(CORPUS / GOOD_PST)])
+    # a fixed path, so the review screen's YAML renders the same wherever the checkout lives
+    stable = Path("/tmp/pstimport-snapshot-psts") / GOOD_PST
+    if not stable.is_file() or stable.stat().st_size != (CORPUS / GOOD_PST).stat().st_size:
+        stable.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORPUS / GOOD_PST, stable)
+    choices, _ = services.scan_paths([str(stable)])
     choices[0].set_checked(("Contacts",), False)
     return WizardState(
         target="on-premises",
