@@ -109,3 +109,35 @@ def test_oauth_device_code_import(corpus_dir, tmp_path, monkeypatch):
         assert shown and sb.base_url in shown[0]
         assert result.exit_code == 0 and result.imported == 7
         assert len(stamped_items(sb)) == 7
+
+
+def test_oauth_token_expiring_mid_import_is_renewed_through_msal(corpus_dir, tmp_path, monkeypatch):
+    """Tokens that expire during the import are renewed by msal at the configured authority; nothing fails."""
+    import core.sandbox.server.app as sandbox_app
+    from core.sandbox.pstwriter.content import generate
+
+    monkeypatch.setattr(sandbox_app, "TOKEN_LIFETIME_S", 2)
+    pst = tmp_path / "scale.pst"
+    generate(str(pst), seed=9, mode="scale", items=150, mix="small")
+    monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", APP_SECRET)
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}, tls=True) as sb:
+        monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+        sb.set_knobs(latency_ms=60)
+        prof = Profile.new(
+            name="x",
+            mailbox=ALICE,
+            sources=[pst],
+            target="exchange-online",
+            ews_url=sb.ews_url,
+            auth_method="oauth-app",
+            tenant_id="contoso.onmicrosoft.com",
+            client_id=APP_ID,
+            performance={"max_threads": 2, "batch_items": 5},
+            report={"directory": str(tmp_path / "reports")},
+        )
+        prof.connection.ca_bundle = str(sb.ca_cert)
+        result = run_profile(prof)
+        assert result.failed == 0 and result.imported == 150
+        assert len(stamped_items(sb)) == 150
+        issued = sb.store._db.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]
+        assert issued >= 2  # the first token expired and msal fetched another

@@ -160,6 +160,35 @@ class EwsSettings:
     """Called with the device-code sign-in instructions (URL and code); default: print them."""
 
 
+class MsalCredentials(OAuth2Credentials):
+    """exchangelib OAuth credentials whose tokens come from msal, also when they expire mid-import.
+
+    No client secret is given to exchangelib, so it never refreshes against its hard-wired
+    login.microsoftonline.com; on TokenExpiredError it calls `refresh`, which asks msal (which
+    uses its cache, the refresh token or the client credential, at the configured authority).
+    """
+
+    def __init__(self, source: MsalTokenSource, **kwargs: Any) -> None:
+        super().__init__(client_secret="", **kwargs)
+        self._source = source
+
+    def refresh(self, session: Any) -> None:
+        self.access_token = self._source.token()
+
+    def session_params(self) -> dict:
+        # exchangelib drops the app-only token whenever it retires a session, then would fetch a
+        # new one itself from login.microsoftonline.com; give it msal's instead.
+        if self.access_token is None:
+            self.access_token = self._source.token()
+        return super().session_params()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
 def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
     if not settings.verify_tls:
         return NoVerifyHTTPAdapter
@@ -216,9 +245,9 @@ class EwsTransport(Transport):
             )
         token = self._token_source.token()
         identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
-        return OAuth2Credentials(
+        return MsalCredentials(
+            self._token_source,
             client_id=s.client_id or "",
-            client_secret=s.secret or "",
             tenant_id=s.tenant_id,
             identity=identity,
             access_token=token,
