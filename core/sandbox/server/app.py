@@ -634,8 +634,13 @@ class Sandbox:
         """Change realism knobs while running, e.g. `set_knobs(busy_rate=0.5, latency_ms=20)`."""
         return self._knobs.update(**changes)
 
-    def mint_token(self, subject: str, kind: str = "user", lifetime_s: float = TOKEN_LIFETIME_S) -> str:
-        """Issue a Bearer token for a user address (kind user) or an app client_id (kind app)."""
+    def mint_token(self, subject: str, kind: str = "user", lifetime_s: float | None = None) -> str:
+        """Issue a Bearer token for a user address (kind user) or an app client_id (kind app).
+
+        The lifetime defaults to TOKEN_LIFETIME_S, read when called (tests shorten it).
+        """
+        if lifetime_s is None:
+            lifetime_s = TOKEN_LIFETIME_S
         token = "sbx1." + secrets.token_urlsafe(32)
         self.store.save_token(token, subject.lower() if kind == "user" else subject, kind, time.time() + lifetime_s)
         return token
