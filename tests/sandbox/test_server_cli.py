@@ -148,3 +148,24 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged(tmp_path):
         close_connections()
         if proc.poll() is None:
             stop(proc)
+
+
+def test_stop_lets_a_request_in_progress_finish(tmp_path):
+    """stop() waits for an answer being computed before it closes the store: the caller gets its 200."""
+    from core.sandbox.server.app import Sandbox
+    from tests.sandbox.test_server_faults import GET_INBOX
+
+    sb = Sandbox(tmp_path / "s", users={USER: PASSWORD}).start()
+    sb.set_knobs(latency_ms=600)
+    session = requests.Session()
+    answers: list[int] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            session.post(sb.ews_url, data=GET_INBOX, auth=(USER, PASSWORD), timeout=10).status_code
+        )
+    )
+    slow.start()
+    time.sleep(0.2)
+    sb.stop()
+    slow.join()
+    assert answers == [200]

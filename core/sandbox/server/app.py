@@ -173,6 +173,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if urlsplit(self.path).path.lower() in (EWS_PATH, AUTODISCOVER_PATH) else 404)
 
     def do_POST(self) -> None:  # noqa: N802
+        sandbox = self.server.sandbox
+        if not sandbox._begin():  # stopping: a kept-alive connection must not reach a closed store
+            self._send(503, b"<html><body>Service Unavailable</body></html>", "text/html", close=True)
+            return
+        try:
+            self._post()
+        finally:
+            sandbox._end()
+
+    def _post(self) -> None:
         body = self._read_body()
         if body is None:
             return
@@ -539,6 +549,9 @@ class Sandbox:
         self._device_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._active = 0  # POSTs being answered
+        self._stopping = False
+        self._active_cond = threading.Condition()
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -561,7 +574,10 @@ class Sandbox:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting, let requests in progress finish (up to `grace_s`), then close the store."""
+        with self._active_cond:
+            self._stopping = True
         if self._dns is not None:
             self._dns.stop()
             self._dns = None
@@ -572,7 +588,21 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        with self._active_cond:
+            self._active_cond.wait_for(lambda: self._active == 0, timeout=grace_s)
         self.store.close()
+
+    def _begin(self) -> bool:
+        with self._active_cond:
+            if self._stopping:
+                return False
+            self._active += 1
+            return True
+
+    def _end(self) -> None:
+        with self._active_cond:
+            self._active -= 1
+            self._active_cond.notify_all()
 
     def __enter__(self) -> Sandbox:
         return self.start()
