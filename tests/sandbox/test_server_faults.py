@@ -121,8 +121,8 @@ def concurrent(sandbox, bodies: list[tuple[bytes, tuple[str, str]]]) -> list[req
 
 
 def test_concurrency_limit_refuses_the_surplus(sandbox):
-    """Above max_concurrency a caller's extra request is refused as EWSMaxConcurrency does it."""
-    sandbox.set_knobs(max_concurrency=1, latency_ms=500)
+    """Above max_concurrency a caller's extra request is refused as Exchange Online refuses it."""
+    sandbox.set_knobs(max_concurrency=1, latency_ms=500, concurrency_error="ErrorExceededConnectionCount")
     replies = concurrent(sandbox, [(GET_INBOX, (ALICE, PASSWORD))] * 3 + [(GET_INBOX, (BOB, BOB_PASSWORD))])
     assert [r.status_code for r in replies] == [200, 500, 500, 200]  # bob has his own budget
     refused = etree.fromstring(replies[1].content)

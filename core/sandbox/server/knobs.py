@@ -28,12 +28,13 @@ class Knobs:
     busy_next: int = 0  # the next N EWS requests are refused as busy (deterministic, for tests)
     back_off_ms: int = 250  # the BackOffMilliseconds the busy fault asks for
     max_concurrency: int = 0  # EWS requests in flight per caller; 0 means unlimited (EWSMaxConcurrency)
-    # How a request over max_concurrency is refused: Exchange's ErrorExceededConnectionCount fault
-    # (what Exchange Online answers), or ErrorServerBusy with back_off_ms. Beware: exchangelib 5.6
-    # answers ErrorExceededConnectionCount by shrinking its session pool, which deadlocks when several
-    # threads share one Protocol and every session is checked out (Protocol.decrease_poolsize holds
-    # its pool lock while get_session tries to grow the pool).
-    concurrency_error: str = "ErrorExceededConnectionCount"
+    # How a request over max_concurrency is refused: ErrorServerBusy with back_off_ms (the default, as
+    # the issue describes EWSMaxConcurrency), or Exchange Online's ErrorExceededConnectionCount fault.
+    # Beware: exchangelib 5.6 answers ErrorExceededConnectionCount by shrinking its session pool, which
+    # deadlocks when several threads share one Protocol and every session is checked out
+    # (Protocol.decrease_poolsize holds its pool lock while get_session tries to grow the pool); the
+    # engine does not guard against that yet, so it is opt-in here.
+    concurrency_error: str = "ErrorServerBusy"
     drop_rate: float = 0.0  # close the connection without an answer
     error_rate: float = 0.0  # HTTP 503 Service Unavailable
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # bigger requests get HTTP 413
