@@ -392,6 +392,8 @@ class _Engine:
                 self.limiter.release()
                 last_error = str(exc)
                 if getattr(exc, "permanent", False):
+                    if getattr(exc, "too_large", False) and len(pending) == 1:
+                        last_error = f"too large for the server; skipped ({exc})"
                     if len(pending) > 1:
                         # Refused as a whole: send each item alone so only the bad one fails.
                         for key in list(pending):

@@ -230,3 +230,21 @@ def test_progress_events_are_paced(corpus_dir, tmp_path, sandbox, profile_for):
     progress = sum(isinstance(e, Progress) for e in events)
     # 4 per second at most while running, plus the final one (the spin emitted thousands)
     assert 1 <= progress <= 4 * elapsed + 3
+
+
+def test_items_over_the_server_limits_are_skipped_and_reported(tmp_path, sandbox, profile_for):
+    """Items over the item size limit, and requests over the request limit, fail alone and are reported."""
+    from core.sandbox.pstwriter.content import generate
+
+    pst = tmp_path / "realistic.pst"
+    generate(str(pst), seed=4, mode="realistic")
+    truth = [t for t in json.loads(Path(str(pst) + ".truth.json").read_text())["items"] if not t.get("associated")]
+    sandbox.set_knobs(max_item_bytes=4 * 1024 * 1024, max_request_bytes=12 * 1024 * 1024)
+    result = run_profile(profile_for([pst], batch=10))
+    reasons = [f.reason for f in result.failures]
+    assert result.failed == 2, reasons  # the 9 MB and the 21 MB attachment
+    assert all("too large for the server" in r for r in reasons)
+    assert {f.subject for f in result.failures} == {"Large attachment 9 MB", "Large attachment 21 MB"}
+    assert len(stamped_items(sandbox)) == len(truth) - 2
+    assert result.exit_code == 1
+    assert len(result.report["failures"]) == 2

@@ -87,6 +87,10 @@ def connect_error(
     return ConnectError(f"{where}: {type(exc).__name__}: {_short(exc)}")
 
 
+class RequestTooLarge(Exception):
+    """The server refused a request body as too large (HTTP 413)."""
+
+
 _PERMANENT = tuple(
     getattr(ex, n)
     for n in (
@@ -108,6 +112,11 @@ _PERMANENT = tuple(
 
 def upload_error(exc: BaseException) -> TransportError:
     """A ServerBusy or TransportError for a failed request during upload."""
+    if isinstance(exc, ex.ErrorServerBusy) and str(exc) == "Caused by closed connection":
+        # exchangelib's name for any non-200 answer that closes the connection: not a request to wait.
+        err = TransportError("the server closed the connection")
+        err.unknown_outcome = True  # type: ignore[attr-defined]
+        return err
     if isinstance(exc, ex.ErrorServerBusy) and str(exc).startswith("Reraised from"):
         # exchangelib turns a dropped connection or a 503 into "busy" with its own 10 s wait;
         # the server asked for nothing, so: a 503 is a short busy, a drop an unknown outcome.
@@ -128,6 +137,12 @@ def upload_error(exc: BaseException) -> TransportError:
         busy = ServerBusy("server unavailable (HTTP 503)", DEFAULT_BACK_OFF)
         busy.unknown_outcome = True  # type: ignore[attr-defined]  # cheap to check, so check
         return busy
+    if isinstance(exc, RequestTooLarge):
+        # IIS refused the request body as too large before EWS read it: nothing was created.
+        big = TransportError(str(exc))
+        big.permanent = True  # type: ignore[attr-defined]
+        big.too_large = True  # type: ignore[attr-defined]
+        return big
     err = TransportError(f"{type(exc).__name__}: {_short(exc)}")
     # The server read the request and refused it as a whole: sending it again will not help,
     # but each item alone may go through (the engine splits the batch).

@@ -55,14 +55,15 @@ from core.mapi import PidNamePstImportSourceKey
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.ews import props
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
-from core.transport.ews.errors import connect_error, upload_error
+from core.transport.ews.errors import RequestTooLarge, connect_error, upload_error
 from core.transport.ews.items import build_item
 
 log = logging.getLogger(__name__)
 # exchangelib warns on every busy answer ("Decreasing session pool size"); we report throttling
-# ourselves, through events, so its warnings are only shown with --debug.
+# ourselves, through events, so its messages are only shown with --debug.
 if logging.getLogger().level > logging.DEBUG:
-    logging.getLogger("exchangelib").setLevel(logging.ERROR)
+    # Its errors are ours to report too, and they quote whole requests (item contents) in the log.
+    logging.getLogger("exchangelib").setLevel(logging.CRITICAL)
 
 # EWS distinguished folder ids (MS-OXWSCDATA DistinguishedFolderIdNameType) and exchangelib's classes.
 _DISTINGUISHED = {
@@ -109,6 +110,7 @@ FIND_PAGE = 500
 STAMPS_PER_QUERY = 50
 
 
+HTTP_PAYLOAD_TOO_LARGE = 413
 CONNECT_ATTEMPTS = 5
 CONNECT_RETRY_SECONDS = 0.3
 
@@ -190,20 +192,24 @@ class MsalCredentials(OAuth2Credentials):
 
 
 def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
-    if not settings.verify_tls:
-        return NoVerifyHTTPAdapter
-    if settings.ca_bundle is not None:
-        bundle = str(settings.ca_bundle)
+    """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook): TLS as
+    the profile says, and an HTTP 413 surfaced as such (exchangelib would report it as a busy server
+    when the answer also closes the connection)."""
+    base = NoVerifyHTTPAdapter if not settings.verify_tls else requests.adapters.HTTPAdapter
+    bundle = str(settings.ca_bundle) if settings.verify_tls and settings.ca_bundle is not None else None
 
-        class CaBundleAdapter(requests.adapters.HTTPAdapter):
-            """Trusts the profile's CA bundle (exchangelib's documented HTTP_ADAPTER_CLS hook)."""
-
-            def send(self, *args: Any, **kwargs: Any) -> Any:
+    class PstImportAdapter(base):  # type: ignore[misc, valid-type]
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if bundle is not None:
                 kwargs["verify"] = bundle
-                return super().send(*args, **kwargs)
+            response = super().send(request, *args, **kwargs)
+            if response.status_code == HTTP_PAYLOAD_TOO_LARGE:
+                response.close()
+                size = len(request.body or b"")
+                raise RequestTooLarge(f"HTTP 413: the server refused a request of {size // 1024} KB as too large")
+            return response
 
-        return CaBundleAdapter
-    return requests.adapters.HTTPAdapter
+    return PstImportAdapter
 
 
 class EwsTransport(Transport):
