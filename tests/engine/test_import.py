@@ -228,8 +228,8 @@ def test_progress_events_are_paced(corpus_dir, tmp_path, sandbox, profile_for):
     elapsed = time.monotonic() - start
     assert result.exit_code == 0
     progress = sum(isinstance(e, Progress) for e in events)
-    # 4 per second at most while running, plus the final one (the spin emitted thousands)
-    assert 1 <= progress <= 4 * elapsed + 3
+    # 4 per second while running, plus a few at folder and run boundaries (the spin emitted thousands)
+    assert 1 <= progress <= 4 * elapsed + 10
 
 
 def test_items_over_the_server_limits_are_skipped_and_reported(tmp_path, sandbox, profile_for):
