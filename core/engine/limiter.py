@@ -62,3 +62,27 @@ class AdaptiveLimiter:
                 self.limit += 1
                 self._calm = 0
                 self._cond.notify_all()
+
+
+class ByteBudget:
+    """Bounds the payload bytes queued or in flight; a batch bigger than the budget goes alone."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, size: int, cancel: threading.Event | None = None) -> bool:
+        """Wait until `size` fits (or nothing else is held); False when `cancel` was set meanwhile."""
+        with self._cond:
+            while self.used and self.used + size > self.capacity:
+                if cancel is not None and cancel.is_set():
+                    return False
+                self._cond.wait(0.2)
+            self.used += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self.used -= size
+            self._cond.notify_all()

@@ -21,7 +21,7 @@ from typing import Any
 from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
 from core.convert.mime import item_date
 from core.engine.journal import Journal
-from core.engine.limiter import AdaptiveLimiter
+from core.engine.limiter import AdaptiveLimiter, ByteBudget
 from core.engine.memory import tune_malloc
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
 from core.engine.retry import retrying
@@ -52,6 +52,9 @@ MAX_BUSY = 200
 RETRY_BASE_SECONDS = 0.2
 PROGRESS_INTERVAL = 0.25
 QUEUE_BATCHES_PER_THREAD = 2
+# Payload bytes read ahead or in flight at once. exchangelib holds about four copies of a request
+# (MIME, base64, XML tree, body), so this bounds the memory of the upload side whatever the PST.
+BYTES_IN_FLIGHT = 32 * MB
 
 
 @dataclass
@@ -127,6 +130,7 @@ class _Engine:
         self.batch_items = perf.batch_items
         self.batch_bytes = perf.batch_megabytes * MB
         self.limiter = AdaptiveLimiter(perf.max_threads)
+        self.budget = ByteBudget(max(BYTES_IN_FLIGHT, self.batch_bytes))
         self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=perf.max_threads * QUEUE_BATCHES_PER_THREAD)
         self.transport: Transport | None = None
         self.journal: Journal | None = None
@@ -313,12 +317,14 @@ class _Engine:
         with self._lock:
             st.outstanding += 1
         b = _Batch(st, fp.handle, payloads, size)
-        while not self.cancel.is_set():
-            try:
-                self.queue.put(b, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        if self.budget.acquire(size, self.cancel):
+            while not self.cancel.is_set():
+                try:
+                    self.queue.put(b, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+            self.budget.release(size)
         with self._lock:
             st.outstanding -= 1
 
@@ -360,6 +366,7 @@ class _Engine:
                 for p in batch.payloads:
                     self._fail(batch.stats, p.subject, f"{type(exc).__name__}: {exc}")
             finally:
+                self.budget.release(batch.size)
                 with self._lock:
                     batch.stats.outstanding -= 1
                 self._maybe_finish(batch.stats)
