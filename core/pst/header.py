@@ -8,20 +8,16 @@ not by their extension.
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 
 from core.errors import PstError
+from core.pst.ndb import format as F
+from core.pst.ndb.crc import crc32
 
-MAGIC = b"!BDN"
-CLIENT_MAGIC = {b"SM": "pst", b"SO": "ost", b"AB": "pab"}
-# wVer values (MS-PST 2.2.2.6): 14/15 ANSI, 23 Unicode, 36 Unicode with 4 KiB pages (OST 2013)
-ANSI_VERSIONS = (14, 15)
-UNICODE_MIN_VERSION = 23
-HEADER_SIZE = {"ansi": 512, "unicode": 564}
-CRYPT_OFFSET = {"ansi": 461, "unicode": 513}
-CRC_PARTIAL_OFFSET, CRC_PARTIAL_START, CRC_PARTIAL_LENGTH = 4, 8, 471
-CRYPT_METHODS = {0: "none", 1: "compressible", 2: "high"}
+CLIENT_MAGIC = {F.CLIENT_MAGIC_PST: "pst", F.CLIENT_MAGIC_OST: "ost", F.CLIENT_MAGIC_PAB: "pab"}
+HEADER_SIZE = {"ansi": F.HEADER_SIZE_ANSI, "unicode": F.HEADER_SIZE_UNICODE}
+CRYPT_OFFSET = {"ansi": F.HEADER_CRYPT_METHOD_ANSI, "unicode": F.HEADER_CRYPT_METHOD_UNICODE}
+CRYPT_METHODS = {F.NDB_CRYPT_NONE: "none", F.NDB_CRYPT_PERMUTE: "compressible", F.NDB_CRYPT_CYCLIC: "high"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +26,6 @@ class Header:
     format: str  # ansi | unicode
     version: int
     encryption: str
-
-
-def ms_pst_crc(data: bytes) -> int:
-    """The CRC-32 of MS-PST 5.3: the usual polynomial, seeded with 0 and not inverted at the end."""
-    return zlib.crc32(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
 
 
 def _what_is_it(head: bytes) -> str:
@@ -58,7 +49,7 @@ def is_pst_signature(path: str) -> bool:
             head = fh.read(10)
     except OSError:
         return False
-    return head[:4] == MAGIC and head[8:10] in (b"SM", b"SO")
+    return head[:4] == F.HEADER_MAGIC and head[8:10] in (F.CLIENT_MAGIC_PST, F.CLIENT_MAGIC_OST)
 
 
 def sniff(path: str) -> Header:
@@ -78,7 +69,7 @@ def sniff(path: str) -> Header:
         raise PstError(path, f"cannot be opened: {exc.strerror or exc}") from None
     if not head:
         raise PstError(path, "is empty")
-    if head[:4] != MAGIC:
+    if head[:4] != F.HEADER_MAGIC:
         raise PstError(path, _what_is_it(head))
     client = head[8:10]
     kind = CLIENT_MAGIC.get(client)
@@ -89,16 +80,17 @@ def sniff(path: str) -> Header:
     if kind == "pab":
         raise PstError(path, "is a personal address book (.pab), not a PST or OST")
     (version,) = struct.unpack_from("<H", head, 10)
-    if version in ANSI_VERSIONS:
+    if F.NDB_VERSION_ANSI <= version <= F.NDB_VERSION_ANSI_MAX:
         fmt = "ansi"
-    elif version >= UNICODE_MIN_VERSION:
+    elif version >= F.NDB_VERSION_UNICODE:
         fmt = "unicode"
     else:
         raise PstError(path, f"unknown file format version {version}")
     if len(head) < HEADER_SIZE[fmt]:
         raise PstError(path, f"truncated: {len(head)} bytes, but a {fmt.upper()} header alone is {HEADER_SIZE[fmt]}")
-    (stored_crc,) = struct.unpack_from("<I", head, CRC_PARTIAL_OFFSET)
-    if ms_pst_crc(head[CRC_PARTIAL_START : CRC_PARTIAL_START + CRC_PARTIAL_LENGTH]) != stored_crc:
+    (stored_crc,) = struct.unpack_from("<I", head, F.HEADER_CRC_PARTIAL_FIELD)
+    start = F.HEADER_CRC_PARTIAL_OFFSET
+    if crc32(head[start : start + F.HEADER_CRC_PARTIAL_SIZE]) != stored_crc:
         raise PstError(path, "corrupt header: checksum mismatch (the file is damaged; try scanpst.exe on it)")
     crypt = CRYPT_METHODS.get(head[CRYPT_OFFSET[fmt]])
     if crypt is None:

@@ -13,6 +13,7 @@ from enum import IntEnum
 HEADER_MAGIC = b"!BDN"  # dwMagic
 CLIENT_MAGIC_PST = b"SM"  # wMagicClient of a PST
 CLIENT_MAGIC_OST = b"SO"  # wMagicClient of an OST
+CLIENT_MAGIC_PAB = b"AB"  # wMagicClient of a personal address book (not a mail store)
 
 # wVer: the file format version.
 NDB_VERSION_ANSI = 14  # 14 or 15: ANSI (32-bit offsets and ids)
@@ -25,9 +26,12 @@ NDB_SENTINEL = 0x80  # bSentinel
 
 HEADER_SIZE_UNICODE = 564
 HEADER_SIZE_ANSI = 512
+HEADER_CRC_PARTIAL_FIELD = 4  # where dwCRCPartial is stored
 HEADER_CRC_PARTIAL_OFFSET = 8  # dwCRCPartial covers 471 bytes from wMagicClient
 HEADER_CRC_PARTIAL_SIZE = 471
 HEADER_CRC_FULL_SIZE = 516  # Unicode only: dwCRCFull covers 516 bytes from wMagicClient
+HEADER_CRYPT_METHOD_UNICODE = 513  # where bCryptMethod is stored in a Unicode header
+HEADER_CRYPT_METHOD_ANSI = 461  # ... and in an ANSI header
 
 
 class CryptMethod(IntEnum):

@@ -136,7 +136,7 @@ def read_header(fh: BinaryIO, file_size: int) -> Header:
         raise NdbError(f"unknown file format version wVer={w_ver}")
     if unicode and len(raw) < F.HEADER_SIZE_UNICODE:
         raise NdbError(f"truncated header: the file has only {len(raw)} bytes")
-    (crc_partial,) = struct.unpack_from("<I", raw, 4)
+    (crc_partial,) = struct.unpack_from("<I", raw, F.HEADER_CRC_PARTIAL_FIELD)
     start = F.HEADER_CRC_PARTIAL_OFFSET
     if crc32(raw[start : start + F.HEADER_CRC_PARTIAL_SIZE]) != crc_partial:
         raise NdbError("header CRC mismatch (dwCRCPartial): the header is corrupt")
@@ -144,14 +144,14 @@ def read_header(fh: BinaryIO, file_size: int) -> Header:
     if unicode:
         # ROOT at 180; bCryptMethod at 513; dwCRCFull at 524.
         eof, nbt_bid, nbt_ib, bbt_bid, bbt_ib = struct.unpack_from("<Q24xQQQQ", raw, 184)
-        crypt = raw[513]
+        crypt = raw[F.HEADER_CRYPT_METHOD_UNICODE]
         (crc_full,) = struct.unpack_from("<I", raw, 524)
         if crc32(raw[start : start + F.HEADER_CRC_FULL_SIZE]) != crc_full:
             raise NdbError("header CRC mismatch (dwCRCFull): the header is corrupt")
     else:
         # ANSI ROOT at 164; bCryptMethod at 461.
         eof, nbt_bid, nbt_ib, bbt_bid, bbt_ib = struct.unpack_from("<I12xIIII", raw, 168)
-        crypt = raw[461]
+        crypt = raw[F.HEADER_CRYPT_METHOD_ANSI]
     if crypt not in _CRYPT_NAMES:
         raise NdbError(f"unsupported bCryptMethod 0x{crypt:02X} in the header")
     return Header(
