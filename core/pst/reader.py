@@ -182,6 +182,7 @@ class PstFile:
         self.info: StoreInfo
         self.codepage = "cp1252"
         self._header: pst_header.Header
+        self._store = PropertyBag()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class PstFile:
                 codepage = detected
         self.codepage = codepage
         self._named = self._read_named_map()
+        self._store = self._read_store_props()
         self.info = self._read_store_info()
 
     def _open_pff(self, codepage: str) -> None:
@@ -272,7 +274,7 @@ class PstFile:
         streams = {pid: data for pid, _t, data, err in _entries(nmap) if pid in wanted and data and not err}
         return parse_name_to_id_map(streams)
 
-    def _store_props(self) -> PropertyBag:
+    def _read_store_props(self) -> PropertyBag:
         try:
             store = self._pff.message_store
         except OSError as exc:
@@ -280,7 +282,7 @@ class PstFile:
         return self._bag(store, codepage=self.codepage)[0]
 
     def _read_store_info(self) -> StoreInfo:
-        store = self._store_props()
+        store = self._store
         kind = _CONTENT_TYPE.get(self._safe(lambda: self._pff.content_type), self._header.kind)
         password = store.int(PidTagPstPassword)
         record_key = store.bytes(PidTagRecordKey) or b""
@@ -340,7 +342,7 @@ class PstFile:
         root = self._pff.root_folder
         if root is None:
             raise PstError(self.path, "the root folder cannot be read")
-        store = self._store_props()
+        store = self._store
         key = role_rules.folder_key(store.bytes(PidTagIpmSubtreeEntryId))
         if key is not None:
             found = self._find_nid(root, key)
@@ -424,7 +426,7 @@ class PstFile:
         return nid
 
     def _roles(self, tree: list[tuple[tuple[str, ...], Any, PropertyBag]]) -> dict[int, str]:
-        store = {pid: self._store_props().get(pid) for pid in role_rules.STORE_ROLE_PROPS}
+        store = {pid: self._store.get(pid) for pid in role_rules.STORE_ROLE_PROPS}
         holders = [props for path, _f, props in tree if path and self._holds_special_ids(props)]
         root_props, _ = self._bag(self._pff.root_folder, self.codepage)
         mapping = role_rules.roles_from_ids(store, [self._raw_props(p) for p in [root_props, *holders]])
