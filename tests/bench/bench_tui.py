@@ -38,6 +38,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
     paths = [("Inbox", f"Folder {i:03d}") for i in range(folders)]
     total = int(rate * seconds)
     fed = [0]
+    feed_window = [0.0, 0.0]  # perf_counter at the first and the last item fed
 
     def runner(on_event, cancel):
         for p in paths:
@@ -63,7 +64,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
         )
         for p in paths:
             on_event(ev.FolderStarted(pst="big.pst", source_path=p, target_path=("big", *p)))
-        t0 = time.perf_counter()
+        t0 = feed_window[0] = time.perf_counter()
         for i in range(total):
             if cancel.is_set():
                 break
@@ -73,6 +74,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
                 ahead = i / rate - (time.perf_counter() - t0)
                 if ahead > 0:
                     time.sleep(ahead)
+        feed_window[1] = time.perf_counter()
         return None
 
     from core.profile.model import Profile
@@ -87,6 +89,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
     )
     app = make_app(WizardState(), start="run", profile=profile, runner=runner, cancel=threading.Event())
     refresh_times: list[float] = []
+    refresh_at: list[float] = []
     lags: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
@@ -96,6 +99,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
             t = time.perf_counter()
             original(snap)
             refresh_times.append(time.perf_counter() - t)
+            refresh_at.append(t)
 
         screen._draw_rows = timed
         t_start = time.perf_counter()
@@ -104,6 +108,7 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
             await asyncio.sleep(0.05)
             lags.append(time.perf_counter() - t - 0.05)
         elapsed = time.perf_counter() - t_start
+        feed_s = feed_window[1] - feed_window[0] if feed_window[1] else 0.0
         screen.cancel_event.set()
         await pilot.pause()
     return {
@@ -112,6 +117,14 @@ async def screen_run(rate: int, folders: int, seconds: float) -> dict:
         "events_folded": fed[0],
         "items_per_second_achieved": round(fed[0] / elapsed),
         "refreshes": len(refresh_times),
+        "feed_seconds": round(feed_s, 3),
+        "items_per_second_fed": round(fed[0] / feed_s) if feed_s else None,
+        # the table's frame rate while items stream in (the second after the feed stops is left out)
+        "refreshes_per_second_while_feeding": round(
+            sum(feed_window[0] <= t <= feed_window[1] for t in refresh_at) / feed_s, 2
+        )
+        if feed_s
+        else None,
         "refresh_ms_mean": round(statistics.mean(refresh_times) * 1000, 2) if refresh_times else None,
         "refresh_ms_max": round(max(refresh_times) * 1000, 2) if refresh_times else None,
         "loop_lag_ms_p95": round(sorted(lags)[int(len(lags) * 0.95)] * 1000, 2),
