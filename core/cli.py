@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "core.pst.cli",
     "core.profile.cli",
     "core.engine.cli",
+    "core.batch.cli",
     "core.sandbox.cli",
     "core.importservice.cli",
 )

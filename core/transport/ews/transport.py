@@ -191,6 +191,19 @@ class MsalCredentials(OAuth2Credentials):
         return id(self)
 
 
+class OwnCredentials(Credentials):
+    """Username and password that compare by identity, so each transport gets its own exchangelib
+    Protocol. exchangelib shares one Protocol (one session pool of `max_connections`) between equal
+    credentials on one endpoint, so the mailboxes a service account impersonates in a batch would
+    all squeeze through the first one's pool and lose their own throttling state."""
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
 def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
     """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook): TLS as
     the profile says, and an HTTP 413 surfaced as such (exchangelib would report it as a busy server
@@ -232,7 +245,7 @@ class EwsTransport(Transport):
         if s.method == "password":
             if not s.username or s.secret is None:
                 raise ConnectError("password sign-in needs connection.auth.username and a password")
-            return Credentials(s.username, s.secret)
+            return OwnCredentials(s.username, s.secret)
         if self._token_source is None:
             self._token_source = MsalTokenSource(
                 OAuthSettings(
@@ -571,12 +584,17 @@ class EwsTransport(Transport):
         return found
 
     def close(self) -> None:
-        if self.account is not None:
-            try:
-                self.account.protocol.close()
-            except Exception:  # noqa: BLE001
-                pass
-        Protocol.clear_cache()
+        if self.account is None:
+            return
+        protocol = self.account.protocol
+        try:
+            protocol.close()
+        except Exception:  # noqa: BLE001
+            pass
+        # Only this transport's Protocol: other transports of the process (a batch's other
+        # mailboxes) keep their sessions. Its credentials are ours alone (compared by identity).
+        with Protocol._protocol_cache_lock:
+            Protocol._protocol_cache.pop(Protocol._cache_key(protocol.config), None)
 
     def __enter__(self) -> EwsTransport:
         return self
