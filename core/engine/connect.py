@@ -14,6 +14,8 @@ from core.transport.base import Transport
 # split-DNS site where autodiscover.<domain> does not resolve from the technician's box).
 AUTODISCOVER_URL_ENV = "PSTIMPORT_AUTODISCOVER_URL"
 AUTH_TYPE_ENV = "PSTIMPORT_EWS_AUTH"  # ntlm | basic; default: ask the server
+# The Microsoft Graph endpoint (a national cloud, or the sandbox); default https://graph.microsoft.com.
+GRAPH_URL_ENV = "PSTIMPORT_GRAPH_URL"
 
 
 def transport_factory(
@@ -30,7 +32,7 @@ def transport_factory(
     from core.profile.secrets import lookup_secret, primary_secret
 
     conn = profile.connection
-    if conn.transport != "ews":
+    if conn.transport not in ("ews", "graph"):
         raise ConnectError(f"transport {conn.transport!r} is not available in this version; use transport: ews")
     secret = None
     if primary_secret(profile) is not None:
@@ -39,6 +41,30 @@ def transport_factory(
         else:
             found = lookup_secret(profile, stdin=stdin, interactive=interactive)
         secret = found.value if found else None
+
+    def make_graph() -> Transport:
+        from core.transport.graph.transport import GraphSettings, GraphTransport
+        from core.transport.graph.wire import DEFAULT_BASE_URL
+
+        return GraphTransport(
+            GraphSettings(
+                mailbox=profile.mailbox,
+                store=profile.destination.store,
+                method=conn.auth.method,
+                username=conn.auth.username,
+                secret=secret,
+                tenant_id=conn.auth.tenant_id,
+                client_id=conn.auth.client_id,
+                certificate=profile.certificate_path(),
+                base_url=os.environ.get(GRAPH_URL_ENV) or DEFAULT_BASE_URL,
+                verify_tls=conn.verify_tls,
+                ca_bundle=profile.ca_bundle_path(),
+                show_device_code=show_device_code,
+            )
+        )
+
+    if conn.transport == "graph":
+        return make_graph
 
     def make() -> Transport:
         from core.transport.ews.transport import EwsSettings, EwsTransport

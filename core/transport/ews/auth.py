@@ -1,159 +1,32 @@
-"""Credentials for exchangelib: NTLM/Basic passwords and OAuth through msal.
+"""OAuth for exchangelib: msal (core.transport.oauth) with the EWS scopes.
 
 OAuth tokens come from msal (client secret, certificate or device code); exchangelib only
-carries them. The delegated (device-code) token cache lives in the keyring, never on disk in
-clear. `PSTIMPORT_AUTHORITY_HOST` points msal at another authority (a sovereign cloud, or the
-sandbox); by default it is https://login.microsoftonline.com.
+carries them. The delegated (device-code) token cache lives in the keyring.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from core.errors import ConnectError
+from core.transport.oauth import AUTHORITY_ENV, DEFAULT_AUTHORITY_HOST, MsalTokenSource
+from core.transport.oauth import OAuthSettings as _OAuthSettings
 
 EWS_SCOPE_APP = "https://outlook.office365.com/.default"
 EWS_SCOPE_DELEGATED = "https://outlook.office365.com/EWS.AccessAsUser.All"
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-AUTHORITY_ENV = "PSTIMPORT_AUTHORITY_HOST"
+
+__all__ = [
+    "AUTHORITY_ENV",
+    "DEFAULT_AUTHORITY_HOST",
+    "EWS_SCOPE_APP",
+    "EWS_SCOPE_DELEGATED",
+    "MsalTokenSource",
+    "OAuthSettings",
+]
 
 
 @dataclass
-class OAuthSettings:
-    method: str  # oauth-app | oauth-device
-    tenant_id: str | None
-    client_id: str
-    client_secret: str | None = None
-    certificate: Path | None = None
-    certificate_password: str | None = None
-    username: str | None = None
-    verify: bool | str = True
-    """TLS verification for the authority: False, True, or a CA bundle path."""
+class OAuthSettings(_OAuthSettings):
+    """OAuth settings asking for EWS tokens."""
 
-
-class MsalTokenSource:
-    """Gets and renews access tokens with msal; thread-safe."""
-
-    def __init__(
-        self,
-        settings: OAuthSettings,
-        *,
-        show_device_code: Callable[[str], None] | None = None,
-        cache_load: Callable[[], str | None] | None = None,
-        cache_save: Callable[[str], None] | None = None,
-    ) -> None:
-        import msal
-
-        self.settings = settings
-        self._lock = threading.Lock()
-        host = os.environ.get(AUTHORITY_ENV, DEFAULT_AUTHORITY_HOST).rstrip("/")
-        tenant = settings.tenant_id or "organizations"
-        authority = f"{host}/{tenant}"
-        self._cache = msal.SerializableTokenCache()
-        self._cache_save = cache_save
-        if cache_load is not None:
-            state = cache_load()
-            if state:
-                self._cache.deserialize(state)
-        validate = host == DEFAULT_AUTHORITY_HOST
-        try:
-            if settings.method == "oauth-app":
-                credential: object
-                if settings.certificate is not None:
-                    credential = _certificate_credential(settings.certificate, settings.certificate_password)
-                else:
-                    credential = settings.client_secret
-                self._app = msal.ConfidentialClientApplication(
-                    settings.client_id,
-                    client_credential=credential,
-                    authority=authority,
-                    validate_authority=validate,
-                    token_cache=self._cache,
-                    instance_discovery=validate,
-                    http_client=_session(settings.verify),
-                )
-            else:
-                self._app = msal.PublicClientApplication(
-                    settings.client_id,
-                    authority=authority,
-                    validate_authority=validate,
-                    token_cache=self._cache,
-                    instance_discovery=validate,
-                    http_client=_session(settings.verify),
-                )
-        except Exception as exc:  # msal raises ValueError and requests errors for a bad authority
-            raise ConnectError(f"OAuth: cannot reach the sign-in authority {authority}: {exc}") from None
-        self._show = show_device_code or (lambda text: print(text, flush=True))
-
-    def token(self) -> dict:
-        """A token dict (access_token, token_type, expires_in) for exchangelib."""
-        with self._lock:
-            result = self._acquire()
-            if self._cache_save is not None and self._cache.has_state_changed:
-                self._cache_save(self._cache.serialize())
-        if "access_token" not in result:
-            reason = result.get("error_description") or result.get("error") or "no token"
-            raise ConnectError(f"OAuth sign-in failed: {' '.join(str(reason).split())[:300]}")
-        return {
-            "access_token": result["access_token"],
-            "token_type": "Bearer",
-            "expires_in": int(result.get("expires_in", 3600)),
-        }
-
-    def _acquire(self) -> dict:
-        if self.settings.method == "oauth-app":
-            return self._app.acquire_token_for_client(scopes=[EWS_SCOPE_APP])
-        accounts = (
-            self._app.get_accounts(username=self.settings.username)
-            if self.settings.username
-            else self._app.get_accounts()
-        )
-        if accounts:
-            result = self._app.acquire_token_silent([EWS_SCOPE_DELEGATED], account=accounts[0])
-            if result and "access_token" in result:
-                return result
-        flow = self._app.initiate_device_flow(scopes=[EWS_SCOPE_DELEGATED])
-        if "user_code" not in flow:
-            return flow
-        self._show(flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}")
-        return self._app.acquire_token_by_device_flow(flow)
-
-
-def _session(verify: bool | str) -> object:
-    """A requests session that keeps our TLS choice: requests lets REQUESTS_CA_BUNDLE (set on many
-    systems) override a session's own `verify`, which would silently drop a profile's ca_bundle."""
-    import requests
-
-    class PinnedVerifySession(requests.Session):
-        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: ANN001, ANN202
-            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            merged["verify"] = verify if verify is not None and verify is not True else self.verify
-            return merged
-
-    session = PinnedVerifySession()
-    session.verify = verify
-    return session
-
-
-def _certificate_credential(path: Path, password: str | None) -> dict:
-    """msal's client_credential for a PEM with the private key and the certificate."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise ConnectError(f"{path}: cannot read the certificate: {exc.strerror}") from None
-    try:
-        cert = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise ConnectError(f"{path}: no PEM certificate found (the file needs the key and the certificate)") from None
-    thumbprint = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - Entra ID identifies certs by SHA-1
-    cred = {"private_key": pem.decode("ascii", "replace"), "thumbprint": thumbprint}
-    if password:
-        cred["passphrase"] = password
-    return cred
+    app_scopes: tuple[str, ...] = (EWS_SCOPE_APP,)
+    delegated_scopes: tuple[str, ...] = (EWS_SCOPE_DELEGATED,)

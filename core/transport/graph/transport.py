@@ -1,0 +1,680 @@
+"""The Microsoft Graph transport: one mailbox in Exchange Online over Graph's Outlook resources.
+
+Folders: mail, notes and journal folders are `mailFolders` (their container class set at creation);
+calendars, contact folders and To Do lists are Graph's own collections. Calendars and To Do lists
+cannot be nested in Graph, so one below another folder is named by its path ("Matt Backup - Calendar");
+contact folders nest below contact folders only.
+
+Items: mail as JSON messages (non-draft, with flags, times and the stamp in the create request);
+`importMime` is not used because it cannot carry the source stamp in the create request, which
+exactly-once depends on (see mail.py for what JSON cannot carry). Small creates go in `$batch`
+requests of up to 20; attachments that do not fit inline follow the create (upload sessions above
+3 MB). Typed items per typed.py. Every request is paced per mailbox (pacing.py).
+
+The archive mailbox is out of Graph's reach: the preflight says so and suggests transport: ews.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from core.convert.payload import (
+    Appointment,
+    Contact,
+    DistributionList,
+    JournalEntry,
+    MimePayload,
+    Note,
+    Payload,
+    Task,
+)
+from core.errors import ConnectError, ServerBusy, TransportError
+from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
+from core.transport.graph import wire
+from core.transport.graph.client import BatchAnswer, GraphClient, GraphError
+from core.transport.graph.mail import GraphItem, LargeAttachment, message_json
+from core.transport.graph.pacing import pacer_for
+from core.transport.graph.typed import contact_json, event_json, task_json, untyped_message_json
+from core.transport.oauth import MsalTokenSource, OAuthSettings, keyring_token_cache, token_cache_key
+
+log = logging.getLogger(__name__)
+
+GRAPH_VERSION = "v1.0"
+BETA = "beta"
+# Requests in one $batch carry at most this much JSON (Graph refuses request bodies over 4 MB).
+BATCH_BODY_BUDGET = 3 * 1024 * 1024
+# A create this large goes alone (it would crowd a $batch).
+ALONE_ABOVE = 1024 * 1024
+# Busy sub-requests of a $batch are sent again this many times (waiting as asked) before giving up.
+BATCH_BUSY_ROUNDS = 4
+STAMP_LOOKUPS_PER_BATCH = wire.BATCH_MAX_REQUESTS
+LIST_PAGE = 500
+BUSY_RETRIES_AFTER_CREATE = 20
+# The application name our To Do tasks carry in linkedResources (To Do has no extended properties in v1.0).
+LINKED_APP = "pstimport"
+_KIND_BY_CLASS = (
+    ("IPF.Appointment", "calendar"),
+    ("IPF.Contact", "contacts"),
+    ("IPF.Task", "tasks"),
+)
+_PERMISSION_HINT = (
+    "give the app the Mail.ReadWrite, Calendars.ReadWrite, Contacts.ReadWrite and Tasks.ReadWrite "
+    "permissions (application permissions need admin consent)"
+)
+
+
+@dataclass(frozen=True)
+class GraphFolder:
+    """Where a folder's items live in Graph: its kind and the path of its collection."""
+
+    kind: str  # mail | calendar | contacts | tasks
+    id: str
+    collection: str  # e.g. "mailFolders/{id}/messages"
+    version: str = GRAPH_VERSION
+
+
+@dataclass
+class GraphSettings:
+    """Everything the Graph transport needs, from a profile plus the secret."""
+
+    mailbox: str
+    store: StoreKind = "mailbox"
+    method: str = "oauth-app"  # oauth-app | oauth-device
+    username: str | None = None
+    secret: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    certificate: Path | None = None
+    base_url: str = wire.DEFAULT_BASE_URL
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    show_device_code: Callable[[str], None] | None = None
+
+
+def _folder_kind(container_class: str | None) -> str:
+    for prefix, kind in _KIND_BY_CLASS:
+        if container_class and container_class.startswith(prefix):
+            return kind
+    return "mail"
+
+
+def _quote(value: str) -> str:
+    """An OData string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class GraphTransport(Transport):
+    """A mailbox reached over Microsoft Graph (Exchange Online)."""
+
+    max_item_bytes = wire.ATTACHMENT_MAX
+
+    def __init__(self, settings: GraphSettings, token_source: MsalTokenSource | None = None) -> None:
+        self.settings = settings
+        self._token_source = token_source
+        self.client: GraphClient | None = None
+        self._user = quote(settings.mailbox, safe="@.")
+        self._root: FolderHandle | None = None
+        self._folder_lock = threading.Lock()
+        self._well_known: dict[str, FolderHandle | None] = {}
+
+    # ----- connect ------------------------------------------------------------------------
+
+    def _tokens(self) -> MsalTokenSource:
+        s = self.settings
+        if self._token_source is None:
+            if s.method not in ("oauth-app", "oauth-device"):
+                raise ConnectError(
+                    "transport: graph signs in with OAuth: set connection.auth.method to oauth-app or oauth-device"
+                )
+            if not s.client_id:
+                raise ConnectError(
+                    "transport: graph needs connection.auth.client_id (the app registration's id)"
+                )
+            load = save = None
+            if s.method == "oauth-device":
+                load, save = keyring_token_cache(
+                    token_cache_key(s.tenant_id, s.client_id, s.username or s.mailbox)
+                )
+            self._token_source = MsalTokenSource(
+                OAuthSettings(
+                    method=s.method,
+                    tenant_id=s.tenant_id,
+                    client_id=s.client_id,
+                    client_secret=s.secret if s.certificate is None else None,
+                    certificate=s.certificate,
+                    certificate_password=s.secret if s.certificate is not None else None,
+                    username=s.username,
+                    verify=self._verify(),
+                    app_scopes=(wire.GRAPH_SCOPE_APP,),
+                    delegated_scopes=wire.GRAPH_SCOPES_DELEGATED,
+                ),
+                cache_load=load,
+                cache_save=save,
+                show_device_code=s.show_device_code,
+            )
+        return self._token_source
+
+    def _verify(self) -> bool | str:
+        s = self.settings
+        if not s.verify_tls:
+            return False
+        return str(s.ca_bundle) if s.ca_bundle is not None else True
+
+    def connect(self) -> ServerInfo:
+        """Preflight: sign in, the mailbox exists and is reachable with these rights, folders creatable."""
+        s = self.settings
+        if s.store == "archive":
+            raise ConnectError(
+                f"Microsoft Graph cannot reach the archive mailbox of {s.mailbox}: "
+                "set connection.transport: ews to import into the archive"
+            )
+        tokens = self._tokens()
+        first = tokens.token()  # ConnectError with msal's reason when the sign-in fails
+        self.client = GraphClient(
+            s.base_url, tokens.token, pacer_for(s.base_url, s.mailbox), verify=self._verify()
+        )
+        where = self.client.root
+        try:
+            self.client.get(f"users/{self._user}", params={"$select": "id,mail,userPrincipalName"})
+            root = self.client.get(f"users/{self._user}/mailFolders/{wire.MSG_FOLDER_ROOT}")
+        except GraphError as exc:
+            raise self._connect_error(exc, where) from None
+        except ServerBusy as exc:
+            raise ConnectError(
+                f"{where}: Graph is throttling {s.mailbox} ({exc}); try again in a few minutes"
+            ) from None
+        except TransportError as exc:
+            raise ConnectError(_network_reason(exc, where)) from None
+        missing = _missing_permissions(first.get("access_token", ""))
+        if missing:
+            raise ConnectError(f"{where}: the token lacks {missing}: {_PERMISSION_HINT}")
+        self._root = self._mail_handle(root, ())
+        return ServerInfo(
+            url=where,
+            version=f"Microsoft Graph {GRAPH_VERSION}",
+            mailbox=s.mailbox,
+            store=s.store,
+            can_create_folders=True,
+            notes=("archive: not reachable over Graph (use transport: ews for the archive)",),
+        )
+
+    def _connect_error(self, exc: GraphError, where: str) -> ConnectError:
+        s = self.settings
+        who = s.username or s.client_id or "this account"
+        if exc.status == 401:
+            fix = (
+                "check the tenant, client id and secret/certificate"
+                if s.method == "oauth-app"
+                else "sign in again (the cached sign-in was refused)"
+            )
+            return ConnectError(f"{where}: Graph refused the token for {who} (HTTP 401 {exc.code}): {fix}")
+        if exc.status == 403:
+            if s.method == "oauth-device":
+                fix = (
+                    f"the signed-in user needs FullAccess on {s.mailbox} (Add-MailboxPermission) and the app the "
+                    "delegated Mail.ReadWrite.Shared permission"
+                )
+            else:
+                fix = _PERMISSION_HINT + ", and check any application access policy limiting the mailboxes"
+            return ConnectError(f"{where}: {who} may not open {s.mailbox} (HTTP 403 {exc.code}): {fix}")
+        if exc.status == 404:
+            return ConnectError(
+                f"{where}: there is no mailbox {s.mailbox} (HTTP 404 {exc.code}): check the mailbox address, and "
+                "that the user has an Exchange Online licence"
+            )
+        return ConnectError(f"{where}: {exc}")
+
+    def _c(self) -> GraphClient:
+        if self.client is None:
+            raise TransportError("the Graph transport is not connected")
+        return self.client
+
+    # ----- folders ------------------------------------------------------------------------
+
+    def _mail_handle(
+        self, folder: dict, path: tuple[str, ...], container_class: str | None = None
+    ) -> FolderHandle:
+        fid = folder["id"]
+        return FolderHandle(
+            id=fid,
+            path=path,
+            display_name=folder.get("displayName") or "",
+            container_class=container_class,
+            native=GraphFolder("mail", fid, f"users/{self._user}/mailFolders/{fid}/messages"),
+        )
+
+    def _kind_handle(self, kind: str, fid: str, name: str, path: tuple[str, ...]) -> FolderHandle:
+        u = self._user
+        if kind == "calendar":
+            native = GraphFolder(kind, fid, f"users/{u}/calendars/{fid}/events")
+            cls = "IPF.Appointment"
+        elif kind == "contacts":
+            coll = f"users/{u}/contacts" if fid == "contacts" else f"users/{u}/contactFolders/{fid}/contacts"
+            native = GraphFolder(kind, fid, coll)
+            cls = "IPF.Contact"
+        else:
+            native = GraphFolder(kind, fid, f"users/{u}/todo/lists/{fid}/tasks")
+            cls = "IPF.Task"
+        return FolderHandle(id=fid, path=path, display_name=name, container_class=cls, native=native)
+
+    def store_root(self) -> FolderHandle:
+        if self._root is None:
+            root = self._c().get(f"users/{self._user}/mailFolders/{wire.MSG_FOLDER_ROOT}")
+            self._root = self._mail_handle(root, ())
+        return self._root
+
+    def well_known(self, role: str) -> FolderHandle | None:
+        with self._folder_lock:
+            if role not in self._well_known:
+                self._well_known[role] = self._find_well_known(role)
+            return self._well_known[role]
+
+    def _find_well_known(self, role: str) -> FolderHandle | None:
+        c, u = self._c(), self._user
+        name = wire.WELL_KNOWN_MAIL.get(role)
+        if name is not None:
+            folder = c.get(f"users/{u}/mailFolders/{name}")
+            return self._mail_handle(folder, (folder.get("displayName") or role,), "IPF.Note")
+        if role == "calendar":
+            cal = c.get(f"users/{u}/calendar")
+            return self._kind_handle(
+                "calendar", cal["id"], cal.get("name") or "Calendar", (cal.get("name") or "Calendar",)
+            )
+        if role == "contacts":
+            # Graph has no well-known name for the default contact folder; its collection is /contacts.
+            return self._kind_handle("contacts", "contacts", "Contacts", ("Contacts",))
+        if role == "tasks":
+            for lst in c.pages(f"users/{u}/todo/lists"):
+                if lst.get("wellknownListName") == wire.TODO_DEFAULT_LIST:
+                    name = lst.get("displayName") or "Tasks"
+                    return self._kind_handle("tasks", lst["id"], name, (name,))
+            return None
+        return None  # notes, journal: no Graph name; the engine makes a folder of that name
+
+    def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
+        kind = _folder_kind(container_class)
+        with self._folder_lock:
+            try:
+                if kind == "mail":
+                    return self._ensure_mail(parent, name, container_class)
+                return self._ensure_flat(parent, name, kind)
+            except GraphError as exc:
+                if exc.status == 409:
+                    # Created meanwhile (or a lost answer to our own create): find it.
+                    found = (
+                        self._find_mail(parent, name, container_class)
+                        if kind == "mail"
+                        else self._find_flat(parent, name, kind)
+                    )
+                    if found is not None:
+                        return found
+                raise
+
+    def _mail_parent(self, parent: FolderHandle) -> FolderHandle:
+        native = parent.native
+        return parent if isinstance(native, GraphFolder) and native.kind == "mail" else self.store_root()
+
+    def _find_mail(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle | None:
+        base = self._mail_parent(parent)
+        want = self._flat_name(parent, name) if base is not parent else name
+        for child in self._c().pages(
+            f"users/{self._user}/mailFolders/{base.id}/childFolders", params={"$top": str(LIST_PAGE)}
+        ):
+            if (child.get("displayName") or "").casefold() == want.casefold():
+                return self._mail_handle(child, (*parent.path, name), container_class)
+        return None
+
+    def _ensure_mail(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
+        found = self._find_mail(parent, name, container_class)
+        if found is not None:
+            return found
+        base = self._mail_parent(parent)
+        want = self._flat_name(parent, name) if base is not parent else name
+        body: dict[str, Any] = {"displayName": want}
+        if container_class and container_class != "IPF.Note":
+            body["singleValueExtendedProperties"] = [
+                {"id": wire.CONTAINER_CLASS_ID, "value": container_class}
+            ]
+        created = self._c().post(f"users/{self._user}/mailFolders/{base.id}/childFolders", body)
+        return self._mail_handle(created, (*parent.path, name), container_class)
+
+    @staticmethod
+    def _flat_name(parent: FolderHandle, name: str) -> str:
+        """A folder's name where Graph cannot nest it: its path below the store, joined."""
+        return " - ".join([*parent.path, name]) if parent.path else name
+
+    def _flat_collection(self, parent: FolderHandle, kind: str) -> tuple[str, str]:
+        """(collection of folders to search/create in, name key) for a calendar/contacts/tasks folder."""
+        u = self._user
+        if kind == "calendar":
+            return f"users/{u}/calendars", "name"
+        if kind == "tasks":
+            return f"users/{u}/todo/lists", "displayName"
+        native = parent.native
+        if isinstance(native, GraphFolder) and native.kind == "contacts" and native.id != "contacts":
+            return f"users/{u}/contactFolders/{native.id}/childFolders", "displayName"
+        return f"users/{u}/contactFolders", "displayName"
+
+    def _flat_want(self, parent: FolderHandle, name: str, kind: str) -> str:
+        native = parent.native
+        if kind == "contacts" and isinstance(native, GraphFolder) and native.kind == "contacts":
+            return name  # contact folders nest below contact folders
+        return self._flat_name(parent, name)
+
+    def _find_flat(self, parent: FolderHandle, name: str, kind: str) -> FolderHandle | None:
+        coll, key = self._flat_collection(parent, kind)
+        want = self._flat_want(parent, name, kind)
+        for f in self._c().pages(coll, params={"$top": str(LIST_PAGE)} if kind != "tasks" else None):
+            if (f.get(key) or "").casefold() == want.casefold():
+                return self._kind_handle(kind, f["id"], f.get(key) or want, (*parent.path, name))
+        return None
+
+    def _ensure_flat(self, parent: FolderHandle, name: str, kind: str) -> FolderHandle:
+        found = self._find_flat(parent, name, kind)
+        if found is not None:
+            return found
+        coll, key = self._flat_collection(parent, kind)
+        want = self._flat_want(parent, name, kind)
+        created = self._c().post(coll, {key: want})
+        return self._kind_handle(kind, created["id"], created.get(key) or want, (*parent.path, name))
+
+    # ----- items --------------------------------------------------------------------------
+
+    def _build(self, folder: GraphFolder, payload: Payload) -> tuple[str, GraphItem]:
+        """(collection to POST to, request) for one payload in `folder`."""
+        u = self._user
+        if isinstance(payload, Appointment):
+            coll = folder.collection if folder.kind == "calendar" else f"users/{u}/calendar/events"
+            return coll, event_json(payload)
+        if isinstance(payload, Contact):
+            coll = folder.collection if folder.kind == "contacts" else f"users/{u}/contacts"
+            return coll, contact_json(payload)
+        if isinstance(payload, Task):
+            if folder.kind != "tasks":
+                raise ValueError("a task can only be created in a To Do list over Graph")
+            item = task_json(payload)
+            item.body["linkedResources"] = [
+                {"applicationName": LINKED_APP, "externalId": payload.source_key, "displayName": "PST source"}
+            ]
+            return folder.collection, item
+        if isinstance(payload, MimePayload):
+            item = message_json(payload)
+        elif isinstance(payload, (Note, JournalEntry, DistributionList)):
+            item = untyped_message_json(payload)
+        else:
+            raise TypeError(f"unknown payload type {type(payload).__name__}")
+        if folder.kind != "mail":
+            raise ValueError(
+                f"a {payload.message_class} item cannot go into a {folder.kind} folder over Graph"
+            )
+        return folder.collection, item
+
+    def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
+        native: GraphFolder = folder.native
+        out: list[CreateOutcome] = []
+        small: list[tuple[Payload, str, GraphItem, int]] = []
+        alone: list[tuple[Payload, str, GraphItem]] = []
+        for p in payloads:
+            try:
+                coll, item = self._build(native, p)
+                if native.kind == "tasks":
+                    # To Do tasks take no extended properties in v1.0: the stamp is a linkedResource.
+                    item.body.pop("singleValueExtendedProperties", None)
+                    item.body.pop("multiValueExtendedProperties", None)
+            except Exception as exc:
+                out.append(
+                    CreateOutcome(
+                        p.source_key, error=f"cannot build the Graph item: {type(exc).__name__}: {exc}"
+                    )
+                )
+                continue
+            size = len(json.dumps(item.body, separators=(",", ":")))
+            if item.later or size > ALONE_ABOVE or len(payloads) == 1:
+                alone.append((p, coll, item))
+            else:
+                small.append((p, coll, item, size))
+        for chunk in self._chunks(small):
+            out.extend(
+                self._guarded(folder, out, [e[0] for e in chunk], lambda ch=chunk: self._send_batch(ch))
+            )
+        for p, coll, item in alone:
+            out.extend(
+                self._guarded(folder, out, [p], lambda p=p, c=coll, i=item: [self._create_one(p, c, i)])
+            )
+        return out
+
+    def _guarded(
+        self,
+        folder: FolderHandle,
+        done: list[CreateOutcome],
+        payloads: list[Payload],
+        send: Callable[[], list[CreateOutcome]],
+    ) -> list[CreateOutcome]:
+        """`send()`, but once this call has created anything, a failure may no longer be raised (the
+        engine would send the created items again): it is reported per item instead, after looking
+        up by stamp the items whose outcome is unknown."""
+        try:
+            return send()
+        except TransportError as exc:
+            if not any(o.ok for o in done):
+                raise
+            out = []
+            for p in payloads:
+                if getattr(exc, "unknown_outcome", False):
+                    try:
+                        ids = self.find_stamps(folder, [p.source_key]).get(p.source_key)
+                    except TransportError:
+                        ids = None
+                    if ids:
+                        out.append(CreateOutcome(p.source_key, item_id=ids[0]))
+                        continue
+                out.append(CreateOutcome(p.source_key, error=str(exc), transient=True))
+            return out
+
+    @staticmethod
+    def _chunks(
+        small: list[tuple[Payload, str, GraphItem, int]],
+    ) -> list[list[tuple[Payload, str, GraphItem, int]]]:
+        """Groups for `$batch`: at most 20 requests and BATCH_BODY_BUDGET bytes of JSON each."""
+        chunks: list[list[tuple[Payload, str, GraphItem, int]]] = []
+        group: list[tuple[Payload, str, GraphItem, int]] = []
+        used = 0
+        for entry in small:
+            if group and (len(group) >= wire.BATCH_MAX_REQUESTS or used + entry[3] > BATCH_BODY_BUDGET):
+                chunks.append(group)
+                group, used = [], 0
+            group.append(entry)
+            used += entry[3]
+        if group:
+            chunks.append(group)
+        return chunks
+
+    def _send_batch(self, chunk: list[tuple[Payload, str, GraphItem, int]]) -> list[CreateOutcome]:
+        c = self._c()
+        pending = list(chunk)
+        out: list[CreateOutcome] = []
+        for round_ in range(BATCH_BUSY_ROUNDS):
+            answers = c.batch(
+                [{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in pending]
+            )
+            busy: list[tuple[tuple, BatchAnswer]] = []
+            for entry, answer in zip(pending, answers, strict=True):
+                if answer.error is None:
+                    out.append(
+                        CreateOutcome(entry[0].source_key, item_id=str((answer.body or {}).get("id", "")))
+                    )
+                elif isinstance(answer.error, ServerBusy):
+                    busy.append((entry, answer))
+                else:
+                    out.append(self._failed(entry[0], answer.error))
+            if not busy:
+                return out
+            wait = max(a.error.back_off_seconds for _e, a in busy)  # type: ignore[union-attr]
+            if len(busy) == len(pending) and not out:
+                # Nothing went through: the engine's limiter slows every worker down.
+                raise ServerBusy(str(busy[0][1].error), wait)
+            pending = [e for e, _a in busy]
+            if round_ < BATCH_BUSY_ROUNDS - 1:
+                time.sleep(wait)
+        for entry in pending:
+            out.append(CreateOutcome(entry[0].source_key, error="Graph busy (HTTP 429)", transient=True))
+        return out
+
+    @staticmethod
+    def _failed(payload: Payload, error: TransportError) -> CreateOutcome:
+        return CreateOutcome(
+            payload.source_key,
+            error=str(error),
+            transient=bool(getattr(error, "transient", False)) and not getattr(error, "permanent", False),
+            too_large=bool(getattr(error, "too_large", False)),
+        )
+
+    def _create_one(self, payload: Payload, coll: str, item: GraphItem) -> CreateOutcome:
+        c = self._c()
+        try:
+            created = c.post(coll, item.body)
+        except GraphError as exc:
+            if exc.permanent:
+                return self._failed(payload, exc)
+            raise
+        item_id = str(created.get("id", ""))
+        for att in item.later:
+            try:
+                self._attach(coll, item_id, att)
+            except TransportError as exc:
+                payload.problems.append(f"attachment {att.name!r} not kept: {exc}")
+        return CreateOutcome(payload.source_key, item_id=item_id)
+
+    def _attach(self, coll: str, item_id: str, att: LargeAttachment) -> None:
+        """One attachment after the create: a POST under 3 MB, else an upload session."""
+        c = self._c()
+        base = f"{coll}/{item_id}/attachments"
+        for busy in range(BUSY_RETRIES_AFTER_CREATE):
+            # The item exists now: a busy answer must be waited out here, never handed to the engine
+            # (which would create the item again).
+            try:
+                if len(att.data) < wire.INLINE_ATTACHMENT_MAX:
+                    c.post(base, att.file_attachment())
+                else:
+                    session = c.post(f"{base}/createUploadSession", {"AttachmentItem": att.item()})
+                    c.upload(session["uploadUrl"], att.data, wire.UPLOAD_CHUNK)
+                return
+            except ServerBusy as exc:
+                if busy == BUSY_RETRIES_AFTER_CREATE - 1:
+                    raise GraphError(429, "TooManyRequests", str(exc)) from None
+                time.sleep(exc.back_off_seconds)
+
+    # ----- counts and stamps --------------------------------------------------------------
+
+    def count_items(self, folder: FolderHandle) -> int:
+        native: GraphFolder = folder.native
+        c = self._c()
+        if native.kind == "mail":
+            got = c.get(f"users/{self._user}/mailFolders/{native.id}", params={"$select": "totalItemCount"})
+            return int(got.get("totalItemCount") or 0)
+        got = c.get(native.collection, params={"$count": "true", "$top": "1", "$select": "id"})
+        if "@odata.count" in got:
+            return int(got["@odata.count"])
+        return sum(1 for _ in c.pages(native.collection, params={"$select": "id", "$top": str(LIST_PAGE)}))
+
+    def _stamp_filter(self, native: GraphFolder, stamp: str) -> dict[str, str]:
+        if native.kind == "tasks":
+            return {"$filter": f"linkedResources/any(r: r/externalId eq {_quote(stamp)})", "$select": "id"}
+        return {
+            "$filter": (
+                f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} and ep/value eq {_quote(stamp)})"
+            ),
+            "$select": "id",
+        }
+
+    def find_stamps(
+        self, folder: FolderHandle, stamps: Collection[str] | None = None
+    ) -> dict[str, list[str]]:
+        native: GraphFolder = folder.native
+        c = self._c()
+        found: dict[str, list[str]] = {}
+        if stamps is None:
+            if native.kind == "tasks":
+                params = {"$select": "id", "$expand": "linkedResources", "$top": str(LIST_PAGE)}
+                for it in c.pages(native.collection, params=params):
+                    for r in it.get("linkedResources") or []:
+                        if r.get("applicationName") == LINKED_APP and r.get("externalId"):
+                            found.setdefault(r["externalId"], []).append(it["id"])
+                return found
+            params = {
+                "$select": "id",
+                "$expand": f"singleValueExtendedProperties($filter=id eq {_quote(wire.STAMP_ID)})",
+                "$top": str(LIST_PAGE),
+            }
+            for it in c.pages(native.collection, params=params):
+                for ep in it.get("singleValueExtendedProperties") or []:
+                    if str(ep.get("id", "")).casefold() == wire.STAMP_ID.casefold() and ep.get("value"):
+                        found.setdefault(ep["value"], []).append(it["id"])
+            return found
+        wanted = list(dict.fromkeys(stamps))
+        for i in range(0, len(wanted), STAMP_LOOKUPS_PER_BATCH):
+            chunk = wanted[i : i + STAMP_LOOKUPS_PER_BATCH]
+            requests = []
+            for stamp in chunk:
+                query = "&".join(
+                    f"{k}={quote(v, safe='')}" for k, v in self._stamp_filter(native, stamp).items()
+                )
+                requests.append({"method": "GET", "url": f"/{native.collection}?{query}"})
+            for stamp, answer in zip(chunk, c.batch(requests), strict=True):
+                if answer.error is not None:
+                    raise answer.error
+                ids = [v["id"] for v in (answer.body or {}).get("value", [])]
+                if ids:
+                    found[stamp] = ids
+        return found
+
+    def resolve_name(self, name: str) -> list[str]:
+        """Not offered over Graph without directory permissions: addresses are kept as the PST has them."""
+        return []
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def _network_reason(exc: TransportError, where: str) -> str:
+    cause = getattr(exc, "cause", None)
+    text = str(cause or exc)
+    low = text.lower()
+    if "certificate" in low or "ssl" in low:
+        return (
+            f"{where}: the TLS certificate was not accepted ({text[:200]}): set ca_bundle to your CA's PEM file, "
+            "or verify_tls: false for a lab server you trust"
+        )
+    return f"{where}: cannot reach Microsoft Graph ({text[:200]}): check the network, proxy and firewall"
+
+
+# Permissions that allow creating mail items (app roles or delegated scopes of a Graph token).
+_MAIL_WRITE = ("Mail.ReadWrite", "Mail.ReadWrite.All", "Mail.ReadWrite.Shared")
+
+
+def _missing_permissions(token: str) -> str | None:
+    """The permission a JWT access token visibly lacks; None when it has it or cannot be read
+    (Graph tokens are JWTs; anything else is left to the server to judge)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    granted = set(claims.get("roles") or []) | set(str(claims.get("scp") or "").split())
+    if not granted:
+        return None
+    if not granted & set(_MAIL_WRITE):
+        return "the Mail.ReadWrite permission"
+    return None
