@@ -118,7 +118,7 @@ def load_mapping(csv_path: str | Path, pst_dir: str | Path | None = None) -> lis
         except StopIteration:
             break
         except csv.Error as exc:
-            raise MappingError(f"{name}:{reader.line_num}:1: not valid CSV: {exc}") from None
+            raise MappingError(f"{name}:{start}:1: not valid CSV: {exc}") from None
         end = reader.line_num
         if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue
