@@ -168,3 +168,59 @@ def realistic_pst(request: pytest.FixtureRequest, make_writer_pst) -> tuple[Path
 def scale_pst(request: pytest.FixtureRequest, make_writer_pst) -> tuple[Path, dict]:
     """A small scale-mode PST (400 messages in 3 folders) from our writer, with its ground truth."""
     return make_writer_pst(request.param, "scale", items=400, folder_items=150)
+
+
+# --- Graph front end fixtures -----------------------------------------------------------------
+class GraphClient:
+    """httpx clients on the sandbox's Graph root: `app` (client-credentials token) and `as_user(address)`."""
+
+    def __init__(self, sb) -> None:
+        import httpx
+
+        self.sb = sb
+        self._httpx = httpx
+        self._clients: list = []
+        self.app = self.client(sb.mint_token(APP_ID, kind="app"))
+        self.beta = self.client(sb.mint_token(APP_ID, kind="app"), beta=True)
+
+    def client(self, token: str | None, beta: bool = False):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        root = self.sb.graph_url_beta if beta else self.sb.graph_url
+        client = self._httpx.Client(base_url=root, headers=headers, timeout=30)
+        self._clients.append(client)
+        return client
+
+    def as_user(self, address: str, beta: bool = False):
+        return self.client(self.sb.mint_token(address), beta=beta)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def graph_sandbox(tmp_path: Path):
+    """A running sandbox for Graph tests: alice (with archive), bob, the service account and the app."""
+    from core.sandbox.server.app import Sandbox
+
+    sb = Sandbox(
+        tmp_path / "state",
+        users={ALICE: PASSWORD, BOB: BOB_PASSWORD, SERVICE: SERVICE_PASSWORD},
+        archives=[ALICE],
+        impersonators=[SERVICE],
+        apps={APP_ID: APP_SECRET},
+    ).start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture
+def graph(graph_sandbox) -> Iterator[GraphClient]:
+    """Graph clients on `graph_sandbox` (`graph.app`, `graph.beta`, `graph.as_user(ALICE)`, `graph.sb`)."""
+    clients = GraphClient(graph_sandbox)
+    try:
+        yield clients
+    finally:
+        clients.close()

@@ -57,7 +57,10 @@ def test_first_line_and_clean_stop(tmp_path):
     """The first stdout line is the JSON of DESIGN.md; SIGINT and SIGTERM stop it with exit 0."""
     proc, info = start(tmp_path / "s1")
     assert set(info) == {"ews_url", "autodiscover_url", "graph_url", "ca_cert", "demo_password"}
-    assert info["ews_url"].startswith("http://127.0.0.1:") and info["graph_url"] is None
+    assert (
+        info["ews_url"].startswith("http://127.0.0.1:")
+        and info["graph_url"] == info["ews_url"].split("/EWS")[0] + "/v1.0"
+    )
     assert stop(proc, signal.SIGINT) == 0
     proc, info = start(
         tmp_path / "s2",

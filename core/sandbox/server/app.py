@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from core.sandbox.server import ntlm
 from core.sandbox.server.autodiscover import handle_get_user_settings
 from core.sandbox.server.ews import DEFAULT_FLAVOUR, FLAVOURS, EwsFault, EwsService, Principal
+from core.sandbox.server.graph import GRAPH_VERSIONS, UPLOAD_PATH, GraphError, GraphRequest, GraphService
 from core.sandbox.server.hostmap import DnsResponder
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema
@@ -77,8 +78,12 @@ class Exchange:
 
     time: float
     operation: str
-    outcome: str  # ok | busy | drop | error | refused (over max_concurrency) | fault
+    outcome: str  # ok | busy | drop | error | refused (over max_concurrency) | fault | budget (Graph upload budget)
     principal: str
+    protocol: str = "ews"  # ews | graph
+    mailbox: str = ""  # Graph: the mailbox acted on
+    status: int = 0  # Graph: the HTTP status answered
+    nbytes: int = 0  # Graph: the request body's size
 
 
 class _Server(ThreadingHTTPServer):
@@ -137,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- verbs ---------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = urlsplit(self.path).path
+        if _is_graph(path):
+            self._graph_entry()
+            return
         match = _OIDC_PATH.match(path)
         if match:
             base = f"{self._base_url()}/{match.group(1)}"
@@ -172,8 +180,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._send(200 if urlsplit(self.path).path.lower() in (EWS_PATH, AUTODISCOVER_PATH) else 404)
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._graph_entry()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._graph_entry()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._graph_entry()
+
     def do_POST(self) -> None:  # noqa: N802
         sandbox = self.server.sandbox
+        if _is_graph(urlsplit(self.path).path):
+            self._graph_entry()
+            return
         if not sandbox._begin():  # stopping: a kept-alive connection must not reach a closed store
             self._send(503, b"<html><body>Service Unavailable</body></html>", "text/html", close=True)
             return
@@ -268,6 +288,81 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, answer)
         finally:
             sandbox._knobs.leave(budget)
+
+    # --- Microsoft Graph -----------------------------------------------------------------------
+    def _graph_send(self, response, close: bool = False) -> None:
+        self._send(response.status, response.body, response.content_type, headers=response.headers, close=close)
+
+    def _graph_entry(self) -> None:
+        sandbox = self.server.sandbox
+        if not sandbox._begin():
+            error = GraphError(503, "ServiceUnavailable", "The service is shutting down.", 1)
+            self._graph_send(GraphService.error_response(error), close=True)
+            return
+        try:
+            self._graph()
+        finally:
+            sandbox._end()
+
+    def _graph(self) -> None:
+        sandbox = self.server.sandbox
+        split = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > sandbox.knobs.graph_max_request_bytes:
+            error = GraphError(
+                413,
+                "RequestEntityTooLarge",
+                f"The request body is over the limit of {sandbox.knobs.graph_max_request_bytes} bytes.",
+            )
+            self._graph_send(GraphService.error_response(error), close=True)  # the body stays unread
+            return
+        body = self.rfile.read(length) if length else b""
+        upload = UPLOAD_PATH.match(split.path)
+        if upload:
+            req = GraphRequest(self.command, "", split.path, query, headers, body, None, self._base_url(), self.path)
+            response = sandbox.graph.upload_chunk(upload.group("session"), req)
+        else:
+            version, _, rest = split.path.lstrip("/").partition("/")
+            principal, problem = self._graph_principal()
+            if principal is None:
+                error = GraphError(401, "InvalidAuthenticationToken", problem)
+                sandbox._record_graph(f"{self.command} {split.path}", "unauthenticated", "", "", 401, len(body))
+                response = GraphService.error_response(error)
+                response.headers.append(
+                    (
+                        "WWW-Authenticate",
+                        'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/'
+                        'oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
+                    )
+                )
+                self._graph_send(response)
+                return
+            req = GraphRequest(
+                self.command, version, "/" + rest, query, headers, body, principal, self._base_url(), self.path
+            )
+            response = sandbox.graph.handle(req)
+        if response.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._graph_send(response)
+
+    def _graph_principal(self) -> tuple[Principal | None, str]:
+        """The Bearer token's subject (Graph takes nothing else), or None and why not."""
+        scheme, _, token = (self.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, "Access token is empty."
+        found = self.server.sandbox.store.token(token.strip())
+        if found is None:
+            return None, "IDX14100: JWT is not well formed, there are no dots (.)."
+        if found[2] <= time.time():
+            return None, "Lifetime validation failed, the token is expired."
+        return Principal(found[0], found[1]), ""
 
     # --- authentication ------------------------------------------------------------------------
     def _challenge(self, extra: str | None = None) -> None:
@@ -440,6 +535,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if ok else 400, page.encode(), "text/html; charset=utf-8")
 
 
+def _is_graph(path: str) -> bool:
+    head = path.lstrip("/").split("/", 1)[0]
+    return head in GRAPH_VERSIONS or bool(UPLOAD_PATH.match(path))
+
+
 def _impersonated(body: bytes) -> str | None:
     match = _IMPERSONATED.search(body)
     return match.group(1).decode("utf-8", "replace").strip().lower() if match else None
@@ -543,6 +643,7 @@ class Sandbox:
         self.ca_cert: Path | None = None
         schema = RequestSchema(schema_dir, self.state_dir / "schema") if schema_dir else None
         self.ews = EwsService(self.store, self._knobs, schema, flavour)
+        self.graph = GraphService(self.store, self._knobs, record=self._record_graph)
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
         self._devices: dict[str, dict] = {}  # device_code -> pending device-code sign-in
@@ -634,6 +735,15 @@ class Sandbox:
         return f"{self.base_url}/autodiscover/autodiscover.svc"
 
     @property
+    def graph_url(self) -> str:
+        """The Graph v1.0 root, like https://graph.microsoft.com/v1.0."""
+        return f"{self.base_url}/v1.0"
+
+    @property
+    def graph_url_beta(self) -> str:
+        return f"{self.base_url}/beta"
+
+    @property
     def dns_port(self) -> int:
         if self._dns is None:
             raise RuntimeError("the sandbox runs no DNS responder (dns=True)")
@@ -651,7 +761,7 @@ class Sandbox:
         return {
             "ews_url": self.ews_url,
             "autodiscover_url": self.autodiscover_url,
-            "graph_url": None,
+            "graph_url": self.graph_url,
             "ca_cert": str(self.ca_cert) if self.ca_cert else None,
         }
 
@@ -733,6 +843,16 @@ class Sandbox:
             if len(self.exchanges) >= MAX_EXCHANGES_KEPT:  # a long demo must not grow without bound
                 del self.exchanges[: MAX_EXCHANGES_KEPT // 2]
             self.exchanges.append(Exchange(time.monotonic(), operation, outcome, principal.name))
+
+    def _record_graph(
+        self, operation: str, outcome: str, principal: str, mailbox: str, status: int, nbytes: int
+    ) -> None:
+        with self._exchanges_lock:
+            if len(self.exchanges) >= MAX_EXCHANGES_KEPT:
+                del self.exchanges[: MAX_EXCHANGES_KEPT // 2]
+            self.exchanges.append(
+                Exchange(time.monotonic(), operation, outcome, principal, "graph", mailbox, status, nbytes)
+            )
 
     # --- store inspection (tests and the demo) --------------------------------------------------
     def folder(self, mailbox: str, path: str | Iterable[str] = (), archive: bool = False) -> Folder | None:

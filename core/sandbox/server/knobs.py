@@ -17,6 +17,10 @@ from dataclasses import dataclass, fields, replace
 # 35 MB for new mailboxes on Exchange Online; on-premises the default is 10 MB.
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ITEM_BYTES = 35 * 1024 * 1024
+# Microsoft Graph refuses request bodies over 4 MB (JSON, MIME, $batch, upload chunks).
+GRAPH_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# Exchange Online's limits for Graph (the values tests and benchmarks switch on).
+EXCHANGE_ONLINE_GRAPH = {"graph_max_concurrency": 4, "upload_budget_bytes": 150 * 1024 * 1024, "upload_window_s": 300.0}
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class Knobs:
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # bigger items get ErrorMessageSizeExceeded
     item_error_rate: float = 0.0  # items of a CreateItem refused with ErrorItemSave (the rest of the batch lands)
     seed: int = 0
+    # Graph front end (latency, busy_* -> 429 with Retry-After, error_rate -> 503 and drop_rate are shared).
+    graph_max_concurrency: int = 0  # requests in flight per app (or user) and mailbox; Exchange Online: 4
+    upload_budget_bytes: int = 0  # bytes uploaded per mailbox per upload_window_s; 0 = off; Exchange Online: 150 MB
+    upload_window_s: float = 300.0  # the sliding window of the upload budget (Exchange Online: 5 minutes)
+    graph_max_request_bytes: int = GRAPH_MAX_REQUEST_BYTES  # bigger Graph request bodies get 413
+    graph_import_mime: bool = True  # the tenant offers beta importMime; False answers it with 403
 
 
 class KnobState:
@@ -92,14 +102,16 @@ class KnobState:
                 return False  # no draw, so switching this knob on does not shift the request faults before it
             return self._rng.random() < self._knobs.item_error_rate
 
-    def enter(self, caller: str) -> bool:
+    def enter(self, caller: str, limit: int | None = None) -> bool:
         """Count a request of `caller` in; False when that exceeds max_concurrency (the request is refused).
 
         Like Exchange's EWSMaxConcurrency, the limit is per caller (the authenticated account).
+        `limit` overrides max_concurrency (the Graph front end passes graph_max_concurrency).
         """
         with self._lock:
             busy = self._in_flight.get(caller, 0)
-            if self._knobs.max_concurrency and busy >= self._knobs.max_concurrency:
+            limit = self._knobs.max_concurrency if limit is None else limit
+            if limit and busy >= limit:
                 return False
             self._in_flight[caller] = busy + 1
             return True

@@ -439,7 +439,7 @@ class Store:
         if any(blobs):
             _fsync_dir(self.blob_dir)
         created = _now()
-        ids: list[int] = []
+        out: list[Item] = []
         with self._lock, self._tx():
             for it, blob in zip(items, blobs, strict=True):
                 fields_json = json.dumps(it.fields)
@@ -449,12 +449,28 @@ class Store:
                     "fields, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (folder_id, it.kind, it.item_class, it.subject, it.message_flags, size, blob, fields_json, created),
                 )
-                ids.append(cur.lastrowid)
+                props_json = [(k, json.dumps(v)) for k, v in it.props.items()]
                 self._db.executemany(
                     "INSERT OR REPLACE INTO item_props (item_id, key, value) VALUES (?, ?, ?)",
-                    [(cur.lastrowid, k, json.dumps(v)) for k, v in it.props.items()],
+                    [(cur.lastrowid, k, v) for k, v in props_json],
                 )
-        return [self.item(i) for i in ids]  # type: ignore[misc]
+                # What `item()` would read back, without reading it back (one query per item less).
+                out.append(
+                    Item(
+                        id=cur.lastrowid,
+                        folder_id=folder_id,
+                        kind=it.kind,
+                        item_class=it.item_class,
+                        subject=it.subject,
+                        message_flags=it.message_flags,
+                        size=size,
+                        mime_blob=blob,
+                        fields=json.loads(fields_json),
+                        props={k: json.loads(v) for k, v in props_json},
+                        created=created,
+                    )
+                )
+        return out
 
     def record_sent(self, mailbox: str, subject: str | None) -> None:
         with self._lock, self._tx():
@@ -489,11 +505,14 @@ class Store:
             created=row["created"],
         )
 
-    def item_ids(self, folder_id: int) -> list[int]:
+    def item_ids(self, folder_id: int, kinds: Sequence[str] | None = None) -> list[int]:
+        """Ids of a folder's items, oldest first; only those of `kinds` (store kinds) when given."""
+        sql, args = "SELECT id FROM items WHERE folder_id = ?", [folder_id]
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            args += list(kinds)
         with self._lock:
-            return [
-                r[0] for r in self._db.execute("SELECT id FROM items WHERE folder_id = ? ORDER BY id", (folder_id,))
-            ]
+            return [r[0] for r in self._db.execute(sql + " ORDER BY id", args)]
 
     def items(self, folder_id: int) -> list[Item]:
         """Every item of a folder, oldest first."""
@@ -514,6 +533,52 @@ class Store:
         if item.mime_blob is None:
             return None
         return (self.blob_dir / item.mime_blob[:2] / item.mime_blob).read_bytes()
+
+    def put_blob(self, data: bytes) -> str:
+        """Store content durably (fsynced) and return its name, e.g. an attachment's bytes."""
+        name = self._write_blob(data)
+        _fsync_dir(self.blob_dir)
+        return name
+
+    def blob(self, name: str) -> bytes:
+        return (self.blob_dir / name[:2] / name).read_bytes()
+
+    _UNSET: object = object()
+
+    def update_item(
+        self,
+        item_id: int,
+        *,
+        subject: object = _UNSET,
+        message_flags: int | None = None,
+        fields: list | None = None,
+        props: dict[str, object] | None = None,
+        size: int | None = None,
+    ) -> Item | None:
+        """Change an item in one transaction; `props` are added or replaced, the others kept."""
+        sets: list[str] = []
+        args: list[object] = []
+        if subject is not Store._UNSET:
+            sets.append("subject = ?")
+            args.append(subject)
+        if message_flags is not None:
+            sets.append("message_flags = ?")
+            args.append(message_flags)
+        if fields is not None:
+            sets.append("fields = ?")
+            args.append(json.dumps(fields))
+        if size is not None:
+            sets.append("size = ?")
+            args.append(size)
+        with self._lock, self._tx():
+            if sets:
+                self._db.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = ?", [*args, item_id])
+            if props:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO item_props (item_id, key, value) VALUES (?, ?, ?)",
+                    [(item_id, k, json.dumps(v)) for k, v in props.items()],
+                )
+        return self.item(item_id)
 
     # --- internals ---------------------------------------------------------------------
     _FOLDER_SELECT = (
