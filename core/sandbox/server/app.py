@@ -316,7 +316,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "RequestEntityTooLarge",
                 f"The request body is over the limit of {sandbox.knobs.graph_max_request_bytes} bytes.",
             )
-            self._graph_send(GraphService.error_response(error), close=True)  # the body stays unread
+            # Drain what a client will still send (so it reads the 413 rather than a reset), within reason.
+            drain = length if length <= sandbox.knobs.max_request_bytes else 0
+            while drain > 0:
+                chunk = self.rfile.read(min(drain, 1 << 20))
+                if not chunk:
+                    break
+                drain -= len(chunk)
+            self._graph_send(GraphService.error_response(error), close=True)
             return
         body = self.rfile.read(length) if length else b""
         upload = UPLOAD_PATH.match(split.path)
