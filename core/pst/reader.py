@@ -686,7 +686,6 @@ class PstFile:
             codepage=codepage if self.info.format == "ansi" else None,
         )
 
-
     def _raw_attachments(
         self, raw_atts: list[Any], nid: int, folder_path: tuple[str, ...], att_path: tuple[int, ...]
     ) -> list[Attachment]:
