@@ -113,11 +113,12 @@ class MsalTokenSource:
     def _acquire(self) -> dict:
         if self.settings.method == "oauth-app":
             return self._app.acquire_token_for_client(scopes=list(self.settings.app_scopes))
-        accounts = (
-            self._app.get_accounts(username=self.settings.username)
-            if self.settings.username
-            else self._app.get_accounts()
-        )
+        accounts = self._app.get_accounts(username=self.settings.username) if self.settings.username else []
+        if not accounts:
+            # A sign-in hint that differs from the account's own name (an alias, another UPN):
+            # the only account in this cache is still the one that signed in for this profile.
+            everyone = self._app.get_accounts()
+            accounts = everyone if len(everyone) == 1 else []
         if accounts:
             result = self._app.acquire_token_silent(list(self.settings.delegated_scopes), account=accounts[0])
             if result and "access_token" in result:

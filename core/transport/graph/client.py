@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from core.transport.graph.wire import BATCH_MAX_REQUESTS
 
 log = logging.getLogger(__name__)
 
+HTTP_CREATED = 201
 HTTP_UNAUTHORIZED = 401
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
@@ -115,6 +117,7 @@ class GraphClient:
         *,
         verify: bool | str = True,
         timeout: float = IO_TIMEOUT_S,
+        first_token: dict | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         for suffix in ("/v1.0", "/beta"):
@@ -124,10 +127,12 @@ class GraphClient:
         self._token_source = token
         self._token: str | None = None
         self._token_expires = 0.0
+        if first_token is not None:  # the preflight's token: a device-code sign-in must not repeat
+            self._keep(first_token)
         self._token_lock = threading.Lock()
         self.pacer = pacer
         self._http = httpx.Client(
-            verify=verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             http1=True,
             http2=False,
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
@@ -146,11 +151,14 @@ class GraphClient:
     def _bearer(self, renew: bool = False) -> str:
         with self._token_lock:
             if renew or self._token is None or time.monotonic() > self._token_expires:
-                tok = self._token_source()
-                self._token = tok["access_token"]
-                lifetime = int(tok.get("expires_in", 3600))
-                self._token_expires = time.monotonic() + max(lifetime - TOKEN_RENEW_MARGIN_S, lifetime / 2)
+                self._keep(self._token_source())
+            assert self._token is not None
             return self._token
+
+    def _keep(self, tok: dict) -> None:
+        self._token = tok["access_token"]
+        lifetime = int(tok.get("expires_in", 3600))
+        self._token_expires = time.monotonic() + max(lifetime - TOKEN_RENEW_MARGIN_S, lifetime / 2)
 
     # ----- requests -----------------------------------------------------------------------------
 
@@ -290,11 +298,14 @@ class GraphClient:
                 time.sleep(exc.back_off_seconds)
                 continue
             pos = end
-            if response.status_code in (200, 201):
-                return
+            if response.status_code == HTTP_CREATED:
+                return  # the last range: the attachment exists
+            # 200 with the ranges still expected (Graph may ask for a range again).
             ranges = (response.json() if response.content else {}).get("nextExpectedRanges") or []
             if ranges:
                 pos = int(str(ranges[0]).split("-")[0])
+            elif pos >= total:
+                return
 
     def close(self) -> None:
         self._http.close()

@@ -180,7 +180,11 @@ class GraphTransport(Transport):
         tokens = self._tokens()
         first = tokens.token()  # ConnectError with msal's reason when the sign-in fails
         self.client = GraphClient(
-            s.base_url, tokens.token, pacer_for(s.base_url, s.mailbox), verify=self._verify()
+            s.base_url,
+            tokens.token,
+            pacer_for(s.base_url, s.mailbox),
+            verify=self._verify(),
+            first_token=first,
         )
         where = self.client.root
         try:
