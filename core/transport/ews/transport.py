@@ -49,11 +49,10 @@ from exchangelib.folders.base import BaseFolder
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 
 from core.convert.extended import ALL_EXTENDED_PROPS
-from core.convert.payload import Payload
+from core.convert.payload import MimePayload, Payload
 from core.errors import ConnectError, TransportError
-from core.mapi import PidNamePstImportSourceKey
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
-from core.transport.ews import props
+from core.transport.ews import props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
 from core.transport.ews.errors import RequestTooLarge, connect_error, upload_error
 from core.transport.ews.items import build_item
@@ -223,6 +222,23 @@ def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
             return response
 
     return PstImportAdapter
+
+
+def _keep_pool(protocol: Any) -> None:
+    """Stop exchangelib from shrinking its session pool; our limiter paces every worker instead.
+
+    exchangelib 5.6 answers ErrorServerBusy and ErrorExceededConnectionCount by taking a session
+    out of the shared pool (`Protocol.decrease_poolsize`), which waits for a free session while it
+    holds the pool lock: with every session checked out by upload threads, and those threads
+    needing the lock to get or grow the pool, the import hangs. Refusing as exchangelib does at
+    its minimum size makes it raise the fault to us (it already does so under FailFast), where it
+    becomes our ServerBusy and the adaptive limiter backs off.
+    """
+
+    def refuse() -> None:
+        raise ex.SessionPoolMinSizeReached("pstimport paces requests itself")
+
+    protocol.decrease_poolsize = refuse
 
 
 class EwsTransport(Transport):
@@ -415,14 +431,14 @@ class EwsTransport(Transport):
             return None
 
     def _upload_error(self, exc: BaseException) -> Exception:
-        self._restore_pool()
         return upload_error(exc)
 
     def _restore_pool(self) -> None:
-        """exchangelib shrinks its session pool on every busy answer; our limiter does the pacing."""
+        """Give back sessions exchangelib dropped before `_keep_pool` was in place (during connect)."""
         if self.account is None:
             return
         protocol = self.account.protocol
+        _keep_pool(protocol)
         while protocol.session_pool_size < protocol.max_connections:
             try:
                 protocol.increase_poolsize()
@@ -497,20 +513,26 @@ class EwsTransport(Transport):
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         assert self.account is not None
         built: dict[str, str] = {}  # source key -> why the item could not be built
-        items, sendable = [], []
+        bodies: list[bytes | list[bytes]] = []
+        sendable = []
         for p in payloads:
             try:
-                items.append(build_item(self.account, folder.native, p))
+                if isinstance(p, MimePayload):
+                    bodies.append(wire.mime_message(p))
+                else:
+                    item = build_item(self.account, folder.native, p)
+                    bodies.append(wire.typed_item(item, self.account.version))
                 sendable.append(p)
             except Exception as exc:  # noqa: BLE001 - one bad payload fails alone
                 built[p.source_key] = f"cannot build the EWS item: {type(exc).__name__}: {exc}"
         results: list = []
-        if items:
+        if bodies:
             try:
-                results = self.account.bulk_create(folder=folder.native, items=items, chunk_size=len(items))
+                results = wire.create_items(self.account, folder.native, bodies)
             except Exception as exc:  # noqa: BLE001
-                self._restore_pool()
-                raise self._upload_error(exc) from None
+                raise upload_error(exc) from None
+            finally:
+                del bodies
         out: list[CreateOutcome] = [CreateOutcome(k, error=v) for k, v in built.items()]
         payloads = sendable
         for payload, result in zip(payloads, results, strict=False):
@@ -525,7 +547,7 @@ class EwsTransport(Transport):
                     )
                 )
             else:
-                out.append(CreateOutcome(payload.source_key, item_id=result.id))
+                out.append(CreateOutcome(payload.source_key, item_id=result))
         if len(results) < len(payloads):
             # A short answer: the rest is unknown, which the engine settles by stamp.
             for payload in payloads[len(results) :]:
@@ -543,25 +565,18 @@ class EwsTransport(Transport):
             raise self._upload_error(exc) from None
 
     def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
-        attr = props.register(PidNamePstImportSourceKey)
         found: dict[str, list[str]] = {}
         try:
             if stamps is None:
-                qs = folder.native.all().only(attr)
-                qs.page_size = FIND_PAGE
-                for it in qs:
-                    value = getattr(it, attr, None)
-                    if value:
-                        found.setdefault(value, []).append(it.id)
+                for value, item_id in wire.find_stamps(self.account, folder.native, None, FIND_PAGE):
+                    found.setdefault(value, []).append(item_id)
                 return found
             wanted = list(stamps)
             for i in range(0, len(wanted), STAMPS_PER_QUERY):
                 chunk = wanted[i : i + STAMPS_PER_QUERY]
-                qs = folder.native.filter(**{f"{attr}__in": chunk}).only(attr)
-                for it in qs:
-                    value = getattr(it, attr, None)
+                for value, item_id in wire.find_stamps(self.account, folder.native, chunk, FIND_PAGE):
                     if value in chunk:
-                        found.setdefault(value, []).append(it.id)
+                        found.setdefault(value, []).append(item_id)
             return found
         except Exception as exc:  # noqa: BLE001
             raise self._upload_error(exc) from None
