@@ -229,9 +229,7 @@ def typed_item(item: Any, version: Any) -> bytes:
     return etree.tostring(item.to_xml(version=version))
 
 
-def find_stamps(
-    account: Any, folder: Any, stamps: Sequence[str] | None, page_size: int
-) -> Iterable[tuple[str, str]]:
+def find_stamps(account: Any, folder: Any, stamps: Sequence[str] | None, page_size: int) -> Iterable[tuple[str, str]]:
     """(stamp, item id) of the items in `folder` carrying our stamp (every such item, or those in `stamps`)."""
     uri = field_uri(PidNamePstImportSourceKey)
     shape = (
@@ -241,7 +239,7 @@ def find_stamps(
     restriction = ""
     if stamps is not None:
         tests = "".join(
-            f'<t:IsEqualTo>{uri}<t:FieldURIOrConstant><t:Constant Value={quoteattr(safe_xml_value(s))}/>'
+            f"<t:IsEqualTo>{uri}<t:FieldURIOrConstant><t:Constant Value={quoteattr(safe_xml_value(s))}/>"
             "</t:FieldURIOrConstant></t:IsEqualTo>"
             for s in stamps
         )
