@@ -171,9 +171,7 @@ def test_find_by_source_stamp(graph):
     assert [m["subject"] for m in found] == ["m1"]
     assert found[0]["singleValueExtendedProperties"][0]["value"] == "ab12:1"
     assert re.fullmatch(STAMP_ID, found[0]["singleValueExtendedProperties"][0]["id"], re.IGNORECASE)
-    assert [m["subject"] for m in graph.app.get(INBOX, params=stamp_filter("ab12:o'neil")).json()["value"]] == [
-        "quote"
-    ]
+    assert [m["subject"] for m in graph.app.get(INBOX, params=stamp_filter("ab12:o'neil")).json()["value"]] == ["quote"]
     assert graph.app.get(INBOX, params=stamp_filter("ab12:9")).json()["value"] == []
     other = f"/users/{ALICE}/mailFolders/sentitems/messages"
     assert graph.app.get(other, params=stamp_filter("ab12:1")).json()["value"] == []

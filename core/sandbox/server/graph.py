@@ -490,7 +490,9 @@ def _zone(name: str) -> dt.tzinfo:
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError):
-        raise GraphError(400, "TimeZoneNotSupportedException", f"A valid TimeZone value must be specified: {name}.")
+        raise GraphError(
+            400, "TimeZoneNotSupportedException", f"A valid TimeZone value must be specified: {name}."
+        ) from None
 
 
 def _date_time_tz(value: object, where: str) -> str:
@@ -1552,7 +1554,7 @@ class GraphService:
                 "isReadReceiptRequested": bool(graph.get("isReadReceiptRequested", False)),
                 "isRead": item.is_read,
                 "isDraft": item.is_draft,
-                "webLink": f"https://outlook.office365.com/owa/?ItemID={graph_id('I', item.id)}&viewmodel=ReadMessageItem",
+                "webLink": f"https://outlook.office365.com/owa/?ItemID={out['id']}&viewmodel=ReadMessageItem",
                 "inferenceClassification": graph.get("inferenceClassification", "focused"),
                 "body": graph.get("body") or {"contentType": "text", "content": ""},
                 "sender": graph.get("sender") or graph.get("from"),
