@@ -108,6 +108,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-item-mb", type=float, default=None, help="bigger items get ErrorMessageSizeExceeded")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random faults (default 0)")
     parser.add_argument(
+        "--graph-limits",
+        action="store_true",
+        help="Graph front end: Exchange Online's limits (4 concurrent requests per app and mailbox, "
+        "150 MB uploaded per mailbox per 5 minutes)",
+    )
+    parser.add_argument(
+        "--graph-max-concurrency", type=_count, default=None, help="Graph requests at once per app and mailbox"
+    )
+    parser.add_argument("--upload-budget-mb", type=float, default=None, help="Graph uploads per mailbox per window")
+    parser.add_argument("--upload-window-s", type=float, default=None, help="the upload budget's window in seconds")
+    parser.add_argument(
         "--flavour",
         choices=("exchange2016", "exchange2019", "exchange-online"),
         default="exchange2019",
@@ -179,6 +190,16 @@ def serve(args: argparse.Namespace) -> int:
         knobs = replace(knobs, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
     if args.max_item_mb is not None:
         knobs = replace(knobs, max_item_bytes=int(args.max_item_mb * 1024 * 1024))
+    if args.graph_limits:
+        from core.sandbox.server.knobs import EXCHANGE_ONLINE_GRAPH
+
+        knobs = replace(knobs, **EXCHANGE_ONLINE_GRAPH)
+    if args.graph_max_concurrency is not None:
+        knobs = replace(knobs, graph_max_concurrency=args.graph_max_concurrency)
+    if args.upload_budget_mb is not None:
+        knobs = replace(knobs, upload_budget_bytes=int(args.upload_budget_mb * 1024 * 1024))
+    if args.upload_window_s is not None:
+        knobs = replace(knobs, upload_window_s=args.upload_window_s)
     auth_methods = None
     if args.auth:
         auth_methods = [m.strip().lower() for m in args.auth.split(",") if m.strip()]
