@@ -121,3 +121,57 @@ def test_ews_created_calendar_item_is_listed_as_event(graph):
     events = graph.app.get(f"/users/{ALICE}/calendar/events").json()["value"]
     assert [e["subject"] for e in events] == ["from ews"]
     assert events[0]["start"]["dateTime"].startswith("2020-01-01T10:00:00")
+
+
+def test_graph_items_read_over_ews_are_schema_valid(sandbox, schema_checker):
+    """Every kind Graph creates is served by EWS GetItem (AllProperties) as schema-valid XML with its fields."""
+    import httpx
+
+    from core.sandbox.server.ews import encode_id
+    from tests.sandbox.conftest import PASSWORD, GraphClient
+    from tests.sandbox.test_graph_messages import message
+
+    graph = GraphClient(sandbox)
+    try:
+        contact = {"givenName": "C", "surname": "S", "displayName": "C S", "companyName": "Co", "jobTitle": "Boss",
+                   "emailAddresses": [{"address": "c@example.com"}]}  # fmt: skip
+        task = {"title": "T", "status": "completed",
+                "dueDateTime": {"dateTime": "2016-04-15T00:00:00", "timeZone": "UTC"},
+                "startDateTime": {"dateTime": "2016-04-01T00:00:00", "timeZone": "UTC"}}  # fmt: skip
+        mail = message("M", flags=1, toRecipients=[{"emailAddress": {"address": "b@x.test", "name": "B"}}],
+                       sender={"emailAddress": {"address": "s@x.test"}}, isReadReceiptRequested=True,
+                       categories=["Red"], importance="low", internetMessageId="<m@x>")  # fmt: skip
+        lists = graph.app.get(f"/users/{ALICE}/todo/lists").json()["value"]
+        posts = [
+            (f"/users/{ALICE}/mailFolders/inbox/messages", mail),
+            (
+                f"/users/{ALICE}/calendar/events",
+                {k: v for k, v in EVENT.items() if k != "singleValueExtendedProperties"},
+            ),
+            (f"/users/{ALICE}/contacts", contact),
+            (f"/users/{ALICE}/todo/lists/{lists[0]['id']}/tasks", task),
+        ]
+        ids = []
+        for path, body in posts:
+            reply = graph.app.post(path, json=body)
+            assert reply.status_code == 201, reply.text
+            ids.append(reply.json()["id"])
+    finally:
+        graph.close()
+    items = [graph.sb.items(ALICE, p)[0] for p in ("Inbox", "Calendar", "Contacts", "Tasks")]
+    item_ids = "".join(f'<t:ItemId Id="{encode_id("I", it.id)}"/>' for it in items)
+    envelope = f"""<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
+ xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
+<s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body>
+<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape>
+<m:ItemIds>{item_ids}</m:ItemIds></m:GetItem></s:Body></s:Envelope>"""
+    reply = httpx.post(
+        sandbox.ews_url, content=envelope.encode(), auth=(ALICE, PASSWORD), headers={"Content-Type": "text/xml"}
+    )
+    assert reply.status_code == 200 and reply.text.count('ResponseClass="Success"') == 4, reply.text[:2000]
+    for text in ("<t:Subject>M</t:Subject>", "<t:Start>2016-03-07T08:00:00Z</t:Start>", "<t:Surname>S</t:Surname>",
+                 "<t:Status>Completed</t:Status>", "<t:IsDraft>false</t:IsDraft>", "b@x.test"):  # fmt: skip
+        assert text in reply.text, text
+    assert not schema_checker.failures

@@ -4,7 +4,8 @@
     with Sandbox(state_dir, users={"alice@sandbox.test": "pw"}, archives=["alice@sandbox.test"]) as sb:
         sb.ews_url; sb.set_knobs(busy_rate=0.2); sb.items("alice@sandbox.test", "Inbox")
 
-Modules: `store` (SQLite + blobs, transport-neutral), `ews` (the EWS front end), `autodiscover`,
+Modules: `store` (SQLite + blobs, transport-neutral), `ews` (the EWS front end), `graph` (the Microsoft
+Graph front end under /v1.0 and /beta, on the same store), `autodiscover`,
 `app` (HTTP server, authentication, OAuth endpoints, `Sandbox`), `knobs`, `ntlm`, `tls`,
 `hostmap` (DNS responder and host-mapping adapter for end-to-end Autodiscover), `schema`, `cli`.
 """
