@@ -194,6 +194,8 @@ def test_select_top_count_and_paging(graph):
         page = graph.app.get(page["@odata.nextLink"]).json()
         subjects += [m["subject"] for m in page["value"]]
     assert subjects == [f"p{n}" for n in range(5)]
+    count_only = graph.app.get(INBOX, params={"$top": "0", "$count": "true"}).json()
+    assert count_only["@odata.count"] == 5 and count_only["value"] == [] and "@odata.nextLink" not in count_only
 
 
 def test_message_shape_follows_the_docs(graph):

@@ -810,6 +810,11 @@ class GraphService:
             return self._upload_chunk(session_id, req)
         except GraphError as err:
             return self.error_response(err, req)
+        except Exception:  # a sandbox bug: a JSON 500, not a dropped connection
+            log.exception("Graph upload chunk failed")
+            return self.error_response(
+                GraphError(500, "InternalServerError", "The sandbox failed on this request."), req
+            )
 
     # --- routing and throttling --------------------------------------------------------------
     def _resolve(self, req: GraphRequest) -> Call:
@@ -1178,7 +1183,7 @@ class GraphService:
         if call.req.query.get("$count", "").lower() == "true":
             body["@odata.count"] = total
         body["value"] = entries
-        if total is not None and skip + len(entries) < total:
+        if total is not None and entries and skip + len(entries) < total:
             query = dict(call.req.query)
             query["$skip"] = str(skip + len(entries))
             query.setdefault("$top", str(top))
