@@ -1,12 +1,13 @@
 """Import engine benchmark against the sandbox EWS server in its own process.
 
-    python -m tests.bench.bench_import [throughput ITEMS] [rss SIZE_MB]
+    python -m tests.bench.bench_import [throughput ITEMS] [rss SIZE_MB...]
 
 throughput: a scale PST of ITEMS small messages (default 1000) is imported with 1, 2, 4 and 8
   threads, batch 10, against 50 ms injected latency. Ideal = threads * batch / latency. Also
   the read+convert ceiling (a dry run), which bounds every thread count.
-rss: a scale PST of SIZE_MB (default 4096) is imported with 4 threads while peak RSS of the
-  importing process is sampled; the target is under 300 MB.
+rss: scale PSTs of each SIZE_MB (default 100 1024 4096; cached under .bench/psts) are imported
+  with 4 threads while peak RSS of the importing process is sampled; the target is under 300 MB,
+  and at most 1.2x the peak at the smallest size (flat).
 """
 
 from __future__ import annotations
@@ -151,26 +152,35 @@ def throughput(items: int) -> None:
             proc.wait()
 
 
-def rss(size_mb: int) -> None:
-    from core.sandbox.pstwriter.content import generate
+def rss(sizes_mb: list[int]) -> None:
+    """Peak RSS of the importer for scale PSTs of each size (cached under .bench/psts), and the flatness ratio."""
+    from tests.bench.suite import cached_pst
 
+    peaks: list[float] = []
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         os.environ["PSTIMPORT_STATE_DIR"] = str(tmp / "state")
-        pst = tmp / "big.pst"
-        t = time.perf_counter()
-        summary = generate(str(pst), seed=2, mode="scale", size_mb=size_mb)
-        print(f"wrote {pst.stat().st_size / 2**20:.0f} MB, {summary['items']} items in {time.perf_counter() - t:.0f} s")
         proc, info = _serve(tmp / "sandbox", 0)
         try:
-            fin, total, upload, peak = _run(_profile(tmp, pst, info["ews_url"], "rss", 4))
-            print(
-                f"imported {fin['imported']} items ({fin['failed']} failed) in {total:.0f} s; "
-                f"peak RSS of the importer {peak / 2**20:.0f} MB (target < 300 MB)"
-            )
+            for size_mb in sizes_mb:
+                t = time.perf_counter()
+                pst, made = cached_pst(REPO / ".bench" / "psts", seed=1, size_mb=size_mb)
+                how = f"made in {made:.0f} s" if made else "cached"
+                print(f"{pst.name}: {pst.stat().st_size / 2**20:.0f} MB ({how}, {time.perf_counter() - t:.0f} s)")
+                fin, total, upload, peak = _run(_profile(tmp, pst, info["ews_url"], f"rss{size_mb}", 4))
+                peaks.append(peak / 2**20)
+                print(
+                    f"  imported {fin['imported']} items ({fin['failed']} failed) in {total:.0f} s; "
+                    f"peak RSS of the importer {peak / 2**20:.0f} MB (target < 300 MB)",
+                    flush=True,
+                )
         finally:
             proc.terminate()
             proc.wait()
+    if len(peaks) > 1 and peaks[0]:
+        ratio = peaks[-1] / peaks[0]
+        print(f"flatness: peak at {sizes_mb[-1]} MB / peak at {sizes_mb[0]} MB = {ratio:.2f} (target <= 1.2)")
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 def main() -> int:
@@ -179,7 +189,7 @@ def main() -> int:
     if mode == "throughput":
         throughput(int(args[1]) if len(args) > 1 else 1000)
     elif mode == "rss":
-        rss(int(args[1]) if len(args) > 1 else 4096)
+        rss([int(a) for a in args[1:]] or [100, 1024, 4096])
     else:
         print(__doc__)
         return 2
