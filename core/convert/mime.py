@@ -1,5 +1,5 @@
-"""RFC 5322 MIME for mail-like items, built as `email.message.EmailMessage` trees and written by
-the standard generator (policy SMTP, 7-bit headers, CRLF).
+"""RFC 5322 MIME for mail-like items, built as `MimePart` trees and written by our own serializer
+(7-bit headers folded by the email package's SMTP policy, CRLF).
 
 Headers: the item's own transport headers when present (minus the MIME structure headers we
 rebuild, with IMCEAEX addresses rewritten), else From/Sender/To/Cc/Bcc/Subject/Date/Message-ID/
@@ -9,6 +9,11 @@ inline parts...), attachments..., message/rfc822...) with each level only when n
 Headers are written 7-bit (RFC 2047 / RFC 2231 encoded words); bodies are UTF-8.
 Part headers are formatted here and set raw: letting the header registry parse every header
 it writes cost more than everything else together, and it mangles Outlook's odd message ids.
+`email.message` and its generator are not used: cloning a generator and a policy per part and
+writing bodies through StringIO cost more than building the message. Headers that are not
+already folded 7-bit text still go through the SMTP policy's header registry and folder, so
+the bytes are what `email.generator.BytesGenerator` would write (the tests parse them back with
+the `email` package).
 """
 
 from __future__ import annotations
@@ -16,19 +21,20 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
-import io
 import itertools
 import mimetypes
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy as _policy
-from email.generator import NLCRE, BytesGenerator
+from email.charset import Charset
 from email.header import Header
 from email.headerregistry import Address, Group
-from email.message import EmailMessage, MIMEPart
-from typing import Any
+from typing import Any, BinaryIO
+
+import pybase64
 
 from core.convert.addresses import (
     AddressResolver,
@@ -105,6 +111,87 @@ _ADDRESS_HEADERS = {
 }
 
 MAX_EMBED_DEPTH = 16
+# Attachment data is read and base64-encoded this much at a time: a whole number of 57-byte
+# groups, so every chunk ends on a 76-column line.
+BASE64_CHUNK = 57 * 4096
+_UTF8 = Charset("utf-8")
+_CRLF = "\r\n"
+
+
+class MimePart:
+    """One MIME entity: header fields in order, then a body that is either encoded bytes with
+    CRLF line ends (`body`, a list of chunks), a list of parts (`parts` with a `boundary`:
+    multipart), or one message (`parts` without a boundary: message/rfc822).
+
+    Header values are either raw strings (already 7-bit and folded with "\\n" + white space),
+    or header objects from the SMTP policy's registry, which folds them when written.
+    """
+
+    __slots__ = ("_headers", "body", "parts", "boundary")
+
+    def __init__(self) -> None:
+        self._headers: list[tuple[str, Any]] = []
+        self.body: list[bytes] = []
+        self.parts: list[MimePart] | None = None
+        self.boundary: str | None = None
+
+    def set_raw(self, name: str, value: Any) -> None:
+        """Add a header whose value is written as it is (lines joined with CRLF)."""
+        self._headers.append((name, value))
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """Add a header through the policy's header registry (parsed, later folded), as
+        `EmailMessage.__setitem__` does, including its limit on unique headers."""
+        max_count = POLICY.header_max_count(name)
+        if max_count:
+            low = name.lower()
+            if sum(1 for k, _ in self._headers if k.lower() == low) >= max_count:
+                raise ValueError(f"There may be at most {max_count} {name} headers in a message")
+        self._headers.append(POLICY.header_store_parse(name, value))
+
+    def __contains__(self, name: object) -> bool:
+        low = str(name).lower()
+        return any(k.lower() == low for k, _ in self._headers)
+
+    def __delitem__(self, name: str) -> None:
+        low = name.lower()
+        self._headers = [(k, v) for k, v in self._headers if k.lower() != low]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._headers)
+
+    def walk(self) -> Iterator[MimePart]:
+        """This part and every part below it, embedded messages included."""
+        yield self
+        for part in self.parts or ():
+            yield from part.walk()
+
+    def write(self, out: list[bytes]) -> None:
+        """Append this entity's bytes to `out` (what BytesGenerator with POLICY writes)."""
+        for name, value in self._headers:
+            if isinstance(value, str) and value.isascii():
+                out.append(f"{name}: {_CRLF.join(value.splitlines())}\r\n".encode("ascii"))
+            else:
+                out.append(POLICY.fold_binary(name, value))
+        out.append(b"\r\n")
+        if self.parts is None:
+            out.extend(self.body)
+        elif self.boundary is None:
+            for part in self.parts:
+                part.write(out)
+        else:
+            delimiter = f"--{self.boundary}".encode("ascii")
+            out.append(delimiter + b"\r\n")
+            for i, part in enumerate(self.parts):
+                if i:
+                    out.append(b"\r\n" + delimiter + b"\r\n")
+                part.write(out)
+            out.append(b"\r\n" + delimiter + b"--\r\n")
+
+    def as_bytes(self) -> bytes:
+        out: list[bytes] = []
+        self.write(out)
+        return b"".join(out)
 
 
 @dataclass(slots=True)
@@ -143,7 +230,8 @@ def _phrase(name: str) -> str:
     """A display name as an RFC 5322 phrase: atoms, a quoted string, or RFC 2047 encoded words."""
     if not name.isascii():
         # one encoded word: parsers insert a space between split words inside a phrase
-        return Header(name, "utf-8").encode(maxlinelen=0)
+        # (what Header(name, "utf-8").encode(maxlinelen=0) writes, without its formatter)
+        return _UTF8.header_encode(name)
     if _ATOM_PHRASE.fullmatch(name):
         return name
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -165,7 +253,7 @@ def _address_list(mailboxes: list[Mailbox]) -> str | None:
     return ",\n ".join(parts)
 
 
-def _set_addresses(msg: EmailMessage, name: str, mailboxes: list[Mailbox], problems: list[str]) -> None:
+def _set_addresses(msg: MimePart, name: str, mailboxes: list[Mailbox], problems: list[str]) -> None:
     raw = _address_list(mailboxes)
     if raw is not None:
         msg.set_raw(name, raw)
@@ -173,7 +261,7 @@ def _set_addresses(msg: EmailMessage, name: str, mailboxes: list[Mailbox], probl
         _set(msg, name, _mailbox_header(mailboxes), problems)
 
 
-def _set_text(msg: EmailMessage, name: str, value: str, problems: list[str]) -> None:
+def _set_text(msg: MimePart, name: str, value: str, problems: list[str]) -> None:
     """An unstructured header (Subject, Thread-Topic): raw when ASCII, else RFC 2047 words."""
     if value.isascii():
         _set(msg, name, value, problems, raw=True)
@@ -185,7 +273,7 @@ def _clean_name(name: str) -> str:
     return " ".join(name.replace("\x00", "").split())
 
 
-def _set(msg: EmailMessage, name: str, value: Any, problems: list[str], raw: bool = False) -> None:
+def _set(msg: MimePart, name: str, value: Any, problems: list[str], raw: bool = False) -> None:
     """Add a header. `raw` (or an id header) keeps an ASCII value exactly as given."""
     try:
         if isinstance(value, str) and (raw or name.lower() in _RAW_HEADERS) and value.isascii():
@@ -301,9 +389,9 @@ class MimeBuilder:
             return Mailbox(party.name, party.address)
         return Mailbox(party.name or party.address, None, party.address_type, party.address)
 
-    def build(self, item: Any, depth: int = 0, headers_only: bool = False) -> tuple[EmailMessage, list[str]]:
+    def build(self, item: Any, depth: int = 0, headers_only: bool = False) -> tuple[MimePart, list[str]]:
         problems: list[str] = []
-        msg = EmailMessage(policy=POLICY)
+        msg = MimePart()
         headers = item.props.str(PidTagTransportMessageHeaders)
         used_transport = False
         if headers:
@@ -315,7 +403,7 @@ class MimeBuilder:
         return msg, problems
 
     # --- headers ---------------------------------------------------------------------------
-    def _transport_headers(self, msg: EmailMessage, item: Any, text: str, problems: list[str]) -> bool:
+    def _transport_headers(self, msg: MimePart, item: Any, text: str, problems: list[str]) -> bool:
         pairs = _parse_transport_headers(text)
         names = {n.lower() for n, _ in pairs}
         if "from" not in names and "subject" not in names and "date" not in names:
@@ -351,7 +439,7 @@ class MimeBuilder:
                 _set_addresses(msg, "Bcc", mbs, problems)
         return True
 
-    def _property_headers(self, msg: EmailMessage, item: Any, problems: list[str]) -> None:
+    def _property_headers(self, msg: MimePart, item: Any, problems: list[str]) -> None:
         p = item.props
         sender = self._resolve(sender_party(item))
         representing = self._resolve(representing_party(item))
@@ -431,12 +519,12 @@ class MimeBuilder:
         return out
 
     # --- body and attachments ----------------------------------------------------------------
-    def _body_and_attachments(self, msg: EmailMessage, item: Any, depth: int, problems: list[str]) -> None:
+    def _body_and_attachments(self, msg: MimePart, item: Any, depth: int, problems: list[str]) -> None:
         body, body_problems = extract_body(item)
         problems.extend(body_problems)
         html = body.html
-        inline: list[MIMEPart] = []
-        files: list[MIMEPart] = []
+        inline: list[MimePart] = []
+        files: list[MimePart] = []
         for att in item.attachments:
             try:
                 part, is_inline = self._attachment(att, item, html, depth, problems)
@@ -458,16 +546,16 @@ class MimeBuilder:
             content = _multipart("related", [content, *inline])
         if files:
             content = _multipart("mixed", [content, *files])
-        # graft the content's headers and payload onto the message
-        for name, value in content.raw_items():
+        # graft the content's headers and body onto the message
+        for name, value in content.items():
             msg.set_raw(name, value)
-        msg._payload = content._payload  # noqa: SLF001 - the documented way has no "move"
+        msg.body, msg.parts, msg.boundary = content.body, content.parts, content.boundary
         if "MIME-Version" not in msg:
-            msg["MIME-Version"] = "1.0"
+            msg.set_raw("MIME-Version", "1.0")
 
     def _attachment(
         self, att: Any, item: Any, html: str | None, depth: int, problems: list[str]
-    ) -> tuple[MIMEPart | None, bool]:
+    ) -> tuple[MimePart | None, bool]:
         method = att.method
         name = _att_name(att)
         if method == afEmbeddedMessage or att.is_embedded_message:
@@ -480,20 +568,20 @@ class MimeBuilder:
                 return None, False
             inner, inner_problems = self.build(inner_item, depth + 1)
             problems.extend(f"in embedded message {name!r}: {p}" for p in inner_problems)
-            part = MIMEPart(policy=POLICY)
+            part = MimePart()
             part.set_raw("Content-Type", "message/rfc822")
             part.set_raw("Content-Disposition", "attachment" + _param("filename", _safe_filename(name)))
-            part.set_payload([inner])
+            part.parts = [inner]
             return part, False
         if method in (afByReference, afByReferenceOnly, afByWebReference):
-            data = att.read() if att.size else b""
-            if not data:
+            body = _base64_body(att.open()) if att.size else []
+            if not body:
                 problems.append(f"reference attachment {name!r} points outside the PST; not imported")
                 return None, False
         elif method == afNone and not att.size:
             return None, False
         else:
-            data = att.read()
+            body = _base64_body(att.open())
             if method == afStorage:
                 problems.append(f"OLE attachment {name!r} kept as a file")
         ctype = _content_type(att, name)
@@ -507,7 +595,7 @@ class MimeBuilder:
         if maintype in ("multipart", "message") or not subtype:
             maintype, subtype = "application", "octet-stream"  # bytes of a file, not our structure
         filename = _safe_filename(name)
-        part = MIMEPart(policy=POLICY)
+        part = MimePart()
         part.set_raw("Content-Type", f"{maintype}/{subtype}" + _param("name", filename))
         part.set_raw("Content-Transfer-Encoding", "base64")
         part.set_raw("Content-Disposition", ("inline" if is_inline else "attachment") + _param("filename", filename))
@@ -515,14 +603,15 @@ class MimeBuilder:
             part.set_raw("Content-ID", f"<{cid}>")
         if is_inline and att.content_location and not cid:
             part.set_raw("Content-Location", att.content_location)
-        part.set_payload(_base64_lines(data))
+        part.body = body
         return part, is_inline
 
 
-def _multipart(subtype: str, parts: list[MIMEPart]) -> MIMEPart:
-    container = MIMEPart(policy=POLICY)
-    container.set_raw("Content-Type", f'multipart/{subtype}; boundary="{_boundary()}"')
-    container.set_payload(parts)
+def _multipart(subtype: str, parts: list[MimePart]) -> MimePart:
+    container = MimePart()
+    container.boundary = _boundary()
+    container.set_raw("Content-Type", f'multipart/{subtype}; boundary="{container.boundary}"')
+    container.parts = parts
     return container
 
 
@@ -558,28 +647,43 @@ def _param(key: str, value: str) -> str:
     )
 
 
-def _base64_lines(data: bytes) -> str:
-    """Base64 in 76-column lines; one C call for the encoding (base64.encodebytes makes one per line)."""
-    encoded = binascii.b2a_base64(data, newline=False)
-    if not encoded:
-        return ""
-    return (b"\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\n").decode("ascii")
+def _base64(data: bytes) -> bytes:
+    """Base64 in 76-column CRLF lines (pybase64 wraps lines in C; the stdlib does it per line)."""
+    return pybase64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
-def _text_part(text: str, subtype: str) -> MIMEPart:
+def _base64_body(stream: BinaryIO) -> list[bytes]:
+    """The stream's data as base64 lines, read and encoded BASE64_CHUNK bytes at a time, so an
+    attachment is never held whole beside its encoding."""
+    chunks: list[bytes] = []
+    carry = b""
+    with stream:
+        while data := stream.read(BASE64_CHUNK):
+            if carry:
+                data = carry + data
+            cut = len(data) - len(data) % 57  # a short read must not end a line early
+            carry = data[cut:]
+            if cut:
+                chunks.append(_base64(data[:cut] if carry else data))
+    if carry:
+        chunks.append(_base64(carry))
+    return chunks
+
+
+def _text_part(text: str, subtype: str) -> MimePart:
     """A text/plain or text/html part in UTF-8: 7bit when it can be, else quoted-printable."""
     text = _normalise_newlines(text)
-    part = MIMEPart(policy=POLICY)
+    part = MimePart()
     part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
-    if text.isascii() and all(len(line) <= 900 for line in text.split("\n")):
+    if text.isascii() and max(map(len, text.split("\n"))) <= 900:
         part.set_raw("Content-Transfer-Encoding", "7bit")
-        payload = text
+        payload = text.encode("ascii")
     else:
         part.set_raw("Content-Transfer-Encoding", "quoted-printable")
-        payload = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
-    if payload and not payload.endswith("\n"):
-        payload += "\n"
-    part.set_payload(payload)
+        payload = binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    if payload and not payload.endswith(b"\n"):
+        payload += b"\n"
+    part.body = [payload.replace(b"\n", b"\r\n")]
     return part
 
 
@@ -618,22 +722,8 @@ def _content_type(att: Any, name: str) -> str:
     return guessed or "application/octet-stream"
 
 
-class _Generator(BytesGenerator):
-    """BytesGenerator writing a part's body in one call instead of one per line (the stock
-    generator's per-line writes dominate the cost of base64 attachments); same bytes."""
-
-    def _write_lines(self, lines: str) -> None:
-        if lines:
-            if "\r" not in lines:
-                self.write(lines.replace("\n", self._NL))
-            else:
-                self.write(self._NL.join(NLCRE.split(lines)))
-
-
-def _as_bytes(msg: EmailMessage) -> bytes:
-    out = io.BytesIO()
-    _Generator(out, mangle_from_=False, policy=POLICY).flatten(msg)
-    return out.getvalue()
+def _as_bytes(msg: MimePart) -> bytes:
+    return msg.as_bytes()
 
 
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
@@ -662,7 +752,7 @@ def _smime_entity(item: Any) -> bytes | None:
         "Content-Transfer-Encoding: base64\r\n"
         'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
     )
-    return head.encode("ascii") + _base64_lines(data).replace("\n", "\r\n").encode("ascii")
+    return head.encode("ascii") + _base64(data)
 
 
 def build_mime(item: Any, resolver: AddressResolver | None = None) -> MimeResult:
@@ -700,7 +790,7 @@ def build_mime(item: Any, resolver: AddressResolver | None = None) -> MimeResult
     return MimeResult(mime=data, problems=problems, sent=item_date(item), attachment_count=len(item.attachments))
 
 
-def _repair_headers(msg: EmailMessage, problems: list[str]) -> None:
+def _repair_headers(msg: MimePart, problems: list[str]) -> None:
     """Replace each header the folder cannot write with an encoded-word form of its text
     (in the message and every embedded message)."""
     for part in msg.walk():
