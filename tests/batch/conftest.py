@@ -7,4 +7,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import _isolated, cli, fleet, fleet_psts, profile_for, sandbox  # noqa: E402,F401
+from fleet import _isolated, cli, fleet, fleet_psts, sandbox  # noqa: E402,F401

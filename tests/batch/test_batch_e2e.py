@@ -26,8 +26,12 @@ def _counts(fleet: Fleet) -> dict[str, int]:
 
 def test_ten_mailboxes_one_denied_then_rerun(fleet: Fleet, cli) -> None:
     """Nine mailboxes import and verify, the one refusing impersonation is reported (exit 1, its
-    error first in the index); a second run imports nothing new and creates no duplicates."""
-    p = cli("batch", str(fleet.csv), "--template", str(fleet.template), "--parallel-mailboxes", "4", "--json")
+    error first in the index); the connection cap holds; a second run imports nothing new and
+    creates no duplicates."""
+    p = cli(
+        "batch", str(fleet.csv), "--template", str(fleet.template), "--parallel-mailboxes", "4",
+        "--max-connections", "3", "--json",
+    )  # fmt: skip
     assert p.returncode == 1, p.stderr
     events = _events(p.stdout)
     finished = {e["mailbox"] + "/" + e["store"]: e for e in events if e["event"] == "MailboxFinished"}
@@ -55,6 +59,8 @@ def test_ten_mailboxes_one_denied_then_rerun(fleet: Fleet, cli) -> None:
     index = json.loads(Path(done["index_json"]).read_text())
     assert index["mailboxes"][0]["mailbox"] == DENIED and index["mailboxes"][0]["status"] == "failed"
     assert index["totals"]["imported"] == 90 and index["totals"]["duplicates"] == 0
+    # four mailboxes of two threads each, but never more than three requests in flight
+    assert 2 <= index["totals"]["peak_connections"] <= 3
     html = Path(done["index_html"]).read_text()
     assert html.index(DENIED) < html.index("user01@sandbox.test")
     for row in index["mailboxes"][1:]:
