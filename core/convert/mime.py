@@ -430,7 +430,7 @@ class MimeBuilder:
         if "date" not in names:
             when = item_date(item)
             if when:
-                _set(msg, "Date", email.utils.format_datetime(when), problems)
+                _set(msg, "Date", email.utils.format_datetime(when), problems, raw=True)
         # a Bcc row of the recipient table is never in received headers; keep it
         bcc = [r for r in item.recipients if r.kind == "bcc"]
         if bcc and "bcc" not in names:
@@ -467,7 +467,7 @@ class MimeBuilder:
             _set_text(msg, "Subject", _clean_subject(item.subject), problems)
         when = item_date(item)
         if when is not None:
-            _set(msg, "Date", email.utils.format_datetime(when), problems)
+            _set(msg, "Date", email.utils.format_datetime(when), problems, raw=True)
         mid = p.str(PidTagInternetMessageId)
         if mid:
             _set(msg, "Message-ID", mid.strip(), problems)
@@ -482,14 +482,14 @@ class MimeBuilder:
             _set_text(msg, "Thread-Topic", _clean_subject(topic), problems)
         index = p.bytes(PidTagConversationIndex)
         if index:
-            _set(msg, "Thread-Index", base64.b64encode(index).decode("ascii"), problems)
+            _set(msg, "Thread-Index", base64.b64encode(index).decode("ascii"), problems, raw=True)
         importance = p.int(PidTagImportance)
         if importance == IMPORTANCE_HIGH:
-            _set(msg, "Importance", "high", problems)
-            _set(msg, "X-Priority", "1", problems)
+            _set(msg, "Importance", "high", problems, raw=True)
+            _set(msg, "X-Priority", "1", problems, raw=True)
         elif importance == IMPORTANCE_LOW:
-            _set(msg, "Importance", "low", problems)
-            _set(msg, "X-Priority", "5", problems)
+            _set(msg, "Importance", "low", problems, raw=True)
+            _set(msg, "X-Priority", "5", problems, raw=True)
         sensitivity = p.int(PidTagSensitivity)
         label = {
             SENSITIVITY_PERSONAL: "Personal",
@@ -497,7 +497,7 @@ class MimeBuilder:
             SENSITIVITY_CONFIDENTIAL: "Company-Confidential",
         }.get(sensitivity or 0)
         if label:
-            _set(msg, "Sensitivity", label, problems)
+            _set(msg, "Sensitivity", label, problems, raw=True)
 
     def _reply_to(self, item: Any) -> list[Mailbox]:
         """Reply-To from PidTagReplyRecipientEntries (one-off entry ids; MS-OXOMSG 2.2.1.45)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from core.mapi import MV_FLAG, PropType
@@ -48,53 +49,72 @@ def datetime_to_filetime(value: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
-def _decode_single(ptype: int, data: bytes, codepage: str) -> object:
-    if ptype == PropType.PT_UNICODE:
-        if len(data) % 2:
-            data = data[:-1]
-        return data.decode("utf-16-le", errors="replace").rstrip("\x00")
-    if ptype == PropType.PT_STRING8:
-        return data.decode(codepage, errors="replace").rstrip("\x00")
-    if ptype in (
-        PropType.PT_BINARY,
-        PropType.PT_OBJECT,
-        PropType.PT_SVREID,
-        PropType.PT_SRESTRICT,
-        PropType.PT_ACTIONS,
-        PropType.PT_UNSPECIFIED,
-    ):
-        return bytes(data)
-    if ptype == PropType.PT_BOOLEAN:
-        return any(data[:2])
-    size = _FIXED_SIZES.get(PropType(ptype)) if ptype in PropType._value2member_map_ else None
-    if size is None:
-        return bytes(data)
-    if ptype == PropType.PT_CLSID:
-        return uuid.UUID(bytes_le=bytes(data[:16]))
-    if len(data) < size:
-        # 4-byte inline slots hold PT_SHORT too; anything else short is damage
-        if ptype == PropType.PT_SHORT and len(data) >= 2:
-            return struct.unpack_from("<h", data)[0]
-        raise ValueError(f"{len(data)} bytes for a {size}-byte value")
-    if ptype == PropType.PT_SHORT:
-        return struct.unpack_from("<h", data)[0]
-    if ptype in (PropType.PT_LONG, PropType.PT_ERROR):
-        return struct.unpack_from("<i" if ptype == PropType.PT_LONG else "<I", data)[0]
-    if ptype == PropType.PT_FLOAT:
-        return struct.unpack_from("<f", data)[0]
-    if ptype == PropType.PT_DOUBLE:
-        return struct.unpack_from("<d", data)[0]
-    if ptype == PropType.PT_APPTIME:
-        days = struct.unpack_from("<d", data)[0]
-        try:
-            return _OLE_EPOCH + timedelta(days=days)
-        except OverflowError:
-            return None
-    if ptype in (PropType.PT_I8, PropType.PT_CURRENCY):
-        return struct.unpack_from("<q", data)[0]
-    if ptype == PropType.PT_SYSTIME:
-        return filetime_to_datetime(struct.unpack_from("<q", data)[0])
+def _short(data: bytes, codepage: str) -> object:
+    # 4-byte inline slots hold PT_SHORT too, so only too few bytes is damage
+    if len(data) < 2:
+        raise ValueError(f"{len(data)} bytes for a 2-byte value")
+    return _unpack_h(data)[0]
+
+
+def _fixed(size: int, convert: Callable[[bytes], object]) -> Callable[[bytes, str], object]:
+    def decode_fixed(data: bytes, codepage: str) -> object:
+        if len(data) < size:
+            raise ValueError(f"{len(data)} bytes for a {size}-byte value")
+        return convert(data)
+
+    return decode_fixed
+
+
+def _apptime(data: bytes) -> datetime | None:
+    try:
+        return _OLE_EPOCH + timedelta(days=_unpack_d(data)[0])
+    except OverflowError:
+        return None
+
+
+def _unicode(data: bytes, codepage: str) -> str:
+    if len(data) % 2:
+        data = data[:-1]
+    return data.decode("utf-16-le", errors="replace").rstrip("\x00")
+
+
+def _string8(data: bytes, codepage: str) -> str:
+    return data.decode(codepage, errors="replace").rstrip("\x00")
+
+
+def _raw(data: bytes, codepage: str) -> bytes:
     return bytes(data)
+
+
+_unpack_h = struct.Struct("<h").unpack_from
+_unpack_i = struct.Struct("<i").unpack_from
+_unpack_I = struct.Struct("<I").unpack_from
+_unpack_f = struct.Struct("<f").unpack_from
+_unpack_d = struct.Struct("<d").unpack_from
+_unpack_q = struct.Struct("<q").unpack_from
+
+# One decoder per stored type, keyed by plain int: called for every property of every item,
+# so no enum construction or comparison chain per value. Types not listed stay bytes.
+_DECODERS: dict[int, Callable[[bytes, str], object]] = {
+    int(PropType.PT_UNICODE): _unicode,
+    int(PropType.PT_STRING8): _string8,
+    int(PropType.PT_BOOLEAN): lambda data, cp: any(data[:2]),
+    int(PropType.PT_SHORT): _short,
+    int(PropType.PT_LONG): _fixed(4, lambda d: _unpack_i(d)[0]),
+    int(PropType.PT_ERROR): _fixed(4, lambda d: _unpack_I(d)[0]),
+    int(PropType.PT_FLOAT): _fixed(4, lambda d: _unpack_f(d)[0]),
+    int(PropType.PT_DOUBLE): _fixed(8, lambda d: _unpack_d(d)[0]),
+    int(PropType.PT_APPTIME): _fixed(8, _apptime),
+    int(PropType.PT_I8): _fixed(8, lambda d: _unpack_q(d)[0]),
+    int(PropType.PT_CURRENCY): _fixed(8, lambda d: _unpack_q(d)[0]),
+    int(PropType.PT_SYSTIME): _fixed(8, lambda d: filetime_to_datetime(_unpack_q(d)[0])),
+    # before any size check: a short GUID is reported by uuid itself
+    int(PropType.PT_CLSID): lambda data, cp: uuid.UUID(bytes_le=bytes(data[:16])),
+}
+
+
+def _decode_single(ptype: int, data: bytes, codepage: str) -> object:
+    return _DECODERS.get(ptype, _raw)(data, codepage)
 
 
 def _decode_multi(ptype: int, data: bytes, codepage: str) -> list[object]:
