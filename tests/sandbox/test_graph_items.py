@@ -104,6 +104,11 @@ def test_todo_task_and_linked_resource_lookup(graph):
     assert item.kind == "Task" and ["DueDate", {}, "2016-04-15T00:00:00Z"] in item.fields
     found = graph.app.get(path, params={"$filter": "linkedResources/any(r: r/externalId eq 'tk:1')"}).json()
     assert [t["title"] for t in found["value"]] == ["File taxes"]
+    assert "linkedResources" not in found["value"][0]  # a navigation property: only with $expand
+    expanded = graph.app.get(path, params={"$select": "id", "$expand": "linkedResources"}).json()["value"]
+    assert [r["externalId"] for r in expanded[0]["linkedResources"]] == ["tk:1"] and expanded[0]["linkedResources"][0][
+        "id"
+    ]
     with_props = {**task, "singleValueExtendedProperties": [{"id": STAMP_ID, "value": "tk:2"}]}
     assert_error(graph.app.post(path, json=with_props), 400, "RequestBodyRead")
     assert_error(graph.app.post(path, json={**task, "status": "someday"}), 400, "RequestBodyRead")

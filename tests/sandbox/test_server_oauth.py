@@ -89,3 +89,18 @@ def test_openid_configuration(tls_sandbox, authority):
     assert doc["token_endpoint"] == f"{authority}/oauth2/v2.0/token"
     assert doc["device_authorization_endpoint"] == f"{authority}/oauth2/v2.0/devicecode"
     assert re.match(r"https://127\.0\.0\.1:\d+/contoso/v2\.0", doc["issuer"])
+
+
+def test_device_code_second_run_is_silent(tls_sandbox, authority):
+    """A user token comes with an id_token and client_info, so msal keeps an account and a second
+    acquire_token_silent needs no new sign-in."""
+    app = msal.PublicClientApplication(APP_ID, authority=authority, validate_authority=False, instance_discovery=False)
+    flow = app.initiate_device_flow(scopes=["https://graph.microsoft.com/Mail.ReadWrite"])
+    threading.Timer(0.3, tls_sandbox.approve_device, (flow["user_code"], ALICE)).start()
+    first = app.acquire_token_by_device_flow(flow)
+    assert first.get("access_token"), first
+    assert first["id_token_claims"]["preferred_username"] == ALICE
+    accounts = app.get_accounts(username=ALICE)
+    assert len(accounts) == 1
+    again = app.acquire_token_silent(["https://graph.microsoft.com/Mail.ReadWrite"], account=accounts[0])
+    assert again and again["access_token"] == first["access_token"]

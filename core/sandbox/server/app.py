@@ -499,6 +499,8 @@ class _Handler(BaseHTTPRequestHandler):
                 error(400, state, descriptions[state])
                 return
             token = sandbox.mint_token(state, kind="user")
+            with sandbox._device_lock:
+                form.setdefault("scope", sandbox._device_scopes.pop(state, "") or "")
         else:
             error(400, "unsupported_grant_type", f"AADSTS70003: The app requested an unsupported grant type '{grant}'.")
             return
@@ -507,14 +509,16 @@ class _Handler(BaseHTTPRequestHandler):
             "expires_in": TOKEN_LIFETIME_S,
             "ext_expires_in": TOKEN_LIFETIME_S,
             "access_token": token,
-            "scope": form.get("scope", "https://outlook.office365.com/.default"),
+            "scope": form.get("scope") or "https://outlook.office365.com/.default",
         }
+        if grant != "client_credentials":  # a signed-in user: msal keeps an account only with these two
+            answer |= _user_identity(sandbox, sandbox.store.token(token)[0], form.get("client_id", ""))  # type: ignore[index]
         self._send(200, json.dumps(answer).encode(), "application/json")
 
     def _device_code(self, body: bytes, tenant: str) -> None:
         sandbox = self.server.sandbox
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        device_code, user_code = sandbox._device_start(form.get("client_id", ""))
+        device_code, user_code = sandbox._device_start(form.get("client_id", ""), form.get("scope", ""))
         uri = f"{self._base_url()}/{tenant}/oauth2/deviceauth"
         answer = {
             "user_code": user_code,
@@ -540,6 +544,44 @@ class _Handler(BaseHTTPRequestHandler):
         )
         page = _DEVICE_PAGE.format(message=message, code=html.escape(form.get("user_code", "")))
         self._send(200 if ok else 400, page.encode(), "text/html; charset=utf-8")
+
+
+SANDBOX_TENANT_ID = "5a0d0b0e-0000-4000-8000-5a0db0c5e7e5"  # the sandbox's one tenant (tid/utid)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _user_identity(sandbox: Sandbox, address: str, client_id: str) -> dict[str, str]:
+    """An (unsigned) id_token and client_info for a user token, as Entra ID answers with openid/profile.
+
+    msal does not validate id tokens; it needs client_info (uid, utid) to keep an account in its cache,
+    which is what lets a second run sign in silently.
+    """
+    from core.sandbox.server.graph import user_object_id
+
+    user = sandbox.store.user(address)
+    oid = user_object_id(address)
+    now = int(time.time())
+    claims = {
+        "aud": client_id,
+        "iss": f"https://login.microsoftonline.com/{SANDBOX_TENANT_ID}/v2.0",
+        "iat": now,
+        "nbf": now,
+        "exp": now + TOKEN_LIFETIME_S,
+        "name": user.display_name if user else address,
+        "oid": oid,
+        "preferred_username": address,
+        "sub": oid,
+        "tid": SANDBOX_TENANT_ID,
+        "ver": "2.0",
+    }
+    header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return {
+        "id_token": f"{header}.{_b64url(json.dumps(claims).encode())}.",
+        "client_info": _b64url(json.dumps({"uid": oid, "utid": SANDBOX_TENANT_ID}).encode()),
+    }
 
 
 def _is_graph(path: str) -> bool:
@@ -655,6 +697,7 @@ class Sandbox:
         self._exchanges_lock = threading.Lock()
         self._devices: dict[str, dict] = {}  # device_code -> pending device-code sign-in
         self._device_lock = threading.Lock()
+        self._device_scopes: dict[str, str] = {}  # address -> scopes of its last device sign-in
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._active = 0  # POSTs being answered
@@ -801,13 +844,14 @@ class Sandbox:
                     return True
         return False
 
-    def _device_start(self, client_id: str) -> tuple[str, str]:
+    def _device_start(self, client_id: str, scope: str = "") -> tuple[str, str]:
         device_code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ23456789") for _ in range(9))
         with self._device_lock:
             self._devices[device_code] = {
                 "user_code": user_code,
                 "client_id": client_id,
+                "scope": scope,  # the token answers with the scopes asked for at the start (msal caches by them)
                 "address": None,
                 "expires": time.time() + DEVICE_CODE_LIFETIME_S,
             }
@@ -825,6 +869,7 @@ class Sandbox:
             if entry["address"] is None:
                 return "authorization_pending"
             del self._devices[device_code]  # a device code is redeemed once
+            self._device_scopes[entry["address"]] = entry["scope"]
             return entry["address"]
 
     def _address_for(self, user: str, domain: str = "") -> str | None:

@@ -348,8 +348,8 @@ def _expand_props(req: GraphRequest) -> dict[str, set[str] | None]:
     for part in _split_top(req.query.get("$expand", "")):
         match = _EXPAND_EXT.match(part)
         if not match:
-            if part.lower() == "attachments":
-                wanted["attachments"] = None
+            if part.lower() in ("attachments", "linkedresources"):
+                wanted[part.lower()] = None
                 continue
             raise GraphError(400, "BadRequest", f"Parsing OData Select and Expand failed: '{part}' cannot be expanded.")
         which = match.group(1).lower()
@@ -674,6 +674,8 @@ KINDS = {
 }  # fmt: skip
 _COLLECTION_KIND = {"messages": "message", "events": "event", "contacts": "contact", "tasks": "todoTask"}
 _ATTACHMENTS_KEY = "sandbox:graph-attachments"
+# Navigation properties: in a response only when $expand names them.
+_RELATIONSHIPS = {"linkedResources", "checklistItems", "extensions", "attachments", "photo"}
 _PRIVATE = (GRAPH_JSON_KEY, _ATTACHMENTS_KEY, LINKED_KEY)
 
 
@@ -1606,7 +1608,7 @@ class GraphService:
                 "categories": graph.get("categories", []),
                 "parentFolderId": graph_id("F", item.folder_id),
             }
-            out |= {k: v for k, v in graph.items() if k in kind.writable and k not in out}
+            out |= {k: v for k, v in graph.items() if k in kind.writable and k not in out and k not in _RELATIONSHIPS}
             out.setdefault("displayName", item.subject or "")
             out.setdefault("emailAddresses", [])
         else:  # todoTask
@@ -1619,9 +1621,13 @@ class GraphService:
                 "hasAttachments": has_attachments,
                 "body": graph.get("body") or {"content": "", "contentType": "text"},
             }
-            out |= {k: v for k, v in graph.items() if k in kind.writable and k not in out}
+            out |= {k: v for k, v in graph.items() if k in kind.writable and k not in out and k not in _RELATIONSHIPS}
         out = self._select(call, out)
         expand = _expand_props(call.req)
+        if "linkedresources" in expand and kind.name == "todoTask":
+            out["linkedResources"] = [
+                {"id": graph_id("L", item.id, n), **r} for n, r in enumerate(graph.get("linkedResources") or [])
+            ]
         for which, multi in (("single", False), ("multi", True)):
             if which not in expand:
                 continue
