@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
-from fleet import DENIED, ITEMS_PER_PST, MAILBOXES, Fleet, start_cli
+from fleet import DENIED, ITEMS_PER_PST, MAILBOXES, PASSWORD, Fleet, start_cli
 from helpers import stamped_items
 
 from core.batch.shard import shard_of
@@ -96,3 +97,34 @@ def test_two_shards_at_once_cover_everything_once(fleet: Fleet) -> None:
     assert all(seen), "a 2-way split of ten mailboxes should give both machines work"
     assert _counts(fleet) == {m: fleet.expected(m) for m in MAILBOXES}
     assert set(_duplicates(fleet).values()) == {0}
+
+
+def test_sigterm_mid_batch_then_resume_without_duplicates(fleet: Fleet, tmp_path: Path, cli) -> None:
+    """SIGTERM while mailboxes import: exit 130, the index says interrupted; the same command again
+    resumes (journals and stamps, as a single run) and every item lands exactly once. No secret is
+    written to the reports or journals."""
+    fleet.sandbox.store.grant_impersonation("svc@sandbox.test", [DENIED])
+    fleet.sandbox.set_knobs(latency_ms=150)
+    args = ["batch", str(fleet.csv), "--template", str(fleet.template), "--parallel-mailboxes", "2", "--json"]
+    proc = start_cli(*args)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "ItemImported":
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    done = _events(out)[-1]
+    assert done["event"] == "BatchFinished" and done["interrupted"] and done["exit_code"] == 130
+    index = json.loads(Path(done["index_json"]).read_text())
+    assert {r["status"] for r in index["mailboxes"]} & {"interrupted", "not-started"}
+    assert sum(_counts(fleet).values()) < sum(fleet.expected(m) for m in MAILBOXES)
+
+    fleet.sandbox.set_knobs(latency_ms=0)
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert _counts(fleet) == {m: fleet.expected(m) for m in MAILBOXES}
+    assert set(_duplicates(fleet).values()) == {0}
+    for path in [*fleet.reports.rglob("*"), *(tmp_path / "state").rglob("*")]:
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
