@@ -181,8 +181,9 @@ class BatchHumanPrinter:
             self._line(f"{e.status:<6} {label}: {e.error}")
         else:
             report = f"; report {e.report_html}" if e.report_html else ""
+            verb = "would import" if self.started is not None and self.started.dry_run else "imported"
             self._line(
-                f"{e.status:<6} {label}: imported {e.imported}, already there {e.skipped}, failed {e.failed}{report}"
+                f"{e.status:<6} {label}: {verb} {e.imported}, already there {e.skipped}, failed {e.failed}{report}"
             )
 
     def _batch_finished(self, e: BatchFinished) -> None:
@@ -190,8 +191,9 @@ class BatchHumanPrinter:
             self._draw()
             self._drawn = 0
         state = "interrupted" if e.interrupted else "finished"
+        verb = "would import" if self.started is not None and self.started.dry_run else "imported"
         self.out.write(
-            f"batch {state}: {e.ok} of {e.mailboxes} mailbox(es) ok; imported {e.imported}, already there "
+            f"batch {state}: {e.ok} of {e.mailboxes} mailbox(es) ok; {verb} {e.imported}, already there "
             f"{e.skipped}, failed {e.failed}; {e.items_per_second:.1f} items/s over {e.seconds:.0f} s\n"
         )
         bad = [r for r in self.rows.values() if r.state not in ("ok",)]
