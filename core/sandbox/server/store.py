@@ -472,8 +472,8 @@ class Store:
                         message_flags=it.message_flags,
                         size=size,
                         mime_blob=blob,
-                        fields=json.loads(fields_json),
-                        props={k: json.loads(v) for k, v in props_json},
+                        fields=it.fields,
+                        props=dict(it.props),
                         created=created,
                     )
                 )
