@@ -18,6 +18,8 @@ from core.errors import ConnectError, ServerBusy, TransportError
 
 # How long to wait when the server says busy without saying for how long (seconds).
 DEFAULT_BACK_OFF = 1.0
+# How long to wait after ErrorExceededConnectionCount before the (fewer) requests go on.
+CONCURRENCY_BACK_OFF = 0.2
 
 _TLS_WORDS = ("certificate", "ssl", "tls", "handshake")
 
@@ -130,7 +132,11 @@ def upload_error(exc: BaseException) -> TransportError:
     if isinstance(exc, ex.ErrorServerBusy):
         back_off = exc.back_off if exc.back_off else DEFAULT_BACK_OFF
         return ServerBusy(f"server busy: {_short(exc)}", back_off)
-    if isinstance(exc, (ex.ErrorTooManyObjectsOpened, ex.ErrorExceededConnectionCount)):
+    if isinstance(exc, ex.ErrorExceededConnectionCount):
+        # Over EWSMaxConcurrency: the cure is fewer requests at once (the limiter halves), not a
+        # long wait; Exchange Online itself suggests 0 ms.
+        return ServerBusy(f"server busy: {type(exc).__name__} (too many requests at once)", CONCURRENCY_BACK_OFF)
+    if isinstance(exc, ex.ErrorTooManyObjectsOpened):
         return ServerBusy(f"server busy: {type(exc).__name__}", DEFAULT_BACK_OFF)
     if isinstance(exc, ex.ErrorInternalServerTransientError) and "503" in str(exc):
         # 503 is the front end refusing before the mailbox server saw the request.
