@@ -58,7 +58,7 @@ def test_concurrency_limit_per_mailbox(graph):
     """With 4 concurrent requests allowed per app and mailbox, a 5th and 6th in flight get 429 MailboxConcurrency;
     requests to another mailbox are not affected."""
     graph.sb.set_knobs(**EXCHANGE_ONLINE_GRAPH)
-    graph.sb.set_knobs(latency_ms=600)
+    graph.sb.set_knobs(latency_ms=1500)  # long enough that all seven are in flight together on a loaded machine
     results: list[httpx.Response] = []
     lock = threading.Lock()
     token = graph.sb.mint_token("6a1c3f0e-0000-4000-8000-00000000a77e", kind="app")
