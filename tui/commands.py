@@ -41,9 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the sample PST (default 1)")
     p.set_defaults(func=cmd_demo)
+    import core.batch.cli as batch_cli
     import core.engine.cli as engine_cli
 
     engine_cli.UI_RUNNER = run_with_ui
+    batch_cli.UI_RUNNER = run_batch_with_ui
 
 
 def open_wizard(args: argparse.Namespace) -> int:
@@ -75,6 +77,33 @@ def run_with_ui(plan: Any, cancel: threading.Event) -> Any:
         cancel.set()
         return RunResult(interrupted=True, problems=[outcome.error] if outcome and outcome.error else [])
     return outcome.result
+
+
+def run_batch_with_ui(runner: Any, cancel: threading.Event) -> Any:
+    """`pstimport batch` on a terminal: the batch screen; returns the BatchResult once the batch has
+    stopped (quitting early cancels it, and waits for the requests in flight)."""
+    from tui.screens.batch import BatchApp
+
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def wrapped(on_event: Any, stop: threading.Event) -> Any:
+        try:
+            outcome["result"] = runner(on_event, stop)
+            return outcome["result"]
+        except BaseException as exc:
+            outcome["error"] = exc
+            raise
+        finally:
+            done.set()
+
+    BatchApp(wrapped, cancel).run()
+    if not done.is_set():
+        cancel.set()
+        done.wait()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def demo_dir(state: str | None) -> Path:

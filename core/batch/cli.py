@@ -1,11 +1,18 @@
 """`pstimport batch MAPPING.csv --template PROFILE.yaml [--parallel-mailboxes N] [--max-connections N]
-[--shard i/n] [--folders] [--json] [--dry-run] [--pst-dir DIR] [--password-stdin]`."""
+[--shard i/n] [--headless] [--folders] [--json] [--dry-run] [--pst-dir DIR] [--password-stdin]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
+
+# The TUI sets this (from tui/, never imported here) to show its batch screen on a terminal when
+# not --headless: called with (runner, cancel), where runner(on_event, cancel) runs the batch and
+# returns the BatchResult; it returns that result.
+UI_RUNNER: Callable[[Callable[[Any, threading.Event], Any], threading.Event], Any] | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--shard", metavar="i/n", help="take only shard i of n (by mailbox), e.g. 2/4")
     p.add_argument("--pst-dir", metavar="DIR", help="folder relative PST paths are under (default: the CSV's)")
+    p.add_argument("--headless", action="store_true", help="no TUI: a progress table or plain lines")
     p.add_argument("--folders", action="store_true", help="show each mailbox's folders in the progress")
     p.add_argument("--json", action="store_true", help="JSON-lines events on stdout, tagged with the mailbox")
     p.add_argument("--dry-run", action="store_true", help="read and convert everything, upload nothing")
@@ -69,6 +77,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
     cancel = threading.Event()
     _install_signals(cancel)
-    printer = BatchJsonPrinter() if args.json else BatchHumanPrinter(folders=args.folders)
-    result = run_batch(template, rows, options, printer, cancel, make_transport=make)
+
+    def runner(on_event: Any, stop: threading.Event) -> Any:
+        return run_batch(template, rows, options, on_event, stop, make_transport=make)
+
+    if not (args.headless or args.json or UI_RUNNER is None or not sys.stdout.isatty()):
+        result = UI_RUNNER(runner, cancel)
+    else:
+        result = runner(BatchJsonPrinter() if args.json else BatchHumanPrinter(folders=args.folders), cancel)
     return result.exit_code

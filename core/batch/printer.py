@@ -3,10 +3,12 @@ plain lines otherwise, or JSON lines tagged with the mailbox."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 from core.batch.events import BatchFinished, BatchStarted, MailboxEvent, MailboxFinished, MailboxQueued, MailboxStarted
@@ -24,6 +26,7 @@ from core.events import (
 )
 
 REDRAW_SECONDS = 0.25
+_BAD = ("failed", "partial", "interrupted")
 PLAIN_PROGRESS_SECONDS = 10.0
 
 
@@ -54,7 +57,7 @@ class _Folder:
 
 class _Mailbox:
     __slots__ = ("label", "psts", "state", "planned", "imported", "skipped", "failed", "rate", "throttled",
-                 "concurrency", "error", "folders", "started")  # fmt: skip
+                 "concurrency", "error", "folders", "started", "base")  # fmt: skip
 
     def __init__(self, label: str, psts: int) -> None:
         self.label, self.psts = label, psts
@@ -64,6 +67,8 @@ class _Mailbox:
         self.error: str | None = None
         self.folders: dict[tuple, _Folder] = {}
         self.started = 0.0
+        # Counts of this mailbox and store's earlier runs (another root), which its later ones add to.
+        self.base = (0, 0, 0, 0)
 
 
 class BatchHumanPrinter:
@@ -110,7 +115,10 @@ class BatchHumanPrinter:
         elif isinstance(e, MailboxStarted):
             row = self.rows.get((e.mailbox, e.store))
             if row:
-                row.state, row.started = "connecting", time.monotonic()
+                row.base = (row.planned, row.imported, row.skipped, row.failed)
+                if row.state not in _BAD:
+                    row.state = "connecting"
+                row.started = time.monotonic()
             if not self.live:
                 self._line(f"start  {self._label(e.mailbox, e.store)}: {len(e.psts)} PST(s)")
         elif isinstance(e, MailboxEvent):
@@ -129,7 +137,9 @@ class BatchHumanPrinter:
             label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
             row.folders[(e.pst, tuple(e.source_path))] = _Folder(label, e.items_selected)
         elif isinstance(e, RunStarted):
-            row.state, row.planned = "importing", e.items_selected
+            row.planned = row.base[0] + e.items_selected
+            if row.state not in _BAD:
+                row.state = "importing"
         elif isinstance(e, FolderStarted):
             f = row.folders.get((e.pst, tuple(e.source_path)))
             if f:
@@ -174,8 +184,11 @@ class BatchHumanPrinter:
     def _finished(self, e: MailboxFinished) -> None:
         row = self.rows.get((e.mailbox, e.store))
         if row:
-            row.state, row.error = e.status, e.error
-            row.imported, row.skipped, row.failed = e.imported, e.skipped, e.failed
+            if row.state not in _BAD:  # a mailbox's worst run shows
+                row.state, row.error = e.status, e.error
+            row.imported, row.skipped, row.failed = (
+                b + n for b, n in zip(row.base[1:], (e.imported, e.skipped, e.failed), strict=True)
+            )
         label = self._label(e.mailbox, e.store)
         if e.error:
             self._line(f"{e.status:<6} {label}: {e.error}")
@@ -193,7 +206,7 @@ class BatchHumanPrinter:
         state = "interrupted" if e.interrupted else "finished"
         verb = "would import" if self.started is not None and self.started.dry_run else "imported"
         self.out.write(
-            f"batch {state}: {e.ok} of {e.mailboxes} mailbox(es) ok; {verb} {e.imported}, already there "
+            f"batch {state}: {e.ok} of {e.mailboxes} mailbox run(s) ok; {verb} {e.imported}, already there "
             f"{e.skipped}, failed {e.failed}; {e.items_per_second:.1f} items/s over {e.seconds:.0f} s\n"
         )
         bad = [r for r in self.rows.values() if r.state not in ("ok",)]
@@ -265,3 +278,77 @@ class BatchHumanPrinter:
         self.out.write("\n".join(line[:width] for line in lines) + "\n")
         self.out.flush()
         self._drawn = len(lines)
+
+
+@dataclass(frozen=True)
+class FolderView:
+    label: str
+    planned: int
+    imported: int
+    skipped: int
+    failed: int
+    state: str
+
+
+@dataclass(frozen=True)
+class MailboxView:
+    key: str
+    label: str
+    psts: int
+    state: str
+    planned: int
+    imported: int
+    skipped: int
+    failed: int
+    rate: float
+    throttled: int
+    error: str | None
+    folders: tuple[FolderView, ...]
+
+
+class BatchAggregate(BatchHumanPrinter):
+    """The printer's per-mailbox and per-folder state without its output: what a UI draws from.
+
+    Feed it events from any thread (`__call__`); read `snapshot()` on a timer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO(), live=False, folders=False)
+        self.finished: BatchFinished | None = None
+
+    def _line(self, text: str) -> None:
+        pass
+
+    def _tick(self) -> None:
+        pass
+
+    def _batch_finished(self, e: BatchFinished) -> None:
+        self.finished = e
+
+    def snapshot(self) -> list[MailboxView]:
+        """Every mailbox (and store) in CSV order, with its folders."""
+        with self._lock:
+            return [
+                MailboxView(
+                    key=f"{mailbox}|{store}",
+                    label=r.label,
+                    psts=r.psts,
+                    state=r.state,
+                    planned=r.planned,
+                    imported=r.imported,
+                    skipped=r.skipped,
+                    failed=r.failed,
+                    rate=r.rate if r.state in ("importing", "verifying") else 0.0,
+                    throttled=r.throttled,
+                    error=r.error,
+                    folders=tuple(
+                        FolderView(f.label, f.planned, f.imported, f.skipped, f.failed, f.state)
+                        for f in r.folders.values()
+                    ),
+                )
+                for (mailbox, store), r in self.rows.items()
+            ]
+
+    def summary(self) -> str:
+        with self._lock:
+            return self._summary()

@@ -134,5 +134,5 @@ def test_dry_run_uploads_nothing(fleet: Fleet, cli) -> None:
     """--dry-run reads and converts every mailbox's PSTs, says what it would import, sends nothing."""
     r = cli("batch", str(fleet.csv), "--template", str(fleet.template), "--dry-run", "--parallel-mailboxes", "3")
     assert r.returncode == 0, r.stderr
-    assert "batch finished: 12 of 12 mailbox(es) ok; would import 100" in r.stdout
+    assert "batch finished: 12 of 12 mailbox run(s) ok; would import 100" in r.stdout
     assert sum(_counts(fleet).values()) == 0

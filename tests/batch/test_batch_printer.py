@@ -63,7 +63,7 @@ def test_plain_lines_when_not_a_terminal() -> None:
     assert "start  ann@example.com: 2 PST(s)" in text
     assert "ok     ann@example.com: imported 7, already there 0, failed 0; report /r/a.html" in text
     assert "failed bob@example.com (archive): impersonation denied for bob@example.com" in text
-    assert "batch finished: 1 of 2 mailbox(es) ok; imported 7" in text
+    assert "batch finished: 1 of 2 mailbox run(s) ok; imported 7" in text
     assert "  failed: bob@example.com (archive): impersonation denied" in text
     assert "index: /r/i.html" in text
 
