@@ -14,6 +14,7 @@ import logging
 import re
 import struct
 import zlib
+from typing import NamedTuple
 
 import compressed_rtf
 from compressed_rtf.compressed_rtf import INIT_DICT as _RTF_INIT_DICT
@@ -214,51 +215,125 @@ _FCHARSET_CODEC = {
     222: "cp874",
     238: "cp1250",
 }
-_DE_TOKEN = re.compile(
+# One RTF tokenizer for both readers below: a control word with its optional parameter (at most
+# 32 letters and 10 digits, RTF 1.9.1), \'hh, a control symbol, a brace, line ends (ignored in
+# RTF), or a run of plain text.
+_RTF_TOKEN = re.compile(
     rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z'])|([{}])|[\r\n]+|([^\\{}\r\n]+)"
 )
-_DE_SKIP = {
-    b"fonttbl",
-    b"colortbl",
-    b"stylesheet",
-    b"info",
-    b"pict",
-    b"object",
-    b"listtable",
-    b"listoverridetable",
-    b"rsidtbl",
-    b"generator",
-    b"xmlnstbl",
-    b"themedata",
-    b"latentstyles",
-    b"datastore",
-    b"filetbl",
-    b"revtbl",
-    b"colorschememapping",
-}
+# Destinations whose content is never text (RTF 1.9.1 and MS-OXRTFEX).
+_SKIP_DESTINATIONS = frozenset(
+    {
+        b"colortbl",
+        b"stylesheet",
+        b"info",
+        b"pict",
+        b"object",
+        b"listtable",
+        b"listoverridetable",
+        b"rsidtbl",
+        b"generator",
+        b"xmlnstbl",
+        b"themedata",
+        b"latentstyles",
+        b"datastore",
+        b"filetbl",
+        b"revtbl",
+        b"colorschememapping",
+    }
+)
 
 
-def fast_deencapsulate(rtf: bytes) -> str | None:
-    """The HTML or text encapsulated in RTF (MS-OXRTFEX 2.1.3), in one regex pass.
+class _RtfMode(NamedTuple):
+    """How `_rtf_walk` reads a document: which control words stand for which text, which further
+    destinations it skips, and whether it de-encapsulates HTML (MS-OXRTFEX)."""
 
-    Content of `\\*\\htmltag` groups is copied; text outside them is copied unless an
-    `\\htmlrtf` region suppresses it (state saved and restored per group); `\\*\\mhtmltag` and
-    other ignorable destinations are skipped. 8-bit runs are decoded with the code page of the
-    current font (`\\fcharset`) or the document's `\\ansicpg`. None when the stream is not
-    encapsulated. RTFDE is the reference this is tested against; this one is ~100x faster.
-    """
-    if rtf_encapsulation(rtf) is None:
-        return None
+    words: dict[bytes, str]
+    skip: frozenset[bytes]
+    html: bool
+
+
+# De-encapsulation: \*\htmltag groups are copied, \htmlrtf regions dropped; line breaks as Outlook writes them.
+_DEENCAPSULATE = _RtfMode({b"par": "\r\n", b"line": "\r\n", b"tab": "\t"}, _SKIP_DESTINATIONS, True)
+# Plain text of native RTF: page furniture, fields' instructions and HTML fragments are skipped.
+_PLAIN_TEXT = _RtfMode(
+    {
+        b"par": "\n",
+        b"line": "\n",
+        b"sect": "\n",
+        b"page": "\n",
+        b"row": "\n",
+        b"tab": "\t",
+        b"cell": "\t",
+        b"emdash": "\u2014",
+        b"endash": "\u2013",
+        b"lquote": "'",
+        b"rquote": "'",
+        b"ldblquote": '"',
+        b"rdblquote": '"',
+        b"bullet": "\u2022",
+    },
+    _SKIP_DESTINATIONS
+    | {
+        b"header",
+        b"footer",
+        b"headerl",
+        b"headerr",
+        b"footerl",
+        b"footerr",
+        b"pgdsctbl",
+        b"mmathPr",
+        b"htmltag",
+        b"mhtmltag",
+        b"fldinst",
+    },
+    False,
+)
+_SYMBOLS = {b"\\": None, b"{": None, b"}": None, b"~": "\u00a0", b"_": "-"}  # None: the character itself
+# Destination states of a group.
+_TEXT, _HTMLTAG, _SKIP, _FONTTBL = 0, 1, 2, 3
+
+
+_BIN = re.compile(rb"\\bin(\d{1,10}) ?")
+
+
+def _without_binary(rtf: bytes) -> bytes:
+    """The document with the raw bytes after each \\binN removed (pictures and objects carry
+    them): they may hold braces and backslashes that would break the group structure."""
+    if b"\\bin" not in rtf:
+        return rtf
+    parts: list[bytes] = []
+    pos = 0
+    while m := _BIN.search(rtf, pos):
+        parts.append(rtf[pos : m.end()])
+        pos = m.end() + int(m.group(1))
+    parts.append(rtf[pos:])
+    return b"".join(parts)
+
+
+def _document_codec(rtf: bytes, fallback: str) -> str:
     m = re.search(rb"\\ansicpg(\d+)", rtf[:2048])
-    default = (codec_for(int(m.group(1))) if m else None) or "cp1252"
+    return (codec_for(int(m.group(1))) if m else None) or fallback
+
+
+def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:
+    """The text of an RTF document, in one regex pass.
+
+    Groups save and restore their state (destination, \\htmlrtf, \\uc, current code page).
+    8-bit runs (\\'hh and plain bytes) are decoded with the code page of the current font
+    (\\fcharset in the font table) or the document's (`default`); \\uN gives a character and skips
+    the next \\ucN fallback characters. In `mode.html`, `\\*\\htmltag` groups are copied (in the
+    document code page) and text under `\\htmlrtf` is left out.
+    """
+    words, skip, html = mode
     fonts: dict[int, str] = {}
     out: list[str] = []
     raw = bytearray()
     codec = default
     htmlrtf = False
-    dest = 0  # 0 normal, 1 htmltag, 2 skip, 3 font table
+    dest = _TEXT
     uc = 1
-    pending = 0
+    pending = 0  # fallback characters still to skip after \uN
     stack: list[tuple[bool, int, int, str]] = []
     group_start = False
     star = False
@@ -269,7 +344,7 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
             out.append(raw.decode(codec, "replace"))
             raw.clear()
 
-    for tok in _DE_TOKEN.finditer(rtf):
+    for tok in _RTF_TOKEN.finditer(_without_binary(rtf)):
         word, arg, hexv, sym, brace, text = tok.groups()
         if brace is not None:
             if brace == b"{":
@@ -287,23 +362,23 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
                 star = True
                 continue
             group_start = False
-            if dest != 2 and word is not None:
-                if word == b"htmltag" and star:
+            if dest != _SKIP and word is not None:
+                if html and word == b"htmltag" and star:
                     flush()
-                    dest = 1
+                    dest = _HTMLTAG
                     codec = default  # HTML fragments are in the document code page, not the font's
                     continue
                 if word == b"fonttbl":
-                    dest = 3
+                    dest = _FONTTBL
                     continue
-                if star or word in _DE_SKIP:
-                    dest = 2
+                if star or word in skip:
+                    dest = _SKIP
                     continue
-            elif star and dest != 2:
-                dest = 2
-        if dest == 2:
+            elif star and dest != _SKIP:
+                dest = _SKIP
+        if dest == _SKIP:
             continue
-        if dest == 3:
+        if dest == _FONTTBL:
             if word == b"f" and arg is not None:
                 font_no = int(arg)
             elif word == b"fcharset" and arg is not None and font_no is not None:
@@ -311,23 +386,17 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
                 if cs:
                     fonts[font_no] = cs
             continue
-        emit = dest == 1 or not htmlrtf
+        emit = dest == _HTMLTAG or not htmlrtf
         if word is not None:
-            if word == b"htmlrtf":
+            if html and word == b"htmlrtf":
                 htmlrtf = arg != b"0"
-            elif word == b"f" and arg is not None and dest != 1:
+            elif word == b"f" and arg is not None and dest != _HTMLTAG:
                 new = fonts.get(int(arg), default)
                 if new != codec:
                     flush()
                     codec = new
             elif not emit:
                 continue
-            elif word == b"par" or word == b"line":
-                flush()
-                out.append("\r\n")
-            elif word == b"tab":
-                flush()
-                out.append("\t")
             elif word == b"uc" and arg is not None:
                 uc = int(arg)
             elif word == b"u" and arg is not None:
@@ -335,6 +404,9 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
                 n = int(arg)
                 out.append(chr(n + 65536 if n < 0 else n))
                 pending = uc
+            elif word in words:
+                flush()
+                out.append(words[word])
             continue
         if not emit:
             continue
@@ -344,13 +416,13 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
                 continue
             raw.append(int(hexv, 16))
         elif sym is not None:
-            if sym in (b"\\", b"{", b"}"):
-                raw += sym
-            elif sym == b"~":
-                flush()
-                out.append("\u00a0")
-            elif sym == b"_":
-                raw += b"-"
+            if sym in _SYMBOLS:
+                char = _SYMBOLS[sym]
+                if char is None:
+                    raw += sym
+                else:
+                    flush()
+                    out.append(char)
         elif text is not None:
             if pending:
                 n = min(pending, len(text))
@@ -361,37 +433,17 @@ def fast_deencapsulate(rtf: bytes) -> str | None:
     return "".join(out)
 
 
-_RTF_TOKEN = re.compile(rb"\\([a-zA-Z]+)(-?\d+)? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z])|([{}])|[\r\n]+|([^\\{}\r\n]+)")
-_SKIP_DESTINATIONS = {
-    b"fonttbl",
-    b"colortbl",
-    b"stylesheet",
-    b"info",
-    b"pict",
-    b"object",
-    b"header",
-    b"footer",
-    b"headerl",
-    b"headerr",
-    b"footerl",
-    b"footerr",
-    b"listtable",
-    b"listoverridetable",
-    b"rsidtbl",
-    b"generator",
-    b"xmlnstbl",
-    b"themedata",
-    b"colorschememapping",
-    b"latentstyles",
-    b"datastore",
-    b"filetbl",
-    b"revtbl",
-    b"pgdsctbl",
-    b"mmathPr",
-    b"htmltag",
-    b"mhtmltag",
-    b"fldinst",
-}
+def fast_deencapsulate(rtf: bytes) -> str | None:
+    """The HTML or text encapsulated in RTF (MS-OXRTFEX 2.1.3), in one regex pass.
+
+    Content of `\\*\\htmltag` groups is copied; text outside them is copied unless an
+    `\\htmlrtf` region suppresses it; `\\*\\mhtmltag` and other ignorable destinations are
+    skipped. None when the stream is not encapsulated. RTFDE is the reference this is tested
+    against; this one is ~100x faster.
+    """
+    if rtf_encapsulation(rtf) is None:
+        return None
+    return _rtf_walk(rtf, _DEENCAPSULATE, _document_codec(rtf, "cp1252"))
 
 
 def rtf_to_text(rtf: bytes, codepage: str = "cp1252") -> str:
@@ -399,103 +451,7 @@ def rtf_to_text(rtf: bytes, codepage: str = "cp1252") -> str:
 
     Not a layout engine: tables and fields become runs of text. Used only when an item has
     RTF and no other body."""
-    m = re.search(rb"\\ansicpg(\d+)", rtf[:1024])
-    if m:
-        codepage = codec_for(int(m.group(1))) or codepage
-    out: list[str] = []
-    stack: list[tuple[bool, int]] = []
-    skip = False
-    uc = 1
-    pending_skip = 0
-    raw = bytearray()
-
-    def flush() -> None:
-        if raw:
-            out.append(raw.decode(codepage, "replace"))
-            raw.clear()
-
-    first_in_group = False
-    for tok in _RTF_TOKEN.finditer(rtf):
-        word, arg, hexv, sym, brace, text = tok.groups()
-        if brace == b"{":
-            stack.append((skip, uc))
-            first_in_group = True
-            continue
-        if brace == b"}":
-            flush()
-            if stack:
-                skip, uc = stack.pop()
-            first_in_group = False
-            continue
-        was_first = first_in_group
-        first_in_group = False
-        if sym == b"*":
-            skip = True
-            continue
-        if word is not None:
-            if word in _SKIP_DESTINATIONS and was_first:
-                skip = True
-                continue
-            if skip:
-                continue
-            if word in (b"par", b"line", b"sect", b"page"):
-                flush()
-                out.append("\n")
-            elif word == b"tab":
-                flush()
-                out.append("\t")
-            elif word == b"cell":
-                flush()
-                out.append("\t")
-            elif word == b"row":
-                flush()
-                out.append("\n")
-            elif word == b"uc" and arg is not None:
-                uc = int(arg)
-            elif word == b"u" and arg is not None:
-                flush()
-                n = int(arg)
-                out.append(chr(n + 65536 if n < 0 else n))
-                pending_skip = uc
-            elif word == b"emdash":
-                flush()
-                out.append("\u2014")
-            elif word == b"endash":
-                flush()
-                out.append("\u2013")
-            elif word in (b"lquote", b"rquote"):
-                flush()
-                out.append("'")
-            elif word in (b"ldblquote", b"rdblquote"):
-                flush()
-                out.append('"')
-            elif word == b"bullet":
-                flush()
-                out.append("\u2022")
-            continue
-        if skip:
-            continue
-        if hexv is not None:
-            if pending_skip:
-                pending_skip -= 1
-                continue
-            raw.append(int(hexv, 16))
-            continue
-        if sym is not None:
-            if sym in (b"\\", b"{", b"}"):
-                raw += sym
-            elif sym == b"~":
-                flush()
-                out.append("\u00a0")
-            continue
-        if text is not None:
-            if pending_skip:
-                n = min(pending_skip, len(text))
-                text = text[n:]
-                pending_skip -= n
-            raw += text
-    flush()
-    result = "".join(out).replace("\x00", "")
+    result = _rtf_walk(rtf, _PLAIN_TEXT, _document_codec(rtf, codepage)).replace("\x00", "")
     return re.sub(r"\n{3,}", "\n\n", result).strip("\n") + ("\n" if result else "")
 
 

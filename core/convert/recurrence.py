@@ -73,6 +73,11 @@ class _Reader:
     def u32(self) -> int:
         return self.take("I")[0]
 
+    def counted_string(self, codepage: str) -> str:
+        """An exception's 8-bit string: WideCharLength, then Length and that many bytes (MS-OXOCAL 2.2.1.44.2)."""
+        _wide_length, length = self.take("HH")
+        return self.raw(length).decode(codepage, "replace")
+
     def raw(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
             raise RecurrenceError(f"blob ends early at byte {self.pos} (wanted {n} bytes)")
@@ -232,8 +237,7 @@ def decode_appointment_recurrence(data: bytes, codepage: str = "cp1252") -> Appo
         s, e, o, flags = r.take("IIIH")
         ex = ExceptionRecord(minutes_to_datetime(s), minutes_to_datetime(e), minutes_to_datetime(o), flags)
         if flags & ARO_SUBJECT:
-            _len, len2 = r.take("HH")
-            ex.subject = r.raw(len2).decode(codepage, "replace")
+            ex.subject = r.counted_string(codepage)
         if flags & ARO_MEETINGTYPE:
             ex.meeting_type = r.u32()
         if flags & ARO_REMINDERDELTA:
@@ -241,8 +245,7 @@ def decode_appointment_recurrence(data: bytes, codepage: str = "cp1252") -> Appo
         if flags & ARO_REMINDER:
             ex.reminder_set = bool(r.u32())
         if flags & ARO_LOCATION:
-            _len, len2 = r.take("HH")
-            ex.location = r.raw(len2).decode(codepage, "replace")
+            ex.location = r.counted_string(codepage)
         if flags & ARO_BUSYSTATUS:
             ex.busy_status = r.u32()
         if flags & ARO_ATTACHMENT:

@@ -27,16 +27,23 @@ def decode_tz_struct(data: bytes | None, description: str | None = None) -> Time
     if not data or len(data) < _TZSTRUCT.size:
         return None
     bias, std_bias, dst_bias, std_year, std_date, _dst_year, dst_date = _TZSTRUCT.unpack_from(data)
-    rule = TimeZoneRule(
-        year=std_year,
+    rule = _rule(std_year, bias, std_bias, dst_bias, std_date, dst_date, effective=True)
+    return TimeZone(key_name=None, rules=[rule], description=description)
+
+
+def _rule(
+    year: int, bias: int, std_bias: int, dst_bias: int, std_date: bytes, dst_date: bytes, effective: bool
+) -> TimeZoneRule:
+    """A rule from the fields TZSTRUCT and TZRULE share (MS-OXOCAL 2.2.1.39/2.2.1.41)."""
+    return TimeZoneRule(
+        year=year,
         bias=bias,
         standard_bias=std_bias,
         daylight_bias=dst_bias,
         standard_transition=_transition(std_date),
         daylight_transition=_transition(dst_date),
-        effective=True,
+        effective=effective,
     )
-    return TimeZone(key_name=None, rules=[rule], description=description)
 
 
 def decode_tz_definition(data: bytes | None) -> TimeZone | None:
@@ -55,15 +62,7 @@ def decode_tz_definition(data: bytes | None) -> TimeZone | None:
             )
             pos += _TZRULE.size
             rules.append(
-                TimeZoneRule(
-                    year=year,
-                    bias=bias,
-                    standard_bias=std_bias,
-                    daylight_bias=dst_bias,
-                    standard_transition=_transition(std_date),
-                    daylight_transition=_transition(dst_date),
-                    effective=bool(flags & TZRULE_FLAG_EFFECTIVE_TZREG),
-                )
+                _rule(year, bias, std_bias, dst_bias, std_date, dst_date, bool(flags & TZRULE_FLAG_EFFECTIVE_TZREG))
             )
     except (struct.error, UnicodeDecodeError):
         return None

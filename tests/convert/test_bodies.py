@@ -173,3 +173,19 @@ def test_deencapsulation_code_pages_and_htmlrtf() -> None:
     )
     assert fast_deencapsulate(rtf) == "<p title='caf\u00e9'>\u03b1\u03b2<img src=x></p>\r\n"
     assert fast_deencapsulate(rb"{\rtf1\ansi plain}") is None
+
+
+def test_binary_picture_data_is_not_text() -> None:
+    """\\binN data (pictures in native RTF) is skipped by length, even when its bytes hold braces
+    and backslashes, so neither reader turns a picture into text or loses the group structure."""
+    png = b"\x89PNG}{\\par}}junk{"
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252 before{\*\shppict{\pict\pngblip\bin"
+        + str(len(png)).encode()
+        + b" "
+        + png
+        + rb"}}\par after\par}"
+    )
+    assert rtf_to_text(rtf) == "before\nafter\n"
+    html = rb"{\rtf1\ansi\fromhtml1 {\*\htmltag64 <p>}x{\pict\bin" + str(len(png)).encode() + b" " + png + rb"}y}"
+    assert fast_deencapsulate(html) == "<p>xy"
