@@ -5,8 +5,9 @@
         sb.set_knobs(busy_next=2)
 
 Endpoints: `/EWS/Exchange.asmx` (EWS), `/autodiscover/autodiscover.svc` (SOAP Autodiscover),
-`/{tenant}/oauth2/v2.0/token` (OAuth token endpoint: client_credentials, password and device-code
-grants), `/{tenant}/oauth2/v2.0/devicecode` with its sign-in page `/{tenant}/oauth2/deviceauth`,
+`/{tenant}/oauth2/v2.0/token` (OAuth token endpoint: client_credentials with a secret or a
+certificate's signed client assertion, password, device-code and refresh_token grants),
+`/{tenant}/oauth2/v2.0/devicecode` with its sign-in page `/{tenant}/oauth2/deviceauth`,
 and `/{tenant}/v2.0/.well-known/openid-configuration` (what msal reads).
 
 Authentication like an IIS-hosted Exchange: Basic, NTLM (connection-based: once a
@@ -35,6 +36,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from core.sandbox.server import ntlm
+from core.sandbox.server.assertion import JWT_BEARER, AssertionRefused, verify_assertion
 from core.sandbox.server.autodiscover import handle_get_user_settings
 from core.sandbox.server.ews import DEFAULT_FLAVOUR, FLAVOURS, EwsFault, EwsService, Principal
 from core.sandbox.server.graph import GRAPH_VERSIONS, UPLOAD_PATH, GraphError, GraphRequest, GraphService
@@ -153,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
                 "response_types_supported": ["code", "token"],
             }
             self._send(200, json.dumps(doc).encode(), "application/json")
@@ -467,17 +469,38 @@ class _Handler(BaseHTTPRequestHandler):
             form.setdefault("client_id", cid)
             form.setdefault("client_secret", secret)
         grant = form.get("grant_type")
+        sandbox.grants.append(grant or "")
 
         def error(status: int, code: str, description: str) -> None:
             self._send(
                 status, json.dumps({"error": code, "error_description": description}).encode(), "application/json"
             )
 
-        if grant == "client_credentials":
+        if grant == "client_credentials" and form.get("client_assertion_type") == JWT_BEARER:
+            # An app signing in with its certificate: a JWT signed by its private key (RFC 7523).
+            audience = f"{self._base_url()}{urlsplit(self.path).path}"
+            try:
+                verify_assertion(
+                    form.get("client_assertion", ""),
+                    form.get("client_id", ""),
+                    audience,
+                    sandbox.app_certificates(form.get("client_id", "")),
+                )
+            except AssertionRefused as exc:
+                error(401, "invalid_client", str(exc))
+                return
+            token = sandbox.mint_token(form["client_id"], kind="app")
+        elif grant == "client_credentials":
             if not sandbox.store.check_app(form.get("client_id", ""), form.get("client_secret", "")):
                 error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
                 return
             token = sandbox.mint_token(form["client_id"], kind="app")
+        elif grant == "refresh_token":
+            address = sandbox._redeem_refresh(form.get("refresh_token", ""), form.get("client_id", ""))
+            if address is None:
+                error(400, "invalid_grant", "AADSTS70000: The provided value for the 'refresh_token' is not valid.")
+                return
+            token = sandbox.mint_token(address, kind="user")
         elif grant == "password":
             address = sandbox._address_for(form.get("username", ""))
             if not address or not sandbox.store.check_password(address, form.get("password", "")):
@@ -512,6 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
             "scope": form.get("scope") or "https://outlook.office365.com/.default",
         }
         if grant != "client_credentials":  # a signed-in user: msal keeps an account only with these two
+            answer["refresh_token"] = sandbox._issue_refresh(sandbox.store.token(token)[0], form.get("client_id", ""))  # type: ignore[index]
             answer |= _user_identity(sandbox, sandbox.store.token(token)[0], form.get("client_id", ""))  # type: ignore[index]
         self._send(200, json.dumps(answer).encode(), "application/json")
 
@@ -696,6 +720,9 @@ class Sandbox:
         self.exchanges: list[Exchange] = []
         self._exchanges_lock = threading.Lock()
         self._devices: dict[str, dict] = {}  # device_code -> pending device-code sign-in
+        self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (address, client_id), in memory
+        self._app_certs: dict[str, list[bytes]] = {}  # client_id -> PEM certificates it signs assertions with
+        self.grants: list[str] = []  # grant_type of every token request, in order (for tests)
         self._device_lock = threading.Lock()
         self._device_scopes: dict[str, str] = {}  # address -> scopes of its last device sign-in
         self._server: _Server | None = None
@@ -834,6 +861,30 @@ class Sandbox:
         token = "sbx1." + secrets.token_urlsafe(32)
         self.store.save_token(token, subject.lower() if kind == "user" else subject, kind, time.time() + lifetime_s)
         return token
+
+    def add_app_certificate(self, client_id: str, cert_pem: bytes) -> None:
+        """Register an app that signs in with a certificate (client assertion); it may impersonate every mailbox."""
+        if not self.store.can_impersonate(client_id, ""):  # true for every registered app
+            self.store.add_app(client_id, secrets.token_urlsafe(32))  # no usable secret: the certificate only
+        self._app_certs.setdefault(client_id, []).append(cert_pem)
+
+    def app_certificates(self, client_id: str) -> list[bytes]:
+        return list(self._app_certs.get(client_id, ()))
+
+    def _issue_refresh(self, address: str, client_id: str) -> str:
+        token = "sbxr." + secrets.token_urlsafe(32)
+        with self._device_lock:
+            self._refresh[token] = (address, client_id)
+        return token
+
+    def _redeem_refresh(self, token: str, client_id: str) -> str | None:
+        """The address a refresh token signed in (it is used up: the answer carries a new one)."""
+        with self._device_lock:
+            entry = self._refresh.get(token)
+            if entry is None or entry[1] != client_id:
+                return None
+            del self._refresh[token]
+            return entry[0]
 
     def approve_device(self, user_code: str, address: str) -> bool:
         """Sign in a pending device-code flow as `address` (what the verification page does)."""
