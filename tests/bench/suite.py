@@ -338,6 +338,8 @@ def group_convert(run: Run) -> dict:
             # Same items over the same bytes, so the items/s and MB/s ratios are both this one.
             row["ratio"] = round(theirs.seconds / o["seconds"], 3) if o["seconds"] else None
             row["ratio_with_startup"] = round(theirs.seconds / ours.seconds, 3) if ours.seconds else None
+            # CPU time is steadier than wall time on a shared machine (ours includes start-up here).
+            row["cpu_ratio"] = round(theirs.cpu_seconds / ours.cpu_seconds, 3) if ours.cpu_seconds else None
         rows.append(row)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     worst = min(ratios) if ratios else None
@@ -746,6 +748,7 @@ def _render_convert(g: dict) -> list[str]:
                 r["ours"]["peak_rss_mb"],
                 f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-",
                 f"{r['ratio_with_startup']:.2f}x" if r.get("ratio_with_startup") is not None else "-",
+                f"{r['cpu_ratio']:.2f}x" if r.get("cpu_ratio") is not None else "-",
             ]
         )
     return table(
@@ -761,6 +764,7 @@ def _render_convert(g: dict) -> list[str]:
             "our peak RSS MB",
             "ours / readpst",
             "ours with start-up / readpst",
+            "CPU seconds: readpst / ours",
         ],
         rows,
     )
