@@ -513,7 +513,7 @@ class EwsTransport(Transport):
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         assert self.account is not None
         built: dict[str, str] = {}  # source key -> why the item could not be built
-        bodies: list[bytes | list[bytes]] = []
+        bodies: list[bytes | list[wire.Piece]] = []
         sendable = []
         for p in payloads:
             try:
