@@ -22,7 +22,7 @@ from core.convert import ConversionError, ConvertContext, RewriteOptions, conver
 from core.convert.mime import item_date
 from core.engine.journal import Journal
 from core.engine.limiter import AdaptiveLimiter, ByteBudget
-from core.engine.memory import tune_malloc
+from core.engine.memory import release_free_memory, tune_malloc
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
 from core.engine.retry import retrying
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
@@ -312,6 +312,7 @@ class _Engine:
                 with self._lock:
                     st.read_done = True
                 self._maybe_finish(st)
+                release_free_memory()  # libpff's item tree of the folder just read
 
     def _put(self, st: FolderStats, fp: FolderPlan, payloads: list, size: int) -> None:
         with self._lock:
@@ -593,4 +594,5 @@ def run(plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event |
         PstError: a PST could not be read as a whole.
     """
     tune_malloc()
+    release_free_memory()  # what planning freed (libpff's item trees of every folder it counted)
     return _Engine(plan, on_event, cancel or threading.Event()).run()
