@@ -2,8 +2,8 @@
 
     python -m tests.bench.bench_ndb [PST ...]
 
-Reports time, bytes read from the file, the largest single read (streaming means one block,
-at most 8 KiB) and peak RSS.
+Reports time, bytes read from the file, the largest single read (streaming means one run of
+adjacent blocks, at most core.pst.ndb.nodes.MAX_RUN_BYTES) and peak RSS.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import pytest
 from core.pst.ndb import NdbError, NdbFile
 from core.pst.ndb import crypt as C
 from core.pst.ndb.crc import crc32
+from core.pst.ndb.nodes import MAX_RUN_BYTES
 
 pypff = pytest.importorskip("pypff")
 
@@ -223,7 +224,7 @@ def test_attachment_stream_seeks() -> None:
 
 
 def test_attachments_are_streamed_block_by_block() -> None:
-    """Reading all attachments of the largest file never reads more than one block (8 KiB) at once."""
+    """Reading all attachments of the largest file never reads more than one run of blocks at once."""
     name = "pst2john_2003_no-encryption_quickbrownfox.pst"
     if name not in READABLE:
         pytest.skip("corpus file missing")
@@ -236,7 +237,7 @@ def test_attachments_are_streamed_block_by_block() -> None:
                     while chunk := stream.read(65536):
                         total += len(chunk)
         assert total > 2_000_000
-        assert nf.largest_read <= 8192
+        assert nf.largest_read <= MAX_RUN_BYTES
         assert nf.bytes_read < 2 * nf.header.file_size
 
 
@@ -593,8 +594,41 @@ def test_reads_writer_output_with_xxblock_and_nesting(tmp_path: Path) -> None:
             while chunk := stream.read(1 << 16):
                 digest.update(chunk)
         assert digest.hexdigest() == expected.hexdigest()
-        assert nf.largest_read <= 8192
+        assert nf.largest_read <= MAX_RUN_BYTES
         deepest = msg.embedded_path([1, 0])
         assert _subject(deepest.props) == "inner"
         assert deepest.recipients[0][0x3001].value.decode("utf-16-le") == "Bob"
         assert deepest.attachments[0].open_data().read() == b"hello"
+
+
+@pytest.mark.parametrize("crypt", ["none", "permute", "cyclic"])
+def test_adjacent_blocks_read_in_runs_decode_exactly(crypt: str, tmp_path: Path) -> None:
+    """A 1 MiB random attachment reads back byte-exact under every bCryptMethod through reads of
+    odd sizes and seeks, in runs of adjacent blocks: fewer reads than blocks, none over MAX_RUN_BYTES."""
+    from core.mapi.props import PidTagAttachLongFilename, PidTagAttachMethod, PidTagMessageClass, PidTagSubject
+    from core.pst.ndb import format as F
+    from core.sandbox.pstwriter import Attachment, Message, PstWriter
+
+    method = {"none": F.NDB_CRYPT_NONE, "permute": F.NDB_CRYPT_PERMUTE, "cyclic": F.NDB_CRYPT_CYCLIC}[crypt]
+    data = random.Random(7).randbytes(2**20 + 4321)
+    msg = Message(
+        props={PidTagSubject: "runs", PidTagMessageClass: "IPM.Note"},
+        attachments=[Attachment(props={PidTagAttachLongFilename: "r.bin", PidTagAttachMethod: 1}, data=data)],
+    )
+    path = tmp_path / f"runs-{crypt}.pst"
+    with PstWriter(str(path), crypt_method=method) as w:
+        nid = w.add_message(w.ipm_subtree, msg)
+    with NdbFile(path) as nf:
+        assert nf.header.crypt_method == method
+        att = nf.message(nid).attachments[0]
+        blocks = -(-len(data) // F.MAX_BLOCK_DATA_UNICODE)
+        reads_before = nf.reads
+        with att.open_data() as stream:
+            got = b"".join(iter(lambda: stream.read(100_003), b""))
+        assert got == data
+        assert nf.reads - reads_before < blocks / 4
+        assert 8192 < nf.largest_read <= MAX_RUN_BYTES
+        with att.open_data() as stream:
+            for pos in (0, 8175, 8176, 500_000, len(data) - 10, 123_457):
+                stream.seek(pos)
+                assert stream.read(20_000) == data[pos : pos + 20_000]

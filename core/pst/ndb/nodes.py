@@ -1,8 +1,9 @@
 """The NDB layer of [MS-PST] (section 2.2): header, B-trees, blocks, nodes and subnodes.
 
 `NodeDatabase` reads a PST/OST (Unicode or ANSI) through one file handle: it looks up
-BBT/NBT entries by walking the B-tree pages (a few recent pages are cached, nothing is
-loaded whole), reads blocks with their trailer and CRC checked and their payload decoded,
+BBT/NBT entries by walking the B-tree pages (a fixed number of decoded pages are cached, nothing
+is loaded whole), reads blocks with their trailer and CRC checked and their payload decoded
+(adjacent blocks of a node in one read, up to MAX_RUN_BYTES),
 expands XBLOCK/XXBLOCK data trees and SLBLOCK/SIBLOCK subnode trees, and streams a node's
 data (`Node.open()`). Not thread-safe: give each thread its own `NodeDatabase`.
 """
@@ -14,14 +15,14 @@ import io
 import os
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import BinaryIO
 
 from . import format as F
 from .crc import crc32
-from .crypt import decode_block
+from .crypt import decode_block, permute_decode
 from .errors import NdbError
 
 __all__ = [
@@ -35,7 +36,14 @@ __all__ = [
     "read_header",
 ]
 
-_PAGE_CACHE_SIZE = 128
+# Decoded B-tree pages kept (an LRU): a 1 GB PST has ~2,000 BBT leaves; the B-tree's upper levels
+# and the leaves in current use fit, and the cache stays under ~1 MB whatever the file's size.
+_PAGE_CACHE_SIZE = 256
+# The most bytes one read of adjacent blocks asks for (the bound on what a stream holds at once).
+MAX_RUN_BYTES = 256 * 1024
+_ALIGN_MASK = F.BLOCK_ALIGNMENT - 1
+_BID_KEY_MASK = ~F.BID_RESERVED_BIT
+_PREAD = getattr(os, "pread", None)  # not on Windows: seek and read there
 _MAX_TREE_DEPTH = 16  # deeper B-trees or data trees than this mean a corrupt (cyclic) file
 
 _CRYPT_NAMES = {
@@ -174,7 +182,30 @@ def _is_internal(bid: int) -> bool:
 
 def _bid_key(bid: int) -> int:
     # Bit 0 of a BID is reserved; some writers set it in references, so never compare it.
-    return bid & ~F.BID_RESERVED_BIT
+    return bid & _BID_KEY_MASK
+
+
+def _nid_key(nid: int) -> int:
+    # A Unicode NBT entry's NID field is 8 bytes, of which only the low 4 are the NID.
+    return nid & 0xFFFFFFFF
+
+
+class _BtPage:
+    """A decoded B-tree page: its entries' keys in page order and, per entry, the child BRef
+    (intermediate page) or the leaf entry's fields as a tuple (BBTENTRY/NBTENTRY, padding last)."""
+
+    __slots__ = ("ptype", "level", "keys", "rows")
+
+    def __init__(self, ptype: int, level: int, keys: list[int], rows: list) -> None:  # type: ignore[type-arg]
+        self.ptype = ptype
+        self.level = level
+        self.keys = keys
+        self.rows = rows
+
+    def find(self, key: int) -> tuple | None:  # type: ignore[type-arg]
+        """The leaf entry with `key` (the last one, as a walk finds it), or None."""
+        i = bisect.bisect_right(self.keys, key)
+        return self.rows[i - 1] if i and self.keys[i - 1] == key else None
 
 
 class NodeDatabase:
@@ -213,9 +244,17 @@ class NodeDatabase:
             self._block_trailer = struct.Struct("<HHII")  # cb, wSig, bid, dwCRC
             self._entries_size = F.BTPAGE_ENTRIES_SIZE_ANSI
             self._id = struct.Struct("<I")
-        self._pages: OrderedDict[int, bytes] = OrderedDict()
-        # I/O accounting, so tests and benchmarks can prove that reads stay block-sized.
+        # entry layouts (2.2.2.7.7.2-4); each cbEnt is checked against them per page
+        self._btentry = struct.Struct("<QQQ" if self.unicode else "<III")  # btkey, BREF(bid, ib)
+        self._bbtentry = struct.Struct("<QQHH" if self.unicode else "<IIHH")  # BREF, cb, cRef
+        self._nbtentry = struct.Struct("<QQQI" if self.unicode else "<IIII")  # nid, bidData, bidSub, nidParent
+        self._bt_pages: OrderedDict[int, _BtPage] = OrderedDict()
+        self._last_bbt_leaf: _BtPage | None = None
+        self._last_nbt_leaf: _BtPage | None = None
+        self._fd = self._fh.fileno()
+        # I/O accounting, so tests and benchmarks can prove that reads stay bounded.
         self.bytes_read = 0
+        self.reads = 0
         self.largest_read = 0
 
     # -- lifetime ---------------------------------------------------------------------
@@ -230,12 +269,18 @@ class NodeDatabase:
         self.close()
 
     # -- raw I/O ----------------------------------------------------------------------
-    def _pread(self, ib: int, size: int, what: str) -> bytes:
-        self._fh.seek(ib)
-        data = self._fh.read(size)
+    def _pread(self, ib: int, size: int, what: str, partial: bool = False) -> bytes:
+        """`size` bytes at offset `ib` in one system call; with `partial`, fewer at the end of file."""
+        if _PREAD is not None:
+            data = _PREAD(self._fd, size, ib)
+        else:
+            self._fh.seek(ib)
+            data = self._fh.read(size)
         self.bytes_read += len(data)
-        self.largest_read = max(self.largest_read, len(data))
-        if len(data) != size:
+        self.reads += 1
+        if len(data) > self.largest_read:
+            self.largest_read = len(data)
+        if len(data) != size and not partial:
             raise NdbError(f"{what} at offset {ib} lies beyond the end of the file (truncated?)", self.path)
         return data
 
@@ -244,10 +289,7 @@ class NodeDatabase:
 
     # -- pages and B-trees (2.2.2.7) --------------------------------------------------
     def _page(self, ref: BRef, ptype: int) -> bytes:
-        page = self._pages.get(ref.ib)
-        if page is not None:
-            self._pages.move_to_end(ref.ib)
-            return page
+        """A B-tree page, its trailer and CRC checked (uncached: `_bt_page` caches it decoded)."""
         what = f"{F.PageType(ptype).name} page 0x{ref.bid:X}"
         page = self._pread(ref.ib, F.PAGE_SIZE, what)
         tsize = self._page_trailer.size
@@ -261,41 +303,72 @@ class NodeDatabase:
             raise self._err(f"{what} at offset {ref.ib}: its trailer names page 0x{p_bid:X}")
         if crc32(page[: F.PAGE_SIZE - tsize]) != p_crc:
             raise self._err(f"{what} at offset {ref.ib}: CRC mismatch")
-        self._pages[ref.ib] = page
-        if len(self._pages) > _PAGE_CACHE_SIZE:
-            self._pages.popitem(last=False)
         return page
 
-    def _bt_page(self, ref: BRef, ptype: int) -> tuple[bytes, int, int, int]:
-        page = self._page(ref, ptype)
-        c_ent, _c_max, cb_ent, c_level = struct.unpack_from("<BBBB", page, self._entries_size)
+    def _bt_page(self, ref: BRef, ptype: int) -> _BtPage:
+        """The B-tree page at `ref`, decoded once into sorted keys and tuples and kept in a
+        fixed-size LRU (a lookup then costs a bisect per level, not a struct unpack per probe)."""
+        cache = self._bt_pages
+        page = cache.get(ref.ib)
+        if page is not None:
+            if page.ptype == ptype:
+                cache.move_to_end(ref.ib)
+                return page
+            del cache[ref.ib]  # the same offset read as another tree's page: check it afresh
+        raw = self._page(ref, ptype)
+        c_ent, _c_max, cb_ent, c_level = struct.unpack_from("<BBBB", raw, self._entries_size)
         if c_ent * cb_ent > self._entries_size:
             raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: {c_ent} entries do not fit")
-        return page, c_ent, cb_ent, c_level
+        nbt = ptype == F.PageType.ptypeNBT
+        keyfn = _nid_key if nbt else _bid_key
+        if c_level:
+            fmt = self._btentry
+            if cb_ent < fmt.size:
+                raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: entries of {cb_ent} bytes")
+            rows = [fmt.unpack_from(raw, i * cb_ent) for i in range(c_ent)]
+            page = _BtPage(ptype, c_level, [keyfn(r[0]) for r in rows], [BRef(r[1], r[2]) for r in rows])
+        else:
+            fmt = self._nbtentry if nbt else self._bbtentry
+            if cb_ent < fmt.size:
+                raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: entries of {cb_ent} bytes")
+            rows = [fmt.unpack_from(raw, i * cb_ent) for i in range(c_ent)]
+            page = _BtPage(ptype, 0, [keyfn(r[0]) for r in rows], rows)
+        cache[ref.ib] = page
+        if len(cache) > _PAGE_CACHE_SIZE:
+            cache.popitem(last=False)
+        return page
 
-    def _bt_find(self, ptype: int, key: int, keyfn: Callable[[int], int]) -> bytes | None:
-        """Walk a B-tree from its root to the leaf entry whose key is `key`."""
-        ref = self.header.nbt_root if ptype == F.PageType.ptypeNBT else self.header.bbt_root
-        id_ = self._id
+    def _bt_find(self, ptype: int, key: int) -> tuple | None:
+        """The leaf entry (a tuple of its fields) whose key is `key`, or None.
+
+        The last leaf each tree reached is tried first: a node's blocks and the items of a
+        folder have ascending ids, so most lookups land in the leaf the previous one used.
+        """
+        nbt = ptype == F.PageType.ptypeNBT
+        leaf = self._last_nbt_leaf if nbt else self._last_bbt_leaf
+        if leaf is not None and leaf.keys and leaf.keys[0] <= key <= leaf.keys[-1]:
+            return leaf.find(key)
+        ref = self.header.nbt_root if nbt else self.header.bbt_root
         for _ in range(_MAX_TREE_DEPTH):
-            page, c_ent, cb_ent, c_level = self._bt_page(ref, ptype)
-            lo, hi = 0, c_ent  # binary search: last entry with entry key <= key
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if keyfn(id_.unpack_from(page, mid * cb_ent)[0]) <= key:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo == 0:
+            page = self._bt_page(ref, ptype)
+            i = bisect.bisect_right(page.keys, key)  # the last entry whose key is <= key
+            if i == 0:
                 return None
-            off = (lo - 1) * cb_ent
-            if c_level == 0:
-                entry = page[off : off + cb_ent]
-                return entry if keyfn(id_.unpack_from(entry)[0]) == key else None
-            # BTENTRY: btkey, then BREF(bid, ib).
-            child_bid, child_ib = struct.unpack_from("<" + id_.format[1] * 2, page, off + id_.size)
-            ref = BRef(child_bid, child_ib)
+            if page.level == 0:
+                if nbt:
+                    self._last_nbt_leaf = page
+                else:
+                    self._last_bbt_leaf = page
+                return page.rows[i - 1] if page.keys[i - 1] == key else None
+            ref = page.rows[i - 1]
         raise self._err(f"{F.PageType(ptype).name} is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+
+    def _bbt(self, bid: int) -> tuple[int, int]:
+        """(ib, cb) of block `bid` from the block B-tree."""
+        entry = self._bt_find(F.PageType.ptypeBBT, bid & _BID_KEY_MASK)
+        if entry is None:
+            raise self._err(f"block 0x{bid:X} is not in the block B-tree")
+        return entry[1], entry[2]
 
     def bbt_lookup(self, bid: int) -> BBTEntry:
         """The block B-tree entry of `bid`.
@@ -303,25 +376,17 @@ class NodeDatabase:
         Raises:
             NdbError: no such block.
         """
-        entry = self._bt_find(F.PageType.ptypeBBT, _bid_key(bid), _bid_key)
+        entry = self._bt_find(F.PageType.ptypeBBT, _bid_key(bid))
         if entry is None:
             raise self._err(f"block 0x{bid:X} is not in the block B-tree")
-        if self.unicode:
-            e_bid, ib, cb, cref = struct.unpack_from("<QQHH", entry)
-        else:
-            e_bid, ib, cb, cref = struct.unpack_from("<IIHH", entry)
-        return BBTEntry(e_bid, ib, cb, cref)
+        return BBTEntry(entry[0], entry[1], entry[2], entry[3])
 
     def nbt_lookup(self, nid: int) -> NBTEntry | None:
         """The node B-tree entry of the top-level node `nid`, or None."""
-        entry = self._bt_find(F.PageType.ptypeNBT, nid & 0xFFFFFFFF, lambda k: k & 0xFFFFFFFF)
+        entry = self._bt_find(F.PageType.ptypeNBT, nid & 0xFFFFFFFF)
         if entry is None:
             return None
-        if self.unicode:
-            e_nid, bid_data, bid_sub, nid_parent = struct.unpack_from("<QQQI", entry)
-        else:
-            e_nid, bid_data, bid_sub, nid_parent = struct.unpack_from("<IIII", entry)
-        return NBTEntry(e_nid & 0xFFFFFFFF, bid_data, bid_sub, nid_parent)
+        return NBTEntry(entry[0] & 0xFFFFFFFF, entry[1], entry[2], entry[3])
 
     def iter_nbt(self) -> Iterator[NBTEntry]:
         """Every entry of the node B-tree, in NID order (walks all NBT pages once)."""
@@ -330,40 +395,104 @@ class NodeDatabase:
     def _iter_nbt(self, ref: BRef, depth: int) -> Iterator[NBTEntry]:
         if depth > _MAX_TREE_DEPTH:
             raise self._err(f"the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
-        page, c_ent, cb_ent, c_level = self._bt_page(ref, F.PageType.ptypeNBT)
-        fmt = "<QQQI" if self.unicode else "<IIII"
-        c = self._id.format[1]
-        for i in range(c_ent):
-            if c_level == 0:
-                nid, bid_data, bid_sub, parent = struct.unpack_from(fmt, page, i * cb_ent)
+        page = self._bt_page(ref, F.PageType.ptypeNBT)
+        if page.level == 0:
+            for nid, bid_data, bid_sub, parent, *_pad in page.rows:
                 yield NBTEntry(nid & 0xFFFFFFFF, bid_data, bid_sub, parent)
-            else:
-                _key, bid, ib = struct.unpack_from("<" + c * 3, page, i * cb_ent)
-                yield from self._iter_nbt(BRef(bid, ib), depth + 1)
+        else:
+            for child in list(page.rows):
+                yield from self._iter_nbt(child, depth + 1)
 
     # -- blocks (2.2.2.8) -------------------------------------------------------------
+    def _stored(self, raw: bytes, off: int, bid: int, ib: int, cb: int) -> memoryview:
+        """The stored (still encoded) payload of the block at `raw[off:]`, trailer and CRC checked."""
+        tsize = self._block_trailer.size
+        end = off + ((cb + tsize + _ALIGN_MASK) & ~_ALIGN_MASK)
+        if self.unicode:
+            t_cb, _sig, t_crc, t_bid = self._block_trailer.unpack_from(raw, end - tsize)
+        else:
+            t_cb, _sig, t_bid, t_crc = self._block_trailer.unpack_from(raw, end - tsize)
+        if t_cb != cb or (t_bid ^ bid) & _BID_KEY_MASK:
+            raise self._err(f"block 0x{bid:X} at offset {ib}: its trailer does not match the block B-tree")
+        data = memoryview(raw)[off : off + cb]
+        if crc32(data) != t_crc:
+            raise self._err(f"block 0x{bid:X} at offset {ib}: CRC mismatch")
+        return data
+
     def read_block(self, bid: int) -> bytes:
         """The payload of block `bid`: trailer and CRC checked, data blocks decoded.
 
         Raises:
             NdbError: missing block, bad trailer or CRC mismatch.
         """
-        e = self.bbt_lookup(bid)
-        tsize = self._block_trailer.size
-        total = -(-(e.cb + tsize) // F.BLOCK_ALIGNMENT) * F.BLOCK_ALIGNMENT
-        raw = self._pread(e.ib, total, f"block 0x{bid:X}")
-        if self.unicode:
-            t_cb, _sig, t_crc, t_bid = self._block_trailer.unpack_from(raw, total - tsize)
-        else:
-            t_cb, _sig, t_bid, t_crc = self._block_trailer.unpack_from(raw, total - tsize)
-        if t_cb != e.cb or _bid_key(t_bid) != _bid_key(bid):
-            raise self._err(f"block 0x{bid:X} at offset {e.ib}: its trailer does not match the block B-tree")
-        data = raw[: e.cb]
-        if crc32(data) != t_crc:
-            raise self._err(f"block 0x{bid:X} at offset {e.ib}: CRC mismatch")
-        if _is_internal(bid):
-            return data
+        ib, cb = self._bbt(bid)
+        total = (cb + self._block_trailer.size + _ALIGN_MASK) & ~_ALIGN_MASK
+        raw = self._pread(ib, total, f"block 0x{bid:X}")
+        data = self._stored(raw, 0, bid, ib, cb)
+        if bid & F.BID_INTERNAL_BIT or self.crypt_method == F.NDB_CRYPT_NONE:
+            return raw[:cb] if cb != total else raw
         return decode_block(data, self.crypt_method, bid)
+
+    def read_run(self, bids: list[int], start: int, want: int) -> list[bytes | memoryview]:
+        """Decoded payloads of the data blocks `bids[start:]` that hold the next `want` bytes
+        (at least one block), read with one system call while they lie back to back in the
+        file, as a writer lays out a node's blocks; never more than MAX_RUN_BYTES at once.
+
+        Raises:
+            NdbError: as `read_block`, for the first block; later blocks that fail are left
+            for the next call, so an error is raised where block-by-block reading raises it.
+        """
+        tsize = self._block_trailer.size
+        ib0, cb = self._bbt(bids[start])
+        spans = [(bids[start], ib0, cb)]
+        end = ib0 + ((cb + tsize + _ALIGN_MASK) & ~_ALIGN_MASK)
+        got = cb
+        i = start + 1
+        while got < want and i < len(bids):
+            try:
+                ib, cb = self._bbt(bids[i])
+            except NdbError:
+                break
+            size = (cb + tsize + _ALIGN_MASK) & ~_ALIGN_MASK
+            if ib != end or end + size - ib0 > MAX_RUN_BYTES:
+                break
+            spans.append((bids[i], ib, cb))
+            end += size
+            got += cb
+            i += 1
+        raw = self._pread(ib0, end - ib0, f"block 0x{spans[0][0]:X}", partial=True)
+        out: list[bytes | memoryview] = []
+        for bid, ib, cb in spans:
+            off = ib - ib0
+            if off + ((cb + tsize + _ALIGN_MASK) & ~_ALIGN_MASK) > len(raw):
+                if out:
+                    break
+                raise self._err(f"block 0x{bid:X} at offset {ib} lies beyond the end of the file (truncated?)")
+            try:
+                out.append(self._stored(raw, off, bid, ib, cb))
+            except NdbError:
+                if out:
+                    break
+                raise
+        method = self.crypt_method
+        if method == F.NDB_CRYPT_NONE:
+            return out
+        if method == F.NDB_CRYPT_PERMUTE and len(out) > 1 and not any(s[0] & F.BID_INTERNAL_BIT for s in spans):
+            # one translate over the run (trailers included, they are not used again)
+            plain = memoryview(permute_decode(raw))
+            return [plain[ib - ib0 : ib - ib0 + cb] for _bid, ib, cb in spans[: len(out)]]
+        return [
+            view if bid & F.BID_INTERNAL_BIT else decode_block(view, method, bid)
+            for (bid, _ib, _cb), view in zip(spans, out, strict=False)
+        ]
+
+    def iter_blocks(self, bids: list[int]) -> Iterator[bytes | memoryview]:
+        """The decoded payloads of `bids` in order, read in runs of adjacent blocks."""
+        i = 0
+        while i < len(bids):
+            run = self.read_run(bids, i, MAX_RUN_BYTES)
+            yield from run
+            i += len(run)
 
     def _xblock(self, bid: int, level: int) -> tuple[int, list[int]]:
         data = self.read_block(bid)
@@ -462,9 +591,9 @@ class Node:
         return self._tree[0]
 
     def blocks(self) -> Iterator[bytes]:
-        """The node's data, one decoded data block at a time (a heap reads pages this way)."""
-        for bid in self._tree[1]:
-            yield self.db.read_block(bid)
+        """The node's data, one decoded data block at a time (a table reads its rows this way)."""
+        for block in self.db.iter_blocks(self._tree[1]):
+            yield bytes(block)
 
     def block_ids(self) -> list[int]:
         """The ids of the leaf data blocks, in order."""
@@ -472,7 +601,7 @@ class Node:
 
     def data(self) -> bytes:
         """The whole data of the node (for small nodes; use `open()` for big ones)."""
-        return b"".join(self.blocks())
+        return b"".join(self.db.iter_blocks(self._tree[1]))
 
     def open(self, what: str | None = None) -> NodeStream:
         """A seekable binary stream over the node's data, read block by block.
@@ -495,7 +624,8 @@ class Node:
 
 
 class NodeStream(io.RawIOBase):
-    """Read-only, seekable stream over a data tree. Holds at most one block in memory."""
+    """Read-only, seekable stream over a data tree. Holds at most one run of adjacent blocks
+    (MAX_RUN_BYTES) in memory: a read of n bytes fetches the blocks that hold them in one go."""
 
     def __init__(self, db: NodeDatabase, bids: list[int], size: int, what: str) -> None:
         super().__init__()
@@ -507,7 +637,9 @@ class NodeStream(io.RawIOBase):
         self._starts: list[int] | None = None  # offset of each block, computed on first seek
         self._index = 0  # block holding self._pos when reading sequentially
         self._block_start = 0
-        self._block: bytes | None = None
+        self._block: bytes | memoryview | None = None
+        self._run: list[bytes | memoryview] = []  # decoded blocks from self._run_start on
+        self._run_start = 0
 
     def readable(self) -> bool:
         return True
@@ -539,32 +671,47 @@ class NodeStream(io.RawIOBase):
             starts, at = [], 0
             for bid in self._bids:
                 starts.append(at)
-                at += self._db.bbt_lookup(bid).cb
+                at += self._db._bbt(bid)[1]
             self._starts = starts
         i = max(0, bisect.bisect_right(self._starts, self._pos) - 1)
         if i != self._index or self._block is None:
             self._index, self._block_start, self._block = i, self._starts[i] if self._starts else 0, None
+
+    def _load(self, want: int) -> bytes | memoryview:
+        """Block self._index, from the run in hand or a new run covering `want` bytes."""
+        k = self._index - self._run_start
+        if 0 <= k < len(self._run):
+            return self._run[k]
+        self._run = []  # let the old run go before reading the next
+        try:
+            self._run = self._db.read_run(self._bids, self._index, want)
+        except NdbError as e:
+            raise NdbError(f"{self._what}: {e.reason}", e.path) from None
+        self._run_start = self._index
+        return self._run[0]
 
     def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
         view = memoryview(b).cast("B")
         want = min(len(view), self._size - self._pos)
         done = 0
         while done < want and self._index < len(self._bids):
-            if self._block is None:
-                try:
-                    self._block = self._db.read_block(self._bids[self._index])
-                except NdbError as e:
-                    raise NdbError(f"{self._what}: {e.reason}", e.path) from None
+            block = self._block
+            if block is None:
+                block = self._block = self._load(self._pos - self._block_start + want - done)
             off = self._pos - self._block_start
-            if off >= len(self._block):
-                self._block_start += len(self._block)
+            if off >= len(block):
+                self._block_start += len(block)
                 self._index += 1
                 self._block = None
                 continue
-            n = min(want - done, len(self._block) - off)
-            view[done : done + n] = self._block[off : off + n]
+            n = min(want - done, len(block) - off)
+            view[done : done + n] = block[off : off + n]
             done += n
             self._pos += n
         if done < want:
             raise NdbError(f"{self._what}: data tree holds fewer bytes than its declared size", self._db.path)
         return done
+
+    def close(self) -> None:
+        self._run, self._block = [], None
+        super().close()
