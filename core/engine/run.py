@@ -442,6 +442,14 @@ class _Engine:
                 j.mark_done(done)
             if failed:
                 j.mark_failed(failed)
+            back_off = max((o.back_off for o in outcomes if o.back_off and o.source_key in pending), default=0.0)
+            if pending and back_off:
+                # Items refused as busy inside the request: slow every worker down and wait as asked;
+                # like a busy answer to the whole request, this is not a failed attempt.
+                self._throttled(ServerBusy(f"server busy for {len(pending)} item(s) of a batch", back_off))
+                busy += 1
+                if busy <= MAX_BUSY:
+                    continue
             if pending:
                 attempts += 1
                 if attempts >= MAX_ATTEMPTS:

@@ -48,7 +48,9 @@ class CreateOutcome:
     """The result of creating one item of a batch.
 
     Exactly one of `item_id` (created) or `error` (not created) is set. `too_large` marks an
-    item the server refused for its size; `transient` one worth sending again later.
+    item the server refused for its size; `transient` one worth sending again later; `back_off`
+    (seconds) one the server refused as busy (a throttled request inside a Graph `$batch`), which
+    slows every worker down like a busy answer to the whole request.
     """
 
     source_key: str
@@ -56,6 +58,7 @@ class CreateOutcome:
     error: str | None = None
     transient: bool = False
     too_large: bool = False
+    back_off: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -92,13 +92,16 @@ class MsalTokenSource:
                     http_client=_session(settings.verify),
                 )
         except Exception as exc:  # msal raises ValueError and requests errors for a bad authority
-            raise ConnectError(f"OAuth: cannot reach the sign-in authority {authority}: {exc}") from None
+            raise ConnectError(_authority_error(exc, authority)) from None
         self._show = show_device_code or (lambda text: print(text, flush=True))
 
     def token(self) -> dict:
         """A token dict (access_token, token_type, expires_in)."""
         with self._lock:
-            result = self._acquire()
+            try:
+                result = self._acquire()
+            except Exception as exc:  # noqa: BLE001 - requests/msal failures reaching the authority
+                raise ConnectError(_authority_error(exc)) from None
             if self._cache_save is not None and self._cache.has_state_changed:
                 self._cache_save(self._cache.serialize())
         if "access_token" not in result:
@@ -130,6 +133,22 @@ class MsalTokenSource:
             flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}"
         )
         return self._app.acquire_token_by_device_flow(flow)
+
+
+def _authority_error(exc: BaseException, host: str | None = None) -> str:
+    """One line for a failure to reach the sign-in authority (TLS, network)."""
+    host = host or os.environ.get(AUTHORITY_ENV, DEFAULT_AUTHORITY_HOST)
+    text = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if (
+        "CERTIFICATE_VERIFY_FAILED" in text
+        or "SSLError" in type(exc).__name__
+        or "certificate" in text.lower()
+    ):
+        return (
+            f"OAuth: the TLS certificate of the sign-in authority {host} was not accepted ({text}): set ca_bundle "
+            "to your CA's PEM file, or verify_tls: false for a lab server you trust"
+        )
+    return f"OAuth: cannot reach the sign-in authority {host} ({text}): check the network, proxy and firewall"
 
 
 def token_cache_key(tenant_id: str | None, client_id: str | None, user: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 ENGINE_TESTS = Path(__file__).resolve().parent.parent / "engine"
 sys.path.insert(0, str(ENGINE_TESTS))
 
-from sandbox_fixtures import _isolated, profile_for, sandbox  # noqa: E402,F401
+from sandbox_fixtures import _isolated, profile_for, sandbox, transport  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -35,3 +35,7 @@ def cli(tmp_path: Path):
         )
 
     return run
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    config.addinivalue_line("markers", "ews_only(reason): runs over EWS only (skipped for transport graph)")

@@ -62,14 +62,49 @@ def _free_port() -> int:
     return port
 
 
+def _graph_case(case: str, tmp_path, sandbox, pst, env: dict[str, str]) -> None:
+    """The Graph form of a preflight failure (Graph signs in with OAuth and has no impersonation)."""
+    if case == "impersonation-denied":
+        pytest.skip(
+            "impersonation is EWS's; over Graph an app's access policy plays its part (403, tested in tests/transport_graph)"
+        )
+    prof = make_profile(
+        tmp_path,
+        sandbox,
+        [pst],
+        mailbox="nobody@sandbox.test"
+        if case == "unknown-mailbox"
+        else (BOB if case == "missing-archive" else ALICE),
+        store="archive" if case == "missing-archive" else "mailbox",
+        save=False,
+    )
+    if case == "bad-password":
+        env["PSTIMPORT_CLIENT_SECRET"] = "wrong"
+    elif case == "unreachable":
+        env["PSTIMPORT_GRAPH_URL"] = f"https://127.0.0.1:{_free_port()}/v1.0"
+    elif case == "tls":
+        prof.connection.ca_bundle = None  # the sandbox's own CA is not trusted
+    save_profile(prof, tmp_path / "t.yaml", check=False)
+
+
 @pytest.mark.parametrize(
-    "case", ["bad-password", "unknown-mailbox", "missing-archive", "impersonation-denied", "unreachable", "tls"]
+    "case",
+    ["bad-password", "unknown-mailbox", "missing-archive", "impersonation-denied", "unreachable", "tls"],
 )
 def test_preflight_errors_one_line_exit_2_nothing_uploaded(case, tmp_path, sandbox, pst, cli):
     """Each connection problem gives one clear line on stderr and exit 2, before anything is uploaded."""
     env: dict[str, str] = {}
     expect = ""
-    if case == "bad-password":
+    if sandbox.test_transport == "graph":
+        _graph_case(case, tmp_path, sandbox, pst, env)
+        expect = {
+            "bad-password": "OAuth sign-in failed",
+            "unknown-mailbox": "nobody@sandbox.test",
+            "missing-archive": "cannot reach the archive",
+            "unreachable": "cannot reach the server",
+            "tls": "TLS certificate",
+        }[case]
+    elif case == "bad-password":
         make_profile(tmp_path, sandbox, [pst])
         env["PSTIMPORT_PASSWORD"] = "wrong"
         expect = "refused the sign-in"

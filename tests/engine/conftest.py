@@ -7,4 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_fixtures import _isolated, profile_for, sandbox  # noqa: E402,F401
+from sandbox_fixtures import _isolated, profile_for, sandbox, transport  # noqa: E402,F401
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    config.addinivalue_line("markers", "ews_only(reason): runs over EWS only (skipped for transport graph)")

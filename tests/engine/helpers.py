@@ -15,6 +15,10 @@ ALICE = "alice@sandbox.test"
 BOB = "bob@sandbox.test"
 SVC = "svc@sandbox.test"
 PASSWORD = "Sandbox-Pa55"
+APP_ID = "11111111-2222-3333-4444-555555555555"
+APP_SECRET = "app-secret-value"
+TENANT = "sandbox.onmicrosoft.com"
+TRANSPORTS = ("ews", "graph")
 
 
 def make_profile(
@@ -38,6 +42,26 @@ def make_profile(
     dest: dict[str, Any] = {"root": root, "store": store}
     if folder:
         dest["folder"] = folder
+    if getattr(sandbox, "test_transport", "ews") == "graph":
+        # Exchange Online over Graph: app-only OAuth at the sandbox's authority, its CA trusted.
+        prof = Profile.new(
+            name=name,
+            mailbox=mailbox,
+            sources=[str(s) for s in sources],
+            target="exchange-online",
+            transport="graph",
+            auth_method="oauth-app",
+            tenant_id=TENANT,
+            client_id=APP_ID,
+            destination=dest,
+            performance={"max_threads": threads, "batch_items": batch},
+            report={"directory": str(tmp_path / "reports")},
+            **sections,
+        )
+        prof.connection.ca_bundle = str(sandbox.ca_cert)
+        if save:
+            save_profile(prof, tmp_path / f"{name}.yaml", check=False)
+        return prof
     prof = Profile.new(
         name=name,
         mailbox=mailbox,
@@ -63,7 +87,9 @@ def run_profile(
 ) -> Any:
     """Plan and run `profile` headless, collecting events; returns the RunResult."""
     plan = build_plan(
-        profile, dry_run=dry_run, transport_factory=None if dry_run else transport_factory(profile, interactive=False)
+        profile,
+        dry_run=dry_run,
+        transport_factory=None if dry_run else transport_factory(profile, interactive=False),
     )
     sink = events if events is not None else []
     return run(plan, sink.append, cancel)
@@ -72,6 +98,7 @@ def run_profile(
 def stamped_items(sandbox: Any, mailbox: str = ALICE) -> dict[str, list]:
     """Every item in `mailbox` (mailbox and archive) carrying our stamp: stamp -> items."""
     from core.mapi.props import PidNamePstImportSourceKey as key
+    from core.sandbox.server.graph import LINKED_KEY
     from core.sandbox.server.store import prop_key
 
     pk = prop_key("String", property_set=key.guid, name=key.key)
@@ -80,6 +107,32 @@ def stamped_items(sandbox: Any, mailbox: str = ALICE) -> dict[str, list]:
         value = it.props.get(pk)
         if value:
             out.setdefault(value, []).append(it)
+        # Graph's To Do tasks carry the stamp as a linkedResource externalId, not a property.
+        for linked in it.props.get(LINKED_KEY) or []:
+            out.setdefault(linked, []).append(it)
+    return out
+
+
+def drafts(sandbox: Any, mailbox: str = ALICE) -> set[str]:
+    """Stamps of the items of `mailbox` that are drafts (a JSON message created without its flags is one)."""
+    found = stamped_items(sandbox, mailbox)
+    return {s for s, items in found.items() if any(it.kind == "Message" and it.is_draft for it in items)}
+
+
+def source_drafts(pst_path: Any) -> set[str]:
+    """Stamps of the PST's items that are drafts there (as the converter reads PidTagMessageFlags):
+    the only ones that may stay drafts."""
+    from core.convert.extended import message_flags
+    from core.pst import open_pst
+    from core.pst.model import UnreadableItem
+
+    out = set()
+    with open_pst(pst_path) as pst:
+        key = pst.info.record_key.hex()
+        for folder in pst.folders():
+            for it in pst.items(folder):
+                if not isinstance(it, UnreadableItem) and message_flags(it)[2]:
+                    out.add(f"{key}:{it.node_id}")
     return out
 
 

@@ -6,20 +6,44 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ALICE, BOB, PASSWORD, SVC, make_profile
+from helpers import ALICE, APP_ID, APP_SECRET, BOB, PASSWORD, SVC, TRANSPORTS, make_profile
 
 from core.sandbox.server.app import Sandbox
 
 
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """The transport the test runs over: every engine/e2e test runs over EWS and over Graph, except
+    those marked `ews_only("why")` (EWS-only features: Autodiscover, impersonation, the archive...)."""
+    marker = request.node.get_closest_marker("ews_only")
+    if request.param == "graph" and marker is not None:
+        pytest.skip(f"EWS only: {marker.args[0] if marker.args else 'an EWS feature'}")
+    return request.param
+
+
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A running sandbox: alice (with an archive), bob (no archive), svc (may impersonate)."""
+def sandbox(tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A running sandbox: alice (with an archive), bob (no archive), svc (may impersonate), and an
+    app registration. Over Graph it serves TLS (msal wants an https authority) and the profile
+    signs in app-only with msal at the sandbox."""
+    graph = transport == "graph"
+    if graph:
+        from core.transport.graph.pacing import forget_pacers
+
+        forget_pacers()
     with Sandbox(
         tmp_path / "sandbox",
         users={ALICE: PASSWORD, BOB: PASSWORD, SVC: PASSWORD},
         archives=[ALICE],
         impersonators=[SVC],
+        apps={APP_ID: APP_SECRET},
+        tls=graph,
     ) as sb:
+        sb.test_transport = transport  # type: ignore[attr-defined]  # read by helpers.make_profile
+        if graph:
+            monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+            monkeypatch.setenv("PSTIMPORT_GRAPH_URL", sb.graph_url)
+            monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", APP_SECRET)
         yield sb
 
 

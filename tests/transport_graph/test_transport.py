@@ -129,15 +129,14 @@ def test_folders_well_known_children_and_kinds(connect, graph_sandbox):
     assert t.ensure_folder(top, "Calendar", "IPF.Appointment").id == cal.id
     assert t.ensure_folder(contacts, "Friends", "IPF.Contact").id == sub.id
     assert t.ensure_folder(top, "Tasks", "IPF.Task").id == tasks.id
-    classes = {
-        f.display_name: f.folder_class
-        for f in graph_sandbox.store.descendants(graph_sandbox.folder(ALICE).id)
-    }
-    assert classes["Matt Backup - Calendar"].startswith("IPF.Appointment")
-    assert classes["Matt Backup - Contacts"].startswith("IPF.Contact")
-    assert classes["Friends"].startswith("IPF.Contact")
-    assert classes["Matt Backup - Tasks"].startswith("IPF.Task")
-    assert classes["Notes"] == "IPF.StickyNote"
+    store = graph_sandbox.store
+    tree = {tuple(store.folder_path(f)): f.folder_class for f in store.descendants(graph_sandbox.folder(ALICE).id)}
+    base = next(p for p in tree if p[-1] == "Matt Backup")
+    assert tree[(*base, "Calendar")].startswith("IPF.Appointment")  # the PST's tree is kept, kinds too
+    assert tree[(*base, "Contacts")].startswith("IPF.Contact")
+    assert tree[(*base, "Contacts", "Friends")].startswith("IPF.Contact")
+    assert tree[(*base, "Tasks")].startswith("IPF.Task")
+    assert tree[(*base, "Notes")] == "IPF.StickyNote"
     assert notes.path == ("Matt Backup", "Notes")
 
 

@@ -30,7 +30,7 @@ from core.convert.payload import (
     Payload,
     Task,
 )
-from core.mapi import PidNamePstImportSourceKey
+from core.mapi import MSGFLAG_READ, PidNamePstImportSourceKey, PidTagMessageFlags
 from core.transport.ews import props
 
 log = logging.getLogger(__name__)
@@ -261,4 +261,10 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
     else:
         raise TypeError(f"unknown payload type {type(payload).__name__}")
     _set_extended(item, payload)
+    if isinstance(payload, (Note, JournalEntry, DistributionList)) and not any(
+        e.prop == PidTagMessageFlags for e in payload.extended
+    ):
+        # A Message created without PidTagMessageFlags is a draft (MSGFLAG_UNSENT): notes, journal
+        # entries and lists were never drafts.
+        setattr(item, props.register(PidTagMessageFlags, type(item)), MSGFLAG_READ)
     return item

@@ -324,7 +324,6 @@ def mime_for_import(payload: MimePayload) -> bytes:
 
 
 __all__ = [
-    "Address",
     "GraphItem",
     "LargeAttachment",
     "extended_properties",

@@ -40,7 +40,7 @@ from core.convert.payload import (
 from core.errors import ConnectError, ServerBusy, TransportError
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.graph import wire
-from core.transport.graph.client import BatchAnswer, GraphClient, GraphError
+from core.transport.graph.client import GraphClient, GraphError
 from core.transport.graph.mail import GraphItem, LargeAttachment, message_json
 from core.transport.graph.pacing import pacer_for
 from core.transport.graph.typed import contact_json, event_json, task_json, untyped_message_json
@@ -54,8 +54,6 @@ BETA = "beta"
 BATCH_BODY_BUDGET = 3 * 1024 * 1024
 # A create this large goes alone (it would crowd a $batch).
 ALONE_ABOVE = 1024 * 1024
-# Busy sub-requests of a $batch are sent again this many times (waiting as asked) before giving up.
-BATCH_BUSY_ROUNDS = 4
 STAMP_LOOKUPS_PER_BATCH = wire.BATCH_MAX_REQUESTS
 LIST_PAGE = 500
 BUSY_RETRIES_AFTER_CREATE = 20
@@ -307,120 +305,102 @@ class GraphTransport(Transport):
     def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
         kind = _folder_kind(container_class)
         with self._folder_lock:
+            if self._is_default_contacts(parent):
+                # Graph names no id for the default contact folder: its children go through /contactFolders.
+                return self._ensure_contact_child(parent, name, container_class)
+            found = self._find_child(parent, name, container_class)
+            if found is not None:
+                return found
+            body: dict[str, Any] = {"displayName": name}
+            if container_class and container_class != "IPF.Note":
+                # The class set in the create makes it a calendar, contact, task, note... folder.
+                body["singleValueExtendedProperties"] = [
+                    {"id": wire.CONTAINER_CLASS_ID, "value": container_class}
+                ]
             try:
-                if kind == "mail":
-                    return self._ensure_mail(parent, name, container_class)
-                return self._ensure_flat(parent, name, kind)
+                created = self._c().post(f"users/{self._user}/mailFolders/{parent.id}/childFolders", body)
             except GraphError as exc:
-                if exc.status == 409:
-                    # Created meanwhile (or a lost answer to our own create): find it.
-                    found = (
-                        self._find_mail(parent, name, container_class)
-                        if kind == "mail"
-                        else self._find_flat(parent, name, kind)
-                    )
+                if exc.status == 409:  # created meanwhile, or our own create whose answer was lost
+                    found = self._find_child(parent, name, container_class)
                     if found is not None:
                         return found
                 raise
+            return self._handle_for(kind, created, (*parent.path, name), container_class)
 
-    def _mail_parent(self, parent: FolderHandle) -> FolderHandle:
-        native = parent.native
-        return parent if isinstance(native, GraphFolder) and native.kind == "mail" else self.store_root()
-
-    def _find_mail(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle | None:
-        base = self._mail_parent(parent)
-        want = self._flat_name(parent, name) if base is not parent else name
-        for child in self._c().pages(
-            f"users/{self._user}/mailFolders/{base.id}/childFolders", params={"$top": str(LIST_PAGE)}
-        ):
-            if (child.get("displayName") or "").casefold() == want.casefold():
-                return self._mail_handle(child, (*parent.path, name), container_class)
-        return None
-
-    def _ensure_mail(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
-        found = self._find_mail(parent, name, container_class)
-        if found is not None:
-            return found
-        base = self._mail_parent(parent)
-        want = self._flat_name(parent, name) if base is not parent else name
-        body: dict[str, Any] = {"displayName": want}
-        if container_class and container_class != "IPF.Note":
-            body["singleValueExtendedProperties"] = [
-                {"id": wire.CONTAINER_CLASS_ID, "value": container_class}
-            ]
-        created = self._c().post(f"users/{self._user}/mailFolders/{base.id}/childFolders", body)
-        return self._mail_handle(created, (*parent.path, name), container_class)
+    def _handle_for(
+        self, kind: str, folder: dict, path: tuple[str, ...], container_class: str | None
+    ) -> FolderHandle:
+        if kind == "mail":
+            return self._mail_handle(folder, path, container_class)
+        return self._kind_handle(kind, folder["id"], folder.get("displayName") or path[-1], path)
 
     @staticmethod
-    def _flat_name(parent: FolderHandle, name: str) -> str:
-        """A folder's name where Graph cannot nest it: its path below the store, joined."""
-        return " - ".join([*parent.path, name]) if parent.path else name
+    def _is_default_contacts(folder: FolderHandle) -> bool:
+        native = folder.native
+        return isinstance(native, GraphFolder) and native.kind == "contacts" and native.id == "contacts"
 
-    def _flat_collection(self, parent: FolderHandle, kind: str) -> tuple[str, str]:
-        """(collection of folders to search/create in, name key) for a calendar/contacts/tasks folder."""
-        u = self._user
-        if kind == "calendar":
-            return f"users/{u}/calendars", "name"
-        if kind == "tasks":
-            return f"users/{u}/todo/lists", "displayName"
-        native = parent.native
-        if isinstance(native, GraphFolder) and native.kind == "contacts" and native.id != "contacts":
-            return f"users/{u}/contactFolders/{native.id}/childFolders", "displayName"
-        return f"users/{u}/contactFolders", "displayName"
-
-    def _flat_want(self, parent: FolderHandle, name: str, kind: str) -> str:
-        native = parent.native
-        if kind == "contacts" and isinstance(native, GraphFolder) and native.kind == "contacts":
-            return name  # contact folders nest below contact folders
-        return self._flat_name(parent, name)
-
-    def _find_flat(self, parent: FolderHandle, name: str, kind: str) -> FolderHandle | None:
-        coll, key = self._flat_collection(parent, kind)
-        want = self._flat_want(parent, name, kind)
-        for f in self._c().pages(coll, params={"$top": str(LIST_PAGE)} if kind != "tasks" else None):
-            if (f.get(key) or "").casefold() == want.casefold():
-                return self._kind_handle(kind, f["id"], f.get(key) or want, (*parent.path, name))
+    def _find_child(
+        self, parent: FolderHandle, name: str, container_class: str | None
+    ) -> FolderHandle | None:
+        """The child of `parent` called `name` (any kind: Exchange folders share one id space)."""
+        params = {"$filter": f"displayName eq {_quote(name)}", "$top": str(LIST_PAGE)}
+        for child in self._c().pages(
+            f"users/{self._user}/mailFolders/{parent.id}/childFolders", params=params
+        ):
+            if (child.get("displayName") or "").casefold() == name.casefold():
+                return self._handle_for(
+                    _folder_kind(container_class), child, (*parent.path, name), container_class
+                )
         return None
 
-    def _ensure_flat(self, parent: FolderHandle, name: str, kind: str) -> FolderHandle:
-        found = self._find_flat(parent, name, kind)
-        if found is not None:
-            return found
-        coll, key = self._flat_collection(parent, kind)
-        want = self._flat_want(parent, name, kind)
-        created = self._c().post(coll, {key: want})
-        return self._kind_handle(kind, created["id"], created.get(key) or want, (*parent.path, name))
+    def _ensure_contact_child(
+        self, parent: FolderHandle, name: str, container_class: str | None
+    ) -> FolderHandle:
+        coll = f"users/{self._user}/contactFolders"
+        kind = _folder_kind(container_class)
+        for f in self._c().pages(coll, params={"$top": str(LIST_PAGE)}):
+            if (f.get("displayName") or "").casefold() == name.casefold():
+                return self._handle_for(kind, f, (*parent.path, name), container_class)
+        created = self._c().post(coll, {"displayName": name})
+        return self._handle_for(kind, created, (*parent.path, name), container_class)
 
     # ----- items --------------------------------------------------------------------------
 
     def _build(self, folder: GraphFolder, payload: Payload) -> tuple[str, GraphItem]:
-        """(collection to POST to, request) for one payload in `folder`."""
-        u = self._user
-        if isinstance(payload, Appointment):
-            coll = folder.collection if folder.kind == "calendar" else f"users/{u}/calendar/events"
-            return coll, event_json(payload)
-        if isinstance(payload, Contact):
-            coll = folder.collection if folder.kind == "contacts" else f"users/{u}/contacts"
-            return coll, contact_json(payload)
-        if isinstance(payload, Task):
-            if folder.kind != "tasks":
-                raise ValueError("a task can only be created in a To Do list over Graph")
-            item = task_json(payload)
-            item.body["linkedResources"] = [
-                {"applicationName": LINKED_APP, "externalId": payload.source_key, "displayName": "PST source"}
-            ]
-            return folder.collection, item
+        """(collection to POST to, request) for one payload in `folder`.
+
+        Events, contacts and tasks exist only in folders of their kind over Graph; message-like items
+        (mail, meeting messages, notes, journal entries, distribution lists) go into any folder
+        through mailFolders/{id}/messages, folders of every kind sharing one id space.
+        """
+        typed = {Appointment: "calendar", Contact: "contacts", Task: "tasks"}
+        for cls, kind in typed.items():
+            if isinstance(payload, cls) and folder.kind == kind:
+                build = {"calendar": event_json, "contacts": contact_json, "tasks": task_json}[kind]
+                item = build(payload)  # type: ignore[operator]
+                if kind == "tasks":
+                    # To Do tasks take no extended properties in v1.0: the stamp is a linkedResource.
+                    item.body.pop("singleValueExtendedProperties", None)
+                    item.body.pop("multiValueExtendedProperties", None)
+                    item.body["linkedResources"] = [
+                        {
+                            "applicationName": LINKED_APP,
+                            "externalId": payload.source_key,
+                            "displayName": "PST source",
+                        }
+                    ]
+                return folder.collection, item
         if isinstance(payload, MimePayload):
             item = message_json(payload)
-        elif isinstance(payload, (Note, JournalEntry, DistributionList)):
+        elif isinstance(payload, (Note, JournalEntry, DistributionList, Appointment, Contact, Task)):
             item = untyped_message_json(payload)
         else:
             raise TypeError(f"unknown payload type {type(payload).__name__}")
-        if folder.kind != "mail":
+        if folder.id == "contacts":
             raise ValueError(
-                f"a {payload.message_class} item cannot go into a {folder.kind} folder over Graph"
+                f"Graph gives no id for the default Contacts folder to put a {payload.message_class} in"
             )
-        return folder.collection, item
+        return f"users/{self._user}/mailFolders/{folder.id}/messages", item
 
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         native: GraphFolder = folder.native
@@ -430,10 +410,6 @@ class GraphTransport(Transport):
         for p in payloads:
             try:
                 coll, item = self._build(native, p)
-                if native.kind == "tasks":
-                    # To Do tasks take no extended properties in v1.0: the stamp is a linkedResource.
-                    item.body.pop("singleValueExtendedProperties", None)
-                    item.body.pop("multiValueExtendedProperties", None)
             except Exception as exc:
                 out.append(
                     CreateOutcome(
@@ -454,6 +430,24 @@ class GraphTransport(Transport):
             out.extend(
                 self._guarded(folder, out, [p], lambda p=p, c=coll, i=item: [self._create_one(p, c, i)])
             )
+        return self._retry_time_zones(folder, payloads, out)
+
+    def _retry_time_zones(
+        self, folder: FolderHandle, payloads: Sequence[Payload], out: list[CreateOutcome]
+    ) -> list[CreateOutcome]:
+        """Events refused for their time zone name (one the server does not know) go again in UTC."""
+        by_key = {p.source_key: p for p in payloads}
+        for i, o in enumerate(out):
+            p = by_key.get(o.source_key)
+            if o.ok or not isinstance(p, Appointment) or "TimeZone" not in (o.error or ""):
+                continue
+            zone = p.start_timezone.key_name if p.start_timezone else None
+            item = event_json(p, utc_only=True)
+            p.problems.append(f"time zone {zone!r} unknown to the server: times kept in UTC")
+            coll = folder.native.collection
+            out[i] = self._guarded(folder, out, [p], lambda p=p, i=item, c=coll: [self._create_one(p, c, i)])[
+                0
+            ]
         return out
 
     def _guarded(
@@ -472,6 +466,7 @@ class GraphTransport(Transport):
             if not any(o.ok for o in done):
                 raise
             out = []
+            wait = exc.back_off_seconds if isinstance(exc, ServerBusy) else 0.0
             for p in payloads:
                 if getattr(exc, "unknown_outcome", False):
                     try:
@@ -481,7 +476,7 @@ class GraphTransport(Transport):
                     if ids:
                         out.append(CreateOutcome(p.source_key, item_id=ids[0]))
                         continue
-                out.append(CreateOutcome(p.source_key, error=str(exc), transient=True))
+                out.append(CreateOutcome(p.source_key, error=str(exc), transient=True, back_off=wait))
             return out
 
     @staticmethod
@@ -503,34 +498,29 @@ class GraphTransport(Transport):
         return chunks
 
     def _send_batch(self, chunk: list[tuple[Payload, str, GraphItem, int]]) -> list[CreateOutcome]:
-        c = self._c()
-        pending = list(chunk)
+        answers = self._c().batch(
+            [{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in chunk]
+        )
         out: list[CreateOutcome] = []
-        for round_ in range(BATCH_BUSY_ROUNDS):
-            answers = c.batch(
-                [{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in pending]
-            )
-            busy: list[tuple[tuple, BatchAnswer]] = []
-            for entry, answer in zip(pending, answers, strict=True):
-                if answer.error is None:
-                    out.append(
-                        CreateOutcome(entry[0].source_key, item_id=str((answer.body or {}).get("id", "")))
+        busy: list[ServerBusy] = []
+        for (payload, _coll, _item, _size), answer in zip(chunk, answers, strict=True):
+            if answer.error is None:
+                out.append(CreateOutcome(payload.source_key, item_id=str((answer.body or {}).get("id", ""))))
+            elif isinstance(answer.error, ServerBusy):
+                # Throttled inside the batch: nothing was created; the engine waits as asked and resends.
+                busy.append(answer.error)
+                out.append(
+                    CreateOutcome(
+                        payload.source_key,
+                        error=str(answer.error),
+                        transient=True,
+                        back_off=answer.error.back_off_seconds,
                     )
-                elif isinstance(answer.error, ServerBusy):
-                    busy.append((entry, answer))
-                else:
-                    out.append(self._failed(entry[0], answer.error))
-            if not busy:
-                return out
-            wait = max(a.error.back_off_seconds for _e, a in busy)  # type: ignore[union-attr]
-            if len(busy) == len(pending) and not out:
-                # Nothing went through: the engine's limiter slows every worker down.
-                raise ServerBusy(str(busy[0][1].error), wait)
-            pending = [e for e, _a in busy]
-            if round_ < BATCH_BUSY_ROUNDS - 1:
-                time.sleep(wait)
-        for entry in pending:
-            out.append(CreateOutcome(entry[0].source_key, error="Graph busy (HTTP 429)", transient=True))
+                )
+            else:
+                out.append(self._failed(payload, answer.error))
+        if busy and len(busy) == len(chunk):
+            raise ServerBusy(str(busy[0]), max(b.back_off_seconds for b in busy))
         return out
 
     @staticmethod
@@ -543,7 +533,16 @@ class GraphTransport(Transport):
         )
 
     def _create_one(self, payload: Payload, coll: str, item: GraphItem) -> CreateOutcome:
+        """One item by itself, then the attachments that could not go inline.
+
+        An item with attachments to follow is looked up by stamp first: a run that created it and was
+        then stopped, or whose attachment was refused, must not create it again.
+        """
         c = self._c()
+        if item.later:
+            existing = self._stamps_in(coll, [payload.source_key]).get(payload.source_key)
+            if existing:
+                return CreateOutcome(payload.source_key, item_id=existing[0])
         try:
             created = c.post(coll, item.body)
         except GraphError as exc:
@@ -551,11 +550,21 @@ class GraphTransport(Transport):
                 return self._failed(payload, exc)
             raise
         item_id = str(created.get("id", ""))
+        refused = []
         for att in item.later:
             try:
                 self._attach(coll, item_id, att)
             except TransportError as exc:
-                payload.problems.append(f"attachment {att.name!r} not kept: {exc}")
+                if getattr(exc, "too_large", False):
+                    refused.append(f"{att.name!r} ({len(att.data) // 2**20} MB)")
+                else:
+                    payload.problems.append(f"attachment {att.name!r} not kept: {exc}")
+        if refused:
+            return CreateOutcome(
+                payload.source_key,
+                error=f"the server refused attachment {', '.join(refused)} as too large; the item was imported without it",
+                too_large=True,
+            )
         return CreateOutcome(payload.source_key, item_id=item_id)
 
     def _attach(self, coll: str, item_id: str, att: LargeAttachment) -> None:
@@ -580,9 +589,11 @@ class GraphTransport(Transport):
     # ----- counts and stamps --------------------------------------------------------------
 
     def count_items(self, folder: FolderHandle) -> int:
+        """The folder's totalItemCount (any folder by id: calendars, contact folders and To Do lists
+        share the mail folders' id space), or `$count` of the default Contacts collection."""
         native: GraphFolder = folder.native
         c = self._c()
-        if native.kind == "mail":
+        if native.id != "contacts":
             got = c.get(f"users/{self._user}/mailFolders/{native.id}", params={"$select": "totalItemCount"})
             return int(got.get("totalItemCount") or 0)
         got = c.get(native.collection, params={"$count": "true", "$top": "1", "$select": "id"})
@@ -590,36 +601,43 @@ class GraphTransport(Transport):
             return int(got["@odata.count"])
         return sum(1 for _ in c.pages(native.collection, params={"$select": "id", "$top": str(LIST_PAGE)}))
 
-    def _stamp_filter(self, native: GraphFolder, stamp: str) -> dict[str, str]:
-        if native.kind == "tasks":
-            return {"$filter": f"linkedResources/any(r: r/externalId eq {_quote(stamp)})", "$select": "id"}
-        return {
-            "$filter": (
-                f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} and ep/value eq {_quote(stamp)})"
-            ),
-            "$select": "id",
-        }
+    def _collections(self, native: GraphFolder) -> list[str]:
+        """Where a folder's items are listed: its own kind's collection, plus its messages for a calendar,
+        contact or task folder (meeting messages, distribution lists... live there too)."""
+        own = [native.collection]
+        if native.kind != "mail" and native.id != "contacts":
+            own.append(f"users/{self._user}/mailFolders/{native.id}/messages")
+        return own
+
+    @staticmethod
+    def _stamp_filter(collection: str, stamp: str) -> str:
+        if collection.endswith("/tasks"):
+            return f"linkedResources/any(r: r/externalId eq {_quote(stamp)})"
+        return f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} and ep/value eq {_quote(stamp)})"
 
     def find_stamps(
         self, folder: FolderHandle, stamps: Collection[str] | None = None
     ) -> dict[str, list[str]]:
         native: GraphFolder = folder.native
+        found: dict[str, list[str]] = {}
+        for coll in self._collections(native):
+            part = self._stamps_in(coll, stamps)
+            for stamp, ids in part.items():
+                found.setdefault(stamp, []).extend(ids)
+        return found
+
+    def _stamps_in(self, coll: str, stamps: Collection[str] | None) -> dict[str, list[str]]:
         c = self._c()
         found: dict[str, list[str]] = {}
         if stamps is None:
-            if native.kind == "tasks":
-                params = {"$select": "id", "$expand": "linkedResources", "$top": str(LIST_PAGE)}
-                for it in c.pages(native.collection, params=params):
-                    for r in it.get("linkedResources") or []:
-                        if r.get("applicationName") == LINKED_APP and r.get("externalId"):
-                            found.setdefault(r["externalId"], []).append(it["id"])
-                return found
+            if coll.endswith("/tasks"):
+                return self._stamped_tasks(coll)
             params = {
                 "$select": "id",
                 "$expand": f"singleValueExtendedProperties($filter=id eq {_quote(wire.STAMP_ID)})",
                 "$top": str(LIST_PAGE),
             }
-            for it in c.pages(native.collection, params=params):
+            for it in c.pages(coll, params=params):
                 for ep in it.get("singleValueExtendedProperties") or []:
                     if str(ep.get("id", "")).casefold() == wire.STAMP_ID.casefold() and ep.get("value"):
                         found.setdefault(ep["value"], []).append(it["id"])
@@ -629,16 +647,34 @@ class GraphTransport(Transport):
             chunk = wanted[i : i + STAMP_LOOKUPS_PER_BATCH]
             requests = []
             for stamp in chunk:
-                query = "&".join(
-                    f"{k}={quote(v, safe='')}" for k, v in self._stamp_filter(native, stamp).items()
-                )
-                requests.append({"method": "GET", "url": f"/{native.collection}?{query}"})
+                query = f"$filter={quote(self._stamp_filter(coll, stamp), safe='')}&$select=id"
+                requests.append({"method": "GET", "url": f"/{coll}?{query}"})
             for stamp, answer in zip(chunk, c.batch(requests), strict=True):
                 if answer.error is not None:
                     raise answer.error
                 ids = [v["id"] for v in (answer.body or {}).get("value", [])]
                 if ids:
                     found[stamp] = ids
+        return found
+
+    def _stamped_tasks(self, coll: str) -> dict[str, list[str]]:
+        """Every task of a To Do list carrying our linkedResource: stamp -> task ids."""
+        c = self._c()
+        found: dict[str, list[str]] = {}
+        params = {"$select": "id", "$expand": "linkedResources", "$top": str(LIST_PAGE)}
+        try:
+            for it in c.pages(coll, params=params):
+                for r in it.get("linkedResources") or []:
+                    if r.get("applicationName") == LINKED_APP and r.get("externalId"):
+                        found.setdefault(r["externalId"], []).append(it["id"])
+        except GraphError as exc:
+            if exc.status != 400:
+                raise
+            # A server that cannot expand linkedResources: an empty list has nothing to find; a
+            # list with tasks cannot be checked, so it is not guessed at.
+            if next(iter(c.pages(coll, params={"$select": "id", "$top": "1"})), None) is None:
+                return {}
+            raise
         return found
 
     def resolve_name(self, name: str) -> list[str]:
@@ -659,7 +695,7 @@ def _network_reason(exc: TransportError, where: str) -> str:
             f"{where}: the TLS certificate was not accepted ({text[:200]}): set ca_bundle to your CA's PEM file, "
             "or verify_tls: false for a lab server you trust"
         )
-    return f"{where}: cannot reach Microsoft Graph ({text[:200]}): check the network, proxy and firewall"
+    return f"{where}: cannot reach the server ({text[:200]}): check the host name, port, proxy and firewall"
 
 
 # Permissions that allow creating mail items (app roles or delegated scopes of a Graph token).

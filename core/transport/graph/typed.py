@@ -255,8 +255,11 @@ def _with_attachments(payload: Any, body: dict, atts: list[LargeAttachment]) -> 
     return GraphItem(body, later)
 
 
-def event_json(p: Appointment) -> GraphItem:
-    """The `event` to POST for an appointment (attendees as text: see the module docstring)."""
+def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
+    """The `event` to POST for an appointment (attendees as text: see the module docstring).
+
+    `utc_only` sends the times in UTC, for a server that does not know the item's time zone name.
+    """
     extra: list[ExtendedProp] = []
     body: dict[str, Any] = {
         "subject": p.subject or "",
@@ -269,8 +272,10 @@ def event_json(p: Appointment) -> GraphItem:
     if p.reminder_minutes is not None:
         body["reminderMinutesBeforeStart"] = p.reminder_minutes
     _common(p, body)
-    start = _when(p.start, p.start_local, p.start_timezone, p.all_day)
-    end = _when(p.end, p.end_local, p.end_timezone or p.start_timezone, p.all_day)
+    start_tz = None if utc_only else p.start_timezone
+    end_tz = None if utc_only else (p.end_timezone or p.start_timezone)
+    start = _when(p.start, p.start_local, start_tz, p.all_day)
+    end = _when(p.end, p.end_local, end_tz, p.all_day)
     if start is None:
         raise ValueError("the appointment has no start time")
     body["start"] = start
@@ -299,7 +304,9 @@ def event_json(p: Appointment) -> GraphItem:
                 f"{len(everyone)} attendee(s) kept as text, not as attendees (Graph would send them invitations)"
             )
     if p.recurrence is not None:
-        rec = recurrence(p.recurrence, p.recurrence_timezone or p.start_timezone, p.problems)
+        rec = recurrence(
+            p.recurrence, None if utc_only else (p.recurrence_timezone or p.start_timezone), p.problems
+        )
         if rec is not None:
             body["recurrence"] = rec
         if p.exceptions or p.deleted_occurrences:
@@ -438,9 +445,35 @@ def task_json(p: Task) -> GraphItem:
     return GraphItem(body, [])
 
 
-def untyped_message_json(p: Note | JournalEntry | DistributionList) -> GraphItem:
-    """A note, journal entry or distribution list as a message with its own message class."""
+def _summary(p: Any) -> str:
+    """The fields of a typed item as text lines, for an item Graph must create as a plain message."""
+    lines = []
+    for name in (
+        "display_name", "given_name", "surname", "company", "job_title", "start", "end", "location",
+        "due_date", "status",
+    ):  # fmt: skip
+        value = getattr(p, name, None)
+        if value:
+            lines.append(f"{name.replace('_', ' ').capitalize()}: {value}")
+    for e in getattr(p, "emails", None) or []:
+        if e.address:
+            lines.append(f"E-mail {e.slot}: {e.address}")
+    for kind, number in (getattr(p, "phones", None) or {}).items():
+        lines.append(f"Phone ({kind.replace('_', ' ')}): {number}")
+    return "\n".join(lines)
+
+
+def untyped_message_json(p: Any) -> GraphItem:
+    """A note, journal entry or distribution list as a message with its own message class; also a
+    contact, appointment or task that sits in a folder of another kind, where Graph cannot create
+    its typed resource (its fields then go in the body when it has none, and that is reported)."""
     body: dict[str, Any] = {"subject": p.subject or getattr(p, "display_name", None) or "", "isRead": True}
+    if isinstance(p, (Appointment, Contact, Task)):
+        if p.body.empty:
+            p.body = Body(text=_summary(p))
+        p.problems.append(
+            f"{p.message_class} kept as a plain item of that class: Graph creates it typed only in a folder of its kind"
+        )
     _common(p, body)
     content = _body(p.body)
     if isinstance(p, DistributionList):
