@@ -24,6 +24,8 @@ from core.transport.graph.wire import MAILBOX_CONCURRENCY, UPLOAD_BUDGET_BYTES, 
 BUDGET_ENV = "PSTIMPORT_GRAPH_UPLOAD_BUDGET_MB"
 WINDOW_ENV = "PSTIMPORT_GRAPH_UPLOAD_WINDOW_S"
 CONCURRENCY_ENV = "PSTIMPORT_GRAPH_CONCURRENCY"
+WINDOW_SLACK_S = 0.1
+WINDOW_SLACK_SHARE = 0.01
 
 
 @dataclass
@@ -48,6 +50,9 @@ class MailboxPacer:
         self.concurrency = max(1, concurrency)
         self.budget = max(1, budget)
         self.window = max(0.001, window)
+        # Our clock starts a request's bytes when it is sent, the server's when it arrives: a little
+        # slack keeps two windows' worth from meeting in one of the server's.
+        self.slack = max(WINDOW_SLACK_S, self.window * WINDOW_SLACK_SHARE)
         self.stats = PacerStats()
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._sent: collections.deque[tuple[float, int]] = collections.deque()
@@ -66,7 +71,7 @@ class MailboxPacer:
             self._slots.release()
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0][0] <= now - self.window:
+        while self._sent and self._sent[0][0] <= now - self.window - self.slack:
             self._in_window -= self._sent.popleft()[1]
 
     def reserve(self, nbytes: int) -> float:
@@ -88,7 +93,7 @@ class MailboxPacer:
                         self.stats.waited_s += waited
                     return waited
                 # The oldest entry leaving the window is the earliest moment anything can change.
-                self._cond.wait(max(0.001, self._sent[0][0] + self.window - now))
+                self._cond.wait(max(0.001, self._sent[0][0] + self.window + self.slack - now))
 
     def in_window(self) -> int:
         """Upload bytes counted in the current window."""
