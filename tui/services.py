@@ -199,7 +199,12 @@ def preflight(state: WizardState) -> PreflightResult:
         transport.close()
     archive: bool | None = None
     # A second connection for the archive would ask a device-code user to sign in twice.
-    if profile.destination.store == "mailbox" and profile.connection.auth.method != "oauth-device":
+    # Graph cannot reach an archive at all (its preflight says so), so there is nothing to probe.
+    if (
+        profile.destination.store == "mailbox"
+        and profile.connection.auth.method != "oauth-device"
+        and profile.connection.transport != "graph"
+    ):
         probe = profile.model_copy(deep=True)
         probe.destination.store = "archive"
         other = transport_factory(probe, stdin=_secret_stream(secret), interactive=False)()
