@@ -677,6 +677,8 @@ def table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 def markdown(report: dict) -> str:
     m, v = report["machine"], report["versions"]
     dirty = " (with uncommitted changes)" if v["pstimport_tree_dirty"] else ""
+    end = v.get("pstimport_commit_end")
+    moved = f" at the start, {end} at the end" if end and end != v["pstimport_commit"] else ""
     lines = [
         f"# pstimport benchmark report ({report['mode']})",
         "",
@@ -698,7 +700,7 @@ def markdown(report: dict) -> str:
         f"RAM {m['ram_gb']} GB, {m['os']}",
         f"- Load average (1/5/15 min): start {report['load_start']}, end {report['load_end']}. The machine may be "
         "shared; a load above the core count means the figures are pessimistic.",
-        f"- Python {v['python']}, pstimport {v['pstimport_commit']}{dirty}, "
+        f"- Python {v['python']}, pstimport {v['pstimport_commit']}{dirty}{moved}, "
         f"exchangelib {v['exchangelib']}, pypff {v['pypff']} (libpff {v['libpff']}), textual {v['textual']}, "
         f"readpst {v['readpst'] or 'not installed'}, PST writer {v['pst_writer']}",
         "",
@@ -867,7 +869,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / ".bench", help="report directory (default .bench/)")
     ap.add_argument("--cache", type=Path, default=None, help="where writer PSTs are cached (default OUT/psts)")
     ap.add_argument("--upload-items", type=int, default=None, help="override the upload PST's item count")
+    ap.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        help="only re-write report.md from this report.json "
+        "(e.g. after adding a profiling note); no figure is measured again",
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text(encoding="utf-8"))
+        report["profiling_notes"] = profiling_notes()
+        args.render.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        args.render.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+        print(f"wrote {args.render.with_suffix('.md')}")
+        return 0
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
@@ -918,6 +934,8 @@ def main(argv: list[str] | None = None) -> int:
         report["groups"][name] = g
         print(f"   {g['status']} (ratio {fmt(g.get('ratio'))}, {g['group_seconds']} s)", flush=True)
     report["load_end"] = loadavg()
+    # Others may commit while a long run goes on; say so rather than hide it.
+    report["versions"]["pstimport_commit_end"] = versions()["pstimport_commit"]
     report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["profiling_notes"] = profiling_notes()
