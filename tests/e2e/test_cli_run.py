@@ -65,9 +65,7 @@ def _free_port() -> int:
 def _graph_case(case: str, tmp_path, sandbox, pst, env: dict[str, str]) -> None:
     """The Graph form of a preflight failure (Graph signs in with OAuth and has no impersonation)."""
     if case == "impersonation-denied":
-        pytest.skip(
-            "impersonation is EWS's; over Graph an app's access policy plays its part (403, tested in tests/transport_graph)"
-        )
+        pytest.skip("impersonation is EWS's; over Graph an app's access policy plays its part")
     prof = make_profile(
         tmp_path,
         sandbox,

@@ -131,7 +131,8 @@ class GraphTransport(Transport):
         if self._token_source is None:
             if s.method not in ("oauth-app", "oauth-device"):
                 raise ConnectError(
-                    "transport: graph signs in with OAuth: set connection.auth.method to oauth-app or oauth-device"
+                    "transport: graph signs in with OAuth: "
+                    "set connection.auth.method to oauth-app or oauth-device"
                 )
             if not s.client_id:
                 raise ConnectError(
@@ -222,7 +223,8 @@ class GraphTransport(Transport):
         if exc.status == 403:
             if s.method == "oauth-device":
                 fix = (
-                    f"the signed-in user needs FullAccess on {s.mailbox} (Add-MailboxPermission) and the app the "
+                    f"the signed-in user needs FullAccess on {s.mailbox} (Add-MailboxPermission) "
+                    "and the app the "
                     "delegated Mail.ReadWrite.Shared permission"
                 )
             else:
@@ -230,7 +232,8 @@ class GraphTransport(Transport):
             return ConnectError(f"{where}: {who} may not open {s.mailbox} (HTTP 403 {exc.code}): {fix}")
         if exc.status == 404:
             return ConnectError(
-                f"{where}: there is no mailbox {s.mailbox} (HTTP 404 {exc.code}): check the mailbox address, and "
+                f"{where}: there is no mailbox {s.mailbox} (HTTP 404 {exc.code}): "
+                "check the mailbox address, and "
                 "that the user has an Exchange Online licence"
             )
         return ConnectError(f"{where}: {exc}")
@@ -562,7 +565,8 @@ class GraphTransport(Transport):
         if refused:
             return CreateOutcome(
                 payload.source_key,
-                error=f"the server refused attachment {', '.join(refused)} as too large; the item was imported without it",
+                error=f"the server refused attachment {', '.join(refused)} as too large; "
+                "the item was imported without it",
                 too_large=True,
             )
         return CreateOutcome(payload.source_key, item_id=item_id)
@@ -613,7 +617,10 @@ class GraphTransport(Transport):
     def _stamp_filter(collection: str, stamp: str) -> str:
         if collection.endswith("/tasks"):
             return f"linkedResources/any(r: r/externalId eq {_quote(stamp)})"
-        return f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} and ep/value eq {_quote(stamp)})"
+        return (
+            f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} "
+            f"and ep/value eq {_quote(stamp)})"
+        )
 
     def find_stamps(
         self, folder: FolderHandle, stamps: Collection[str] | None = None
@@ -692,7 +699,8 @@ def _network_reason(exc: TransportError, where: str) -> str:
     low = text.lower()
     if "certificate" in low or "ssl" in low:
         return (
-            f"{where}: the TLS certificate was not accepted ({text[:200]}): set ca_bundle to your CA's PEM file, "
+            f"{where}: the TLS certificate was not accepted ({text[:200]}): "
+            "set ca_bundle to your CA's PEM file, "
             "or verify_tls: false for a lab server you trust"
         )
     return f"{where}: cannot reach the server ({text[:200]}): check the host name, port, proxy and firewall"

@@ -49,9 +49,7 @@ from core.convert.payload import (
     ExtendedProp,
     FileAttachment,
     ItemAttachment,
-    JournalEntry,
     Mailbox,
-    Note,
     Recurrence,
     Task,
     TimeZone,
@@ -301,7 +299,8 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
         if everyone:
             extra.append(ExtendedProp(PidLidAllAttendeesString, "; ".join(everyone)))
             p.problems.append(
-                f"{len(everyone)} attendee(s) kept as text, not as attendees (Graph would send them invitations)"
+                f"{len(everyone)} attendee(s) kept as text, not as attendees "
+                "(Graph would send them invitations)"
             )
     if p.recurrence is not None:
         rec = recurrence(
@@ -311,7 +310,8 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
             body["recurrence"] = rec
         if p.exceptions or p.deleted_occurrences:
             p.problems.append(
-                f"{len(p.exceptions)} modified and {len(p.deleted_occurrences)} deleted occurrence(s) not applied "
+                f"{len(p.exceptions)} modified and {len(p.deleted_occurrences)} deleted occurrence(s) "
+                "not applied "
                 "(Graph creates the series only)"
             )
     body.update(extended_properties(p, extra))
@@ -472,7 +472,8 @@ def untyped_message_json(p: Any) -> GraphItem:
         if p.body.empty:
             p.body = Body(text=_summary(p))
         p.problems.append(
-            f"{p.message_class} kept as a plain item of that class: Graph creates it typed only in a folder of its kind"
+            f"{p.message_class} kept as a plain item of that class: "
+            "Graph creates it typed only in a folder of its kind"
         )
     _common(p, body)
     content = _body(p.body)
