@@ -61,11 +61,17 @@ def _kill_and_resume(tmp_path: Path, sandbox, items: int, kills: int, seed: int)
     make_profile(tmp_path, sandbox, [pst], threads=4, batch=10)
     profile_path = tmp_path / "t.yaml"
     rng = random.Random(seed)
-    # Kill points spread over the import: after this many items of each run.
+    # Some latency keeps the importer from racing far ahead of the events this test has read
+    # (the pipe holds hundreds of them), so each kill lands close to its point.
+    sandbox.set_knobs(latency_ms=20)
+    # Kill points spread over the import: after this many items of each run, never more than a
+    # third of what is left, so every run is killed before it could finish.
     per_run = max(items // (kills + 1), 2)
     journals = tmp_path / "state" / "journals"
     for i in range(kills):
-        _, code = _run_until(profile_path, rng.randint(1, per_run))
+        remaining = items - len(stamped_items(sandbox))
+        assert remaining > 3, f"only {remaining} items left before kill {i + 1}: the kill points ran late"
+        _, code = _run_until(profile_path, rng.randint(1, max(1, min(per_run, remaining // 3))))
         assert code is None, "the run finished before its kill point"
         if i % 2 == 1:  # every other resume starts without a journal: only the stamps protect it
             for f in journals.glob("*"):
