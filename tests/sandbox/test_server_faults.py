@@ -122,7 +122,7 @@ def concurrent(sandbox, bodies: list[tuple[bytes, tuple[str, str]]]) -> list[req
 
 def test_concurrency_limit_refuses_the_surplus(sandbox):
     """Above max_concurrency a caller's extra request is refused as Exchange Online refuses it."""
-    sandbox.set_knobs(max_concurrency=1, latency_ms=500, concurrency_error="ErrorExceededConnectionCount")
+    sandbox.set_knobs(max_concurrency=1, latency_ms=1500, concurrency_error="ErrorExceededConnectionCount")
     replies = concurrent(sandbox, [(GET_INBOX, (ALICE, PASSWORD))] * 3 + [(GET_INBOX, (BOB, BOB_PASSWORD))])
     assert [r.status_code for r in replies] == [200, 500, 500, 200]  # bob has his own budget
     refused = etree.fromstring(replies[1].content)
@@ -138,7 +138,7 @@ def test_concurrency_limit_refuses_the_surplus(sandbox):
 
 def test_concurrency_is_charged_to_the_impersonated_mailbox(sandbox):
     """With impersonation the budget is the mailbox's: two mailboxes at once pass, two calls on one do not."""
-    sandbox.set_knobs(max_concurrency=1, latency_ms=500)
+    sandbox.set_knobs(max_concurrency=1, latency_ms=1500)
 
     def as_service(mailbox: str) -> tuple[bytes, tuple[str, str]]:
         header = (
@@ -153,7 +153,7 @@ def test_concurrency_is_charged_to_the_impersonated_mailbox(sandbox):
 
 def test_concurrency_refusal_can_be_server_busy(sandbox):
     """concurrency_error=ErrorServerBusy answers the surplus with ErrorServerBusy and BackOffMilliseconds."""
-    sandbox.set_knobs(max_concurrency=1, latency_ms=500, concurrency_error="ErrorServerBusy", back_off_ms=100)
+    sandbox.set_knobs(max_concurrency=1, latency_ms=1500, concurrency_error="ErrorServerBusy", back_off_ms=100)
     replies = concurrent(sandbox, [(GET_INBOX, (ALICE, PASSWORD))] * 2)
     assert [r.status_code for r in replies] == [200, 500]
     assert fault_code(replies[1].content) == "a:ErrorServerBusy"
