@@ -55,6 +55,8 @@ QUEUE_BATCHES_PER_THREAD = 2
 # Payload bytes read ahead or in flight at once. exchangelib holds about four copies of a request
 # (MIME, base64, XML tree, body), so this bounds the memory of the upload side whatever the PST.
 BYTES_IN_FLIGHT = 32 * MB
+# Conversion notes kept word for word for the report; beyond this they are only counted (memory stays flat).
+MAX_PROBLEMS_KEPT = 2000
 
 
 @dataclass
@@ -93,6 +95,8 @@ class RunResult:
     folders: list[FolderStats] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    problems_total: int = 0
+    address_rewriting: dict = field(default_factory=dict)
     started: datetime | None = None
     finished: datetime | None = None
     report: dict | None = None
@@ -291,6 +295,8 @@ class _Engine:
                             f"{self.transport.max_item_bytes // MB} MB limit); skipped",
                         )
                         continue
+                    if payload.problems:
+                        self._note_problems(source.label, item.where, payload.problems)
                     if self.plan.dry_run:
                         with self._lock:
                             self.result.would_import += 1
@@ -299,8 +305,6 @@ class _Engine:
                             st.bytes += size
                             self.items_done += 1
                             self.bytes_done += size
-                        for problem in payload.problems:
-                            self.result.problems.append(f"{source.label}: {item.where}: {problem}")
                         continue
                     if batch and (len(batch) >= self.batch_items or batch_size + size > self.batch_bytes):
                         self._put(st, fp, batch, batch_size)
@@ -313,6 +317,26 @@ class _Engine:
                     st.read_done = True
                 self._maybe_finish(st)
                 release_free_memory()  # libpff's item tree of the folder just read
+            if ctx.resolver is not None:
+                self._add_rewrite_stats(ctx.resolver.stats.to_dict())
+
+    def _note_problems(self, label: str, where: str, problems: list[str]) -> None:
+        """Keep what conversion lost or could not do, for the report (the first few thousand in full)."""
+        with self._lock:
+            for problem in problems:
+                self.result.problems_total += 1
+                if len(self.result.problems) < MAX_PROBLEMS_KEPT:
+                    self.result.problems.append(f"{label}: {where}: {problem}")
+
+    def _add_rewrite_stats(self, stats: dict) -> None:
+        """Sum one PST's address-rewriting counts into the run's."""
+        total = self.result.address_rewriting
+        for key in ("rewritten", "failed"):
+            bucket = total.setdefault(key, {})
+            for source, n in stats.get(key, {}).items():
+                bucket[source] = bucket.get(source, 0) + n
+        for key in ("unresolved", "ambiguous", "learn_problems"):
+            total.setdefault(key, []).extend(stats.get(key, [])[:MAX_PROBLEMS_KEPT])
 
     def _put(self, st: FolderStats, fp: FolderPlan, payloads: list, size: int) -> None:
         with self._lock:

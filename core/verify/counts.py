@@ -145,6 +145,9 @@ def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) 
             "seconds": round(result.elapsed, 2),
         },
     )
+    report["conversion_notes"] = {"total": result.problems_total, "shown": list(result.problems)}
+    if result.address_rewriting:
+        report["address_rewriting"] = result.address_rewriting
     result.report = report
     if plan.report_dir is not None:
         j, h = write_reports(report, plan.report_dir)

@@ -104,8 +104,45 @@ def render_html(report: dict) -> str:
     for k, v in t.items():
         parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td class='n'>{e(str(v))}</td></tr>")
     parts.append("</tbody></table>")
-    parts += ["<h2>All folders</h2>", table(report["folders"]), "</body></html>"]
+    parts += ["<h2>All folders</h2>", table(report["folders"])]
+    parts += _rewriting_html(report.get("address_rewriting"))
+    parts += _notes_html(report.get("conversion_notes"))
+    parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _rewriting_html(stats: dict | None) -> list[str]:
+    """Address rewriting: rewrites by source, failures by reason, then what stayed unresolved or ambiguous."""
+    if not stats:
+        return []
+    e = html.escape
+    parts = ["<h2>Address rewriting</h2><table><tbody>"]
+    for source, n in sorted(stats.get("rewritten", {}).items()):
+        parts.append(f"<tr><th>rewritten from {e(source.replace('_', ' '))}</th><td class='n'>{n}</td></tr>")
+    for reason, n in sorted(stats.get("failed", {}).items()):
+        parts.append(f"<tr><th>not rewritten: {e(reason.replace('_', ' '))}</th><td class='n'>{n}</td></tr>")
+    parts.append("</tbody></table>")
+    if stats.get("ambiguous"):
+        parts.append("<h3>Ambiguous (not guessed)</h3><ul>")
+        parts += [f"<li>{e(a['query'])}: {e(', '.join(a['candidates']))}</li>" for a in stats["ambiguous"]]
+        parts.append("</ul>")
+    if stats.get("unresolved"):
+        parts.append("<h3>Unresolved legacy addresses</h3><ul>")
+        parts += [f"<li>{e(u.get('name') or '')} &lt;{e(u['address'])}&gt;</li>" for u in stats["unresolved"]]
+        parts.append("</ul>")
+    return parts
+
+
+def _notes_html(notes: dict | None) -> list[str]:
+    """What conversion lost or could not carry, item by item (the first ones when there are many)."""
+    if not notes or not notes.get("total"):
+        return []
+    e = html.escape
+    shown = notes.get("shown", [])
+    head = f"<h2>Conversion notes ({notes['total']})</h2>"
+    more = notes["total"] - len(shown)
+    tail = [f"<p class='meta'>and {more} more (see the JSON report's counts)</p>"] if more > 0 else []
+    return [head, "<ul>", *(f"<li>{e(n)}</li>" for n in shown), "</ul>", *tail]
 
 
 def write_reports(report: dict, directory: Path, suffix: str = "run") -> tuple[Path, Path]:
