@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.parser
+import email.policy
 import json
 import logging
 import re
@@ -300,6 +302,22 @@ def _iso(value: dt.datetime | str | None) -> str | None:
         except ValueError:
             return value
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def promoted_headers(mime: bytes) -> dict[str, object]:
+    """What Exchange makes of a MIME message's X- headers: PS_INTERNET_HEADERS named properties
+    (String, named by the header, case-insensitive), so a `$filter` on them finds the item."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(mime)
+    except Exception:  # unparseable MIME: nothing promoted
+        return {}
+    out: dict[str, object] = {}
+    for name, value in headers.items():
+        if not name.lower().startswith("x-"):
+            continue
+        key = prop_key("String", property_set=mapi.PS_INTERNET_HEADERS, name=name)
+        out.setdefault(key, " ".join(str(value).split()))
+    return out
 
 
 # --- OData query parsing ------------------------------------------------------------------------
@@ -1440,6 +1458,7 @@ class GraphService:
             raise GraphError(400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content.")
         new = NewItem("Message", "IPM.Note", mime=mime, message_flags=mapi.MSGFLAG_UNSENT if draft else 0)
         EwsService._fields_from_mime(new)
+        new.props.update(promoted_headers(mime))
         return new
 
     def _check_size(self, new: NewItem) -> None:
@@ -1496,6 +1515,8 @@ class GraphService:
         kind = KINDS["message"]
         item = self._item(call, kind)
         body = _json_body(call.req)
+        if self.knobs.knobs.graph_fail_patch:
+            raise GraphError(500, "InternalServerError", "The sandbox refuses PATCH (knob graph_fail_patch).")
         if "attachments" in body:
             raise GraphError(400, "ErrorInvalidRequest", "Add attachments with POST .../attachments.")
         _check_properties(body, set(kind.writable), set(kind.readonly), kind.name)
@@ -1517,7 +1538,15 @@ class GraphService:
         )
         props[GRAPH_JSON_KEY] = graph_json
         subject = str(body["subject"]) if "subject" in body else item.subject
-        updated = self.store.update_item(item.id, subject=subject, message_flags=flags, fields=fields, props=props)
+        item_class = props.pop(prop_key("String", tag=mapi.PidTagMessageClass.id), None)
+        updated = self.store.update_item(
+            item.id,
+            subject=subject,
+            message_flags=flags,
+            fields=fields,
+            props=props,
+            item_class=str(item_class) if item_class else None,
+        )
         assert updated is not None
         return self._json(200, self._item_json(call, updated, kind, entity=True))
 

@@ -51,6 +51,7 @@ class Knobs:
     upload_window_s: float = 300.0  # the sliding window of the upload budget (Exchange Online: 5 minutes)
     graph_max_request_bytes: int = GRAPH_MAX_REQUEST_BYTES  # bigger Graph request bodies get 413
     graph_import_mime: bool = True  # the tenant offers beta importMime; False answers it with 403
+    graph_fail_patch: bool = False  # PATCH of a message answers 500 (tests: a crash between importMime and PATCH)
 
 
 class KnobState:

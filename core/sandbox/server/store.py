@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.mapi.props import MSGFLAG_READ, MSGFLAG_UNSENT
+from core.mapi.props import MSGFLAG_READ, MSGFLAG_UNSENT, PS_INTERNET_HEADERS
 from core.sandbox.server.ntlm import md4
 
 # Well-known folders of a primary mailbox: (distinguished id, display name, container class, parent id).
@@ -136,6 +136,8 @@ def prop_key(
         return f"tag:{tag:#06x}:{prop_type}"
     guid = str(uuid.UUID(str(property_set))).lower()
     if name is not None:
+        if guid == str(PS_INTERNET_HEADERS):
+            name = name.lower()  # header names are case-insensitive; Exchange keeps them lower-case
         return f"{{{guid}}}:name:{name}:{prop_type}"
     if lid is None:
         raise ValueError("a named property needs a name or an id")
@@ -561,10 +563,14 @@ class Store:
         fields: list | None = None,
         props: dict[str, object] | None = None,
         size: int | None = None,
+        item_class: str | None = None,
     ) -> Item | None:
         """Change an item in one transaction; `props` are added or replaced, the others kept."""
         sets: list[str] = []
         args: list[object] = []
+        if item_class is not None:
+            sets.append("item_class = ?")
+            args.append(item_class)
         if subject is not Store._UNSET:
             sets.append("subject = ?")
             args.append(subject)
