@@ -387,6 +387,12 @@ PidTagChildrensNames = Tag(0x3A58, T.PT_MV_UNICODE)
 PidTagReplyRecipientNames = Tag(0x0050, T.PT_UNICODE)
 PidTagReplyRecipientEntries = Tag(0x004F, T.PT_BINARY)
 PidNamePstImportSourceKey = Named(PSETID_PstImport, "PstImportSourceKey", T.PT_UNICODE)
+# The source stamp as an internet header inside the MIME we give Graph's importMime, which takes no
+# extended properties: Exchange promotes X- headers to PS_INTERNET_HEADERS named properties (names
+# case-insensitive, kept lower-case, MS-OXCMAIL 2.2.3.2.x / MS-OXCPRPT), so an imported item is
+# findable by its stamp from the moment it exists, before the stamp property itself is PATCHed on.
+SOURCE_KEY_HEADER = "X-PstImport-SourceKey"
+PidNamePstImportSourceKeyHeader = Named(PS_INTERNET_HEADERS, SOURCE_KEY_HEADER.lower(), T.PT_UNICODE)
 
 # --- well-known values -----------------------------------------------------------------
 # PidTagMessageFlags bits (MS-OXCMSG 2.2.1.6)

@@ -26,7 +26,20 @@ from email.utils import getaddresses
 from typing import Any
 
 from core.convert.payload import ExtendedProp, MimePayload, Payload
-from core.mapi import PidNamePstImportSourceKey, PidTagTransportMessageHeaders, PropType
+from core.mapi import (
+    SOURCE_KEY_HEADER,
+    PidLidTaskDueDate,
+    PidLidTaskStartDate,
+    PidNameKeywords,
+    PidNamePstImportSourceKey,
+    PidTagFlagCompleteTime,
+    PidTagFlagStatus,
+    PidTagMessageFlags,
+    PidTagTransportMessageHeaders,
+    PropType,
+    followupComplete,
+    followupFlagged,
+)
 from core.transport.graph import wire
 
 _IMPORTANCE = {"low": "low", "normal": "normal", "high": "high"}
@@ -74,14 +87,17 @@ def _fits(ptype: int, value: Any) -> bool:
     return isinstance(value, kinds)
 
 
-def extended_properties(payload: Payload, extra: list[ExtendedProp] | None = None) -> dict[str, list]:
+def extended_properties(
+    payload: Payload, extra: list[ExtendedProp] | None = None, skip: tuple = ()
+) -> dict[str, list]:
     """`singleValueExtendedProperties` and `multiValueExtendedProperties` for a create request:
-    the stamp first, then the converter's properties; values that do not fit are reported."""
+    the stamp first, then the converter's properties (but those in `skip`); values that do not fit
+    are reported."""
     single: list[dict] = [{"id": wire.STAMP_ID, "value": payload.source_key}]
     multi: list[dict] = []
     seen = {wire.STAMP_ID}
     for ext in [*payload.extended, *(extra or [])]:
-        if ext.prop == PidNamePstImportSourceKey:
+        if ext.prop == PidNamePstImportSourceKey or ext.prop in skip:
             continue
         try:
             pid = wire.property_id(ext.prop)
@@ -318,13 +334,106 @@ def _parts_top(msg: EmailMessage) -> tuple[str | None, str | None, list[LargeAtt
     return html, text, atts
 
 
+def can_stamp_header(stamp: str) -> bool:
+    """Whether a stamp value can travel as a header value as it is (printable ASCII)."""
+    return stamp.isascii() and stamp.isprintable() and bool(stamp.strip())
+
+
+def stamped_mime(mime: bytes, stamp: str) -> bytes:
+    """The MIME with our stamp header first in its header block; a copy of that header already
+    there (a message that went through an earlier import) is dropped, so only ours is promoted."""
+    ends = [i for i in (mime.find(b"\r\n\r\n"), mime.find(b"\n\n")) if i >= 0]
+    end = min(ends) if ends else len(mime)
+    first = mime.find(b"\n")
+    newline = b"\r\n" if first > 0 and mime[first - 1 : first] == b"\r" else b"\n"
+    name = SOURCE_KEY_HEADER.lower().encode("ascii")
+    kept: list[bytes] = []
+    dropping = False
+    for line in mime[:end].splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line.split(b":", 1)[0].strip().lower() == name
+        if not dropping:
+            kept.append(line)
+    ours = SOURCE_KEY_HEADER.encode("ascii") + b": " + stamp.encode("ascii") + newline
+    return ours + b"".join(kept) + mime[end:]
+
+
 def mime_for_import(payload: MimePayload) -> bytes:
-    """The request body of `importMime`: the whole MIME, base64."""
-    return base64.b64encode(payload.mime)
+    """The request body of `importMime`: the whole MIME with the stamp header, base64."""
+    return base64.b64encode(stamped_mime(payload.mime, payload.source_key))
+
+
+def import_body_size(payload: MimePayload) -> int:
+    """Bytes of the `importMime` request body for a payload (base64 of the stamped MIME)."""
+    raw = len(payload.mime) + len(SOURCE_KEY_HEADER) + len(payload.source_key) + 4
+    return (raw + 2) // 3 * 4
+
+
+def _graph_time(value: Any) -> dict | None:
+    from datetime import datetime
+
+    if not isinstance(value, datetime):
+        return None
+    return {"dateTime": wire.property_value(PidTagFlagCompleteTime, value).rstrip("Z"), "timeZone": "UTC"}
+
+
+def followup_flag(payload: Payload) -> tuple[dict | None, tuple]:
+    """The Graph `flag` (followupFlag) of a payload, and the extended properties it stands for."""
+    props = {ext.prop: ext.value for ext in payload.extended}
+    status = props.get(PidTagFlagStatus)
+    if status not in (followupFlagged, followupComplete):
+        return None, ()
+    flag: dict[str, Any] = {"flagStatus": "complete" if status == followupComplete else "flagged"}
+    covered: list = [PidTagFlagStatus]
+    for key, prop in (
+        ("completedDateTime", PidTagFlagCompleteTime),
+        ("dueDateTime", PidLidTaskDueDate),
+        ("startDateTime", PidLidTaskStartDate),
+    ):
+        when = _graph_time(props.get(prop))
+        if when is not None:
+            flag[key] = when
+            covered.append(prop)
+    return flag, tuple(covered)
+
+
+def import_patch(payload: MimePayload, minimal: bool = False) -> dict:
+    """The PATCH that follows an `importMime`: what MIME cannot carry and Graph lets us set on an
+    existing message. The stamp property (so every item carries the DESIGN stamp), read state,
+    importance, categories, the follow-up flag, and (unless `minimal`, the retry after a server
+    refused the full PATCH) the converter's extended properties. PidTagMessageFlags is left out:
+    its unsent bit is write-once (importMime already made the item non-draft) and isRead sets
+    the read bit."""
+    body: dict[str, Any] = {
+        "isRead": payload.is_read,
+        "importance": _IMPORTANCE.get(payload.importance, "normal"),
+    }
+    if payload.categories:
+        body["categories"] = list(payload.categories)
+    flag, covered = followup_flag(payload)
+    if flag is not None:
+        body["flag"] = flag
+    if minimal:
+        body["singleValueExtendedProperties"] = [{"id": wire.STAMP_ID, "value": payload.source_key}]
+    else:
+        skip = (PidTagMessageFlags, PidNameKeywords, *covered)
+        body.update(extended_properties(payload, skip=skip))
+    return body
+
+
+def stamp_patch(stamp: str) -> dict:
+    """The PATCH completing an imported item found by its header stamp only (its payload unknown)."""
+    return {"singleValueExtendedProperties": [{"id": wire.STAMP_ID, "value": stamp}]}
 
 
 __all__ = [
     "GraphItem",
+    "import_patch",
+    "mime_for_import",
+    "stamped_mime",
     "LargeAttachment",
     "extended_properties",
     "message_json",

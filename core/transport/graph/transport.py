@@ -5,11 +5,24 @@ calendars, contact folders and To Do lists are Graph's own collections. Calendar
 cannot be nested in Graph, so one below another folder is named by its path ("Matt Backup - Calendar");
 contact folders nest below contact folders only.
 
-Items: mail as JSON messages (non-draft, with flags, times and the stamp in the create request);
-`importMime` is not used because it cannot carry the source stamp in the create request, which
-exactly-once depends on (see mail.py for what JSON cannot carry). Small creates go in `$batch`
-requests of up to 20; attachments that do not fit inline follow the create (upload sessions above
-3 MB). Typed items per typed.py. Every request is paced per mailbox (pacing.py).
+Mail: by beta `importMime` where the tenant has it (setting `import_mime: auto`, probed once per
+transport: a 400/403/404 to the first import means "not available", logged once, and JSON is used
+for the session) and the base64 MIME fits one request (about 3 MB of MIME). importMime keeps the
+whole MIME (multipart/alternative, attachments, embedded messages) and makes non-draft items, but
+takes no extended properties; so the stamp travels in the MIME as the `X-PstImport-SourceKey`
+header, which Exchange promotes to a PS_INTERNET_HEADERS named property (findable by `$filter` from
+the moment the item exists), and a PATCH then sets the DESIGN stamp property, read state,
+importance, categories, follow-up flag and the converter's extended properties. An item found by
+its header alone (a crash between import and PATCH) counts as imported and gets its stamp then.
+Caveat, not verifiable against the sandbox: Exchange promotes an X- header only when the mailbox
+already knows that named property; every lookup by stamp names it (in `$filter`/`$expand`), which
+is expected to register it before the first import (the engine scans each new folder first).
+
+Otherwise mail goes as JSON messages (non-draft, with flags, times and the stamp in the create
+request; see mail.py for what JSON cannot carry). Imports go one per request (a text/plain body in
+`$batch` would have to be base64 again); their PATCHes and the JSON creates go in `$batch` requests
+of up to 20; attachments that do not fit inline follow the create (upload sessions above 3 MB).
+Typed items per typed.py. Every request is paced per mailbox (pacing.py).
 
 The archive mailbox is out of Graph's reach: the preflight says so and suggests transport: ews.
 """
@@ -22,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +52,9 @@ from core.convert.payload import (
     Task,
 )
 from core.errors import ConnectError, ServerBusy, TransportError
+from core.mapi import SOURCE_KEY_HEADER
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
-from core.transport.graph import wire
+from core.transport.graph import mail, wire
 from core.transport.graph.client import GraphClient, GraphError
 from core.transport.graph.mail import GraphItem, LargeAttachment, message_json
 from core.transport.graph.pacing import pacer_for
@@ -57,6 +72,10 @@ ALONE_ABOVE = 1024 * 1024
 STAMP_LOOKUPS_PER_BATCH = wire.BATCH_MAX_REQUESTS
 LIST_PAGE = 500
 BUSY_RETRIES_AFTER_CREATE = 20
+RETRY_PATCH_SECONDS = 0.5
+# A PATCH after importMime that fails otherwise than busy is sent again this often (PATCH is idempotent).
+PATCH_ERROR_RETRIES = 3
+IMPORT_MIME_MODES = ("auto", "never")
 # The application name our To Do tasks carry in linkedResources (To Do has no extended properties in v1.0).
 LINKED_APP = "pstimport"
 _KIND_BY_CLASS = (
@@ -96,6 +115,7 @@ class GraphSettings:
     verify_tls: bool = True
     ca_bundle: Path | None = None
     show_device_code: Callable[[str], None] | None = None
+    import_mime: str = "auto"  # auto: beta importMime where the tenant has it; never: JSON messages only
 
 
 def _folder_kind(container_class: str | None) -> str:
@@ -123,6 +143,13 @@ class GraphTransport(Transport):
         self._root: FolderHandle | None = None
         self._folder_lock = threading.Lock()
         self._well_known: dict[str, FolderHandle | None] = {}
+        # importMime: None until the first import answers (the probe), then whether the tenant has it.
+        self._import_mime: bool | None = None if settings.import_mime != "never" else False
+        self._probe_lock = threading.Lock()
+        # The PATCH each imported item still needs, by stamp: an item found by its header after a lost
+        # answer gets all of it, not only the stamp.
+        self._pending_patch: dict[str, dict] = {}
+        self._patch_lock = threading.Lock()
 
     # ----- connect ------------------------------------------------------------------------
 
@@ -410,6 +437,11 @@ class GraphTransport(Transport):
         out: list[CreateOutcome] = []
         small: list[tuple[Payload, str, GraphItem, int]] = []
         alone: list[tuple[Payload, str, GraphItem]] = []
+        imports = [p for p in payloads if self._importable(native, p)]
+        if imports:
+            fallback = {p.source_key for p in self._import_items(folder, imports, out)}
+            sent = {p.source_key for p in imports} - fallback
+            payloads = [p for p in payloads if p.source_key not in sent]
         for p in payloads:
             try:
                 coll, item = self._build(native, p)
@@ -434,6 +466,182 @@ class GraphTransport(Transport):
                 self._guarded(folder, out, [p], lambda p=p, c=coll, i=item: [self._create_one(p, c, i)])
             )
         return self._retry_time_zones(folder, payloads, out)
+
+    # ----- importMime --------------------------------------------------------------------
+
+    def _importable(self, folder: GraphFolder, payload: Payload) -> bool:
+        """Whether a payload goes by importMime: mail (not a draft, which must stay one) whose base64
+        fits one request, while the tenant is not known to lack the API."""
+        return (
+            self._import_mime is not False
+            and isinstance(payload, MimePayload)
+            and not payload.is_draft
+            and folder.id != "contacts"
+            and mail.can_stamp_header(payload.source_key)
+            and mail.import_body_size(payload) <= wire.IMPORT_MIME_MAX_BODY
+        )
+
+    def _import_items(
+        self, folder: FolderHandle, payloads: list[MimePayload], out: list[CreateOutcome]
+    ) -> list[MimePayload]:
+        """Import each payload's MIME, then PATCH what MIME cannot carry; outcomes go to `out`.
+        Returns the payloads importMime did not take (nothing was created): they go as JSON."""
+        fallback: list[MimePayload] = []
+        created: list[tuple[MimePayload, str]] = []
+        for p in payloads:
+            if self._import_mime is False:
+                fallback.append(p)
+                continue
+            got = self._guarded(folder, out, [p], lambda p=p: self._import_one(folder, p, created))
+            if got:
+                out.extend(got)
+            else:
+                fallback.append(p)
+        if created:
+            self._patch_imported(created)
+        return fallback
+
+    def _import_one(
+        self, folder: FolderHandle, payload: MimePayload, created: list[tuple[MimePayload, str]]
+    ) -> list[CreateOutcome]:
+        """One `importMime`; [] when it was refused (nothing created). The first one is the probe:
+        the others wait for its answer, and a 400/403/404 to it turns importMime off for the session."""
+        probing = self._import_mime is None
+        with self._probe_lock if probing else nullcontext():
+            if self._import_mime is False:
+                return []
+            body = mail.mime_for_import(payload)
+            with self._patch_lock:
+                self._pending_patch[payload.source_key] = mail.import_patch(payload)
+            try:
+                answer = self._c().send(
+                    "POST",
+                    f"users/{self._user}/mailFolders/{folder.id}/importMime",
+                    content=body,
+                    headers={"Content-Type": "text/plain"},
+                    version=BETA,
+                ).json()
+            except GraphError as exc:
+                if not 400 <= exc.status < 500 or exc.status in (401, 429):
+                    raise  # unknown outcome: found later by its header stamp, and PATCHed then
+                with self._patch_lock:
+                    self._pending_patch.pop(payload.source_key, None)
+                if self._import_mime is None and exc.status in (400, 403, 404, 405):
+                    self._import_mime = False
+                    log.warning(
+                        "importMime is not available for %s (%s): mail is created as JSON messages "
+                        "for this session",
+                        self.settings.mailbox,
+                        exc,
+                    )
+                else:
+                    log.info("importMime refused %s (%s): created as JSON", payload.source_key, exc)
+                return []
+            self._import_mime = True
+        item_id = str(answer.get("id", ""))
+        created.append((payload, item_id))
+        return [CreateOutcome(payload.source_key, item_id=item_id)]
+
+    def _patch_imported(self, created: list[tuple[MimePayload, str]]) -> None:
+        """The PATCHes after importMime, in `$batch`es; never raises (the items exist)."""
+        with self._patch_lock:
+            entries = [
+                (p.source_key, item_id, self._pending_patch.get(p.source_key) or mail.import_patch(p), p)
+                for p, item_id in created
+            ]
+        self._patch(entries)
+
+    def _patch(self, entries: list[tuple[str, str, dict, MimePayload | None]]) -> list[str]:
+        """PATCH imported messages: (stamp, item id, body, payload or None). Busy answers are waited
+        out; a 400 is retried with the minimal PATCH (stamp, read state, flag, categories); what still
+        fails is reported on the payload and logged. Returns the stamps whose PATCH failed."""
+        failed: list[str] = []
+        for i in range(0, len(entries), wire.BATCH_MAX_REQUESTS):
+            failed += self._patch_batch(entries[i : i + wire.BATCH_MAX_REQUESTS])
+        return failed
+
+    def _patch_batch(self, todo: list[tuple[str, str, dict, MimePayload | None]]) -> list[str]:
+        c = self._c()
+        errors = 0
+        last = ""
+        minimal_sent: set[str] = set()
+        for _round in range(BUSY_RETRIES_AFTER_CREATE):
+            requests = [
+                {"method": "PATCH", "url": f"users/{self._user}/messages/{item_id}", "body": body}
+                for _s, item_id, body, _p in todo
+            ]
+            try:
+                answers = c.batch(requests)
+            except ServerBusy as exc:
+                time.sleep(exc.back_off_seconds)
+                continue
+            except TransportError as exc:
+                errors += 1
+                last = str(exc)
+                if errors > PATCH_ERROR_RETRIES:
+                    break
+                time.sleep(RETRY_PATCH_SECONDS * errors)
+                continue
+            again: list[tuple[str, str, dict, MimePayload | None]] = []
+            wait = 0.0
+            for entry, answer in zip(todo, answers, strict=True):
+                stamp, item_id, _body, payload = entry
+                err = answer.error
+                if err is None:
+                    with self._patch_lock:
+                        self._pending_patch.pop(stamp, None)
+                elif isinstance(err, ServerBusy):
+                    again.append(entry)
+                    wait = max(wait, err.back_off_seconds)
+                elif getattr(err, "status", 0) == 400 and payload is not None and stamp not in minimal_sent:
+                    minimal_sent.add(stamp)
+                    payload.problems.append(
+                        f"extended properties not kept (the server refused them after importMime: {err})"
+                    )
+                    again.append((stamp, item_id, mail.import_patch(payload, minimal=True), payload))
+                elif getattr(err, "unknown_outcome", False) and errors < PATCH_ERROR_RETRIES:
+                    errors += 1
+                    again.append(entry)
+                else:
+                    self._patch_failed(entry, str(err))
+            todo = again
+            if not todo:
+                return []
+            if wait:
+                time.sleep(wait)
+        for entry in todo:
+            self._patch_failed(entry, last or "the server stayed busy")
+        return [e[0] for e in todo]
+
+    def _patch_failed(self, entry: tuple[str, str, dict, MimePayload | None], reason: str) -> None:
+        stamp, _item_id, _body, payload = entry
+        text = (
+            "imported by importMime, but its stamp property, read state, flag and categories could "
+            f"not be set ({reason}); it is found by its {SOURCE_KEY_HEADER} header"
+        )
+        if payload is not None:
+            payload.problems.append(text)
+        log.warning("%s %s: %s", self.settings.mailbox, stamp, text)
+
+    def _complete_header_only(self, found: dict[str, list[str]]) -> None:
+        """Items found by their header stamp only (imported, then the PATCH was lost): they count as
+        imported (never sent again) and get their PATCH now; from another run, only the stamp is
+        known, so their read state, flag and categories may be missing, which is logged."""
+        entries = []
+        for stamp, ids in found.items():
+            with self._patch_lock:
+                body = self._pending_patch.get(stamp)
+            if body is None:
+                body = mail.stamp_patch(stamp)
+                log.warning(
+                    "%s: item %s was imported (importMime) before an interruption and found by its %s "
+                    "header; its stamp is set now, its read state, flag and categories may be missing",
+                    self.settings.mailbox,
+                    stamp,
+                    SOURCE_KEY_HEADER,
+                )
+            entries += [(stamp, item_id, body, None) for item_id in ids]
+        self._patch(entries)
 
     def _retry_time_zones(
         self, folder: FolderHandle, payloads: Sequence[Payload], out: list[CreateOutcome]
@@ -614,11 +822,11 @@ class GraphTransport(Transport):
         return own
 
     @staticmethod
-    def _stamp_filter(collection: str, stamp: str) -> str:
+    def _stamp_filter(collection: str, stamp: str, prop_id: str = wire.STAMP_ID) -> str:
         if collection.endswith("/tasks"):
             return f"linkedResources/any(r: r/externalId eq {_quote(stamp)})"
         return (
-            f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(wire.STAMP_ID)} "
+            f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(prop_id)} "
             f"and ep/value eq {_quote(stamp)})"
         )
 
@@ -634,27 +842,57 @@ class GraphTransport(Transport):
         return found
 
     def _stamps_in(self, coll: str, stamps: Collection[str] | None) -> dict[str, list[str]]:
+        """Stamp -> item ids in one collection. Messages are also looked up by the header stamp of
+        importMime (for the stamps the property does not find); those are completed on the way."""
         c = self._c()
         found: dict[str, list[str]] = {}
+        headers_too = coll.endswith("/messages")
         if stamps is None:
             if coll.endswith("/tasks"):
                 return self._stamped_tasks(coll)
+            ids = f"id eq {_quote(wire.STAMP_ID)}"
+            if headers_too:
+                ids += f" or id eq {_quote(wire.STAMP_HEADER_ID)}"
             params = {
                 "$select": "id",
-                "$expand": f"singleValueExtendedProperties($filter=id eq {_quote(wire.STAMP_ID)})",
+                "$expand": f"singleValueExtendedProperties($filter={ids})",
                 "$top": str(LIST_PAGE),
             }
+            header_only: dict[str, list[str]] = {}
             for it in c.pages(coll, params=params):
-                for ep in it.get("singleValueExtendedProperties") or []:
-                    if str(ep.get("id", "")).casefold() == wire.STAMP_ID.casefold() and ep.get("value"):
-                        found.setdefault(ep["value"], []).append(it["id"])
+                values = {
+                    str(ep.get("id", "")).casefold(): ep.get("value")
+                    for ep in it.get("singleValueExtendedProperties") or []
+                }
+                stamp = values.get(wire.STAMP_ID.casefold())
+                by_header = values.get(wire.STAMP_HEADER_ID.casefold())
+                if stamp:
+                    found.setdefault(stamp, []).append(it["id"])
+                elif by_header and headers_too:
+                    found.setdefault(by_header, []).append(it["id"])
+                    header_only.setdefault(by_header, []).append(it["id"])
+            if header_only:
+                self._complete_header_only(header_only)
             return found
         wanted = list(dict.fromkeys(stamps))
+        found = self._lookup(coll, wanted, wire.STAMP_ID)
+        missing = [s for s in wanted if s not in found]
+        if headers_too and missing:
+            by_header = self._lookup(coll, missing, wire.STAMP_HEADER_ID)
+            if by_header:
+                self._complete_header_only(by_header)
+                found.update(by_header)
+        return found
+
+    def _lookup(self, coll: str, wanted: list[str], prop_id: str) -> dict[str, list[str]]:
+        """Stamp -> ids of the items whose `prop_id` has that value, in `$batch`es of lookups."""
+        c = self._c()
+        found: dict[str, list[str]] = {}
         for i in range(0, len(wanted), STAMP_LOOKUPS_PER_BATCH):
             chunk = wanted[i : i + STAMP_LOOKUPS_PER_BATCH]
             requests = []
             for stamp in chunk:
-                query = f"$filter={quote(self._stamp_filter(coll, stamp), safe='')}&$select=id"
+                query = f"$filter={quote(self._stamp_filter(coll, stamp, prop_id), safe='')}&$select=id"
                 requests.append({"method": "GET", "url": f"/{coll}?{query}"})
             for stamp, answer in zip(chunk, c.batch(requests), strict=True):
                 if answer.error is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from core.mapi import (
     Named,
     PidNamePstImportSourceKey,
+    PidNamePstImportSourceKeyHeader,
     PidTagContainerClass,
     PidTagMessageFlags,
     PropType,
@@ -86,6 +87,8 @@ def property_value(prop: Tag | Named, value: Any) -> str | list[str]:
 
 # The source stamp (DESIGN.md) and the properties the transport itself sets.
 STAMP_ID = property_id(PidNamePstImportSourceKey)
+# The stamp as Exchange keeps it from our MIME's X-PstImport-SourceKey header (importMime items).
+STAMP_HEADER_ID = property_id(PidNamePstImportSourceKeyHeader)
 MESSAGE_FLAGS_ID = property_id(PidTagMessageFlags)
 CONTAINER_CLASS_ID = property_id(PidTagContainerClass)
 
@@ -108,6 +111,9 @@ BATCH_MAX_REQUESTS = 20
 INLINE_ATTACHMENT_MAX = 3 * 1024 * 1024
 UPLOAD_CHUNK = 10 * 320 * 1024  # a multiple of 320 KiB, below the 4 MiB a PUT may carry
 ATTACHMENT_MAX = 150 * 1024 * 1024
+# importMime takes the MIME base64 in one request body, under Graph's 4 MB request limit (so about
+# 3 MB of MIME); bigger messages go as JSON with upload sessions.
+IMPORT_MIME_MAX_BODY = 4_000_000
 MAILBOX_CONCURRENCY = 4
 UPLOAD_BUDGET_BYTES = 150 * 1024 * 1024
 UPLOAD_BUDGET_WINDOW_S = 300.0
