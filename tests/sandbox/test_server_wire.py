@@ -10,7 +10,7 @@ from exchangelib.protocol import close_connections
 from lxml import etree
 
 from core.mapi.props import PSETID_PstImport
-from core.sandbox.server.store import NewItem, Store, prop_key
+from core.sandbox.server.store import INLINE_BLOB_BYTES, NewItem, Store, prop_key
 from tests.sandbox.conftest import ALICE, PASSWORD, SAMPLES_DIR, SCHEMA_DIR, SERVER_SCHEMA, need_shared
 from tests.sandbox.test_server_faults import GET_INBOX, post
 
@@ -122,6 +122,27 @@ def test_basic_only_server_is_detected(tmp_path, schema_checker):
         with pytest.raises(UnauthorizedError):
             config = Configuration(service_endpoint=sb.ews_url, credentials=Credentials(ALICE, "nope"))
             Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE).inbox.refresh()
+
+
+def test_store_keeps_small_content_in_the_database_and_big_content_in_files(tmp_path):
+    """Small MIME is a database row (no file per item), big MIME a file; both read back whole, shared content once."""
+    store = Store(tmp_path)
+    try:
+        store.add_user("zed@sandbox.test", "pw")
+        inbox = store.distinguished("zed@sandbox.test", "inbox")
+        small = b"Subject: s\r\n\r\nbody"
+        big = b"Subject: b\r\n\r\n" + b"x" * INLINE_BLOB_BYTES
+        items = store.create_items(
+            inbox.id,
+            [NewItem(kind="Message", item_class="IPM.Note", subject=None, mime=m) for m in (small, big, small)],
+        )
+        assert [store.mime(store.item(it.id)) for it in items] == [small, big, small]
+        files = [p.name for p in store.blob_dir.rglob("*") if p.is_file()]
+        assert files == [items[1].mime_blob]
+        assert items[0].mime_blob == items[2].mime_blob
+        assert store.blob(store.put_blob(b"attachment")) == b"attachment"
+    finally:
+        store.close()
 
 
 def test_store_survives_reopen_and_indexes_props(tmp_path):
