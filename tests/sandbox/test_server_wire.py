@@ -145,6 +145,33 @@ def test_store_keeps_small_content_in_the_database_and_big_content_in_files(tmp_
         store.close()
 
 
+def test_store_promotes_mime_fields_when_first_read(tmp_path):
+    """Fields promoted from the MIME are not worked out on create but on the first read; the request's fields win."""
+    mime = (
+        b"From: Carol <carol@example.com>\r\nTo: zed@sandbox.test\r\nSubject: s\r\n"
+        b"Content-Type: text/plain\r\n\r\nHello"
+    )
+    store = Store(tmp_path)
+    try:
+        store.add_user("zed@sandbox.test", "pw")
+        inbox = store.distinguished("zed@sandbox.test", "inbox")
+        given = ["Importance", {}, "High"]
+        (made,) = store.create_items(
+            inbox.id,
+            [NewItem(kind="Message", item_class="IPM.Note", mime=mime, fields=[given], promote_mime=True)],
+        )
+        assert made.stored_fields == [given]  # nothing parsed yet
+        item = store.item(made.id)
+        assert item.stored_fields == [given] and item.pending_mime is not None
+        names = {node[0]: node for node in item.fields}
+        assert names["Importance"] == given and names["Body"] == ["Body", {"BodyType": "Text"}, "Hello"]
+        assert names["From"][2][0][2][1] == ["EmailAddress", {}, "carol@example.com"]
+        updated = store.update_item(made.id, fields=item.fields)  # a front end writing the fields back whole
+        assert updated.pending_mime is None and updated.fields == item.fields
+    finally:
+        store.close()
+
+
 def test_store_survives_reopen_and_indexes_props(tmp_path):
     """The store is on disk: reopened, it has the folders, items, blobs and the property index."""
     key = prop_key("String", property_set=PSETID_PstImport, name="PstImportSourceKey")

@@ -11,13 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
-import email.header
-import email.message
-import email.parser
-import email.policy
-import email.utils
-import re
 import struct
 import uuid
 from collections.abc import Callable
@@ -26,6 +19,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from core.mapi import props as mapi
+from core.sandbox.server import mimefields
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema, SchemaViolation
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
@@ -343,109 +337,6 @@ def parse_extended_property(el: etree._Element) -> tuple[str, object]:
 
 
 FLAGS_KEY = prop_key("Integer", tag=mapi.PidTagMessageFlags.id)
-
-
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_BODY_TYPES = {("text", "plain"), ("text", "html"), ("multipart", "related"), ("multipart", "alternative")}
-
-
-def _decode_header(value: object) -> str:
-    """A header as text: unfolded, RFC 2047 encoded words decoded (what the default policy gives)."""
-    text = _FOLD.sub("", str(value))
-    if "=?" in text:
-        try:
-            chunks = email.header.decode_header(text)
-        except Exception:  # a broken encoded word: keep the raw text
-            return text
-        try:
-            text = str(email.header.make_header(chunks))
-        except Exception:  # bytes that are not in their declared charset: replaced, not refused
-            text = "".join(_decode_chunk(b, cs) for b, cs in chunks)
-    return text
-
-
-def _decode_chunk(data: bytes | str, charset: str | None) -> str:
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode(charset or "ascii", "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
-
-
-def _is_attachment(part: email.message.Message) -> bool:
-    disposition = part.get("Content-Disposition")
-    return disposition is not None and str(disposition).split(";")[0].strip().lower() == "attachment"
-
-
-def _find_body(part: email.message.Message, preference: tuple[str, ...]):
-    """`EmailMessage._find_body` on a compat32 message: (rank, part) candidates for the body."""
-    if _is_attachment(part):
-        return
-    maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
-    if maintype == "text":
-        if subtype in preference:
-            yield preference.index(subtype), part
-        return
-    if maintype != "multipart" or not part.is_multipart():
-        return
-    if subtype != "related":
-        for sub in part.get_payload():
-            yield from _find_body(sub, preference)
-        return
-    candidate = None
-    start = part.get_param("start")
-    if start:
-        candidate = next((p for p in part.get_payload() if p.get("Content-ID") == start), None)
-    if candidate is None:
-        subparts = part.get_payload()
-        candidate = subparts[0] if subparts else None
-    if candidate is not None:
-        yield from _find_body(candidate, preference)
-
-
-def _get_body(msg: email.message.Message) -> email.message.Message | None:
-    """The part Exchange shows as the body: HTML before plain text (`EmailMessage.get_body`)."""
-    if not (msg.is_multipart() or msg.get_content_maintype() == "text"):
-        return None
-    preference = ("html", "plain")
-    best, body = len(preference), None
-    for rank, part in _find_body(msg, preference):
-        if rank < best:
-            best, body = rank, part
-            if rank == 0:
-                break
-    return body
-
-
-def _has_attachments(msg: email.message.Message) -> bool:
-    """Whether `EmailMessage.iter_attachments` yields anything (top-level parts besides the body)."""
-    if not msg.is_multipart() or msg.get_content_subtype() == "alternative":
-        return False
-    parts = list(msg.get_payload())
-    if msg.get_content_subtype() == "related":
-        start = msg.get_param("start")
-        if start:
-            return any(p.get("Content-ID") != start for p in parts) and len(parts) > 1
-        return len(parts) > 1
-    seen: set[str] = set()
-    for part in parts:
-        kind = (part.get_content_maintype(), part.get_content_subtype())
-        if kind in _BODY_TYPES and not _is_attachment(part) and kind[1] not in seen:
-            seen.add(kind[1])
-            continue
-        return True
-    return False
-
-
-def _part_text(part: email.message.Message) -> str | None:
-    try:
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
-            return None
-        return data.decode(part.get_param("charset") or "ascii", "replace")
-    except Exception:  # an unknown charset: no body, as the default policy's get_content fails
-        return None
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -870,7 +761,10 @@ class EwsService:
                 elif name == "IsRead":
                     is_read = _bool(child.text)
         if new.mime is not None and kind in ("Message", "PostItem", "Item"):
-            self._fields_from_mime(new)
+            # The store promotes Body, From, To... from the MIME when the item's fields are first read.
+            new.promote_mime = True
+            if new.subject is None:
+                new.subject = mimefields.subject_of(new.mime)
         size = len(new.mime or b"") + sum(len(str(f)) for f in new.fields)
         if size > limit:
             raise OpError("ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
@@ -893,72 +787,12 @@ class EwsService:
 
     @staticmethod
     def _fields_from_mime(new: NewItem) -> None:
-        """What Exchange promotes from MIME headers and body into item properties, unless the request set them.
-
-        Parsed with the compat32 policy and decoded here: the default policy's header objects cost
-        ~1 ms per message, most of the sandbox's CPU in an import benchmark.
-        """
-        try:
-            msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(new.mime or b"")
-        except Exception:  # unparseable MIME is still stored; Exchange keeps it as an opaque body
+        """What Exchange promotes from MIME headers and body into item properties, unless the request set them."""
+        if new.mime is None:
             return
-        have = {node[0] for node in new.fields}
-
-        def add(node: list) -> None:
-            if node[0] not in have:
-                new.fields.append(node)
-                have.add(node[0])
-
-        def header(name: str) -> str | None:
-            value = msg.get(name)
-            return _decode_header(value) if value is not None else None
-
-        def mailboxes(name: str) -> list[list]:
-            values = msg.get_all(name)
-            if not values:
-                return []
-            try:
-                addresses = email.utils.getaddresses([str(v) for v in values])
-            except Exception:  # a malformed header: leave the property unset
-                return []
-            out = []
-            for display, addr in addresses:
-                if addr and "@" in addr:
-                    display = _decode_header(display) if display else ""
-                    parts = ([["Name", {}, display]] if display else []) + [
-                        ["EmailAddress", {}, addr],
-                        ["RoutingType", {}, "SMTP"],
-                    ]
-                    out.append(["Mailbox", {}, parts])
-            return out
-
         if new.subject is None:
-            new.subject = header("Subject")
-        date = header("Date")
-        if date:
-            try:
-                sent = email.utils.parsedate_to_datetime(date)
-                if sent.tzinfo is not None:
-                    add(["DateTimeSent", {}, sent.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")])
-            except (TypeError, ValueError):
-                pass
-        body_part = _get_body(msg)
-        if body_part is not None:
-            text = _part_text(body_part)
-            if text is not None:
-                kind = "HTML" if body_part.get_content_subtype() == "html" else "Text"
-                add(["Body", {"BodyType": kind}, text])
-        add(["HasAttachments", {}, _xml_bool(_has_attachments(msg))])
-        for name, element in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
-            boxes = mailboxes(name)
-            if boxes:
-                add([element, {}, boxes])
-        sender = mailboxes("From")
-        if sender:
-            add(["From", {}, [sender[0]]])
-        message_id = header("Message-ID")
-        if message_id:
-            add(["InternetMessageId", {}, message_id.strip()])
+            new.subject = mimefields.subject_of(new.mime)
+        mimefields.promote(new.mime, new.fields)
 
     # --- items out -------------------------------------------------------------------------------
     def _item_shape(self, op: etree._Element) -> tuple[str, set[str], list[etree._Element], bool]:
@@ -989,7 +823,8 @@ class EwsService:
         include_mime: bool,
     ) -> None:
         everything = base in ("Default", "AllProperties")
-        stored = {node[0]: node for node in item.fields}
+        # Typed fields only when some are asked for: reading them promotes them from the MIME (see Store).
+        stored = {node[0]: node for node in item.fields} if everything or names else {}
 
         def wanted(name: str) -> bool:
             return everything or name in names

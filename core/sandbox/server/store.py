@@ -26,12 +26,14 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from core.mapi.props import MSGFLAG_READ, MSGFLAG_UNSENT, PS_INTERNET_HEADERS
+from core.sandbox.server import mimefields
 from core.sandbox.server.ntlm import md4
 
 # Well-known folders of a primary mailbox: (distinguished id, display name, container class, parent id).
@@ -104,7 +106,8 @@ CREATE INDEX IF NOT EXISTS folders_parent ON folders (parent_id);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, folder_id INTEGER NOT NULL, kind TEXT NOT NULL,
     item_class TEXT NOT NULL, subject TEXT, message_flags INTEGER NOT NULL DEFAULT 0,
-    size INTEGER NOT NULL, mime_blob TEXT, fields TEXT NOT NULL, created TEXT NOT NULL
+    size INTEGER NOT NULL, mime_blob TEXT, fields TEXT NOT NULL, created TEXT NOT NULL,
+    mime_pending INTEGER NOT NULL DEFAULT 0  -- 1: the fields promoted from the MIME are not in `fields` yet
 );
 CREATE INDEX IF NOT EXISTS items_folder ON items (folder_id);
 CREATE TABLE IF NOT EXISTS item_props (
@@ -185,6 +188,8 @@ class NewItem:
     message_flags: int = 0
     fields: list = field(default_factory=list)
     props: dict[str, object] = field(default_factory=dict)
+    # Promote Body, From, To... from `mime` into the fields (what Exchange does), lazily: when first read.
+    promote_mime: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,9 +202,22 @@ class Item:
     message_flags: int
     size: int
     mime_blob: str | None
-    fields: list
+    stored_fields: list
     props: dict[str, object]
     created: str
+    # Set while the fields promoted from the MIME are not worked out yet: returns the item's MIME.
+    pending_mime: Callable[[], bytes | None] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def fields(self) -> list:
+        """The typed fields: those the creating request set, and those promoted from the MIME."""
+        if self.pending_mime is None:
+            return self.stored_fields
+        fields = list(self.stored_fields)
+        mime = self.pending_mime()
+        if mime is not None:
+            mimefields.promote(mime, fields)
+        return fields
 
     @property
     def is_draft(self) -> bool:
@@ -250,6 +268,8 @@ class Store:
         # FULL: also on disk (a power cut loses nothing).
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        if "mime_pending" not in {r[1] for r in self._db.execute("PRAGMA table_info(items)")}:
+            self._db.execute("ALTER TABLE items ADD COLUMN mime_pending INTEGER NOT NULL DEFAULT 0")  # older state
 
     def close(self) -> None:
         with self._lock:
@@ -466,10 +486,22 @@ class Store:
                     blob = self._insert_blob(it.mime)
                 fields_json = json.dumps(it.fields)
                 size = (len(it.mime) if it.mime is not None else 0) + len(fields_json)
+                pending = bool(it.promote_mime and blob)
                 cur = self._db.execute(
                     "INSERT INTO items (folder_id, kind, item_class, subject, message_flags, size, mime_blob, "
-                    "fields, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (folder_id, it.kind, it.item_class, it.subject, it.message_flags, size, blob, fields_json, created),
+                    "fields, created, mime_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        folder_id,
+                        it.kind,
+                        it.item_class,
+                        it.subject,
+                        it.message_flags,
+                        size,
+                        blob,
+                        fields_json,
+                        created,
+                        pending,
+                    ),
                 )
                 props_json = [(k, json.dumps(v)) for k, v in it.props.items()]
                 self._db.executemany(
@@ -487,9 +519,10 @@ class Store:
                         message_flags=it.message_flags,
                         size=size,
                         mime_blob=blob,
-                        fields=it.fields,
+                        stored_fields=it.fields,
                         props=dict(it.props),
                         created=created,
+                        pending_mime=self._mime_loader(blob) if pending else None,
                     )
                 )
         return out
@@ -522,9 +555,10 @@ class Store:
             message_flags=row["message_flags"],
             size=row["size"],
             mime_blob=row["mime_blob"],
-            fields=json.loads(row["fields"]),
+            stored_fields=json.loads(row["fields"]),
             props=props,
             created=row["created"],
+            pending_mime=self._mime_loader(row["mime_blob"]) if row["mime_pending"] else None,
         )
 
     def item_ids(self, folder_id: int, kinds: Sequence[str] | None = None) -> list[int]:
@@ -550,6 +584,15 @@ class Store:
         with self._lock:
             ids = [r[0] for r in self._db.execute(sql + " ORDER BY p.item_id", args)]
         return [it for it in (self.item(i) for i in ids) if it is not None]
+
+    def _mime_loader(self, name: str) -> Callable[[], bytes | None]:
+        def load() -> bytes | None:
+            try:
+                return self.blob(name)
+            except (OSError, sqlite3.Error):  # the store was closed or the content is gone: nothing to promote
+                return None
+
+        return load
 
     def mime(self, item: Item) -> bytes | None:
         if item.mime_blob is None:
@@ -598,7 +641,7 @@ class Store:
             sets.append("message_flags = ?")
             args.append(message_flags)
         if fields is not None:
-            sets.append("fields = ?")
+            sets.append("fields = ?, mime_pending = 0")  # given whole, promoted fields included
             args.append(json.dumps(fields))
         if size is not None:
             sets.append("size = ?")
