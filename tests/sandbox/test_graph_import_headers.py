@@ -62,7 +62,7 @@ def test_x_headers_become_internet_header_properties_found_by_filter(graph):
 def test_ews_sees_the_promoted_header(graph):
     """The same property is visible over EWS (DistinguishedPropertySetId InternetHeaders, any name case)."""
     imported(graph, "via graph", "hh:ews")
-    envelope = f"""<?xml version="1.0" encoding="utf-8"?>
+    envelope = """<?xml version="1.0" encoding="utf-8"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"
  xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
  xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
