@@ -511,13 +511,16 @@ def extract_body(item) -> tuple[Body, list[str]]:  # noqa: ANN001
     if html is None:
         rtf_c = item.rtf_compressed
         if rtf_c:
-            try:
-                rtf, problem = decompress_rtf(rtf_c)
-                if problem:
-                    problems.append(problem)
-            except RtfError as e:
-                rtf = None
-                problems.append(f"RTF body could not be decompressed: {e}")
+            # the PST library's C decompression when it has the item; the Python decoder otherwise
+            rtf = item.rtf_body() if hasattr(item, "rtf_body") else None
+            if rtf is None:
+                try:
+                    rtf, problem = decompress_rtf(rtf_c)
+                    if problem:
+                        problems.append(problem)
+                except RtfError as e:
+                    rtf = None
+                    problems.append(f"RTF body could not be decompressed: {e}")
             if rtf:
                 kind = rtf_encapsulation(rtf)
                 cp = item_codec(item) or "cp1252"

@@ -279,6 +279,13 @@ class Item:
     """What could not be read (a body, an attachment, a property) while the rest could."""
     codepage: str | None = None
     """The code page used for the item's 8-bit strings (ANSI PSTs or PT_STRING8 values)."""
+    _rtf_body: Callable[[], bytes | None] | None = field(default=None, repr=False, compare=False)
+
+    def rtf_body(self) -> bytes | None:
+        """PidTagRtfCompressed decompressed by the PST library (C), or None when it cannot give it
+        exactly (no RTF, a bad CRC, an item read through the NDB layer): then decompress
+        `rtf_compressed` instead. Called on the reader's thread, like attachment streams."""
+        return self._rtf_body() if self._rtf_body is not None else None
 
     @property
     def subject(self) -> str | None:

@@ -38,6 +38,7 @@ from core.mapi import (
     PidTagNameidStreamString,
     PidTagPstPassword,
     PidTagRecordKey,
+    PidTagRtfCompressed,
     PidTagSubject,
     PropType,
     afEmbeddedMessage,
@@ -150,6 +151,25 @@ def _strip_subject_marker(values: dict[PropKey, PropValue]) -> None:
     subject = values.get(PidTagSubject.id)
     if subject is not None and isinstance(subject.value, str) and subject.value.startswith("\x01"):
         subject.value = subject.value[2:]
+
+
+def _pff_rtf(msg: Any, compressed: bytes) -> bytes | None:
+    """PidTagRtfCompressed decompressed by libpff (MS-OXRTFCP in C, ~20x the Python decoder), or
+    None to decompress in Python. libpff ends its result with a NUL beyond the declared raw size
+    and refuses a bad CRC, which Outlook tolerates and the Python path decompresses and reports;
+    a result of any other length than raw size + 1 is not trusted."""
+    if len(compressed) < 16:
+        return None
+    raw_size = int.from_bytes(compressed[4:8], "little")
+    if raw_size == 0:  # the Python decoder keeps all it decompresses then; libpff cannot match it
+        return None
+    try:
+        rtf = msg.get_rtf_body()
+    except (OSError, ValueError, MemoryError):
+        return None
+    if not isinstance(rtf, bytes) or len(rtf) != raw_size + 1 or rtf[-1] != 0:
+        return None
+    return rtf[:-1]
 
 
 class _PffAttachmentStream(io.RawIOBase):
@@ -692,6 +712,7 @@ class PstFile:
             attachments = self._ndb_attachments(nid, path, count) if big else None
         if attachments is None:
             attachments = self._pff_attachments(msg, nid, path, count, problems)
+        rtf = props.bytes(PidTagRtfCompressed)
         return Item(
             node_id=nid,
             folder_path=path,
@@ -701,6 +722,7 @@ class PstFile:
             associated=associated,
             problems=problems,
             codepage=self._item_codepage(props),
+            _rtf_body=(lambda: _pff_rtf(msg, rtf)) if rtf and hasattr(msg, "get_rtf_body") else None,
         )
 
     def _ndb_attachments(self, nid: int, path: tuple[str, ...], count: int) -> list[Attachment] | None:
