@@ -56,8 +56,12 @@ class RawMessage:
         self.node = node
         self.nid = node.nid
         self.where = where or f"message 0x{node.nid:X}"
+
+    @cached_property
+    def _pc(self) -> PropertyContext:
+        # Read when first needed: a caller after the attachments only never parses the message's own.
         with _where(self.where):
-            self._pc = PropertyContext(node)
+            return PropertyContext(self.node)
 
     def __repr__(self) -> str:
         return f"RawMessage({self.where})"

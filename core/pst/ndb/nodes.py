@@ -637,7 +637,7 @@ class NodeStream(io.RawIOBase):
         self._starts: list[int] | None = None  # offset of each block, computed on first seek
         self._index = 0  # block holding self._pos when reading sequentially
         self._block_start = 0
-        self._block: bytes | memoryview | None = None
+        self._block: memoryview | None = None
         self._run: list[bytes | memoryview] = []  # decoded blocks from self._run_start on
         self._run_start = 0
 
@@ -690,14 +690,15 @@ class NodeStream(io.RawIOBase):
         self._run_start = self._index
         return self._run[0]
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        view = memoryview(b).cast("B")
-        want = min(len(view), self._size - self._pos)
+    def _slices(self, want: int) -> list[memoryview]:
+        """Views of the next `want` bytes (fewer only at the end of the data), position advanced."""
+        want = min(want, self._size - self._pos)
+        parts: list[memoryview] = []
         done = 0
         while done < want and self._index < len(self._bids):
             block = self._block
             if block is None:
-                block = self._block = self._load(self._pos - self._block_start + want - done)
+                block = self._block = memoryview(self._load(self._pos - self._block_start + want - done))
             off = self._pos - self._block_start
             if off >= len(block):
                 self._block_start += len(block)
@@ -705,11 +706,28 @@ class NodeStream(io.RawIOBase):
                 self._block = None
                 continue
             n = min(want - done, len(block) - off)
-            view[done : done + n] = block[off : off + n]
+            parts.append(block[off : off + n])
             done += n
             self._pos += n
         if done < want:
             raise NdbError(f"{self._what}: data tree holds fewer bytes than its declared size", self._db.path)
+        return parts
+
+    def read(self, size: int | None = -1) -> bytes:
+        # One copy from the blocks in hand (RawIOBase.read would fill a buffer, then copy it).
+        if size is None or size < 0:
+            size = self._size - self._pos
+        return b"".join(self._slices(size))
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        view = memoryview(b).cast("B")
+        done = 0
+        for part in self._slices(len(view)):
+            view[done : done + len(part)] = part
+            done += len(part)
         return done
 
     def close(self) -> None:

@@ -75,7 +75,8 @@ class NdbFile(NodeDatabase):
         """The message node `nid` (ordinary or folder-associated).
 
         Raises:
-            NdbError: no such node, or its data is not a readable property context.
+            NdbError: no such node. (A property context that cannot be read raises when the
+            message's properties are first used: reading only its attachments never parses it.)
         """
         e = self.nbt_lookup(nid)
         if e is None:
