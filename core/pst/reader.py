@@ -645,6 +645,9 @@ class PstFile:
                 return UnreadableItem(node_id=nid, folder_path=path, reason=str(exc), associated=associated)
             log.debug("%s: item %d read by the PST library: %s", self.path, nid, exc)
             return self._item_or_unreadable(msg, path, associated)
+        rtf = item.props.bytes(PidTagRtfCompressed)
+        if rtf:  # libpff decompresses RTF in C: reach the same node through pypff when asked
+            item._rtf_body = lambda: self._pff_rtf_at(handle, index, nid, rtf)
         return item
 
     def _pff_sub_item(self, handle: Any, index: int, nid: int) -> Any:
@@ -655,6 +658,10 @@ class PstFile:
         except (OSError, MemoryError):  # libpff reports some damaged nodes as out of memory
             return None
         return msg if msg is not None and self._safe(lambda: msg.identifier) == nid else None
+
+    def _pff_rtf_at(self, handle: Any, index: int, nid: int, compressed: bytes) -> bytes | None:
+        msg = self._pff_sub_item(handle, index, nid)
+        return _pff_rtf(msg, compressed) if msg is not None and hasattr(msg, "get_rtf_body") else None
 
     def _refused_items(
         self, folder: Folder, read_nids: set[int], reasons: list[str]

@@ -128,6 +128,19 @@ def test_writer_items_convert_the_same_through_ndb(writer_psts: list[Path], monk
         assert_same(path.name, pff, ndb)
 
 
+def test_ndb_items_get_libpff_rtf(writer_psts: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item read through the NDB layer still gets its RTF decompressed by libpff (same bytes)."""
+    rtf: dict[bool, dict[int, bytes | None]] = {}
+    for through_ndb in (False, True):
+        monkeypatch.setattr(reader, "NDB_FOLDER_ITEMS", ALL_NDB if through_ndb else ALL_PYPFF)
+        with open_pst(writer_psts[0]) as pst:
+            rtf[through_ndb] = {
+                it.node_id: it.rtf_body() for f in pst.folders() for it in pst.items(f) if it.rtf_compressed
+            }
+    assert len(rtf[False]) >= 3 and all(rtf[False].values())
+    assert rtf[True] == rtf[False]
+
+
 def test_counts_through_ndb_match_manifest(corpus_dir: Path, manifest: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counted from the node B-tree, every IPM folder's item count is the manifest's (pypff's) and its
     associated count is the pypff path's."""
