@@ -818,17 +818,10 @@ def _repair_part(msg: Any, problems: list[str]) -> None:
 
 
 def _without_transport_headers(item: Any) -> Any:
-    from core.pst.model import Item, PropertyBag, key_of
+    import dataclasses
+
+    from core.pst.model import PropertyBag, key_of
 
     values = {k: v for k, v in item.props._values.items() if k != key_of(PidTagTransportMessageHeaders)}  # noqa: SLF001
-    return Item(
-        node_id=item.node_id,
-        folder_path=item.folder_path,
-        props=PropertyBag(values),
-        recipients=item.recipients,
-        attachments=item.attachments,
-        associated=item.associated,
-        embedded_path=item.embedded_path,
-        problems=list(item.problems),
-        codepage=item.codepage,
-    )
+    # replace() keeps every other field, the reader's C RTF decompressor among them.
+    return dataclasses.replace(item, props=PropertyBag(values), problems=list(item.problems))
