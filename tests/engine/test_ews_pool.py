@@ -8,6 +8,7 @@ pool whole and hands the fault to the engine's limiter as a busy answer.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,12 @@ def test_transport_keeps_its_session_pool_whole_on_exceeded_connection_count(tmp
             root = transport.store_root()
             pool = transport.account.protocol.session_pool_size
             sb.set_knobs(max_concurrency=1, concurrency_error="ErrorExceededConnectionCount")
-            sb._knobs.enter(ALICE)  # another client of the same account holds the only slot
+            # Another client of the same account holds the only slot. The server counts a request out only
+            # after its answer is written, so the previous one may still hold it for a moment: wait for it.
+            deadline = time.monotonic() + 5
+            while not sb._knobs.enter(ALICE):
+                assert time.monotonic() < deadline, "the previous request never left the sandbox"
+                time.sleep(0.01)
             try:
                 with pytest.raises(ServerBusy, match="ErrorExceededConnectionCount"):
                     transport.count_items(root)

@@ -15,6 +15,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml import etree
 
@@ -289,7 +290,13 @@ def json_to_element(parent: etree._Element, node: list) -> etree._Element:
 # --- extended properties ----------------------------------------------------------------------
 def ext_key(uri: etree._Element) -> str:
     """The store key of an `ExtendedFieldURI`."""
-    a = uri.attrib
+    return _ext_key(tuple(uri.attrib.items()))
+
+
+@lru_cache(maxsize=4096)
+def _ext_key(attrs: tuple[tuple[str, str], ...]) -> str:
+    # Cached: an import sends the same few properties with every item (~0.3 ms per batch of ten).
+    a = dict(attrs)
     ptype = a.get("PropertyType", "")
     if "PropertyTag" in a:
         return prop_key(ptype, tag=int(a["PropertyTag"], 0))

@@ -179,6 +179,18 @@ def _write(out: io.BytesIO, pieces: Iterable[Piece]) -> None:
             out.write(piece)
 
 
+class _WholeBody:
+    """A requests response whose `iter_content` yields the body read whole."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, response: Any) -> None:
+        self.content = response.content
+
+    def iter_content(self, *_: Any, **__: Any) -> Iterable[bytes]:
+        return iter((self.content,))
+
+
 class _RawBody:
     """Mixin for an exchangelib service whose SOAP body is given as pieces (`parts`).
 
@@ -202,6 +214,12 @@ class _RawBody:
         out = io.BytesIO()
         _write(out, (head, *self.parts, tail))
         return out.getvalue()
+
+    @classmethod
+    def _get_soap_parts(cls, response: Any) -> Any:
+        # exchangelib parses `response.iter_content()`, which for an answer already read yields it one
+        # byte at a time (requests' default chunk size): ~0.3 ms of Python per response. One chunk instead.
+        return super()._get_soap_parts(response=_WholeBody(response))  # type: ignore[misc]
 
     def send(self, parts: Sequence[Piece]) -> list:
         """POST the body; the response messages (lxml), or raise exchangelib's error for a SOAP fault."""
