@@ -138,3 +138,34 @@ def test_device_code_sign_in_is_kept_in_the_keyring_and_reused(
         if path.is_file():
             data = path.read_bytes()
             assert b"sbxr." not in data and b"sbx1." not in data, f"a token in clear in {path}"
+
+
+def test_oauth_app_with_certificate_over_graph(corpus_dir, tmp_path, monkeypatch):
+    """transport: graph with a certificate: the same msal client assertion, then the import over Graph lands."""
+    pst = _tika(corpus_dir, tmp_path)
+    monkeypatch.delenv("PSTIMPORT_PASSWORD", raising=False)
+    cert_file = tmp_path / "app.pem"
+    cert_pem = make_app_certificate(cert_file, "pstimport test app")
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, tls=True) as sb:
+        sb.add_app_certificate(APP_ID, cert_pem)
+        monkeypatch.setenv("PSTIMPORT_AUTHORITY_HOST", sb.base_url)
+        monkeypatch.setenv("PSTIMPORT_GRAPH_URL", sb.graph_url)
+        prof = Profile.new(
+            name="g",
+            mailbox=ALICE,
+            sources=[pst],
+            target="exchange-online",
+            transport="graph",
+            auth_method="oauth-app",
+            tenant_id=TENANT,
+            client_id=APP_ID,
+            report={"directory": str(tmp_path / "reports")},
+        )
+        prof.connection.auth.certificate = str(cert_file)
+        prof.connection.ca_bundle = str(sb.ca_cert)
+        result = run_profile(prof)
+        assert result.exit_code == 0 and result.imported == 7
+        assert len(stamped_items(sb)) == 7
+        assert sb.grants and set(sb.grants) == {"client_credentials"}
+        graph = [e for e in sb.exchanges if getattr(e, "protocol", "") == "graph"]
+        assert graph and {e.principal for e in graph} == {APP_ID}
