@@ -286,6 +286,11 @@ class _Engine:
                     except ConversionError as exc:
                         self._fail(st, item.subject, str(exc))
                         continue
+                    if not self.plan.dry_run:
+                        # Hand the GIL to an upload thread waiting for it (an answer to read, a journal write)
+                        # now, not when the interpreter forces a switch after up to 5 ms of converting: 4
+                        # threads at 50 ms latency went from ~80% to ~86% of the ideal.
+                        time.sleep(0)
                     size = max(payload.size, 1)
                     if self.transport is not None and size > self.transport.max_item_bytes:
                         self._fail(
