@@ -96,7 +96,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates a connection
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    disable_nagle_algorithm = True  # an answer must leave at once, not wait for the client's ACK
+    # Buffered: an answer's status line, headers and body leave in one send when the request is done
+    # (BaseHTTPRequestHandler flushes after each request), not two or three.
+    wbufsize = 64 * 1024
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     server: _Server
