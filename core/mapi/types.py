@@ -5,6 +5,7 @@ from enum import IntEnum
 __all__ = [
     "PropType",
     "MV_FLAG",
+    "XPROP_TYPE_NAMES",
     "prop_id",
     "prop_type",
     "make_tag",
@@ -63,3 +64,30 @@ def prop_type(tag: int) -> int:
 def make_tag(pid: int, ptype: int) -> int:
     """A 32-bit property tag from an id and a type."""
     return ((pid & 0xFFFF) << 16) | (ptype & 0xFFFF)
+
+
+# Extended property type names by MAPI type (MS-OXWSXPROP MapiPropertyTypeType), as EWS writes them in
+# ExtendedFieldURI/@PropertyType and Graph in singleValueExtendedProperty ids ("Integer 0x0E07").
+XPROP_TYPE_NAMES: dict[int, str] = {
+    PropType.PT_SHORT: "Short",
+    PropType.PT_LONG: "Integer",
+    PropType.PT_FLOAT: "Float",
+    PropType.PT_DOUBLE: "Double",
+    PropType.PT_CURRENCY: "Currency",
+    PropType.PT_APPTIME: "ApplicationTime",
+    PropType.PT_BOOLEAN: "Boolean",
+    PropType.PT_I8: "Long",
+    PropType.PT_STRING8: "String",
+    PropType.PT_UNICODE: "String",
+    PropType.PT_SYSTIME: "SystemTime",
+    PropType.PT_CLSID: "CLSID",
+    PropType.PT_BINARY: "Binary",
+    PropType.PT_MV_SHORT: "ShortArray",
+    PropType.PT_MV_LONG: "IntegerArray",
+    PropType.PT_MV_I8: "LongArray",
+    PropType.PT_MV_STRING8: "StringArray",
+    PropType.PT_MV_UNICODE: "StringArray",
+    PropType.PT_MV_SYSTIME: "SystemTimeArray",
+    PropType.PT_MV_BINARY: "BinaryArray",
+    PropType.PT_MV_CLSID: "CLSIDArray",
+}

@@ -15,32 +15,7 @@ from datetime import datetime
 from exchangelib import CalendarItem, Contact, DistributionList, ExtendedProperty, Message, Task
 from exchangelib.ewsdatetime import UTC, EWSDateTime
 
-from core.mapi import Named, PidNamePstImportSourceKey, PropType, Tag
-
-# EWS PropertyType names (MS-OXWSXPROP / Types.xsd MapiPropertyTypeType) by MAPI type.
-EWS_PROPERTY_TYPES: dict[int, str] = {
-    PropType.PT_SHORT: "Short",
-    PropType.PT_LONG: "Integer",
-    PropType.PT_FLOAT: "Float",
-    PropType.PT_DOUBLE: "Double",
-    PropType.PT_CURRENCY: "Currency",
-    PropType.PT_APPTIME: "ApplicationTime",
-    PropType.PT_BOOLEAN: "Boolean",
-    PropType.PT_I8: "Long",
-    PropType.PT_STRING8: "String",
-    PropType.PT_UNICODE: "String",
-    PropType.PT_SYSTIME: "SystemTime",
-    PropType.PT_CLSID: "CLSID",
-    PropType.PT_BINARY: "Binary",
-    PropType.PT_MV_SHORT: "ShortArray",
-    PropType.PT_MV_LONG: "IntegerArray",
-    PropType.PT_MV_I8: "LongArray",
-    PropType.PT_MV_STRING8: "StringArray",
-    PropType.PT_MV_UNICODE: "StringArray",
-    PropType.PT_MV_SYSTIME: "SystemTimeArray",
-    PropType.PT_MV_BINARY: "BinaryArray",
-    PropType.PT_MV_CLSID: "CLSIDArray",
-}
+from core.mapi import MV_FLAG, XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, PropType, Tag
 
 ITEM_CLASSES = (Message, CalendarItem, Contact, Task, DistributionList)
 _lock = threading.Lock()
@@ -57,7 +32,7 @@ def attr_name(prop: Tag | Named) -> str:
 
 def property_class(prop: Tag | Named) -> type[ExtendedProperty]:
     """An `ExtendedProperty` subclass describing `prop` on the wire."""
-    ptype = EWS_PROPERTY_TYPES.get(prop.type)
+    ptype = XPROP_TYPE_NAMES.get(prop.type)
     if ptype is None:
         raise ValueError(f"MAPI type 0x{prop.type:04x} cannot be sent over EWS")
     attrs: dict[str, object] = {"property_type": ptype}
@@ -127,8 +102,8 @@ _SCALAR_CHECKS: dict[int, tuple[type, ...]] = {
 def value_fits(prop: Tag | Named, value: object) -> bool:
     """Whether `value` can be sent as `prop`'s MAPI type."""
     ptype = prop.type
-    if ptype & 0x1000:  # multi-valued
-        single = ptype & ~0x1000
+    if ptype & MV_FLAG:
+        single = ptype & ~MV_FLAG
         return isinstance(value, (list, tuple)) and all(
             value_fits(type(prop)(*_with_type(prop, single)), v) for v in value
         )

@@ -34,7 +34,7 @@ from lxml import etree
 from oauthlib.oauth2 import TokenExpiredError
 
 from core.convert.payload import MimePayload, Payload
-from core.mapi import Named, PidNamePstImportSourceKey, PropType, Tag
+from core.mapi import MV_FLAG, XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, PropType, Tag
 from core.transport.ews import props
 
 # EWS element names this module writes or reads (types.xsd / messages.xsd).
@@ -89,7 +89,7 @@ def _scalar(ptype: int, value: object) -> str:
 @lru_cache(maxsize=1024)
 def field_uri(prop: Tag | Named) -> str:
     """The `ExtendedFieldURI` element of `prop` (what exchangelib's ExtendedProperty writes)."""
-    ptype = props.EWS_PROPERTY_TYPES.get(prop.type)
+    ptype = XPROP_TYPE_NAMES.get(prop.type)
     if ptype is None:
         raise ValueError(f"MAPI type 0x{prop.type:04x} cannot be sent over EWS")
     if isinstance(prop, Tag):
@@ -106,8 +106,8 @@ def field_uri(prop: Tag | Named) -> str:
 def extended_property(prop: Tag | Named, value: object) -> str:
     """A whole `ExtendedProperty` element; raises ValueError for a type EWS cannot carry."""
     uri = field_uri(prop)
-    if prop.type & 0x1000:  # multi-valued
-        single = prop.type & ~0x1000
+    if prop.type & MV_FLAG:
+        single = prop.type & ~MV_FLAG
         values = "".join(f"<t:Value>{_scalar(single, v)}</t:Value>" for v in value)  # type: ignore[attr-defined]
         return f"<t:ExtendedProperty>{uri}<t:Values>{values}</t:Values></t:ExtendedProperty>"
     return f"<t:ExtendedProperty>{uri}<t:Value>{_scalar(prop.type, value)}</t:Value></t:ExtendedProperty>"

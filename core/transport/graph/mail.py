@@ -27,6 +27,7 @@ from typing import Any
 
 from core.convert.payload import ExtendedProp, MimePayload, Payload
 from core.mapi import (
+    MV_FLAG,
     SOURCE_KEY_HEADER,
     PidLidTaskDueDate,
     PidLidTaskStartDate,
@@ -67,8 +68,8 @@ def value_fits(prop: Any, value: Any) -> bool:
     from datetime import datetime
 
     ptype = prop.type
-    if ptype & wire.MULTI_VALUED:
-        return isinstance(value, (list, tuple)) and all(_fits(ptype & ~wire.MULTI_VALUED, v) for v in value)
+    if ptype & MV_FLAG:
+        return isinstance(value, (list, tuple)) and all(_fits(ptype & ~MV_FLAG, v) for v in value)
     if ptype == PropType.PT_SYSTIME:
         return isinstance(value, datetime)
     return _fits(ptype, value)
@@ -87,9 +88,7 @@ def _fits(ptype: int, value: Any) -> bool:
     return isinstance(value, kinds)
 
 
-def extended_properties(
-    payload: Payload, extra: list[ExtendedProp] | None = None, skip: tuple = ()
-) -> dict[str, list]:
+def extended_properties(payload: Payload, extra: list[ExtendedProp] | None = None, skip: tuple = ()) -> dict[str, list]:
     """`singleValueExtendedProperties` and `multiValueExtendedProperties` for a create request:
     the stamp first, then the converter's properties (but those in `skip`); values that do not fit
     are reported."""
@@ -209,9 +208,7 @@ def _parts(msg: EmailMessage) -> tuple[str | None, str | None, list[LargeAttachm
         if ctype == "message/rfc822":
             inner = part.get_payload(0) if part.is_multipart() else part.get_payload()
             data = (
-                inner.as_bytes(policy=email.policy.SMTP)
-                if hasattr(inner, "as_bytes")
-                else bytes(str(inner), "utf-8")
+                inner.as_bytes(policy=email.policy.SMTP) if hasattr(inner, "as_bytes") else bytes(str(inner), "utf-8")
             )
             subject = inner.get("Subject", "") if hasattr(inner, "get") else ""
             name = filename or f"{(str(subject) or 'message').strip()[:100]}.eml"

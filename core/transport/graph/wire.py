@@ -14,45 +14,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.mapi import (
+    MV_FLAG,
+    XPROP_TYPE_NAMES,
     Named,
     PidNamePstImportSourceKey,
     PidNamePstImportSourceKeyHeader,
     PidTagContainerClass,
     PidTagMessageFlags,
-    PropType,
     Tag,
 )
-
-# Graph/EWS extended property type names (MS-OXWSXPROP MapiPropertyTypeType, which Graph reuses).
-PROPERTY_TYPES: dict[int, str] = {
-    PropType.PT_SHORT: "Short",
-    PropType.PT_LONG: "Integer",
-    PropType.PT_FLOAT: "Float",
-    PropType.PT_DOUBLE: "Double",
-    PropType.PT_CURRENCY: "Currency",
-    PropType.PT_APPTIME: "ApplicationTime",
-    PropType.PT_BOOLEAN: "Boolean",
-    PropType.PT_I8: "Long",
-    PropType.PT_STRING8: "String",
-    PropType.PT_UNICODE: "String",
-    PropType.PT_SYSTIME: "SystemTime",
-    PropType.PT_CLSID: "CLSID",
-    PropType.PT_BINARY: "Binary",
-    PropType.PT_MV_SHORT: "ShortArray",
-    PropType.PT_MV_LONG: "IntegerArray",
-    PropType.PT_MV_I8: "LongArray",
-    PropType.PT_MV_STRING8: "StringArray",
-    PropType.PT_MV_UNICODE: "StringArray",
-    PropType.PT_MV_SYSTIME: "SystemTimeArray",
-    PropType.PT_MV_BINARY: "BinaryArray",
-    PropType.PT_MV_CLSID: "CLSIDArray",
-}
-MULTI_VALUED = 0x1000
 
 
 def property_id(prop: Tag | Named) -> str:
     """The Graph extended-property id string of a MAPI property."""
-    ptype = PROPERTY_TYPES.get(prop.type)
+    ptype = XPROP_TYPE_NAMES.get(prop.type)
     if ptype is None:
         raise ValueError(f"MAPI type 0x{prop.type:04x} cannot be sent over Graph")
     if isinstance(prop, Tag):
@@ -64,7 +39,7 @@ def property_id(prop: Tag | Named) -> str:
 
 
 def is_multi(prop: Tag | Named) -> bool:
-    return bool(prop.type & MULTI_VALUED)
+    return bool(prop.type & MV_FLAG)
 
 
 def _scalar(value: Any) -> str:
