@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from core.batch.events import BatchFinished, BatchStarted, MailboxEvent, MailboxFinished, MailboxQueued, MailboxStarted
+from core.engine.printer import FolderRow
 from core.events import (
     Event,
     FolderFinished,
@@ -46,15 +47,6 @@ class BatchJsonPrinter:
                 self.out.flush()
 
 
-class _Folder:
-    __slots__ = ("label", "planned", "imported", "skipped", "failed", "state")
-
-    def __init__(self, label: str, planned: int) -> None:
-        self.label, self.planned = label, planned
-        self.imported = self.skipped = self.failed = 0
-        self.state = "waiting"
-
-
 class _Mailbox:
     __slots__ = ("label", "psts", "state", "planned", "imported", "skipped", "failed", "rate", "throttled",
                  "concurrency", "error", "folders", "started", "base")  # fmt: skip
@@ -65,7 +57,7 @@ class _Mailbox:
         self.planned = self.imported = self.skipped = self.failed = self.throttled = self.concurrency = 0
         self.rate = 0.0
         self.error: str | None = None
-        self.folders: dict[tuple, _Folder] = {}
+        self.folders: dict[tuple, FolderRow] = {}
         self.started = 0.0
         # Counts of this mailbox and store's earlier runs (another root), which its later ones add to.
         self.base = (0, 0, 0, 0)
@@ -135,7 +127,7 @@ class BatchHumanPrinter:
         e = me.inner
         if isinstance(e, FolderPlanned):
             label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
-            row.folders[(e.pst, tuple(e.source_path))] = _Folder(label, e.items_selected)
+            row.folders[(e.pst, tuple(e.source_path))] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):
             row.planned = row.base[0] + e.items_selected
             if row.state not in _BAD:

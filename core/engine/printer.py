@@ -45,7 +45,9 @@ class JsonPrinter:
             self.out.flush()
 
 
-class _Row:
+class FolderRow:
+    """One folder's line in a progress table: its counts and its state (also used by the batch view)."""
+
     __slots__ = ("label", "planned", "imported", "skipped", "failed", "state")
 
     def __init__(self, label: str, planned: int) -> None:
@@ -60,7 +62,7 @@ class HumanPrinter:
     def __init__(self, out: TextIO = sys.stdout, live: bool | None = None) -> None:
         self.out = out
         self.live = out.isatty() if live is None else live
-        self.rows: dict[tuple, _Row] = {}
+        self.rows: dict[tuple, FolderRow] = {}
         self.progress: Progress | None = None
         self.throttled = 0
         self._drawn = 0
@@ -85,7 +87,7 @@ class HumanPrinter:
     def _handle(self, e: Event) -> None:
         if isinstance(e, FolderPlanned):
             label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
-            self.rows[self._key(e.pst, e.source_path)] = _Row(label, e.items_selected)
+            self.rows[self._key(e.pst, e.source_path)] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):
             self.dry_run = e.dry_run
             what = "dry run (nothing is uploaded)" if e.dry_run else f"importing into {e.mailbox} ({e.store})"
