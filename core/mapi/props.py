@@ -466,8 +466,4 @@ PR_PST_PATH_W = Tag(0x6700, T.PT_UNICODE)
 ADDRTYPE_SMTP = "SMTP"
 ADDRTYPE_EX = "EX"
 
-__all__ = [
-    name
-    for name in dir()
-    if not name.startswith("_") and name not in {"annotations", "uuid", "dataclass", "T"}
-]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "uuid", "dataclass", "T"}]

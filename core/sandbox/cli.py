@@ -15,9 +15,11 @@ SUBCOMMAND_MODULES = ("core.sandbox.server.cli", "core.sandbox.pstwriter.cli")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("sandbox", help="the local test mailbox server and the PST writer",
-                            description="The sandbox: a local mailbox server for demos and tests, "
-                                        "and a writer of sample PST files.")
+    parser = sub.add_parser(
+        "sandbox",
+        help="the local test mailbox server and the PST writer",
+        description="The sandbox: a local mailbox server for demos and tests, and a writer of sample PST files.",
+    )
     inner = parser.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     for name in SUBCOMMAND_MODULES:
         if _exists(name):

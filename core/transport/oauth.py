@@ -129,9 +129,7 @@ class MsalTokenSource:
         flow = self._app.initiate_device_flow(scopes=list(self.settings.delegated_scopes))
         if "user_code" not in flow:
             return flow
-        self._show(
-            flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}"
-        )
+        self._show(flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}")
         return self._app.acquire_token_by_device_flow(flow)
 
 
@@ -139,11 +137,7 @@ def _authority_error(exc: BaseException, host: str | None = None) -> str:
     """One line for a failure to reach the sign-in authority (TLS, network)."""
     host = host or os.environ.get(AUTHORITY_ENV, DEFAULT_AUTHORITY_HOST)
     text = " ".join(str(exc).split())[:200] or type(exc).__name__
-    if (
-        "CERTIFICATE_VERIFY_FAILED" in text
-        or "SSLError" in type(exc).__name__
-        or "certificate" in text.lower()
-    ):
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(exc).__name__ or "certificate" in text.lower():
         return (
             f"OAuth: the TLS certificate of the sign-in authority {host} was not accepted ({text}): set ca_bundle "
             "to your CA's PEM file, or verify_tls: false for a lab server you trust"
@@ -210,9 +204,7 @@ def _certificate_credential(path: Path, password: str | None) -> dict:
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError:
-        raise ConnectError(
-            f"{path}: no PEM certificate found (the file needs the key and the certificate)"
-        ) from None
+        raise ConnectError(f"{path}: no PEM certificate found (the file needs the key and the certificate)") from None
     thumbprint = cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - Entra ID identifies certs by SHA-1
     cred = {"private_key": pem.decode("ascii", "replace"), "thumbprint": thumbprint}
     if password:

@@ -27,9 +27,7 @@ EXO_WINDOW = 300.0
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--window", type=float, default=12.0, help="scaled window in seconds (Exchange Online: 300)"
-    )
+    ap.add_argument("--window", type=float, default=12.0, help="scaled window in seconds (Exchange Online: 300)")
     ap.add_argument("--seconds", type=float, default=60.0, help="about how long the upload should take")
     args = ap.parse_args(argv)
     budget = int(EXO_BUDGET * args.window / EXO_WINDOW)
@@ -58,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with Sandbox(d / "sb", users={ALICE: PASSWORD}, apps={APP_ID: APP_SECRET}, tls=True) as sb:
             sb.test_transport = "graph"  # type: ignore[attr-defined]
             os.environ.update(PSTIMPORT_AUTHORITY_HOST=sb.base_url, PSTIMPORT_GRAPH_URL=sb.graph_url)
-            sb.set_knobs(
-                **{**EXCHANGE_ONLINE_GRAPH, "upload_budget_bytes": budget, "upload_window_s": args.window}
-            )
+            sb.set_knobs(**{**EXCHANGE_ONLINE_GRAPH, "upload_budget_bytes": budget, "upload_window_s": args.window})
             # The server's own ledger: what it charged against the budget, when the request arrived.
             arrivals: list[tuple[float, int]] = []
             charge = sb.graph._charge_mailbox
@@ -92,19 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     # The steady rate, leaving out the first window (a fresh budget allows one window's worth at once).
     steady = [(t, n) for t, n in uploads if t >= uploads[0][0] + args.window]
     steady_rate = sum(n for _t, n in steady) / max(span - args.window, 1e-6)
-    print(
-        f"budget: {budget / 2**20:.2f} MiB per {args.window:g} s (Exchange Online's 150 MB / 300 s, scaled)"
-    )
+    print(f"budget: {budget / 2**20:.2f} MiB per {args.window:g} s (Exchange Online's 150 MB / 300 s, scaled)")
     print(f"imported {result.imported} items ({stamped} stamped), failed {result.failed}, in {elapsed:.1f} s")
-    print(
-        f"server charged {total / 2**20:.1f} MiB to the budget in {len(uploads)} requests over {span:.1f} s"
-    )
-    print(
-        f"largest sum in any {args.window:g} s window: {peak / 2**20:.2f} MiB = {100 * peak / budget:.1f}% of budget"
-    )
-    print(
-        f"steady upload rate: {steady_rate / 2**20:.3f} MiB/s = {100 * steady_rate / rate:.1f}% of the budget rate"
-    )
+    print(f"server charged {total / 2**20:.1f} MiB to the budget in {len(uploads)} requests over {span:.1f} s")
+    print(f"largest sum in any {args.window:g} s window: {peak / 2**20:.2f} MiB = {100 * peak / budget:.1f}% of budget")
+    print(f"steady upload rate: {steady_rate / 2**20:.3f} MiB/s = {100 * steady_rate / rate:.1f}% of the budget rate")
     print(f"HTTP 429 answers: {refused}; throttled events: {result.throttled}")
     ok = peak <= budget and refused == 0 and steady_rate >= 0.9 * rate and result.failed == 0
     print("PASS" if ok else "MISS")

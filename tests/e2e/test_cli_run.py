@@ -70,9 +70,7 @@ def _graph_case(case: str, tmp_path, sandbox, pst, env: dict[str, str]) -> None:
         tmp_path,
         sandbox,
         [pst],
-        mailbox="nobody@sandbox.test"
-        if case == "unknown-mailbox"
-        else (BOB if case == "missing-archive" else ALICE),
+        mailbox="nobody@sandbox.test" if case == "unknown-mailbox" else (BOB if case == "missing-archive" else ALICE),
         store="archive" if case == "missing-archive" else "mailbox",
         save=False,
     )

@@ -37,9 +37,7 @@ def _expected(pst: Path) -> tuple[set[str], int]:
 
 def _archive_needs_ews(sandbox, store: str) -> None:
     if store == "archive" and sandbox.test_transport == "graph":
-        pytest.skip(
-            "Graph cannot reach the archive mailbox (tests/transport_graph checks the preflight says so)"
-        )
+        pytest.skip("Graph cannot reach the archive mailbox (tests/transport_graph checks the preflight says so)")
 
 
 @pytest.mark.parametrize("store", ["mailbox", "archive"])

@@ -26,6 +26,7 @@ def need_shared(path: Path) -> Path:
         pytest.skip(f"{path} is missing (set PSTIMPORT_SHARED to the shared/ folder)")
     return path
 
+
 # --- sandbox server fixtures ------------------------------------------------------------------
 ALICE = "alice@sandbox.test"
 BOB = "bob@sandbox.test"

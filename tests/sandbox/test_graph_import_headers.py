@@ -45,9 +45,7 @@ def test_x_headers_become_internet_header_properties_found_by_filter(graph):
     found = graph.app.get(INBOX, params=header_filter("hh:2")).json()["value"]
     assert [m["subject"] for m in found] == ["two"]
     mixed = HEADER_ID.replace("x-pstimport-sourcekey", "X-PstImport-SourceKey")
-    assert [m["subject"] for m in graph.app.get(INBOX, params=header_filter("hh:1", mixed)).json()["value"]] == [
-        "one"
-    ]
+    assert [m["subject"] for m in graph.app.get(INBOX, params=header_filter("hh:1", mixed)).json()["value"]] == ["one"]
     mailer = f"String {{{PS_INTERNET_HEADERS}}} Name x-mailer"
     expanded = graph.app.get(
         f"/users/{ALICE}/messages/{found[0]['id']}",

@@ -71,8 +71,7 @@ def test_property_ids_are_built_from_the_mapi_constants():
     assert wire.property_id(PidLidTaskDueDate).startswith("SystemTime {00062003-")
     assert wire.property_id(PidNameKeywords).startswith("StringArray {00020329-")
     assert (
-        wire.property_value(PidTagMessageDeliveryTime, datetime(2015, 3, 3, 10, tzinfo=UTC))
-        == "2015-03-03T10:00:00Z"
+        wire.property_value(PidTagMessageDeliveryTime, datetime(2015, 3, 3, 10, tzinfo=UTC)) == "2015-03-03T10:00:00Z"
     )
     assert wire.property_value(Named(PSETID_Common, 0x8503, PropType.PT_BOOLEAN), True) == "true"
     with pytest.raises(ValueError):
@@ -129,9 +128,7 @@ def test_folders_well_known_children_and_kinds(connect, graph_sandbox):
     assert t.ensure_folder(contacts, "Friends", "IPF.Contact").id == sub.id
     assert t.ensure_folder(top, "Tasks", "IPF.Task").id == tasks.id
     store = graph_sandbox.store
-    tree = {
-        tuple(store.folder_path(f)): f.folder_class for f in store.descendants(graph_sandbox.folder(ALICE).id)
-    }
+    tree = {tuple(store.folder_path(f)): f.folder_class for f in store.descendants(graph_sandbox.folder(ALICE).id)}
     base = next(p for p in tree if p[-1] == "Matt Backup")
     assert tree[(*base, "Calendar")].startswith("IPF.Appointment")  # the PST's tree is kept, kinds too
     assert tree[(*base, "Contacts")].startswith("IPF.Contact")
@@ -161,9 +158,7 @@ def test_messages_are_not_drafts_and_keep_flags_times_stamps(connect, graph_sand
     from core.sandbox.server.store import prop_key
 
     delivery = prop_key("SystemTime", tag=PidTagMessageDeliveryTime.id)
-    stamp = prop_key(
-        "String", property_set=PidNamePstImportSourceKey.guid, name=PidNamePstImportSourceKey.key
-    )
+    stamp = prop_key("String", property_set=PidNamePstImportSourceKey.guid, name=PidNamePstImportSourceKey.key)
     one = next(it for it in items if it.props.get(stamp) == payloads[0].source_key)
     assert str(one.props.get(delivery, "")).startswith("2015-03-03T10:00:00")
 
@@ -236,14 +231,10 @@ def _device_transport(connect, graph_sandbox, tmp_path, monkeypatch, shown):
         code = re.search(r"code ([A-Z0-9-]{6,})", text).group(1)
         threading.Timer(0.3, graph_sandbox.approve_device, (code, ALICE)).start()
 
-    return lambda: connect(
-        connect=False, method="oauth-device", username=ALICE, secret="", show_device_code=show
-    )
+    return lambda: connect(connect=False, method="oauth-device", username=ALICE, secret="", show_device_code=show)
 
 
-def test_device_code_sign_in_keeps_its_token_cache_in_the_keyring(
-    connect, graph_sandbox, tmp_path, monkeypatch
-):
+def test_device_code_sign_in_keeps_its_token_cache_in_the_keyring(connect, graph_sandbox, tmp_path, monkeypatch):
     """oauth-device: the code is shown once, the import can start, and msal's token cache is in the
     keyring (encrypted file), never on disk in clear."""
     from core.profile.secrets import SERVICE, open_keyring
@@ -256,9 +247,7 @@ def test_device_code_sign_in_keeps_its_token_cache_in_the_keyring(
     assert info.mailbox == ALICE and t.well_known("inbox") is not None
     cached = open_keyring().get_password(SERVICE, token_cache_key(TENANT, APP_ID, ALICE))
     assert cached and "AccessToken" in cached
-    assert not any(
-        b"AccessToken" in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".db"
-    )
+    assert not any(b"AccessToken" in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".db")
 
 
 def test_device_code_second_run_signs_in_silently(connect, graph_sandbox, tmp_path, monkeypatch):
@@ -271,9 +260,7 @@ def test_device_code_second_run_signs_in_silently(connect, graph_sandbox, tmp_pa
 
     cached = open_keyring().get_password(SERVICE, token_cache_key(TENANT, APP_ID, ALICE)) or ""
     if '"IdToken": {}' in cached or "IdToken" not in cached:
-        pytest.skip(
-            "the sandbox's token endpoint issues no id_token, so msal keeps no account to sign in silently"
-        )
+        pytest.skip("the sandbox's token endpoint issues no id_token, so msal keeps no account to sign in silently")
     make().connect()
     assert len(shown) == 1, "the second sign-in should come from the keyring's token cache"
 

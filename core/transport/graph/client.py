@@ -136,9 +136,7 @@ class GraphClient:
             http1=True,
             http2=False,
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
-            limits=httpx.Limits(
-                max_connections=pacer.concurrency + 2, max_keepalive_connections=pacer.concurrency + 2
-            ),
+            limits=httpx.Limits(max_connections=pacer.concurrency + 2, max_keepalive_connections=pacer.concurrency + 2),
             headers={"Accept": "application/json"},
             follow_redirects=False,
         )

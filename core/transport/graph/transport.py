@@ -158,18 +158,13 @@ class GraphTransport(Transport):
         if self._token_source is None:
             if s.method not in ("oauth-app", "oauth-device"):
                 raise ConnectError(
-                    "transport: graph signs in with OAuth: "
-                    "set connection.auth.method to oauth-app or oauth-device"
+                    "transport: graph signs in with OAuth: set connection.auth.method to oauth-app or oauth-device"
                 )
             if not s.client_id:
-                raise ConnectError(
-                    "transport: graph needs connection.auth.client_id (the app registration's id)"
-                )
+                raise ConnectError("transport: graph needs connection.auth.client_id (the app registration's id)")
             load = save = None
             if s.method == "oauth-device":
-                load, save = keyring_token_cache(
-                    token_cache_key(s.tenant_id, s.client_id, s.username or s.mailbox)
-                )
+                load, save = keyring_token_cache(token_cache_key(s.tenant_id, s.client_id, s.username or s.mailbox))
             self._token_source = MsalTokenSource(
                 OAuthSettings(
                     method=s.method,
@@ -272,9 +267,7 @@ class GraphTransport(Transport):
 
     # ----- folders ------------------------------------------------------------------------
 
-    def _mail_handle(
-        self, folder: dict, path: tuple[str, ...], container_class: str | None = None
-    ) -> FolderHandle:
+    def _mail_handle(self, folder: dict, path: tuple[str, ...], container_class: str | None = None) -> FolderHandle:
         fid = folder["id"]
         return FolderHandle(
             id=fid,
@@ -344,9 +337,7 @@ class GraphTransport(Transport):
             body: dict[str, Any] = {"displayName": name}
             if container_class and container_class != "IPF.Note":
                 # The class set in the create makes it a calendar, contact, task, note... folder.
-                body["singleValueExtendedProperties"] = [
-                    {"id": wire.CONTAINER_CLASS_ID, "value": container_class}
-                ]
+                body["singleValueExtendedProperties"] = [{"id": wire.CONTAINER_CLASS_ID, "value": container_class}]
             try:
                 created = self._c().post(f"users/{self._user}/mailFolders/{parent.id}/childFolders", body)
             except GraphError as exc:
@@ -357,9 +348,7 @@ class GraphTransport(Transport):
                 raise
             return self._handle_for(kind, created, (*parent.path, name), container_class)
 
-    def _handle_for(
-        self, kind: str, folder: dict, path: tuple[str, ...], container_class: str | None
-    ) -> FolderHandle:
+    def _handle_for(self, kind: str, folder: dict, path: tuple[str, ...], container_class: str | None) -> FolderHandle:
         if kind == "mail":
             return self._mail_handle(folder, path, container_class)
         return self._kind_handle(kind, folder["id"], folder.get("displayName") or path[-1], path)
@@ -369,23 +358,15 @@ class GraphTransport(Transport):
         native = folder.native
         return isinstance(native, GraphFolder) and native.kind == "contacts" and native.id == "contacts"
 
-    def _find_child(
-        self, parent: FolderHandle, name: str, container_class: str | None
-    ) -> FolderHandle | None:
+    def _find_child(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle | None:
         """The child of `parent` called `name` (any kind: Exchange folders share one id space)."""
         params = {"$filter": f"displayName eq {_quote(name)}", "$top": str(LIST_PAGE)}
-        for child in self._c().pages(
-            f"users/{self._user}/mailFolders/{parent.id}/childFolders", params=params
-        ):
+        for child in self._c().pages(f"users/{self._user}/mailFolders/{parent.id}/childFolders", params=params):
             if (child.get("displayName") or "").casefold() == name.casefold():
-                return self._handle_for(
-                    _folder_kind(container_class), child, (*parent.path, name), container_class
-                )
+                return self._handle_for(_folder_kind(container_class), child, (*parent.path, name), container_class)
         return None
 
-    def _ensure_contact_child(
-        self, parent: FolderHandle, name: str, container_class: str | None
-    ) -> FolderHandle:
+    def _ensure_contact_child(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
         coll = f"users/{self._user}/contactFolders"
         kind = _folder_kind(container_class)
         for f in self._c().pages(coll, params={"$top": str(LIST_PAGE)}):
@@ -427,9 +408,7 @@ class GraphTransport(Transport):
         else:
             raise TypeError(f"unknown payload type {type(payload).__name__}")
         if folder.id == "contacts":
-            raise ValueError(
-                f"Graph gives no id for the default Contacts folder to put a {payload.message_class} in"
-            )
+            raise ValueError(f"Graph gives no id for the default Contacts folder to put a {payload.message_class} in")
         return f"users/{self._user}/mailFolders/{folder.id}/messages", item
 
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
@@ -447,9 +426,7 @@ class GraphTransport(Transport):
                 coll, item = self._build(native, p)
             except Exception as exc:
                 out.append(
-                    CreateOutcome(
-                        p.source_key, error=f"cannot build the Graph item: {type(exc).__name__}: {exc}"
-                    )
+                    CreateOutcome(p.source_key, error=f"cannot build the Graph item: {type(exc).__name__}: {exc}")
                 )
                 continue
             size = len(json.dumps(item.body, separators=(",", ":")))
@@ -458,13 +435,9 @@ class GraphTransport(Transport):
             else:
                 small.append((p, coll, item, size))
         for chunk in self._chunks(small):
-            out.extend(
-                self._guarded(folder, out, [e[0] for e in chunk], lambda ch=chunk: self._send_batch(ch))
-            )
+            out.extend(self._guarded(folder, out, [e[0] for e in chunk], lambda ch=chunk: self._send_batch(ch)))
         for p, coll, item in alone:
-            out.extend(
-                self._guarded(folder, out, [p], lambda p=p, c=coll, i=item: [self._create_one(p, c, i)])
-            )
+            out.extend(self._guarded(folder, out, [p], lambda p=p, c=coll, i=item: [self._create_one(p, c, i)]))
         return self._retry_time_zones(folder, payloads, out)
 
     # ----- importMime --------------------------------------------------------------------
@@ -514,13 +487,17 @@ class GraphTransport(Transport):
             with self._patch_lock:
                 self._pending_patch[payload.source_key] = mail.import_patch(payload)
             try:
-                answer = self._c().send(
-                    "POST",
-                    f"users/{self._user}/mailFolders/{folder.id}/importMime",
-                    content=body,
-                    headers={"Content-Type": "text/plain"},
-                    version=BETA,
-                ).json()
+                answer = (
+                    self._c()
+                    .send(
+                        "POST",
+                        f"users/{self._user}/mailFolders/{folder.id}/importMime",
+                        content=body,
+                        headers={"Content-Type": "text/plain"},
+                        version=BETA,
+                    )
+                    .json()
+                )
             except GraphError as exc:
                 if not 400 <= exc.status < 500 or exc.status in (401, 429):
                     raise  # unknown outcome: found later by its header stamp, and PATCHed then
@@ -529,8 +506,7 @@ class GraphTransport(Transport):
                 if self._import_mime is None and exc.status in (400, 403, 404, 405):
                     self._import_mime = False
                     log.warning(
-                        "importMime is not available for %s (%s): mail is created as JSON messages "
-                        "for this session",
+                        "importMime is not available for %s (%s): mail is created as JSON messages for this session",
                         self.settings.mailbox,
                         exc,
                     )
@@ -656,9 +632,7 @@ class GraphTransport(Transport):
             item = event_json(p, utc_only=True)
             p.problems.append(f"time zone {zone!r} unknown to the server: times kept in UTC")
             coll = folder.native.collection
-            out[i] = self._guarded(folder, out, [p], lambda p=p, i=item, c=coll: [self._create_one(p, c, i)])[
-                0
-            ]
+            out[i] = self._guarded(folder, out, [p], lambda p=p, i=item, c=coll: [self._create_one(p, c, i)])[0]
         return out
 
     def _guarded(
@@ -709,9 +683,7 @@ class GraphTransport(Transport):
         return chunks
 
     def _send_batch(self, chunk: list[tuple[Payload, str, GraphItem, int]]) -> list[CreateOutcome]:
-        answers = self._c().batch(
-            [{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in chunk]
-        )
+        answers = self._c().batch([{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in chunk])
         out: list[CreateOutcome] = []
         busy: list[ServerBusy] = []
         for (payload, _coll, _item, _size), answer in zip(chunk, answers, strict=True):
@@ -825,14 +797,9 @@ class GraphTransport(Transport):
     def _stamp_filter(collection: str, stamp: str, prop_id: str = wire.STAMP_ID) -> str:
         if collection.endswith("/tasks"):
             return f"linkedResources/any(r: r/externalId eq {_quote(stamp)})"
-        return (
-            f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(prop_id)} "
-            f"and ep/value eq {_quote(stamp)})"
-        )
+        return f"singleValueExtendedProperties/Any(ep: ep/id eq {_quote(prop_id)} and ep/value eq {_quote(stamp)})"
 
-    def find_stamps(
-        self, folder: FolderHandle, stamps: Collection[str] | None = None
-    ) -> dict[str, list[str]]:
+    def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
         native: GraphFolder = folder.native
         found: dict[str, list[str]] = {}
         for coll in self._collections(native):

@@ -162,9 +162,7 @@ def _email(m: Mailbox | None) -> dict | None:
     return out
 
 
-def _when(
-    utc: datetime | None, local: datetime | None, tz: TimeZone | None, all_day: bool = False
-) -> dict | None:
+def _when(utc: datetime | None, local: datetime | None, tz: TimeZone | None, all_day: bool = False) -> dict | None:
     """A Graph dateTimeTimeZone: local wall-clock time in its Windows zone when known, else UTC."""
     if utc is None and local is None:
         return None
@@ -218,9 +216,7 @@ def recurrence(rec: Recurrence, tz: TimeZone | None, problems: list[str]) -> dic
     if tz is not None and tz.key_name:
         rng["recurrenceTimeZone"] = tz.key_name
     if rec.regenerate:
-        problems.append(
-            "task regenerates after completion: kept as a fixed recurrence (Graph has no sliding one)"
-        )
+        problems.append("task regenerates after completion: kept as a fixed recurrence (Graph has no sliding one)")
     return {"pattern": pattern, "range": rng}
 
 
@@ -240,9 +236,7 @@ def _attachments(payload: Any) -> list[LargeAttachment]:
             if mime is not None:
                 out.append(LargeAttachment(f"{att.name or 'message'}.eml", "message/rfc822", mime))
             else:
-                payload.problems.append(
-                    f"embedded item {att.name!r} not kept (Graph cannot attach a typed item)"
-                )
+                payload.problems.append(f"embedded item {att.name!r} not kept (Graph cannot attach a typed item)")
     return out
 
 
@@ -299,13 +293,10 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
         if everyone:
             extra.append(ExtendedProp(PidLidAllAttendeesString, "; ".join(everyone)))
             p.problems.append(
-                f"{len(everyone)} attendee(s) kept as text, not as attendees "
-                "(Graph would send them invitations)"
+                f"{len(everyone)} attendee(s) kept as text, not as attendees (Graph would send them invitations)"
             )
     if p.recurrence is not None:
-        rec = recurrence(
-            p.recurrence, None if utc_only else (p.recurrence_timezone or p.start_timezone), p.problems
-        )
+        rec = recurrence(p.recurrence, None if utc_only else (p.recurrence_timezone or p.start_timezone), p.problems)
         if rec is not None:
             body["recurrence"] = rec
         if p.exceptions or p.deleted_occurrences:
@@ -472,8 +463,7 @@ def untyped_message_json(p: Any) -> GraphItem:
         if p.body.empty:
             p.body = Body(text=_summary(p))
         p.problems.append(
-            f"{p.message_class} kept as a plain item of that class: "
-            "Graph creates it typed only in a folder of its kind"
+            f"{p.message_class} kept as a plain item of that class: Graph creates it typed only in a folder of its kind"
         )
     _common(p, body)
     content = _body(p.body)
@@ -485,9 +475,7 @@ def untyped_message_json(p: Any) -> GraphItem:
         if lines:
             text = "Members:\n" + "\n".join(lines)
             content = {"contentType": "text", "content": text}
-            p.problems.append(
-                f"{len(lines)} list member(s) kept in the body only (Graph cannot set DL members)"
-            )
+            p.problems.append(f"{len(lines)} list member(s) kept in the body only (Graph cannot set DL members)")
     if content is not None:
         body["body"] = content
     extra = [
