@@ -101,16 +101,41 @@ class PropValue:
     error: str | None = None
 
 
+# A stored value not decoded yet: (stored type, raw bytes or None, code page for 8-bit strings).
+RawValue = tuple[int, "bytes | None", str]
+
+
+def _decode_raw(raw: RawValue) -> PropValue:
+    from core.pst.values import decode  # values imports this module for PropValue
+
+    return decode(*raw)
+
+
 class PropertyBag(Mapping[PropKey, PropValue]):
-    """A read-only mapping of property key to `PropValue`, with typed helpers."""
+    """A read-only mapping of property key to `PropValue`, with typed helpers.
+
+    The reader hands over stored values undecoded (`RawValue`): each is decoded on first access
+    and kept, so an item's hundred-odd properties cost only the few the consumer reads. Keys,
+    order and length are known from the start; values and `errors()` are what eager decoding gives.
+    """
 
     __slots__ = ("_values",)
 
-    def __init__(self, values: dict[PropKey, PropValue] | None = None) -> None:
-        self._values: dict[PropKey, PropValue] = values if values is not None else {}
+    def __init__(self, values: dict[PropKey, PropValue | RawValue] | None = None) -> None:
+        self._values: dict[PropKey, PropValue | RawValue] = values if values is not None else {}
+
+    def _value(self, key: PropKey) -> PropValue | None:
+        pv = self._values.get(key)
+        if type(pv) is tuple:
+            pv = self._values[key] = _decode_raw(pv)
+        return pv  # type: ignore[return-value]
 
     def __getitem__(self, key: Tag | Named | PropKey) -> PropValue:
-        return self._values[key_of(key)]
+        k = key_of(key)
+        pv = self._value(k)
+        if pv is None:
+            raise KeyError(k)
+        return pv
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -126,7 +151,7 @@ class PropertyBag(Mapping[PropKey, PropValue]):
 
     def get(self, key: Tag | Named | PropKey, default: Any = None) -> Any:  # type: ignore[override]
         """The decoded value of `key`, or `default` when absent or undecodable."""
-        pv = self._values.get(key_of(key))
+        pv = self._value(key_of(key))
         if pv is None or pv.error is not None:
             return default
         return pv.value
@@ -149,7 +174,7 @@ class PropertyBag(Mapping[PropKey, PropValue]):
 
     def errors(self) -> dict[PropKey, str]:
         """The properties that were present but could not be decoded, with the reason."""
-        return {k: v.error for k, v in self._values.items() if v.error is not None}
+        return {k: pv.error for k in list(self._values) if (pv := self._value(k)) is not None and pv.error is not None}
 
 
 RECIPIENT_KINDS = {MAPI_ORIG: "from", MAPI_TO: "to", MAPI_CC: "cc", MAPI_BCC: "bcc"}

@@ -53,6 +53,7 @@ from core.pst.model import (
     PropertyBag,
     PropKey,
     PropValue,
+    RawValue,
     Recipient,
     StoreInfo,
     UnreadableItem,
@@ -145,11 +146,16 @@ def _entries(obj: Any, skip: frozenset[int] = frozenset()) -> Iterator[tuple[int
             yield (pid, ptype, data, None)
 
 
-def _strip_subject_marker(values: dict[PropKey, PropValue]) -> None:
+def _strip_subject_marker(values: dict[PropKey, PropValue | RawValue]) -> None:
     """A PST stores PidTagSubject behind a two-character marker when it has a prefix
-    ("\x01" and the prefix length, MS-PST 2.5.3.1.1): remove it, as Outlook does."""
-    subject = values.get(PidTagSubject.id)
-    if subject is not None and isinstance(subject.value, str) and subject.value.startswith("\x01"):
+    ("\x01" and the prefix length, MS-PST 2.5.3.1.1): remove it, as Outlook does. (The subject
+    is decoded here, the other values when first read.)"""
+    raw = values.get(PidTagSubject.id)
+    if raw is None:
+        return
+    subject = decode(*raw) if type(raw) is tuple else raw
+    values[PidTagSubject.id] = subject
+    if isinstance(subject.value, str) and subject.value.startswith("\x01"):
         subject.value = subject.value[2:]
 
 
@@ -349,29 +355,31 @@ class PstFile:
     # -- property bags ---------------------------------------------------------------------
 
     def _bag(self, obj: Any, codepage: str, skip: frozenset[int] = frozenset()) -> tuple[PropertyBag, list[str]]:
-        values: dict[PropKey, PropValue] = {}
+        values: dict[PropKey, PropValue | RawValue] = {}
         problems: list[str] = []
+        named = self._named
         for pid, ptype, data, err in _entries(obj, skip):
             if pid < 0:
                 problems.append(f"properties unreadable: {err}")
                 continue
-            key: PropKey = self._named.get(pid, pid) if pid >= 0x8000 else pid
+            key: PropKey = named.get(pid, pid) if pid >= 0x8000 else pid
             if err is not None:
                 values[key] = PropValue(ptype, None, error=err)
                 problems.append(f"property 0x{pid:04X} unreadable: {err}")
                 continue
-            values[key] = decode(ptype, data, codepage)
+            values[key] = (ptype, data, codepage)  # decoded on first access (PropertyBag)
         _strip_subject_marker(values)
         return PropertyBag(values), problems
 
     def bag_from_raw(self, raw: dict[int, tuple[int, int, bytes]], codepage: str) -> PropertyBag:
         """A PropertyBag from the NDB layer's raw (id, type, bytes) triples."""
-        values: dict[PropKey, PropValue] = {}
+        values: dict[PropKey, PropValue | RawValue] = {}
+        named = self._named
         for pid, (_, ptype, data) in raw.items():
             if pid == 0 and ptype == PropType.PT_UNSPECIFIED:
                 continue  # a null slot some writers leave in the property context (the QUIRK_ file)
-            key: PropKey = self._named.get(pid, pid) if pid >= 0x8000 else pid
-            values[key] = decode(ptype, data, codepage)
+            key: PropKey = named.get(pid, pid) if pid >= 0x8000 else pid
+            values[key] = (ptype, data, codepage)  # decoded on first access (PropertyBag)
         _strip_subject_marker(values)
         return PropertyBag(values)
 
