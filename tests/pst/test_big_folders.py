@@ -188,3 +188,23 @@ def test_big_folder_is_read_without_pypff_listing(big_folder_pst: Path, monkeypa
         assert len(big) == 1 and big[0].associated_count == 0
         got = [(f.path, it.node_id, it.subject) for f in folders for it in pst.items(f)]
     assert got == expected
+
+
+class _NoCounting(_NoMessages):
+    """A pypff folder that fails the test if asked for its messages or sub-items (to count them)."""
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("get_sub_item", "sub_items"):
+            raise AssertionError(f"pypff asked for {name} while listing folders")
+        return super().__getattr__(name)
+
+
+def test_folder_counts_come_from_node_btree(corpus_dir: Path, manifest: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing folders of any readable corpus file asks pypff for no folder's messages or sub-items
+    (each would load its contents table or open its associated items), and the counts are the manifest's."""
+    subfolders = reader.PstFile._subfolders
+    monkeypatch.setattr(reader.PstFile, "_subfolders", lambda self, f: [_NoCounting(s) for s in subfolders(self, f)])
+    for name in readable_files(manifest):
+        with open_pst(corpus_dir / name) as pst:
+            counts = {f.path: f.item_count for f in pst.folders()}
+        assert counts == manifest_ipm_folders(manifest[name]), name
