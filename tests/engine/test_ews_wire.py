@@ -84,3 +84,23 @@ def test_mime_item_carries_its_properties(checked_sandbox, tmp_path):
     assert json.dumps(fields["Categories"], ensure_ascii=False).count("Red & Blue") == 1
     assert fields["Importance"][2] == "High"
     assert sb.store.mime(item) == mime
+
+
+def test_streamed_request_body_has_its_length_and_can_be_sent_again():
+    """The request body written while sent declares the exact length it then yields, in chunks of bounded
+    size, and yields the same bytes when iterated again (a resend after NTLM's challenge or a retry)."""
+    import base64
+    import os
+
+    from core.transport.ews.wire import B64_SLICE, Base64Of, StreamedBody
+
+    for size in (0, 1, 2, 3, B64_SLICE - 1, B64_SLICE, B64_SLICE + 1, 3 * B64_SLICE + 2):
+        mime = os.urandom(size)
+        body = StreamedBody([b"<head>", b"x" * 70_000, Base64Of(mime), b"<tail>"])
+        first = list(body)
+        whole = b"".join(first)
+        assert len(body) == len(whole), size
+        assert b"".join(body) == whole, size
+        encoded = whole[len(b"<head>") + 70_000 : -len(b"<tail>")]
+        assert base64.b64decode(encoded, validate=True) == mime, size
+        assert max(map(len, first), default=0) <= max(70_006, 4 * B64_SLICE // 3), size

@@ -18,11 +18,10 @@ every session is checked out. Busy answers surface to the engine's limiter inste
 from __future__ import annotations
 
 import base64
-import io
 import math
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -54,6 +53,8 @@ TOKEN_RETRIES = 3
 # MIME is base64-encoded in slices of this many bytes (a multiple of 3, so the pieces join into one
 # valid base64 text): no second whole copy of an item exists while the request is written.
 B64_SLICE = 3 * 64 * 1024
+# Small pieces of a request are joined into chunks of about this size before they are sent.
+SEND_CHUNK = 64 * 1024
 # Times as EWS xs:dateTime in UTC.
 _EWS_TIME = "%Y-%m-%dT%H:%M:%SZ"
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -169,14 +170,50 @@ def folder_id(folder: Any) -> str:
     return f"<t:FolderId Id={quoteattr(folder.id)}{change_key}/>"
 
 
-def _write(out: io.BytesIO, pieces: Iterable[Piece]) -> None:
-    for piece in pieces:
-        if isinstance(piece, Base64Of):
-            view = memoryview(piece.data)
-            for i in range(0, len(view), B64_SLICE):
-                out.write(base64.b64encode(view[i : i + B64_SLICE]))
-        else:
-            out.write(piece)
+class StreamedBody:
+    """A request body written while it is sent: MIME is base64-encoded one slice at a time.
+
+    requests sends an object with `__len__` and `__iter__` with that Content-Length (not
+    chunked) and iterates it into the socket; it iterates it again for a resend (NTLM's second
+    leg, exchangelib's retries). So an item in flight costs its MIME and one slice of base64,
+    not its MIME plus a whole base64 copy in a request buffer: with four threads and large
+    attachments that copy was most of the importer's peak memory.
+    """
+
+    __slots__ = ("pieces", "_length")
+
+    def __init__(self, pieces: Sequence[Piece]) -> None:
+        self.pieces = tuple(pieces)
+        self._length = sum(4 * math.ceil(len(p.data) / 3) if isinstance(p, Base64Of) else len(p) for p in self.pieces)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending: list[bytes] = []  # small pieces are sent together, not one system call each
+        size = 0
+        for piece in self.pieces:
+            if isinstance(piece, Base64Of):
+                if pending:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+                view = memoryview(piece.data)
+                for i in range(0, len(view), B64_SLICE):
+                    yield base64.b64encode(view[i : i + B64_SLICE])
+            else:
+                pending.append(piece)
+                size += len(piece)
+                if size >= SEND_CHUNK:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self)
+
+    def __repr__(self) -> str:  # what exchangelib's debug log shows instead of the body
+        return f"<request body, {self._length} bytes>"
 
 
 class _WholeBody:
@@ -194,10 +231,9 @@ class _WholeBody:
 class _RawBody:
     """Mixin for an exchangelib service whose SOAP body is given as pieces (`parts`).
 
-    The request is written once, into one buffer (`BytesIO.getvalue` hands that buffer over
-    without copying it), so a batch costs its MIME plus one base64 copy in the request, not the
-    three or four copies that building a tree and serialising it took: what bounds the importer's
-    peak memory.
+    The body is a `StreamedBody`, written into the socket as it is sent, so a batch costs its MIME
+    and nothing more, not the three or four copies that building a tree and serialising it took:
+    what bounds the importer's peak memory.
     """
 
     SERVICE_NAME: str
@@ -211,9 +247,7 @@ class _RawBody:
         head, found, tail = envelope.partition(marker)
         if not found:
             raise RuntimeError(f"exchangelib wrote an unexpected {self.SERVICE_NAME} envelope")
-        out = io.BytesIO()
-        _write(out, (head, *self.parts, tail))
-        return out.getvalue()
+        return StreamedBody((head, *self.parts, tail))  # type: ignore[return-value]
 
     @classmethod
     def _get_soap_parts(cls, response: Any) -> Any:
