@@ -1,0 +1,57 @@
+"""The NDB/LTP layer yields exactly what it yielded when tests/pst/ndb_digests.json was recorded
+(before it was made faster): every node, property, table row, recipient, attachment (data SHA-256)
+and embedded message of every corpus file, and of the writer's scale PSTs in .bench/psts when present.
+Re-record only for an intended change: `python -m tests.pst.test_ndb_equality`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from .ndb_digest import ndb_file_digest
+
+FIXTURE = Path(__file__).with_name("ndb_digests.json")
+_REPO = Path(__file__).resolve().parents[2]
+_CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", _REPO.parent / "shared")) / "pst-corpus"
+_BENCH = _REPO / ".bench" / "psts"  # tests.bench.suite.cached_pst makes these (name = seed + writer version)
+# Writer PSTs recorded; each is skipped when missing (or made by another writer version, which names it differently).
+WRITER_PSTS = ["scale-1000items-small-seed1-wbf638de48e43.pst", "scale-100mb-seed1-wbf638de48e43.pst"]
+_RECORDED = json.loads(FIXTURE.read_text(encoding="utf-8")) if FIXTURE.exists() else {}
+
+
+def _corpus_files() -> list[str]:
+    return sorted(p.name for p in _CORPUS.glob("*") if p.suffix in (".pst", ".ost", ".bin")) if _CORPUS.is_dir() else []
+
+
+def test_corpus_matches_recorded_ndb_digests() -> None:
+    """Every corpus file (broken ones included: their errors are pinned) reads to its recorded NDB digest."""
+    names = _corpus_files()
+    if not names:
+        pytest.skip(f"PST corpus not found at {_CORPUS}")
+    corpus = {k[len("corpus/") :]: v for k, v in _RECORDED.items() if k.startswith("corpus/")}
+    assert sorted(corpus) == names  # a new corpus file needs its digest recorded
+    differ = [name for name in names if ndb_file_digest(_CORPUS / name) != corpus[name]]
+    assert differ == []
+
+
+@pytest.mark.parametrize("name", WRITER_PSTS)
+def test_writer_pst_matches_recorded_ndb_digest(name: str) -> None:
+    """A writer scale PST (hundreds of items, big attachments, XBLOCK data trees) reads to its recorded digest."""
+    path = _BENCH / name
+    if not path.exists():
+        pytest.skip(f"{path} missing (python -m tests.bench.suite makes it; another writer version names it apart)")
+    assert ndb_file_digest(path) == _RECORDED[f"writer/{name}"]
+
+
+if __name__ == "__main__":  # re-record: python -m tests.pst.test_ndb_equality
+    out = {f"corpus/{n}": ndb_file_digest(_CORPUS / n) for n in _corpus_files()}
+    for name in WRITER_PSTS:
+        if (_BENCH / name).exists():
+            out[f"writer/{name}"] = ndb_file_digest(_BENCH / name)
+        else:
+            print(f"missing: {_BENCH / name}", file=sys.stderr)
+    FIXTURE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n", encoding="utf-8")
