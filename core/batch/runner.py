@@ -29,12 +29,18 @@ from core.batch.events import BatchFinished, BatchStarted, MailboxEvent, Mailbox
 from core.batch.mapping import BatchRow
 from core.batch.shard import shard_of
 from core.batch.template import unit_profile
+from core.engine.limiter import ByteBudget
+from core.engine.run import BYTES_IN_FLIGHT, MB
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USER, PstImportError
 from core.events import Event
 from core.profile.model import Profile
 from core.transport.base import FolderHandle, ServerInfo, Transport
 
 log = logging.getLogger(__name__)
+
+# Payload bytes read ahead or in flight across every mailbox of a batch: four single runs' worth
+# (core.engine.run.BYTES_IN_FLIGHT), enough to keep 16 mailboxes of ordinary mail busy.
+BATCH_BYTES_IN_FLIGHT = 4 * BYTES_IN_FLIGHT
 
 
 class ConnectionCap:
@@ -225,6 +231,9 @@ class _Batch:
         self.options = options
         self.cancel = cancel
         self.cap = ConnectionCap(options.max_connections)
+        # One bound on payload bytes read ahead or in flight for all mailboxes, so memory does not
+        # grow with --parallel-mailboxes (each run alone would have its own BYTES_IN_FLIGHT).
+        self.budget = ByteBudget(max(BATCH_BYTES_IN_FLIGHT, template.performance.batch_megabytes * MB))
         self.make_transport = make_transport
         self._on_event = on_event
         self._emit_lock = threading.Lock()
@@ -262,6 +271,7 @@ class _Batch:
                     return CappedTransport(make(), cap)
 
             plan = build_plan(profile, dry_run=self.options.dry_run, transport_factory=factory)
+            plan.byte_budget = self.budget
             sub = _slug(mailbox.lower()) + ("-archive" if store == "archive" else "")
             plan.report_dir = self.report_dir / sub
             result = run(plan, tagged, self.cancel)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 
 class AdaptiveLimiter:
@@ -65,22 +66,35 @@ class AdaptiveLimiter:
 
 
 class ByteBudget:
-    """Bounds the payload bytes queued or in flight; a batch bigger than the budget goes alone."""
+    """Bounds the payload bytes queued or in flight; a batch bigger than the budget goes alone.
+
+    Waiters are served in arrival order, so when several runs share one budget (the mailboxes of
+    `pstimport batch`) a big batch is not starved by a stream of small ones from the others.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
+        self.peak = 0
         self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()
 
     def acquire(self, size: int, cancel: threading.Event | None = None) -> bool:
         """Wait until `size` fits (or nothing else is held); False when `cancel` was set meanwhile."""
         with self._cond:
-            while self.used and self.used + size > self.capacity:
-                if cancel is not None and cancel.is_set():
-                    return False
-                self._cond.wait(0.2)
-            self.used += size
-            return True
+            ticket = object()
+            self._waiting.append(ticket)
+            try:
+                while self._waiting[0] is not ticket or (self.used and self.used + size > self.capacity):
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    self._cond.wait(0.2)
+                self.used += size
+                self.peak = max(self.peak, self.used)
+                return True
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
 
     def release(self, size: int) -> None:
         with self._cond:

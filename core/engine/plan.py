@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.engine.limiter import ByteBudget
 from core.errors import PstError
 from core.profile.model import Profile
 from core.pst import open_pst
@@ -74,6 +75,8 @@ class Plan:
     transport_factory: Callable[[], Transport] | None
     dry_run: bool = False
     report_dir: Path | None = None
+    byte_budget: ByteBudget | None = None
+    """Shared with other runs (the mailboxes of a batch); None: the run has its own."""
 
     @property
     def folders(self) -> list[tuple[SourcePlan, FolderPlan]]:

@@ -52,8 +52,8 @@ MAX_BUSY = 200
 RETRY_BASE_SECONDS = 0.2
 PROGRESS_INTERVAL = 0.25
 QUEUE_BATCHES_PER_THREAD = 2
-# Payload bytes read ahead or in flight at once. exchangelib holds about four copies of a request
-# (MIME, base64, XML tree, body), so this bounds the memory of the upload side whatever the PST.
+# Payload bytes read ahead or in flight at once: this bounds the memory of the upload side whatever
+# the PST (a request body is written while it is sent, so an item in flight costs about its MIME).
 BYTES_IN_FLIGHT = 32 * MB
 # Conversion notes kept word for word for the report; beyond this they are only counted (memory stays flat).
 MAX_PROBLEMS_KEPT = 2000
@@ -134,7 +134,7 @@ class _Engine:
         self.batch_items = perf.batch_items
         self.batch_bytes = perf.batch_megabytes * MB
         self.limiter = AdaptiveLimiter(perf.max_threads)
-        self.budget = ByteBudget(max(BYTES_IN_FLIGHT, self.batch_bytes))
+        self.budget = plan.byte_budget or ByteBudget(max(BYTES_IN_FLIGHT, self.batch_bytes))
         self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=perf.max_threads * QUEUE_BATCHES_PER_THREAD)
         self.transport: Transport | None = None
         self.journal: Journal | None = None
