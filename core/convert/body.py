@@ -13,6 +13,7 @@ import codecs
 import logging
 import re
 import struct
+import sys
 import zlib
 from typing import NamedTuple
 
@@ -244,19 +245,223 @@ _SKIP_DESTINATIONS = frozenset(
 )
 
 
+_SYMBOLS = {b"\\": None, b"{": None, b"}": None, b"~": "\u00a0", b"_": "-"}  # None: the character itself
+# Destination states of a group.
+_TEXT, _HTMLTAG, _SKIP, _FONTTBL = 0, 1, 2, 3
+
+# Compound tokens for `_rtf_walk`. Each is a run of whole `_RTF_TOKEN` tokens (it starts and ends
+# where that tokenizer's tokens do), so the walk can take it in one step when the state allows and
+# tokenize it again token by token when not. Encapsulated HTML is mostly `{\*\htmltagN ...}`
+# groups and `\htmlrtf` regions: one step each instead of five to fifteen tokens.
+_WORD = rb"[a-zA-Z]{1,32}(?:-?\d{1,10})? ?"
+# A token that an \htmlrtf region in a text destination ignores: anything but a brace, an
+# \htmlrtf word or \fN (which changes the code page even there).
+_QUIET = rb"(?:[^\\{}]++|\\[^a-zA-Z]|\\(?!htmlrtf(?![a-zA-Z])|f-?\d)" + _WORD + rb")"
+# A token of a group nested in such a region: there \fN is undone by the group's end, but a group
+# that is an HTML tag, turns \htmlrtf off or is a font table would not be quiet.
+_NESTED_QUIET = (
+    rb"(?:[^\\{}]++|\\[^a-zA-Z]|\\(?!htmlrtf(?![a-zA-Z])|htmltag(?![a-zA-Z])|fonttbl(?![a-zA-Z]))" + _WORD + rb")"
+)
+_NESTED = rb"\{" + _NESTED_QUIET + rb"*+\}"
+for _ in range(5):  # groups nested up to six deep (Outlook's \shp pictures go five deep)
+    _NESTED = rb"\{(?:" + _NESTED_QUIET + rb"|" + _NESTED + rb")*+\}"
+_REGION_PART = rb"(?:" + _QUIET + rb"|(" + _NESTED + rb"))"  # its group: a nested group was there
+_HTMLRTF_ON = rb"\\htmlrtf(?![a-zA-Z])(?!0(?!\d))(?:-?\d{1,10})? ?"
+_HTMLRTF_OFF = rb"\\htmlrtf0(?!\d) ?"
+# One token inside an HTML tag group that the group's end undoes or that only adds text: all but
+# a nested group and \uN (whose fallback skipping would outlive the group).
+_TAG_PART = rb"(?:[^\\{}]++|\\'[0-9a-fA-F]{2}|\\[^a-zA-Z]|\\(?!u-?\d)" + _WORD + rb")"
+_TAG_OPEN = rb"\{\\\*\\htmltag(?![a-zA-Z])(?:-?\d{1,10})? ?"
+_TAG_CONTENT = re.compile(_TAG_OPEN + rb"(" + _TAG_PART + rb"*+)\}")
+
+
+def _token_pattern(html_regions: bool, compound: bool) -> re.Pattern[bytes]:
+    """The walk's tokenizer; `compound=False` gives the same group numbers with no compound token."""
+    off = b"" if compound else rb"(?!)"
+    regions = html_regions and compound
+    return re.compile(
+        # 1: a run of HTML tag groups with no nested group, line ends around them
+        rb"("
+        + off
+        + rb"[\r\n]*+(?:"
+        + _TAG_OPEN
+        + _TAG_PART
+        + rb"*+\}[\r\n]*+)++)"
+        # 2: an \htmlrtf region (quiet tokens and, 3: groups) ending in 4: `{\htmlrtf0`, 5: `}`
+        # then quiet tokens and `\htmlrtf0`, or `\htmlrtf0`; line ends after it
+        + rb"|("
+        + (b"" if regions else rb"(?!)")
+        + _HTMLRTF_ON
+        + _REGION_PART
+        + rb"*+(?:(\{)"
+        + _HTMLRTF_OFF
+        + rb"|(\})"
+        + _QUIET
+        + rb"*+"
+        + _HTMLRTF_OFF
+        + rb"|"
+        + _HTMLRTF_OFF
+        + rb")[\r\n]*+)"
+        # 6: text and line ends (line ends are not text in RTF), 7: {, 8: }, 9: a control word
+        # (10: its name, 11: its parameter), 12: \'hh, 13: a control symbol
+        + rb"|([^\\{}]+)|(\{)|(\})|\\(([a-zA-Z]{1,32})(-?\d{1,10})?) ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z'])"
+    )
+
+
+_TAG_RUN, _REGION, _TEXT_TOKEN, _OPEN, _CLOSE, _CONTROL_WORD, _HEX = 1, 2, 6, 7, 8, 9, 12
+# From a token boundary in a skipped group: everything up to the next brace that is not escaped.
+_NEXT_BRACE = re.compile(rb"(?:[^\\{}]++|\\.)*+([{}])", re.DOTALL)
+
+
+def _group_end(doc: bytes, pos: int) -> int:
+    """Where the group open at `pos` closes (the position of its `}`), or -1 if it never does."""
+    depth = 0
+    find = _NEXT_BRACE.match
+    while m := find(doc, pos):
+        pos = m.end()
+        if doc[pos - 1] == 0x7B:  # {
+            depth += 1
+        elif depth:
+            depth -= 1
+        else:
+            return pos - 1
+    return -1
+
+
+_BYTEWISE: dict[str, bool] = {}
+_ASCII = "".join(map(chr, range(128)))
+
+
+def _bytewise(codec: str) -> bool:
+    """Whether a codec decodes byte by byte with ASCII as itself (a charmap code page, Latin-1
+    or ASCII), so that where a run of bytes is cut for decoding does not change the text."""
+    known = _BYTEWISE.get(codec)
+    if known is None:
+        info = codecs.lookup(codec)
+        table = getattr(sys.modules.get(getattr(info.decode, "__module__", None) or ""), "decoding_table", None)
+        known = info.name in ("iso8859-1", "ascii") or (
+            isinstance(table, str) and len(table) == 256 and table[:128] == _ASCII
+        )
+        _BYTEWISE[codec] = known
+    return known
+
+
+_ANY_WORD = re.compile(rb"\\" + _WORD)
+# A backslash that starts no token (\' without two hex digits): the tokenizer passes over it.
+_LONE_BACKSLASH = re.compile(rb"\\(?='(?![0-9a-fA-F]{2}))")
+_SILENT_SYMBOL = re.compile(rb"\\[^a-zA-Z']")
+_NOT_A_WORD = re.compile(rb"\\[^a-zA-Z]")
+_PLACEHOLDERS = [bytes([c]) for c in (*range(1, 9), *range(14, 32))]
+
+
+def _tag_text(run: bytes, codec: str, mode: _RtfMode) -> str:
+    """The text of a run of HTML tag groups (`_TAG_CONTENT`), decoded as `_rtf_walk` decodes it.
+
+    In a code page that decodes byte by byte the groups become bytes by a few whole-run
+    replacements instead of a token loop (\\'hh by `codecs.escape_decode`); a run with \\\\,
+    \\~, or control bytes to spare for the control words' text takes the token loop."""
+    contents = _TAG_CONTENT.findall(run)
+    if mode.tag_words is None or not _bytewise(codec):
+        return _tag_text_tokens(contents, codec, mode.words)
+    # A line end is nothing in RTF and ends a control word: it joins the groups, and it stands in
+    # for each control symbol taken out, so that no word runs on into what followed the symbol.
+    data = b"\r".join(contents)
+    if b"\\" not in data:
+        return data.replace(b"\r", b"").replace(b"\n", b"").decode(codec, "replace")
+    if b"\\\\" in data or b"\\~" in data:
+        return _tag_text_tokens(contents, codec, mode.words)
+    # control words with text become a placeholder byte (a template without a backslash keeps
+    # re.sub in C) until line ends are gone
+    marks: list[bytes] = []
+    for mark in _PLACEHOLDERS:
+        if mark not in data:
+            marks.append(mark)
+            if len(marks) == len(mode.tag_words):
+                break
+    else:
+        return _tag_text_tokens(contents, codec, mode.words)
+    symbols = _NOT_A_WORD.search(data) is not None
+    if symbols:
+        data = _LONE_BACKSLASH.sub(b"", data)
+        data = data.replace(b"\\{", b"\r{").replace(b"\\}", b"\r}").replace(b"\\_", b"\r-")
+        data = _SILENT_SYMBOL.sub(b"\r", data)
+    for (pattern, _), mark in zip(mode.tag_words, marks, strict=True):
+        data = pattern.sub(mark, data)
+    data = _ANY_WORD.sub(b"", data).replace(b"\r", b"").replace(b"\n", b"")
+    for (_, text), mark in zip(mode.tag_words, marks, strict=True):
+        data = data.replace(mark, text)
+    if symbols and b"\\" in data:  # \'hh, the only backslashes left
+        data = codecs.escape_decode(data.replace(b"\\'", b"\\x"))[0]
+    return data.decode(codec, "replace")
+
+
+def _tag_text_tokens(contents: list[bytes], codec: str, words: dict[bytes, str]) -> str:
+    out: list[str] = []
+    for content in contents:
+        if b"\\" not in content:
+            out.append(content.replace(b"\r", b"").replace(b"\n", b"").decode(codec, "replace"))
+            continue
+        raw = bytearray()
+        for tok in _RTF_TOKEN.finditer(content):
+            word, _, hexv, sym, _, text = tok.groups()
+            if word is not None:
+                if word in words:
+                    out.append(raw.decode(codec, "replace"))
+                    raw.clear()
+                    out.append(words[word])
+            elif hexv is not None:
+                raw.append(int(hexv, 16))
+            elif sym is not None:
+                if sym in _SYMBOLS:
+                    char = _SYMBOLS[sym]
+                    if char is None:
+                        raw += sym
+                    else:
+                        out.append(raw.decode(codec, "replace"))
+                        raw.clear()
+                        out.append(char)
+            elif text is not None:
+                raw += text
+        out.append(raw.decode(codec, "replace"))
+    return "".join(out)
+
+
 class _RtfMode(NamedTuple):
     """How `_rtf_walk` reads a document: which control words stand for which text, which further
-    destinations it skips, and whether it de-encapsulates HTML (MS-OXRTFEX)."""
+    destinations it skips, and whether it de-encapsulates HTML (MS-OXRTFEX); with its tokenizers."""
 
     words: dict[bytes, str]
     skip: frozenset[bytes]
     html: bool
+    tokens: re.Pattern[bytes]
+    plain_tokens: re.Pattern[bytes]
+    tag_words: tuple[tuple[re.Pattern[bytes], bytes], ...] | None
+    """For `_tag_text`: a pattern per distinct text of `words`, with that text as bytes; None when
+    some text is not ASCII."""
+
+
+def _mode(words: dict[bytes, str], skip: frozenset[bytes], html: bool) -> _RtfMode:
+    tag_words: list[tuple[re.Pattern[bytes], bytes]] | None = []
+    for text in sorted(set(words.values())):
+        if not text.isascii():
+            tag_words = None
+            break
+        names = b"|".join(sorted(w for w, t in words.items() if t == text))
+        tag_words.append((re.compile(rb"\\(?:" + names + rb")(?![a-zA-Z])(?:-?\d{1,10})? ?"), text.encode("ascii")))
+    return _RtfMode(
+        words,
+        skip,
+        html,
+        _token_pattern(html, True),
+        _token_pattern(html, False),
+        None if tag_words is None else tuple(tag_words),
+    )
 
 
 # De-encapsulation: \*\htmltag groups are copied, \htmlrtf regions dropped; line breaks as Outlook writes them.
-_DEENCAPSULATE = _RtfMode({b"par": "\r\n", b"line": "\r\n", b"tab": "\t"}, _SKIP_DESTINATIONS, True)
+_DEENCAPSULATE = _mode({b"par": "\r\n", b"line": "\r\n", b"tab": "\t"}, _SKIP_DESTINATIONS, True)
 # Plain text of native RTF: page furniture, fields' instructions and HTML fragments are skipped.
-_PLAIN_TEXT = _RtfMode(
+_PLAIN_TEXT = _mode(
     {
         b"par": "\n",
         b"line": "\n",
@@ -289,9 +494,6 @@ _PLAIN_TEXT = _RtfMode(
     },
     False,
 )
-_SYMBOLS = {b"\\": None, b"{": None, b"}": None, b"~": "\u00a0", b"_": "-"}  # None: the character itself
-# Destination states of a group.
-_TEXT, _HTMLTAG, _SKIP, _FONTTBL = 0, 1, 2, 3
 
 
 _BIN = re.compile(rb"\\bin(\d{1,10}) ?")
@@ -316,18 +518,26 @@ def _document_codec(rtf: bytes, fallback: str) -> str:
     return (codec_for(int(m.group(1))) if m else None) or fallback
 
 
-def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:
+def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:  # noqa: C901, PLR0912, PLR0915
     """The text of an RTF document, in one regex pass.
 
     Groups save and restore their state (destination, \\htmlrtf, \\uc, current code page).
     8-bit runs (\\'hh and plain bytes) are decoded with the code page of the current font
     (\\fcharset in the font table) or the document's (`default`); \\uN gives a character and skips
     the next \\ucN fallback characters. In `mode.html`, `\\*\\htmltag` groups are copied (in the
-    document code page) and text under `\\htmlrtf` is left out.
+    document code page) and text under `\\htmlrtf` is left out. Skipped destinations are passed
+    over by their braces alone, without reading their tokens.
+
+    Speed: the tokenizer also takes compound tokens (see `_token_pattern`); one whose effect
+    depends on state that is not the common one is read again token by token (`mode.plain_tokens`,
+    same group numbers), so the result is that of reading every token.
     """
-    words, skip, html = mode
+    words, skip, html, tokens, plain_tokens, _ = mode
+    doc = _without_binary(rtf)
+    end = len(doc)
     fonts: dict[int, str] = {}
     out: list[str] = []
+    append = out.append
     raw = bytearray()
     codec = default
     htmlrtf = False
@@ -335,101 +545,187 @@ def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:
     uc = 1
     pending = 0  # fallback characters still to skip after \uN
     stack: list[tuple[bool, int, int, str]] = []
+    push, pop = stack.append, stack.pop
     group_start = False
     star = False
     font_no: int | None = None
+    tag_texts: dict[bytes, str] = {}  # this document's HTML tag runs, which repeat within it
 
-    def flush() -> None:
-        if raw:
-            out.append(raw.decode(codec, "replace"))
-            raw.clear()
-
-    for tok in _RTF_TOKEN.finditer(_without_binary(rtf)):
-        word, arg, hexv, sym, brace, text = tok.groups()
-        if brace is not None:
-            if brace == b"{":
-                stack.append((htmlrtf, dest, uc, codec))
+    pos, stop, plain = 0, end, False
+    while True:
+        resume = -1  # where to go on after leaving the loop: a skipped group's `}`, or a re-read
+        for tok in (plain_tokens if plain else tokens).finditer(doc, pos, stop):
+            kind = tok.lastindex
+            if kind == _TEXT_TOKEN:
+                if group_start:
+                    group_start = False
+                    if star:  # `{\*` and not a control word: the group is skipped
+                        resume = _group_end(doc, tok.end())
+                        break
+                if dest == _HTMLTAG or (dest == _TEXT and not htmlrtf):
+                    text = tok.group(6)
+                    if b"\n" in text or b"\r" in text:
+                        text = text.replace(b"\r", b"").replace(b"\n", b"")
+                    if pending:
+                        n = min(pending, len(text))
+                        text = text[n:]
+                        pending -= n
+                    raw += text
+                continue
+            if kind == _TAG_RUN:
+                if html:
+                    if pending:
+                        resume = tok.start()
+                        break
+                    if raw:
+                        append(raw.decode(codec, "replace"))
+                        raw.clear()
+                    run = tok.group(1)
+                    text = tag_texts.get(run)
+                    if text is None:
+                        text = tag_texts[run] = _tag_text(run, default, mode)
+                    append(text)
+                elif raw:  # skipped groups: only their end's flush
+                    append(raw.decode(codec, "replace"))
+                    raw.clear()
+                group_start = False
+                continue
+            if kind == _REGION:
+                if dest != _TEXT or group_start:
+                    resume = tok.start()
+                    break
+                if raw and tok.start(3) >= 0:  # the nested groups' ends flushed the text before
+                    append(raw.decode(codec, "replace"))
+                    raw.clear()
+                if tok.start(4) >= 0:
+                    push((True, _TEXT, uc, codec))
+                elif (brace := tok.start(5)) >= 0:
+                    if raw:
+                        append(raw.decode(codec, "replace"))
+                        raw.clear()
+                    if stack:
+                        htmlrtf, dest, uc, codec = pop()
+                    else:
+                        htmlrtf = True
+                    after = brace + 1
+                    if not doc.startswith(b"\\htmlrtf0", after) and not (dest == _TEXT and htmlrtf):
+                        resume = after  # the tokens after the `}` are read in the restored state
+                        break
+                    if dest == _FONTTBL:
+                        continue
+                htmlrtf = False
+                continue
+            if kind == _OPEN:
+                push((htmlrtf, dest, uc, codec))
                 group_start = True
                 star = False
-            else:
-                flush()
+                continue
+            if kind == _CLOSE:
+                if raw:
+                    append(raw.decode(codec, "replace"))
+                    raw.clear()
                 if stack:
-                    htmlrtf, dest, uc, codec = stack.pop()
+                    htmlrtf, dest, uc, codec = pop()
                 group_start = False
-            continue
-        if group_start:
-            if sym == b"*":
-                star = True
                 continue
-            group_start = False
-            if dest != _SKIP and word is not None:
-                if html and word == b"htmltag" and star:
-                    flush()
-                    dest = _HTMLTAG
-                    codec = default  # HTML fragments are in the document code page, not the font's
+            if kind == _CONTROL_WORD:
+                word = tok.group(10)
+                arg = tok.group(11)
+                if group_start:
+                    group_start = False
+                    if html and word == b"htmltag" and star:
+                        if raw:
+                            append(raw.decode(codec, "replace"))
+                            raw.clear()
+                        dest = _HTMLTAG
+                        codec = default  # HTML fragments are in the document code page, not the font's
+                        continue
+                    if word == b"fonttbl":
+                        dest = _FONTTBL
+                        continue
+                    if star or word in skip:
+                        resume = _group_end(doc, tok.end())
+                        break
+                if dest == _FONTTBL:
+                    if word == b"f" and arg is not None:
+                        font_no = int(arg)
+                    elif word == b"fcharset" and arg is not None and font_no is not None:
+                        cs = _FCHARSET_CODEC.get(int(arg))
+                        if cs:
+                            fonts[font_no] = cs
                     continue
-                if word == b"fonttbl":
-                    dest = _FONTTBL
+                if html and word == b"htmlrtf":
+                    htmlrtf = arg != b"0"
+                elif word == b"f" and arg is not None and dest != _HTMLTAG:
+                    new = fonts.get(int(arg), default)
+                    if new != codec:
+                        if raw:
+                            append(raw.decode(codec, "replace"))
+                            raw.clear()
+                        codec = new
+                elif htmlrtf and dest != _HTMLTAG:
                     continue
-                if star or word in skip:
-                    dest = _SKIP
-                    continue
-            elif star and dest != _SKIP:
-                dest = _SKIP
-        if dest == _SKIP:
-            continue
-        if dest == _FONTTBL:
-            if word == b"f" and arg is not None:
-                font_no = int(arg)
-            elif word == b"fcharset" and arg is not None and font_no is not None:
-                cs = _FCHARSET_CODEC.get(int(arg))
-                if cs:
-                    fonts[font_no] = cs
-            continue
-        emit = dest == _HTMLTAG or not htmlrtf
-        if word is not None:
-            if html and word == b"htmlrtf":
-                htmlrtf = arg != b"0"
-            elif word == b"f" and arg is not None and dest != _HTMLTAG:
-                new = fonts.get(int(arg), default)
-                if new != codec:
-                    flush()
-                    codec = new
-            elif not emit:
+                elif word == b"uc" and arg is not None:
+                    uc = int(arg)
+                elif word == b"u" and arg is not None:
+                    if raw:
+                        append(raw.decode(codec, "replace"))
+                        raw.clear()
+                    n = int(arg)
+                    append(chr(n + 65536 if n < 0 else n))
+                    pending = uc
+                elif word in words:
+                    if raw:
+                        append(raw.decode(codec, "replace"))
+                        raw.clear()
+                    append(words[word])
                 continue
-            elif word == b"uc" and arg is not None:
-                uc = int(arg)
-            elif word == b"u" and arg is not None:
-                flush()
-                n = int(arg)
-                out.append(chr(n + 65536 if n < 0 else n))
-                pending = uc
-            elif word in words:
-                flush()
-                out.append(words[word])
-            continue
-        if not emit:
-            continue
-        if hexv is not None:
-            if pending:
-                pending -= 1
+            if kind == _HEX:
+                if group_start:
+                    group_start = False
+                    if star:
+                        resume = _group_end(doc, tok.end())
+                        break
+                if dest == _HTMLTAG or (dest == _TEXT and not htmlrtf):
+                    if pending:
+                        pending -= 1
+                    else:
+                        raw.append(int(tok.group(12), 16))
                 continue
-            raw.append(int(hexv, 16))
-        elif sym is not None:
-            if sym in _SYMBOLS:
+            # a control symbol
+            sym = tok.group(13)
+            if group_start:
+                if sym == b"*":
+                    star = True
+                    continue
+                group_start = False
+                if star:
+                    resume = _group_end(doc, tok.end())
+                    break
+            if (dest == _HTMLTAG or (dest == _TEXT and not htmlrtf)) and sym in _SYMBOLS:
                 char = _SYMBOLS[sym]
                 if char is None:
                     raw += sym
                 else:
-                    flush()
-                    out.append(char)
-        elif text is not None:
-            if pending:
-                n = min(pending, len(text))
-                text = text[n:]
-                pending -= n
-            raw += text
-    flush()
+                    if raw:
+                        append(raw.decode(codec, "replace"))
+                        raw.clear()
+                    append(char)
+        else:  # the tokens ran out: the document's end, or the end of a re-read compound token
+            if not plain:
+                break
+            pos, stop, plain = stop, end, False
+            continue
+        if resume < 0:  # a skipped group that never closes
+            break
+        if resume == tok.start():  # a compound token the state does not allow: read it token by token
+            pos, stop, plain = resume, tok.end(), True
+        elif kind == _REGION:  # the rest of a region after its `}`
+            pos, stop, plain = resume, tok.end(), True
+        else:  # a skipped group: go on at its `}`
+            pos, stop, plain = resume, end, False
+    if raw:
+        out.append(raw.decode(codec, "replace"))
     return "".join(out)
 
 

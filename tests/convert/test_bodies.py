@@ -593,3 +593,57 @@ def test_rtf_walk_matches_old_walk_on_mutated_corpus_bodies(corpus: Path) -> Non
         for base in bases:
             for doc in _mutants(base, rng, 15):
                 assert _walk_both(doc) == _walk_both(doc, "old")
+
+
+_TAG_PIECES = [
+    b"<p class=x>",
+    b" ",
+    b"\r\n",
+    b"\\par ",
+    b"\\par",
+    b"\\par5",
+    b"\\line",
+    b"\\tab ",
+    b"\\tabx ",
+    b"\\ul1 ",
+    b"\\htmlrtf ",
+    b"\\htmlrtf0 ",
+    b"\\uc2 ",
+    b"\\f1 ",
+    b"\\'e9",
+    b"\\'01",
+    b"\\'",
+    b"\\'a",
+    b"\\{",
+    b"\\}",
+    b"\\_",
+    b"\\-",
+    b"\\*",
+    b"\\0",
+    b"\\~",
+    b"\\\\",
+    b"\\\r\n",
+    b"5",
+    b"-",
+    b"x",
+    b"\x01",
+]
+
+
+def test_tag_runs_in_bulk_match_the_old_walk() -> None:
+    """HTML tag groups taken in bulk (whole-run replacements in a byte-wise code page, the token
+    loop otherwise) give the old walk's text for random mixes of words, symbols, \\'hh, stray
+    backslashes and line ends, in byte-wise and multi-byte document code pages."""
+    rng = random.Random(5)
+    for _ in range(3000):
+        groups = [
+            b"{\\*\\htmltag"
+            + str(rng.randint(0, 250)).encode()
+            + b" "
+            + b"".join(rng.choices(_TAG_PIECES, k=rng.randint(0, 8)))
+            + b"}"
+            for _ in range(rng.randint(1, 4))
+        ]
+        for codepage in (b"1252", b"1251", b"932"):
+            doc = b"{\\rtf1\\ansi\\ansicpg" + codepage + b"\\fromhtml1 x" + b"\r\n".join(groups) + b"y}"
+            assert _walk_both(doc) == _walk_both(doc, "old"), doc
