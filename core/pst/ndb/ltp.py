@@ -58,6 +58,15 @@ def _inline(prop_type: int) -> bool:
     return (size is not None and size <= 4) or prop_type in (PropType.PT_UNSPECIFIED, PropType.PT_NULL)
 
 
+# The same rule as one set lookup (MV types are never fixed-size, so never inline), and for table cells
+# the bytes a fixed-size cell keeps (PT_UNSPECIFIED and PT_NULL: 4), both per type without a call.
+_INLINE_TYPES = frozenset(t for t in (*_FIXED_SIZES, PropType.PT_UNSPECIFIED, PropType.PT_NULL) if _inline(t))
+_CELL_SIZES = {int(t): n for t, n in _FIXED_SIZES.items()} | {PropType.PT_UNSPECIFIED: 4, PropType.PT_NULL: 4}
+_PC_RECORD = struct.Struct("<HHI")  # BTH record of a PC: property id (key), wPropType, dwValueHnid
+_U32 = struct.Struct("<I")
+_new_prop = tuple.__new__  # RawProp(...) without NamedTuple's Python-level __new__
+
+
 class RawProp(NamedTuple):
     """One property as stored: id, type and raw bytes (see the module docstring)."""
 
@@ -100,9 +109,10 @@ class Heap:
         c_alloc, _c_free = struct.unpack_from("<HH", data, ib_hnpm)
         if ib_hnpm + 4 + 2 * (c_alloc + 1) > len(data):
             raise self._err(f"heap block {index}: page map of {c_alloc} allocations is truncated")
+        # the whole rgibAlloc array in one C call (a memoryview cast would need an aligned offset)
         offsets = list(struct.unpack_from(f"<{c_alloc + 1}H", data, ib_hnpm + 4))
-        self._blocks[index] = (data, offsets)
-        return data, offsets
+        self._blocks[index] = cached = (data, offsets)
+        return cached
 
     def get(self, hid: int) -> bytes:
         """The bytes of heap allocation `hid` (HID 0 is the empty value)."""
@@ -111,8 +121,9 @@ class Heap:
         if hid & F.NID_TYPE_MASK != F.NID_TYPE_HID:
             raise self._err(f"0x{hid:X} is not a HID")
         index = (hid >> F.HID_INDEX_SHIFT) & F.HID_INDEX_MASK
-        data, offsets = self._block(hid >> F.HID_BLOCK_SHIFT)
-        if not 1 <= index < len(offsets):
+        block = hid >> F.HID_BLOCK_SHIFT
+        data, offsets = self._blocks.get(block) or self._block(block)
+        if not 0 < index < len(offsets):
             raise self._err(f"HID 0x{hid:X} is not allocated")
         start, end = offsets[index - 1], offsets[index]
         if not start <= end <= len(data):
@@ -150,27 +161,38 @@ class Heap:
 
     def bth(self, hid: int) -> tuple[int, int, Iterator[tuple[bytes, bytes]]]:
         """cbKey, cbEnt and the (key, data) leaf records of the BTH (2.3.2) at `hid`."""
+        cb_key, cb_ent, leaves = self.bth_leaves(hid)
+
+        def records() -> Iterator[tuple[bytes, bytes]]:
+            size = cb_key + cb_ent
+            for data in leaves:
+                for off in range(0, len(data) - size + 1, size):
+                    yield data[off : off + cb_key], data[off + cb_key : off + size]
+
+        return cb_key, cb_ent, records()
+
+    def bth_leaves(self, hid: int) -> tuple[int, int, Iterator[bytes]]:
+        """cbKey, cbEnt and the leaf allocations of the BTH at `hid`, in key order: each holds
+        whole records of cbKey + cbEnt bytes (trailing bytes short of a record are not one)."""
         hdr = self.get(hid)
         if len(hdr) < 8:
             raise self._err(f"BTH header at HID 0x{hid:X} is truncated")
         b_type, cb_key, cb_ent, levels, hid_root = struct.unpack_from("<BBBBI", hdr)
         if b_type != F.bTypeBTH:
             raise self._err(f"expected a BTH header at HID 0x{hid:X}, found type 0x{b_type:02X}")
-        return cb_key, cb_ent, self._bth_walk(hid_root, levels, cb_key, cb_ent)
+        return cb_key, cb_ent, self._bth_walk(hid_root, levels, cb_key)
 
-    def _bth_walk(self, hid: int, level: int, cb_key: int, cb_ent: int) -> Iterator[tuple[bytes, bytes]]:
+    def _bth_walk(self, hid: int, level: int, cb_key: int) -> Iterator[bytes]:
         if hid == 0:
             return
         data = self.get(hid)
         if level == 0:
-            size = cb_key + cb_ent
-            for off in range(0, len(data) - size + 1, size):
-                yield data[off : off + cb_key], data[off + cb_key : off + size]
+            yield data
         else:
             size = cb_key + 4
             for off in range(0, len(data) - size + 1, size):
                 (child,) = struct.unpack_from("<I", data, off + cb_key)
-                yield from self._bth_walk(child, level - 1, cb_key, cb_ent)
+                yield from self._bth_walk(child, level - 1, cb_key)
 
 
 class PropertyContext:
@@ -180,25 +202,39 @@ class PropertyContext:
         self.heap = Heap(node)
         if self.heap.client_sig != F.bTypePC:
             raise self.heap._err(f"not a property context (bClientSig 0x{self.heap.client_sig:02X})")
-        cb_key, cb_ent, records = self.heap.bth(self.heap.user_root)
+        cb_key, cb_ent, leaves = self.heap.bth_leaves(self.heap.user_root)
         if cb_key != F.PC_KEY_SIZE or cb_ent != F.PC_DATA_SIZE:
             raise self.heap._err(f"property context BTH has cbKey {cb_key}, cbEnt {cb_ent}")
         self.entries: dict[int, tuple[int, int]] = {}
-        for key, data in records:
-            (prop_id,) = struct.unpack("<H", key)
-            prop_type, value = struct.unpack("<HI", data)
-            self.entries[prop_id] = (prop_type, value)
+        size = _PC_RECORD.size
+        for data in leaves:
+            whole = len(data) - len(data) % size
+            # a later record with the same id replaces the value and keeps the first one's place
+            self.entries.update({pid: (ptype, value) for pid, ptype, value in _PC_RECORD.iter_unpack(data[:whole])})
 
     def raw(self, prop_id: int) -> RawProp:
         """The property `prop_id` as a RawProp (large values are read whole)."""
         prop_type, value = self.entries[prop_id]
-        if _inline(prop_type):
-            return RawProp(prop_id, prop_type, struct.pack("<I", value))
+        if prop_type in _INLINE_TYPES:
+            return RawProp(prop_id, prop_type, _U32.pack(value))
         return RawProp(prop_id, prop_type, self.heap.get_hnid(value))
 
     def props(self, exclude: tuple[tuple[int, int], ...] = ()) -> dict[int, RawProp]:
         """All properties keyed by id, except the (id, type) pairs in `exclude`."""
-        return {pid: self.raw(pid) for pid, (ptype, _v) in self.entries.items() if (pid, ptype) not in exclude}
+        heap = self.heap
+        get, get_hnid, pack = heap.get, heap.get_hnid, _U32.pack
+        out: dict[int, RawProp] = {}
+        for pid, (ptype, value) in self.entries.items():
+            if exclude and (pid, ptype) in exclude:
+                continue
+            if ptype in _INLINE_TYPES:
+                data = pack(value)
+            elif not value & F.NID_TYPE_MASK:  # a HID (NID_TYPE_HID is 0): the common case
+                data = get(value)
+            else:
+                data = get_hnid(value)
+            out[pid] = _new_prop(RawProp, (pid, ptype, data))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +265,21 @@ class TableContext:
         self.row_size = rgib[F.TCI_BM]
         self.ceb_offset = rgib[F.TCI_1B]
         self.columns: list[TableColumn] = []
-        for i in range(c_cols):
-            tag, ib, cb, bit = struct.unpack_from("<IHBB", info, F.TCINFO_HEADER_SIZE + i * F.TCOLDESC_SIZE)
+        # Per column, what decode_row needs without attribute look-ups: (id, type, first byte, end of
+        # the bytes kept or -1 for an HNID cell, the cell's own end, existence byte, existence mask).
+        self._plan: list[tuple[int, int, int, int, int, int, int]] = []
+        descs = F.TCINFO_HEADER_SIZE + c_cols * F.TCOLDESC_SIZE
+        for tag, ib, cb, bit in struct.iter_unpack("<IHBB", info[F.TCINFO_HEADER_SIZE : descs]):
             col = TableColumn(tag >> 16, tag & 0xFFFF, ib, cb, bit)
             if ib + cb > self.ceb_offset or bit // 8 >= self.row_size - self.ceb_offset:
                 raise heap._err(f"column 0x{tag:08X} lies outside the row")
             self.columns.append(col)
+            size = _CELL_SIZES.get(col.prop_type) if not col.prop_type & MV_FLAG else None
+            # Some writers give a 4-byte type an 8-byte cell: keep the type's own size.
+            keep = -1 if size is None else ib + min(size, cb)
+            self._plan.append(
+                (col.prop_id, col.prop_type, ib, keep, ib + cb, self.ceb_offset + bit // 8, 0x80 >> bit % 8)
+            )
 
     def _row_blocks(self) -> Iterator[bytes]:
         if self.hnid_rows == 0 or self.row_size == 0:
@@ -254,7 +299,13 @@ class TableContext:
 
     def row_ids(self) -> list[int]:
         """dwRowID of each row (for the attachment table: the attachment's subnode NID)."""
-        return [struct.unpack_from("<I", row)[0] for row in self.raw_rows()]
+        size = self.row_size
+        if size < 4:  # malformed: each row fails on its own, as struct reports it
+            return [struct.unpack_from("<I", row)[0] for row in self.raw_rows()]
+        ids: list[int] = []
+        for block in self._row_blocks():
+            ids.extend(_U32.unpack_from(block, off)[0] for off in range(0, len(block) - size + 1, size))
+        return ids
 
     def rows(self) -> Iterator[dict[int, RawProp]]:
         """Each row as {prop_id: RawProp}, only the cells whose existence bit is set."""
@@ -262,20 +313,18 @@ class TableContext:
             yield self.decode_row(row)
 
     def decode_row(self, row: bytes) -> dict[int, RawProp]:
-        ceb = row[self.ceb_offset :]
         out: dict[int, RawProp] = {}
-        for col in self.columns:
-            if not ceb[col.i_bit // 8] & (0x80 >> (col.i_bit % 8)):
+        get_hnid = self.heap.get_hnid
+        for pid, ptype, ib, keep, end, ceb_byte, mask in self._plan:
+            if not row[ceb_byte] & mask:
                 continue
-            cell = row[col.ib_data : col.ib_data + col.cb_data]
-            size = fixed_size(col.prop_type)
-            if size is None and col.prop_type in (PropType.PT_UNSPECIFIED, PropType.PT_NULL):
-                size = 4
-            if size is not None:
-                # Some writers give a 4-byte type an 8-byte cell: keep the type's own size.
-                value = cell[:size].ljust(4, b"\0")
+            if keep >= 0:
+                value = row[ib:keep]
+                if len(value) < 4:
+                    value = value.ljust(4, b"\0")
             else:
-                (hnid,) = struct.unpack("<I", cell)
-                value = self.heap.get_hnid(hnid)
-            out[col.prop_id] = RawProp(col.prop_id, col.prop_type, value)
+                cell = row[ib:end]
+                (hnid,) = _U32.unpack(cell) if len(cell) == 4 else struct.unpack("<I", cell)
+                value = get_hnid(hnid)
+            out[pid] = _new_prop(RawProp, (pid, ptype, value))
         return out
