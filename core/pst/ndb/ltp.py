@@ -64,6 +64,7 @@ _INLINE_TYPES = frozenset(t for t in (*_FIXED_SIZES, PropType.PT_UNSPECIFIED, Pr
 _CELL_SIZES = {int(t): n for t, n in _FIXED_SIZES.items()} | {PropType.PT_UNSPECIFIED: 4, PropType.PT_NULL: 4}
 _PC_RECORD = struct.Struct("<HHI")  # BTH record of a PC: property id (key), wPropType, dwValueHnid
 _U32 = struct.Struct("<I")
+_TC_SCHEMAS_KEPT = 64  # distinct table layouts remembered per file (NodeDatabase.tc_schemas)
 _new_prop = tuple.__new__  # RawProp(...) without NamedTuple's Python-level __new__
 
 
@@ -264,22 +265,33 @@ class TableContext:
             raise heap._err("TCINFO is malformed")
         self.row_size = rgib[F.TCI_BM]
         self.ceb_offset = rgib[F.TCI_1B]
-        self.columns: list[TableColumn] = []
+        descs = F.TCINFO_HEADER_SIZE + c_cols * F.TCOLDESC_SIZE
+        # Every recipient (attachment) table of a file has the same layout: decode each layout once.
+        schemas = node.db.tc_schemas
+        key = info[2:10] + info[F.TCINFO_HEADER_SIZE : descs]
+        schema = schemas.get(key)
+        if schema is None:
+            schema = self._schema(info[F.TCINFO_HEADER_SIZE : descs])
+            if len(schemas) >= _TC_SCHEMAS_KEPT:
+                schemas.clear()
+            schemas[key] = schema
+        self.columns: list[TableColumn] = list(schema[0])
         # Per column, what decode_row needs without attribute look-ups: (id, type, first byte, end of
         # the bytes kept or -1 for an HNID cell, the cell's own end, existence byte, existence mask).
-        self._plan: list[tuple[int, int, int, int, int, int, int]] = []
-        descs = F.TCINFO_HEADER_SIZE + c_cols * F.TCOLDESC_SIZE
-        for tag, ib, cb, bit in struct.iter_unpack("<IHBB", info[F.TCINFO_HEADER_SIZE : descs]):
+        self._plan: list[tuple[int, int, int, int, int, int, int]] = schema[1]
+
+    def _schema(self, descs: bytes) -> tuple[list[TableColumn], list[tuple[int, int, int, int, int, int, int]]]:
+        columns, plan = [], []
+        for tag, ib, cb, bit in struct.iter_unpack("<IHBB", descs):
             col = TableColumn(tag >> 16, tag & 0xFFFF, ib, cb, bit)
             if ib + cb > self.ceb_offset or bit // 8 >= self.row_size - self.ceb_offset:
-                raise heap._err(f"column 0x{tag:08X} lies outside the row")
-            self.columns.append(col)
+                raise self.heap._err(f"column 0x{tag:08X} lies outside the row")
+            columns.append(col)
             size = _CELL_SIZES.get(col.prop_type) if not col.prop_type & MV_FLAG else None
             # Some writers give a 4-byte type an 8-byte cell: keep the type's own size.
             keep = -1 if size is None else ib + min(size, cb)
-            self._plan.append(
-                (col.prop_id, col.prop_type, ib, keep, ib + cb, self.ceb_offset + bit // 8, 0x80 >> bit % 8)
-            )
+            plan.append((col.prop_id, col.prop_type, ib, keep, ib + cb, self.ceb_offset + bit // 8, 0x80 >> bit % 8))
+        return columns, plan
 
     def _row_blocks(self) -> Iterator[bytes]:
         if self.hnid_rows == 0 or self.row_size == 0:

@@ -14,7 +14,6 @@ import io
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
 from typing import BinaryIO
 
 from core.mapi.props import (
@@ -27,7 +26,7 @@ from core.mapi.props import (
 from . import format as F
 from .errors import NdbError
 from .ltp import PropertyContext, RawProp, TableContext
-from .nodes import Node
+from .nodes import Node, cached_property
 
 __all__ = ["RawMessage", "RawAttachment"]
 
