@@ -224,16 +224,28 @@ class PropertyContext:
         """All properties keyed by id, except the (id, type) pairs in `exclude`."""
         heap = self.heap
         get, get_hnid, pack = heap.get, heap.get_hnid, _U32.pack
+        blocks = heap._blocks
         out: dict[int, RawProp] = {}
         for pid, (ptype, value) in self.entries.items():
             if exclude and (pid, ptype) in exclude:
                 continue
             if ptype in _INLINE_TYPES:
                 data = pack(value)
-            elif not value & F.NID_TYPE_MASK:  # a HID (NID_TYPE_HID is 0): the common case
-                data = get(value)
+            elif value & F.NID_TYPE_MASK:
+                data = get_hnid(value)  # a subnode
             else:
-                data = get_hnid(value)
+                # Heap.get inline for an allocation of a heap block already read (most values);
+                # anything else, or anything out of range, takes Heap.get and its errors.
+                cached = blocks.get(value >> F.HID_BLOCK_SHIFT) if value else None
+                if cached is not None:
+                    index = (value >> F.HID_INDEX_SHIFT) & F.HID_INDEX_MASK
+                    block, offsets = cached
+                    if 0 < index < len(offsets) and offsets[index - 1] <= offsets[index] <= len(block):
+                        data = block[offsets[index - 1] : offsets[index]]
+                    else:
+                        data = get(value)
+                else:
+                    data = get(value)
             out[pid] = _new_prop(RawProp, (pid, ptype, data))
         return out
 
