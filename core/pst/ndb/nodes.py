@@ -39,6 +39,7 @@ __all__ = [
 # Decoded B-tree pages kept (an LRU): a 1 GB PST has ~2,000 BBT leaves; the B-tree's upper levels
 # and the leaves in current use fit, and the cache stays under ~1 MB whatever the file's size.
 _PAGE_CACHE_SIZE = 256
+_RECENT_BBT_LEAVES = 4  # BBT leaves tried after the last one before walking from the root
 # The most bytes one read of adjacent blocks asks for (the bound on what a stream holds at once).
 MAX_RUN_BYTES = 256 * 1024
 _ALIGN_MASK = F.BLOCK_ALIGNMENT - 1
@@ -205,10 +206,6 @@ class cached_property(Generic[_T]):  # noqa: N801 - a drop-in for functools.cach
         return value
 
 
-def _is_internal(bid: int) -> bool:
-    return bool(bid & F.BID_INTERNAL_BIT)
-
-
 def _bid_key(bid: int) -> int:
     # Bit 0 of a BID is reserved; some writers set it in references, so never compare it.
     return bid & _BID_KEY_MASK
@@ -287,6 +284,9 @@ class NodeDatabase:
         self._bt_pages: OrderedDict[int, _BtPage] = OrderedDict()
         self._last_bbt_leaf: _BtPage | None = None
         self._last_nbt_leaf: _BtPage | None = None
+        # the BBT leaves reached before the last one, latest first: a message's blocks come from a
+        # few places in the file (its PC and tables, its attachments' data, its body)
+        self._recent_bbt_leaves: list[_BtPage] = []
         self._fd = self._fh.fileno()
         self._window, self._window_ib = b"", 0  # the last read_block window: its bytes and offset
         # table-context column layouts decoded once per file (core.pst.ndb.ltp.TableContext)
@@ -392,6 +392,11 @@ class NodeDatabase:
         leaf = self._last_nbt_leaf if nbt else self._last_bbt_leaf
         if leaf is not None and leaf.lo <= key <= leaf.hi:
             return leaf.find(key)
+        if not nbt:
+            for leaf in self._recent_bbt_leaves:
+                if leaf.lo <= key <= leaf.hi:
+                    self._use_bbt_leaf(leaf)
+                    return leaf.find(key)
         ref = self.header.nbt_root if nbt else self.header.bbt_root
         for _ in range(_MAX_TREE_DEPTH):
             page = self._bt_page(ref, ptype)
@@ -402,10 +407,22 @@ class NodeDatabase:
                 if nbt:
                     self._last_nbt_leaf = page
                 else:
-                    self._last_bbt_leaf = page
+                    self._use_bbt_leaf(page)
                 return page.rows[i - 1] if page.keys[i - 1] == key else None
             ref = page.rows[i - 1]
         raise self._err(f"{F.PageType(ptype).name} is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+
+    def _use_bbt_leaf(self, leaf: _BtPage) -> None:
+        last = self._last_bbt_leaf
+        if last is leaf:
+            return
+        recent = self._recent_bbt_leaves
+        if leaf in recent:
+            recent.remove(leaf)
+        if last is not None:
+            recent.insert(0, last)
+            del recent[_RECENT_BBT_LEAVES:]
+        self._last_bbt_leaf = leaf
 
     def _bbt(self, bid: int) -> tuple[int, int]:
         """(ib, cb) of block `bid` from the block B-tree."""
@@ -584,8 +601,8 @@ class NodeDatabase:
         """Total size and the leaf data-block ids of the data tree rooted at `bid`."""
         if bid == 0:
             return 0, []
-        if not _is_internal(bid):
-            return self.bbt_lookup(bid).cb, [bid]
+        if not bid & F.BID_INTERNAL_BIT:
+            return self._bbt(bid)[1], [bid]
         data = self.read_block(bid)
         btype, c_level = data[0], data[1]
         if btype != F.BTYPE_XBLOCK or c_level not in (F.XBLOCK_LEVEL, F.XXBLOCK_LEVEL):
@@ -619,14 +636,10 @@ class NodeDatabase:
         if head + c_ent * per_entry > len(data):
             raise self._err(f"block 0x{bid:X}: {c_ent} subnode entries do not fit")
         if c_level == F.SLBLOCK_LEVEL:
-            entry = struct.Struct("<" + c * 3)
-            for i in range(c_ent):
-                nid, bid_data, bid_sub = entry.unpack_from(data, head + i * entry.size)
-                out[nid & 0xFFFFFFFF] = (bid_data, bid_sub)
+            entries = struct.iter_unpack("<" + c * 3, data[head : head + c_ent * per_entry])
+            out.update({nid & 0xFFFFFFFF: (bid_data, bid_sub) for nid, bid_data, bid_sub in entries})
         elif c_level == F.SIBLOCK_LEVEL:
-            entry = struct.Struct("<" + c * 2)
-            for i in range(c_ent):
-                _nid, child = entry.unpack_from(data, head + i * entry.size)
+            for _nid, child in struct.iter_unpack("<" + c * 2, data[head : head + c_ent * per_entry]):
                 self._walk_subnodes(child, out, depth + 1)
         else:
             raise self._err(f"block 0x{bid:X}: subnode block level {c_level}")
