@@ -18,6 +18,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from . import format as F
@@ -211,9 +212,10 @@ def _bid_key(bid: int) -> int:
     return bid & _BID_KEY_MASK
 
 
-def _nid_key(nid: int) -> int:
-    # A Unicode NBT entry's NID field is 8 bytes, of which only the low 4 are the NID.
-    return nid & 0xFFFFFFFF
+@lru_cache(maxsize=16)
+def _padded(fmt: struct.Struct, size: int) -> struct.Struct:
+    """`fmt` followed by pad bytes up to `size` (an entry of cbEnt bytes: its fields, then padding)."""
+    return struct.Struct(fmt.format + "x" * (size - fmt.size))
 
 
 class _BtPage:
@@ -364,19 +366,18 @@ class NodeDatabase:
         if c_ent * cb_ent > self._entries_size:
             raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: {c_ent} entries do not fit")
         nbt = ptype == F.PageType.ptypeNBT
-        keyfn = _nid_key if nbt else _bid_key
+        # a Unicode NBT entry's NID field is 8 bytes, of which only the low 4 are the NID
+        mask = 0xFFFFFFFF if nbt else _BID_KEY_MASK
+        fmt = self._btentry if c_level else self._nbtentry if nbt else self._bbtentry
+        if cb_ent < fmt.size:
+            raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: entries of {cb_ent} bytes")
+        # all entries in one C call: the entry layout padded to cbEnt, over the cEnt entries
+        rows = list(_padded(fmt, cb_ent).iter_unpack(raw[: c_ent * cb_ent]))
+        keys = [r[0] & mask for r in rows]
         if c_level:
-            fmt = self._btentry
-            if cb_ent < fmt.size:
-                raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: entries of {cb_ent} bytes")
-            rows = [fmt.unpack_from(raw, i * cb_ent) for i in range(c_ent)]
-            page = _BtPage(ptype, c_level, [keyfn(r[0]) for r in rows], [BRef(r[1], r[2]) for r in rows])
+            page = _BtPage(ptype, c_level, keys, [BRef(r[1], r[2]) for r in rows])
         else:
-            fmt = self._nbtentry if nbt else self._bbtentry
-            if cb_ent < fmt.size:
-                raise self._err(f"{F.PageType(ptype).name} page 0x{ref.bid:X}: entries of {cb_ent} bytes")
-            rows = [fmt.unpack_from(raw, i * cb_ent) for i in range(c_ent)]
-            page = _BtPage(ptype, 0, [keyfn(r[0]) for r in rows], rows)
+            page = _BtPage(ptype, 0, keys, rows)
         cache[ref.ib] = page
         if len(cache) > _PAGE_CACHE_SIZE:
             cache.popitem(last=False)
