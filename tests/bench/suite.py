@@ -283,8 +283,12 @@ def rate(n: float, seconds: float) -> float:
 
 
 def convert_child(path: str) -> None:
-    """Child: our reader + converter over every item of `path` (bench_convert's measure, lazy learning)."""
+    """Child: our reader + converter over every item of `path` (bench_convert's measure, lazy learning),
+    with the importer's malloc settings (`pstimport run` applies them before it reads anything)."""
+    from core.engine.memory import tune_malloc
     from tests.bench.bench_convert import ours
+
+    tune_malloc()
 
     print(MARK + json.dumps(ours(Path(path), learn="lazy"), default=str), flush=True)
 
