@@ -1,6 +1,6 @@
 """The NDB/LTP layer yields exactly what it yielded when tests/pst/ndb_digests.json was recorded
 (before it was made faster): every node, property, table row, recipient, attachment (data SHA-256)
-and embedded message of every corpus file, and of the writer's scale PSTs in .bench/psts when present.
+and embedded message of every corpus file, and of two writer scale PSTs (made in .bench/psts when missing).
 Re-record only for an intended change: `python -m tests.pst.test_ndb_equality`."""
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ FIXTURE = Path(__file__).with_name("ndb_digests.json")
 _REPO = Path(__file__).resolve().parents[2]
 _CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", _REPO.parent / "shared")) / "pst-corpus"
 _BENCH = _REPO / ".bench" / "psts"  # tests.bench.suite.cached_pst makes these (name = seed + writer version)
-# Writer PSTs recorded; each is skipped when missing (or made by another writer version, which names it differently).
-WRITER_PSTS = ["scale-1000items-small-seed1-wbf638de48e43.pst", "scale-100mb-seed1-wbf638de48e43.pst"]
+# Writer PSTs recorded, with how tests.bench.suite.cached_pst makes them (its name carries the writer's version).
+WRITER_PSTS = {
+    "scale-1000items-small-seed1-wbf638de48e43.pst": {"seed": 1, "items": 1000, "mix": "small"},
+    "scale-100mb-seed1-wbf638de48e43.pst": {"seed": 1, "size_mb": 100},
+}
 _RECORDED = json.loads(FIXTURE.read_text(encoding="utf-8")) if FIXTURE.exists() else {}
 
 
@@ -38,12 +41,15 @@ def test_corpus_matches_recorded_ndb_digests() -> None:
     assert differ == []
 
 
-@pytest.mark.parametrize("name", WRITER_PSTS)
+@pytest.mark.parametrize("name", sorted(WRITER_PSTS))
 def test_writer_pst_matches_recorded_ndb_digest(name: str) -> None:
     """A writer scale PST (hundreds of items, big attachments, XBLOCK data trees) reads to its recorded digest."""
-    path = _BENCH / name
-    if not path.exists():
-        pytest.skip(f"{path} missing (python -m tests.bench.suite makes it; another writer version names it apart)")
+    from tests.bench.suite import cached_pst, writer_version
+
+    if not name.endswith(f"-w{writer_version()}.pst"):
+        pytest.skip(f"the PST writer changed since {name} was recorded: re-record (python -m {__name__})")
+    path, _seconds = cached_pst(_BENCH, **WRITER_PSTS[name])  # the same seed gives the same bytes
+    assert path.name == name
     assert ndb_file_digest(path) == _RECORDED[f"writer/{name}"]
 
 
