@@ -15,6 +15,8 @@ import re
 import struct
 import sys
 import zlib
+from itertools import chain, compress, repeat
+from operator import eq
 from typing import NamedTuple
 
 import compressed_rtf
@@ -518,7 +520,7 @@ def _document_codec(rtf: bytes, fallback: str) -> str:
     return (codec_for(int(m.group(1))) if m else None) or fallback
 
 
-def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:  # noqa: C901, PLR0912, PLR0915
+def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str, bulk: bool = True) -> str:  # noqa: C901, PLR0912, PLR0915
     """The text of an RTF document, in one regex pass.
 
     Groups save and restore their state (destination, \\htmlrtf, \\uc, current code page).
@@ -530,8 +532,13 @@ def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:  # noqa: C901, P
 
     Speed: the tokenizer also takes compound tokens (see `_token_pattern`); one whose effect
     depends on state that is not the common one is read again token by token (`mode.plain_tokens`,
-    same group numbers), so the result is that of reading every token.
+    same group numbers), so the result is that of reading every token. De-encapsulation tries
+    `_bulk_deencapsulate` first (`bulk=False`: the token loop only).
     """
+    if bulk and mode is _DEENCAPSULATE:
+        text = _bulk_deencapsulate(rtf, default)
+        if text is not None:
+            return text
     words, skip, html, tokens, plain_tokens, _ = mode
     doc = _without_binary(rtf)
     end = len(doc)
@@ -727,6 +734,128 @@ def _rtf_walk(rtf: bytes, mode: _RtfMode, default: str) -> str:  # noqa: C901, P
     if raw:
         out.append(raw.decode(codec, "replace"))
     return "".join(out)
+
+
+# Bulk de-encapsulation: for the common shape of Outlook's encapsulated HTML, a dozen whole-document
+# regex and bytes passes instead of the token walk, which give exactly the walk's text when:
+# - there is no \bin (looked for anywhere, as `_without_binary` does), no \uN (its fallback
+#   skipping), no \'hh below 0x20, none of the placeholder bytes below, and no \fcharset that
+#   `_FCHARSET_CODEC` maps: then every code page in play is the document's, which must decode byte
+#   by byte (`_bytewise`), so runs can be joined before decoding;
+# - once escaped backslashes and braces are placeholder bytes (every backslash then starts a token
+#   and every brace is one), each `{\*...` group but `{\*\htmltag`, each skipped destination and
+#   each font table is matched whole (nested up to `_BULK_DEPTH`; a font table holding an HTML tag
+#   group is not);
+# - the document is one group (`{\rtf` first, only line ends after its last `}`) that no inner
+#   group closes early; no region from an \htmlrtf word to the next \htmlrtf0 holds an HTML tag
+#   group; and what is left when those regions and the skipped groups are cut out holds braces only
+#   as groups with nothing cut out of them and no group inside (HTML tag groups among them).
+# Then every inner group starts and ends with \htmlrtf in the same state, so a group's end restores
+# the state it found and the state anywhere is that of the last \htmlrtf word before it: the regions
+# are dropped, and an HTML tag group reads like any text: \par, \line and \tab become text,
+# \~ \_ \{ \} \\ and \'hh characters, other words, symbols and line ends nothing. Anything else, or
+# any doubt, leaves the document to the token walk.
+_BULK_ESC_BS, _BULK_ESC_OPEN, _BULK_ESC_CLOSE, _BULK_PAR, _BULK_NBSP, _BULK_CUT, _BULK_TAG = (
+    bytes([c]) for c in range(1, 8)
+)
+_BULK_PLACEHOLDERS = (_BULK_ESC_BS, _BULK_ESC_OPEN, _BULK_ESC_CLOSE, _BULK_PAR, _BULK_NBSP, _BULK_CUT, _BULK_TAG)
+_BULK_ESCAPES = {b"\\": _BULK_ESC_BS, b"{": _BULK_ESC_OPEN, b"}": _BULK_ESC_CLOSE}
+# Escaped characters (group 1), paired from the left as the tokenizer pairs them, or what the bulk
+# path cannot take (group 1 None).
+_BULK_SCAN = re.compile(
+    rb"\\(?:([\\{}])|u-?\d|'[01]|fcharset0*(?:" + b"|".join(str(cs).encode() for cs in _FCHARSET_CODEC) + rb")(?!\d))"
+)
+_BULK_PARAM = rb"(?:-\d{1,10}|\d{0,10}) ?"  # the tokenizer's optional parameter and space
+_BULK_TAG_OPEN = re.compile(rb"\{\\\*\\htmltag(?![a-zA-Z])" + _BULK_PARAM)
+_BULK_DEPTH = 12
+_BULK_SKIP_WORDS = b"|".join(sorted(_SKIP_DESTINATIONS))
+
+
+def _bulk_group(start: bytes, chars: bytes, inner_open: bytes = rb"\{") -> bytes:
+    """A group from `start` to its `}`, its content of `chars` and groups nested up to `_BULK_DEPTH`."""
+    group = inner_open + chars + rb"*+\}"
+    for _ in range(_BULK_DEPTH):
+        group = inner_open + chars + rb"*+(?:" + group + chars + rb"*+)*+\}"
+    return start + chars + rb"*+(?:" + group + chars + rb"*+)*+\}"
+
+
+_BULK_SKIPPED = re.compile(
+    _bulk_group(
+        rb"\{(?:\\\*\\(?!(?:htmltag|fonttbl)(?![a-zA-Z]))[a-zA-Z]|\\(?:" + _BULK_SKIP_WORDS + rb")(?![a-zA-Z]))",
+        rb"[^{}]",
+    )
+    + rb"|"
+    + _bulk_group(rb"\{\\fonttbl(?![a-zA-Z])", rb"[^{}\x07]")  # no HTML tag group in it
+)
+_BULK_LEFT_OVER = re.compile(rb"\{\\(?:\*|fonttbl(?![a-zA-Z])|(?:" + _BULK_SKIP_WORDS + rb")(?![a-zA-Z]))")
+_BULK_HTMLRTF = re.compile(rb"\\htmlrtf(?![a-zA-Z])(-\d{1,10}|\d{0,10}) ?")  # group 1: b"0" turns it off
+_BULK_PAR_WORD = re.compile(rb"\\(?:par|line)(?![a-zA-Z])" + _BULK_PARAM)
+_BULK_TAB_WORD = re.compile(rb"\\tab(?![a-zA-Z])" + _BULK_PARAM)
+_BULK_SILENT = re.compile(rb"\\(?:[a-zA-Z]{1,32}" + _BULK_PARAM + rb"|[^a-zA-Z'~_])")
+_BULK_NOT_BRACES = bytes(c for c in range(256) if c not in b"{}")
+_BULK_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b"{}\x06")
+_BULK_DROP = b"\r\n{}" + _BULK_CUT + _BULK_TAG
+_BULK_FINAL = bytes.maketrans(_BULK_ESC_OPEN + _BULK_ESC_CLOSE, b"{}")
+_BULK_FINAL_NO_HEX = bytes.maketrans(_BULK_ESC_OPEN + _BULK_ESC_CLOSE + _BULK_ESC_BS, b"{}\\")
+
+
+def _bulk_deencapsulate(rtf: bytes, default: str) -> str | None:  # noqa: PLR0911
+    """`_rtf_walk(rtf, _DEENCAPSULATE, default)` by whole-document passes, or None when the
+    document is not of the shape where that is exact (see the conditions above)."""
+    # \bin is looked for as `_without_binary` looks for it: anywhere, even after an escaped backslash
+    if not rtf.startswith(b"{\\rtf") or not _bytewise(default) or b"\\bin" in rtf:
+        return None
+    for mark in _BULK_PLACEHOLDERS:
+        if mark in rtf:
+            return None
+    parts = _BULK_SCAN.split(rtf)
+    if len(parts) > 1:
+        escaped = parts[1::2]
+        if None in escaped:
+            return None
+        parts[1::2] = [_BULK_ESCAPES[c] for c in escaped]
+        rtf = b"".join(parts)
+    doc, tags = _BULK_TAG_OPEN.subn(b"{" + _BULK_TAG, rtf)
+    last = doc.rfind(b"}")
+    if doc[last + 1 :].strip(b"\r\n"):
+        return None
+    inner = doc[1:last]
+    braces = inner.translate(None, _BULK_NOT_BRACES)
+    while b"{}" in braces:
+        braces = braces.replace(b"{}", b"")
+    if braces:  # a group that does not close, or an inner group that would close the document's
+        return None
+    inner = _BULK_SKIPPED.sub(_BULK_CUT, inner)
+    if _BULK_LEFT_OVER.search(inner):  # nested deeper than the pattern follows
+        return None
+    pieces = _BULK_HTMLRTF.split(inner)
+    if len(pieces) == 1:
+        text = inner
+    else:
+        off = map(eq, pieces[1::2], repeat(b"0"))
+        text = _BULK_CUT.join(compress(pieces[::2], chain((True,), off)))
+    if text.count(_BULK_TAG) != tags:  # an HTML tag group where \htmlrtf is on (or in a skipped group)
+        return None
+    # every brace left must be one of a group with no brace and nothing cut out inside
+    structure = text.translate(None, _BULK_NOT_STRUCTURE).replace(b"{}", b"")
+    if b"{" in structure or b"}" in structure:
+        return None
+    text = _BULK_SILENT.sub(b"\r", _BULK_TAB_WORD.sub(b"\t", _BULK_PAR_WORD.sub(_BULK_PAR, text)))
+    # what backslashes are left start \~, \_, \'hh or a lone \' (which the tokenizer passes over,
+    # and which no replacement above can have turned into \'hh: none gives a hex digit)
+    if b"\\" in text:
+        text = text.replace(b"\\~", _BULK_NBSP).replace(b"\\_", b"-")
+        text = _LONE_BACKSLASH.sub(b"", text)
+    if b"\\" in text:  # \'hh, the only backslashes left
+        text = text.translate(_BULK_FINAL, _BULK_DROP).replace(b"\\'", b"\\x")
+        try:
+            text = codecs.escape_decode(text.replace(_BULK_ESC_BS, b"\\\\"))[0]
+        except ValueError:  # a backslash the conditions above should have ruled out: no guessing
+            return None
+    else:
+        text = text.translate(_BULK_FINAL_NO_HEX, _BULK_DROP)
+    out = text.replace(_BULK_PAR, b"\r\n").decode(default, "replace")
+    return out.replace(_BULK_NBSP.decode(), "\u00a0") if _BULK_NBSP in text else out
 
 
 def fast_deencapsulate(rtf: bytes) -> str | None:

@@ -16,6 +16,7 @@ from core.convert.body import (
     _DEENCAPSULATE,
     _PLAIN_TEXT,
     RtfError,
+    _bulk_deencapsulate,
     _document_codec,
     _rtf_walk,
     decompress_rtf,
@@ -382,11 +383,24 @@ _MODES = {"deencapsulate": _DEENCAPSULATE, "text": _PLAIN_TEXT}
 
 
 def _walk_both(rtf: bytes, walk=None) -> dict[str, str]:  # noqa: ANN001
-    """Both modes' output for one document, by the current walk or (walk='old') the oracle."""
+    """Both modes' output for one document, by the current walk, (walk='tokens') its token loop
+    alone, or (walk='old') the oracle."""
     default = _document_codec(rtf, "cp1252")
     if walk == "old":
         return {k: _old_rtf_walk(rtf, m.words, m.skip, m.html, default) for k, m in _MODES.items()}
-    return {k: _rtf_walk(rtf, m, default) for k, m in _MODES.items()}
+    return {k: _rtf_walk(rtf, m, default, bulk=walk != "tokens") for k, m in _MODES.items()}
+
+
+def _all_paths_agree(rtf: bytes) -> bool:
+    """Asserts that the token loop and the bulk path (where it takes the document) give the
+    oracle's output; True when the bulk path took it."""
+    want = _walk_both(rtf, "old")
+    assert _walk_both(rtf, "tokens") == want, rtf
+    bulk = _bulk_deencapsulate(rtf, _document_codec(rtf, "cp1252"))
+    if bulk is None:
+        return False
+    assert bulk == want["deencapsulate"], rtf
+    return True
 
 
 def _digest(data: bytes | str) -> str:
@@ -426,11 +440,19 @@ def _all_rtf_bodies(path: Path):
 _HASHES = Path(__file__).parent / "data" / "rtf_walk_hashes.json"
 
 
+# Every body of these files is Outlook's encapsulated HTML, which the bulk path must take: a
+# change that made it refuse them would lose the speed silently.
+_BULK_FILES = ("pst2john_2007_default_orxgnm.pst", "pst2john_2003_no-encryption_quickbrownfox.pst")
+
+
 def test_rtf_walk_matches_recorded_hashes_on_whole_corpus(corpus: Path) -> None:
     """Every RTF body of every readable corpus file (embedded and associated items too) gives,
-    in both modes, the output the pre-rewrite walk gave (hashes recorded before the rewrite)."""
+    in both modes, the output the pre-rewrite walk gave (hashes recorded before the rewrite); so
+    does the bulk path wherever it takes a body, and it takes every body of `_BULK_FILES` and
+    Outlook's encapsulated HTML in a byte-wise code page throughout the corpus."""
     recorded = json.loads(_HASHES.read_text(encoding="utf-8"))
     compared = 0
+    bulk: dict[str, int] = {}
     for path in corpus_files():
         if path.name not in recorded:
             continue
@@ -441,6 +463,10 @@ def test_rtf_walk_matches_recorded_hashes_on_whole_corpus(corpus: Path) -> None:
             assert want is not None, f"{path.name} {key}: an RTF body the recording does not have"
             seen.add(key)
             got = _walk_both(rtf)
+            by_bulk = _bulk_deencapsulate(rtf, _document_codec(rtf, "cp1252"))
+            if by_bulk is not None:
+                bulk[path.name] = bulk.get(path.name, 0) + 1
+                assert by_bulk == got["deencapsulate"], f"{path.name} {key}"
             rtf_hash, *mode_hashes = want.split()
             if _digest(rtf) != rtf_hash:  # the reader now gives other bytes: ask the oracle
                 assert got == _walk_both(rtf, "old"), f"{path.name} {key}"
@@ -449,7 +475,10 @@ def test_rtf_walk_matches_recorded_hashes_on_whole_corpus(corpus: Path) -> None:
                     assert _digest(text) == expected, f"{path.name} {key} {mode}"
             compared += 1
         assert seen == set(expect), f"{path.name}: bodies missing: {sorted(set(expect) - seen)[:5]}"
+        if path.name in _BULK_FILES:
+            assert bulk.get(path.name) == len(expect) >= 30, f"{path.name}: {bulk.get(path.name)} of {len(expect)}"
     assert compared >= 500
+    assert len(bulk) >= 8 and sum(bulk.values()) >= 200, bulk  # 209 bodies in 9 files when written
 
 
 def test_rtf_walk_matches_old_walk_on_writer_bodies(writer_pst: tuple[Path, dict]) -> None:
@@ -569,13 +598,14 @@ def test_rtf_walk_matches_old_walk_on_mutated_documents() -> None:
     cut control words, \\bin lengths past the end, \\uc and \\htmlrtf in odd places) and of
     the tests' own RTF give, in both modes, exactly the pre-rewrite walk's output."""
     rng = random.Random(20240605)
-    compared = 0
+    compared = bulk = 0
     for base in _BASES:
-        assert _walk_both(base) == _walk_both(base, "old")
+        _all_paths_agree(base)
         for doc in _mutants(base, rng, 1500):
-            assert _walk_both(doc) == _walk_both(doc, "old"), doc
+            bulk += _all_paths_agree(doc)
             compared += 1
     assert compared == 1500 * len(_BASES)
+    assert bulk >= 5, bulk  # these bases have \\uN, \\bin and font code pages: mostly the token loop
 
 
 def test_rtf_walk_matches_old_walk_on_mutated_corpus_bodies(corpus: Path) -> None:
@@ -589,10 +619,12 @@ def test_rtf_walk_matches_old_walk_on_mutated_corpus_bodies(corpus: Path) -> Non
             if len(bucket) < 3:
                 bucket.append(rtf)
     assert all(picked.values())
+    bulk = 0
     for bases in picked.values():
         for base in bases:
             for doc in _mutants(base, rng, 15):
-                assert _walk_both(doc) == _walk_both(doc, "old")
+                bulk += _all_paths_agree(doc)
+    assert bulk >= 15, bulk
 
 
 _TAG_PIECES = [
@@ -635,6 +667,7 @@ def test_tag_runs_in_bulk_match_the_old_walk() -> None:
     loop otherwise) give the old walk's text for random mixes of words, symbols, \\'hh, stray
     backslashes and line ends, in byte-wise and multi-byte document code pages."""
     rng = random.Random(5)
+    bulk = 0
     for _ in range(3000):
         groups = [
             b"{\\*\\htmltag"
@@ -646,4 +679,182 @@ def test_tag_runs_in_bulk_match_the_old_walk() -> None:
         ]
         for codepage in (b"1252", b"1251", b"932"):
             doc = b"{\\rtf1\\ansi\\ansicpg" + codepage + b"\\fromhtml1 x" + b"\r\n".join(groups) + b"y}"
-            assert _walk_both(doc) == _walk_both(doc, "old"), doc
+            bulk += _all_paths_agree(doc)
+    assert bulk >= 1500, bulk
+
+
+# Outlook-shaped encapsulated HTML for the bulk path (`_bulk_deencapsulate`): HTML tag groups,
+# \htmlrtf regions as Outlook nests them (groups opened and closed under \htmlrtf, \htmlrtf0 inside),
+# skipped groups with \htmlrtf0 in them, flat groups where \htmlrtf is off, escapes, \'hh.
+_OUTLOOK_HEADER = (
+    rb"{\rtf1\ansi\ansicpg1252\fromhtml1 \deff0{\fonttbl" + b"\r\n" + rb"{\f0\fswiss Arial;}" + b"\r\n"
+    rb"{\f1\fmodern\fcharset0 Courier New;}{\f2\fnil\fcharset2 Symbol;}}" + b"\r\n"
+    rb"{\colortbl\red0\green0\blue0;\red0\green0\blue255;}" + b"\r\n" + rb"\uc1\pard\plain\deftab360 \f0\fs24 "
+)
+_OUTLOOK_BODY = (
+    rb"{\*\htmltag243 <!DOCTYPE HTML>}" + b"\r\n" + rb"{\*\htmltag19 <HTML>}{\*\htmltag2 \par }"
+    rb"{\*\htmltag241 BODY \{\par \tab FONT: x\par \}}{\*\htmltag50 <BODY>}\htmlrtf \viewkind5" + b"\r\n"
+    rb"{\*\background {\shp{\*\shpinst{\sp{\sn fillColor}{\sv 16777215}}{\sp{\sn f}{\sv 1}}}}}\htmlrtf0 " + b"\r\n"
+    rb"{\*\htmltag96 <DIV>}\htmlrtf {\htmlrtf0 {\*\htmltag64}\htmlrtf {\htmlrtf0 " + b"\r\n"
+    rb"{\*\mhtmltag340 <IMG src=" + b'"http://x/a.gif"' + rb">}{\*\htmltag340 <IMG src=a.gif>}\htmlrtf  "
+    rb"{\field{\*\fldinst{HYPERLINK " + b'"http://x"' + rb"}}{\fldrslt\cf1\ul }}\htmlrtf0 " + b"\r\n"
+    rb"{\*\htmltag4  }{\*\htmltag72}\htmlrtf\par}\htmlrtf0" + b"\r\n\r\n"
+    rb"{\*\htmltag104 </DIV>}\htmlrtf }\htmlrtf0 {\*\htmltag64 <LI>}\htmlrtf {{\*\pn\pnlvlblt\pnf2{\pntxtb\'b7}}"
+    rb"\htmlrtf0 \li360 \fi-360 {\pntext *\tab}\htmlrtf {\htmlrtf0 caf\'e9 \'80 a\~b x\_y \\ \{ \} 2\'4 "
+    rb"\'zz 1\par line\line tab\tab {\*\htmltag84 <A href="
+    + b'"x"'
+    + rb">}\htmlrtf {\field{\*\fldinst{HYPERLINK "
+    + b'"x"'
+    + rb"}}{\fldrslt\cf1\ul \htmlrtf0 Link\htmlrtf }\htmlrtf0 \htmlrtf }\htmlrtf0 {\*\htmltag92 </A>}"
+    rb"{\*\htmltag156 </TD>}\htmlrtf }\tab }\htmlrtf0 {\*\htmltag58 </BODY>}{\*\htmltag27 </HTML>}"
+    rb"{\*\htmltag3 \par }}"
+)
+_OUTLOOK_DOC = _OUTLOOK_HEADER + _OUTLOOK_BODY
+
+
+def test_bulk_path_takes_outlook_html_and_gives_the_walks_text() -> None:
+    """A hand-written Outlook-shaped document (nested \\htmlrtf groups, fields, a background
+    shape, a list bullet group, escapes, \\'hh, a lone \\') is taken by the bulk path, with the
+    oracle's text, which reads as expected."""
+    assert _all_paths_agree(_OUTLOOK_DOC)
+    text = _bulk_deencapsulate(_OUTLOOK_DOC, "cp1252")
+    assert "<IMG src=a.gif>" in text and "http://x/a.gif" not in text
+    assert "*\tcaf\u00e9 \u20ac a\u00a0b x-y \\ { } 2'4 'zz 1\r\nline\r\ntab\t<A href=" in text
+    assert "BODY {\r\n\tFONT: x\r\n}" in text and "Link" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ((b"caf", rb"\u233?caf"), "\\uN"),
+        ((b"{\\pntext", b"{\\pict\\bin2 {}}{\\pntext"), "\\binN"),
+        ((b"\\fswiss Arial", b"\\fswiss\\fcharset204 Arial"), "a font in another code page"),
+        ((b"ansicpg1252", b"ansicpg932"), "a multi-byte code page"),
+        ((b"\\'80", b"\\'0d"), "\\'hh below 0x20"),
+        ((b"1\\par", b"\x01\\par"), "a placeholder byte"),
+        ((b"{\\*\\htmltag92 </A>}", b"\\htmlrtf {\\*\\htmltag92 </A>}\\htmlrtf0 "), "a tag group under \\htmlrtf"),
+        ((b"{\\*\\htmltag92 </A>}", b"{\\*\\htmltag92 </A>\\htmlrtf0 }"), "\\htmlrtf0 in a tag group"),
+        ((b"{\\*\\htmltag92 </A>}", b"{\\*\\htmltag92 </A>{\\b}}"), "a group in a tag group"),
+        ((b"{\\pntext *\\tab}", b"{\\pntext *{\\b x}\\tab}"), "a nested group where \\htmlrtf is off"),
+        ((b"{\\pntext *\\tab}", b"{\\pntext *\\htmlrtf x\\htmlrtf0 \\tab}"), "a group with \\htmlrtf inside"),
+        ((b"\\htmlrtf }\\tab", b"\\htmlrtf }}\\tab"), "an inner group closing the document's"),
+        ((b"{\\*\\htmltag3 \\par }}", b"{\\*\\htmltag3 \\par }}x"), "text after the document's group"),
+        ((b"{\\sv 1}", b"{\\sv 1" + b"{" * 14 + b"}" * 14 + b"}"), "a skipped group nested too deep"),
+        ((b"{\\*\\htmltag4  }", b"{\\*\\htmltag4  }{\\*\\*\\htmltag1 x}"), "a {\\*\\* group"),
+    ],
+)
+def test_bulk_path_refuses_what_it_cannot_take_exactly(change: tuple[bytes, bytes], why: str) -> None:
+    """Each thing outside the bulk path's conditions sends the document to the token loop, which
+    still gives the oracle's text."""
+    old, new = change
+    assert _OUTLOOK_DOC.count(old) >= 1, why
+    doc = _OUTLOOK_DOC.replace(old, new, 1)
+    assert _bulk_deencapsulate(doc, _document_codec(doc, "cp1252")) is None, why
+    assert not _all_paths_agree(doc)
+
+
+def test_bulk_path_matches_old_walk_on_mutated_outlook_documents() -> None:
+    """Thousands of mutations of the Outlook-shaped document (stray braces and \\htmlrtf words,
+    cut words, escapes, \\uN, \\bin, font tables) give the oracle's text by the bulk path whenever
+    it takes them, and by the token loop always; the bulk path takes a good share of them."""
+    rng = random.Random(11)
+    bulk = 0
+    for doc in _mutants(_OUTLOOK_DOC, rng, 3000):
+        bulk += _all_paths_agree(doc)
+    assert bulk >= 250, bulk  # 344 at this seed
+
+
+_OUTLOOK_TEXT = [
+    b"Hello ",
+    b"caf\\'e9 ",
+    b"\\'80\\'E9",
+    b"a\\~b",
+    b"\\_",
+    b"\\\\",
+    b"\\{x\\}",
+    b"\\'",
+    b"\\'4g",
+    b"x\\par y",
+    b"\\line ",
+    b"\\tab",
+    b"\r\n",
+    b"\\-",
+    b"\\*",
+    b"\\b ",
+    b"\\f1 ",
+    b"\\uc2 ",
+    b"\\par\r\n",
+    b"\\par12345678901 ",
+    b"\\li360 \\fi-360 ",
+    b"1 ",
+    b"\xe9\x80\x81",
+    b"\x00",
+    b"\\abcdefghijklmnopqrstuvwxyzabcdefghijk x",
+    b"\\htmlrtf1 ",
+    b"\\htmlrtf00 ",
+    b"\\htmlrtf-0 ",
+    b"\\htmlrtf0\\par ",
+    b"\\htmlrtf0",
+    b"\\htmlrtf",
+    b"\\htmlrtfx ",
+]
+_OUTLOOK_SKIPPED = [
+    b"{\\*\\mhtmltag84 <img src=x>}",
+    b"{\\*\\background {\\shp{\\*\\shpinst{\\sp{\\sn f}{\\sv 1}}}}}",
+    b"{\\pict\\wmetafile8 0a{0b}}",
+    b"{\\*\\x \\htmlrtf0 y{\\htmlrtf z}}",
+    b"{\\colortbl;\\red0;}",
+    b'{\\*\\fldinst{HYPERLINK "x"}}',
+    b"{\\fonttbl{\\f5 X;}}",
+    b"{\\*\\htmltagx y}",
+]
+
+
+_OUTLOOK_TAG_PIECES = [p for p in _TAG_PIECES if p not in (b"\\'01", b"\x01")]  # placeholders: bulk refuses
+
+
+def _outlook_part(rng: random.Random, depth: int) -> bytes:
+    """One random piece of an Outlook-like body: a tag group, text, a skipped group, an
+    \\htmlrtf region in one of Outlook's shapes, or a group where \\htmlrtf is off."""
+    r = rng.random()
+    if r < 0.3:
+        number = str(rng.choice([0, 4, 64, 84, 241, 12345678901])).encode()
+        return b"{\\*\\htmltag" + number + b" " + b"".join(rng.choices(_OUTLOOK_TAG_PIECES, k=rng.randint(0, 4))) + b"}"
+    if r < 0.5:
+        return rng.choice(_OUTLOOK_TEXT)
+    if r < 0.6:
+        return rng.choice(_OUTLOOK_SKIPPED)
+    if r < 0.97 and depth < 5:
+        inside = b"".join(_outlook_part(rng, depth + 1) for _ in range(rng.randint(0, 4)))
+        shape = rng.randrange(5)
+        if shape == 0:
+            return b"\\htmlrtf {\\htmlrtf0 " + inside + b"\\htmlrtf }\\htmlrtf0 "
+        if shape == 1:
+            junk = b"".join(rng.choices([b"\\par", b"\\viewkind5 ", b"{\\b x}", b"{\\chbrdr\\brdrsh M}", b"q"], k=2))
+            return b"\\htmlrtf " + junk + b"\\htmlrtf0 " + inside
+        if shape == 2:
+            return (
+                b'\\htmlrtf {\\field{\\*\\fldinst{HYPERLINK "x"}}{\\fldrslt\\cf1\\ul \\htmlrtf0 '
+                + inside
+                + b"\\htmlrtf }\\htmlrtf0 \\htmlrtf }\\htmlrtf0 "
+            )
+        if shape == 3:
+            return b"{\\pntext " + rng.choice(_OUTLOOK_TEXT) + b"\\tab}"
+        return b"{" + inside + b"}"  # a group with anything: often not for the bulk path
+    return rng.choice([b"{", b"}", b"\\htmlrtf ", b"\\htmlrtf0 "])
+
+
+def test_bulk_path_matches_old_walk_on_random_outlook_documents() -> None:
+    """Random Outlook-like documents (tag groups, nested \\htmlrtf regions, fields, skipped groups
+    with \\htmlrtf0 inside, escapes, odd \\htmlrtf parameters, stray braces) in two byte-wise code
+    pages give the oracle's text by the bulk path when it takes them and by the token loop always."""
+    rng = random.Random(3)
+    bulk = total = 0
+    for _ in range(1500):
+        body = b"".join(_outlook_part(rng, 0) for _ in range(rng.randint(1, 12)))
+        tail = rng.choice([b"}", b"}\r\n", b"}", b"}x", b""])
+        for codepage in (b"1252", b"1251"):
+            doc = _OUTLOOK_HEADER.replace(b"1252", codepage) + body + tail
+            bulk += _all_paths_agree(doc)
+            total += 1
+    assert bulk >= 400, (bulk, total)  # 500 at this seed
