@@ -729,6 +729,7 @@ def test_bulk_path_takes_outlook_html_and_gives_the_walks_text() -> None:
         ((b"caf", rb"\u233?caf"), "\\uN"),
         ((b"{\\pntext", b"{\\pict\\bin2 {}}{\\pntext"), "\\binN"),
         ((b"\\fswiss Arial", b"\\fswiss\\fcharset204 Arial"), "a font in another code page"),
+        ((b"\\fswiss Arial", b"\\fswiss\\fcharset00000002041 Arial"), "code page 1251 by its first 10 digits"),
         ((b"ansicpg1252", b"ansicpg932"), "a multi-byte code page"),
         ((b"\\'80", b"\\'0d"), "\\'hh below 0x20"),
         ((b"1\\par", b"\x01\\par"), "a placeholder byte"),
