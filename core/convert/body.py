@@ -769,6 +769,7 @@ _BULK_SCAN = re.compile(
 _BULK_PARAM = rb"(?:-\d{1,10}|\d{0,10}) ?"  # the tokenizer's optional parameter and space
 _BULK_TAG_OPEN = re.compile(rb"\{\\\*\\htmltag(?![a-zA-Z])" + _BULK_PARAM)
 _BULK_DEPTH = 12
+_BULK_MAX_NESTING = 100
 _BULK_SKIP_WORDS = b"|".join(sorted(_SKIP_DESTINATIONS))
 
 
@@ -822,7 +823,9 @@ def _bulk_deencapsulate(rtf: bytes, default: str) -> str | None:  # noqa: PLR091
         return None
     inner = doc[1:last]
     braces = inner.translate(None, _BULK_NOT_BRACES)
-    while b"{}" in braces:
+    for _ in range(_BULK_MAX_NESTING):  # one pass per level: deeper documents go to the walk
+        if b"{}" not in braces:
+            break
         braces = braces.replace(b"{}", b"")
     if braces:  # a group that does not close, or an inner group that would close the document's
         return None

@@ -741,6 +741,7 @@ def test_bulk_path_takes_outlook_html_and_gives_the_walks_text() -> None:
         ((b"\\htmlrtf }\\tab", b"\\htmlrtf }}\\tab"), "an inner group closing the document's"),
         ((b"{\\*\\htmltag3 \\par }}", b"{\\*\\htmltag3 \\par }}x"), "text after the document's group"),
         ((b"{\\sv 1}", b"{\\sv 1" + b"{" * 14 + b"}" * 14 + b"}"), "a skipped group nested too deep"),
+        ((b"{\\pntext *\\tab}", b"\\htmlrtf " + b"{" * 101 + b"}" * 101 + b"\\htmlrtf0 "), "groups nested too deep"),
         ((b"{\\*\\htmltag4  }", b"{\\*\\htmltag4  }{\\*\\*\\htmltag1 x}"), "a {\\*\\* group"),
     ],
 )
