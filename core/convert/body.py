@@ -764,7 +764,9 @@ _BULK_ESCAPES = {b"\\": _BULK_ESC_BS, b"{": _BULK_ESC_OPEN, b"}": _BULK_ESC_CLOS
 # path cannot take (group 1 None). A mapped \fcharset is looked for as a prefix of the digits: the
 # tokenizer reads at most 10 of them (\fcharset00000002041 is 204 and the text "1").
 _BULK_SCAN = re.compile(
-    rb"\\(?:([\\{}])|u-?\d|'[01]|fcharset0*(?:" + b"|".join(str(cs).encode() for cs in _FCHARSET_CODEC) + rb"))"
+    rb"\\(?=[\\{}u'f])(?:([\\{}])|u-?\d|'[01]|fcharset0*(?:"  # the lookahead only saves time
+    + b"|".join(str(cs).encode() for cs in _FCHARSET_CODEC)
+    + rb"))"
 )
 _BULK_PARAM = rb"(?:-\d{1,10}|\d{0,10}) ?"  # the tokenizer's optional parameter and space
 _BULK_TAG_OPEN = re.compile(rb"\{\\\*\\htmltag(?![a-zA-Z])" + _BULK_PARAM)
