@@ -1,11 +1,14 @@
 """Property types (MS-OXCDATA 2.11.1) and helpers to split a property tag."""
 
+from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
 __all__ = [
     "PropType",
     "MV_FLAG",
     "XPROP_TYPE_NAMES",
+    "value_fits",
     "prop_id",
     "prop_type",
     "make_tag",
@@ -91,3 +94,39 @@ XPROP_TYPE_NAMES: dict[int, str] = {
     PropType.PT_MV_BINARY: "BinaryArray",
     PropType.PT_MV_CLSID: "CLSIDArray",
 }
+
+
+# The Python values each MAPI type is sent from (PSTs written by other tools sometimes store a
+# named property with another type than its definition: such a value is not sent).
+_PY_TYPES: dict[int, tuple[type, ...]] = {
+    PropType.PT_SHORT: (int,),
+    PropType.PT_LONG: (int,),
+    PropType.PT_I8: (int,),
+    PropType.PT_FLOAT: (float, int),
+    PropType.PT_DOUBLE: (float, int),
+    PropType.PT_APPTIME: (float, int),
+    PropType.PT_CURRENCY: (int,),
+    PropType.PT_BOOLEAN: (bool,),
+    PropType.PT_STRING8: (str,),
+    PropType.PT_UNICODE: (str,),
+    PropType.PT_SYSTIME: (datetime,),
+    PropType.PT_BINARY: (bytes,),
+    PropType.PT_CLSID: (bytes, str),
+}
+
+
+def value_fits(prop: Any, value: object) -> bool:
+    """Whether `value` can be sent as the MAPI type of `prop` (a Tag or Named)."""
+    ptype = prop.type
+    if ptype & MV_FLAG:
+        return isinstance(value, (list, tuple)) and all(_scalar_fits(ptype & ~MV_FLAG, v) for v in value)
+    return _scalar_fits(ptype, value)
+
+
+def _scalar_fits(ptype: int, value: object) -> bool:
+    kinds = _PY_TYPES.get(ptype)
+    if kinds is None:
+        return False
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)

@@ -97,13 +97,7 @@ def _body(body: Body) -> Any:
 def _set_extended(item: Any, payload: Payload) -> None:
     cls = type(item)
     setattr(item, props.register(PidNamePstImportSourceKey, cls), payload.source_key)
-    for ext in payload.extended:
-        if ext.prop == PidNamePstImportSourceKey:
-            continue
-        if not props.value_fits(ext.prop, ext.value):
-            # PSTs written by other tools sometimes store a named property with another type.
-            payload.problems.append(f"property {props.attr_name(ext.prop)} not kept: its value does not fit its type")
-            continue
+    for ext in props.sendable(payload):
         try:
             name = props.register(ext.prop, cls)
         except ValueError as exc:  # a MAPI type EWS cannot carry

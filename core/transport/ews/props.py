@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC as dt_utc
 from datetime import datetime
 
 from exchangelib import CalendarItem, Contact, DistributionList, ExtendedProperty, Message, Task
 from exchangelib.ewsdatetime import UTC, EWSDateTime
 
-from core.mapi import MV_FLAG, XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, PropType, Tag
+from core.convert.payload import ExtendedProp, Payload
+from core.mapi import XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, Tag, value_fits
 
 ITEM_CLASSES = (Message, CalendarItem, Contact, Task, DistributionList)
 _lock = threading.Lock()
@@ -82,40 +84,14 @@ def wire_value(value: object) -> object:
     return value
 
 
-_SCALAR_CHECKS: dict[int, tuple[type, ...]] = {
-    PropType.PT_SHORT: (int,),
-    PropType.PT_LONG: (int,),
-    PropType.PT_I8: (int,),
-    PropType.PT_FLOAT: (float, int),
-    PropType.PT_DOUBLE: (float, int),
-    PropType.PT_APPTIME: (float, int),
-    PropType.PT_CURRENCY: (int,),
-    PropType.PT_BOOLEAN: (bool,),
-    PropType.PT_STRING8: (str,),
-    PropType.PT_UNICODE: (str,),
-    PropType.PT_SYSTIME: (datetime,),
-    PropType.PT_BINARY: (bytes,),
-    PropType.PT_CLSID: (bytes, str),
-}
-
-
-def value_fits(prop: Tag | Named, value: object) -> bool:
-    """Whether `value` can be sent as `prop`'s MAPI type."""
-    ptype = prop.type
-    if ptype & MV_FLAG:
-        single = ptype & ~MV_FLAG
-        return isinstance(value, (list, tuple)) and all(
-            value_fits(type(prop)(*_with_type(prop, single)), v) for v in value
-        )
-    kinds = _SCALAR_CHECKS.get(ptype)
-    if kinds is None:
-        return False
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    return isinstance(value, kinds)
-
-
-def _with_type(prop: Tag | Named, ptype: int) -> tuple:
-    if isinstance(prop, Tag):
-        return (prop.id, ptype)
-    return (prop.guid, prop.key, ptype)
+def sendable(payload: Payload) -> Iterator[ExtendedProp]:
+    """The payload's extended properties other than the stamp (sent apart) whose value fits their
+    type; a misfit is noted in the payload's problems."""
+    for ext in payload.extended:
+        if ext.prop == PidNamePstImportSourceKey:
+            continue
+        if not value_fits(ext.prop, ext.value):
+            # PSTs written by other tools sometimes store a named property with another type.
+            payload.problems.append(f"property {attr_name(ext.prop)} not kept: its value does not fit its type")
+            continue
+        yield ext

@@ -116,13 +116,7 @@ def extended_property(prop: Tag | Named, value: object) -> str:
 
 def _extended(payload: Payload) -> str:
     out = [extended_property(PidNamePstImportSourceKey, payload.source_key)]
-    for ext in payload.extended:
-        if ext.prop == PidNamePstImportSourceKey:
-            continue
-        if not props.value_fits(ext.prop, ext.value):
-            # PSTs written by other tools sometimes store a named property with another type.
-            payload.problems.append(f"property {props.attr_name(ext.prop)} not kept: its value does not fit its type")
-            continue
+    for ext in props.sendable(payload):
         try:
             out.append(extended_property(ext.prop, ext.value))
         except ValueError as exc:

@@ -27,7 +27,6 @@ from typing import Any
 
 from core.convert.payload import ExtendedProp, MimePayload, Payload
 from core.mapi import (
-    MV_FLAG,
     SOURCE_KEY_HEADER,
     PidLidTaskDueDate,
     PidLidTaskStartDate,
@@ -37,55 +36,15 @@ from core.mapi import (
     PidTagFlagStatus,
     PidTagMessageFlags,
     PidTagTransportMessageHeaders,
-    PropType,
     followupComplete,
     followupFlagged,
+    value_fits,
 )
 from core.transport.graph import wire
 
 _IMPORTANCE = {"low": "low", "normal": "normal", "high": "high"}
 # Header block kept in PidTagTransportMessageHeaders at most this long (Exchange's own cap is 64 KB).
 MAX_HEADER_BLOCK = 64 * 1024
-
-_SCALAR_TYPES: dict[int, tuple[type, ...]] = {
-    PropType.PT_SHORT: (int,),
-    PropType.PT_LONG: (int,),
-    PropType.PT_I8: (int,),
-    PropType.PT_FLOAT: (float, int),
-    PropType.PT_DOUBLE: (float, int),
-    PropType.PT_APPTIME: (float, int),
-    PropType.PT_CURRENCY: (int,),
-    PropType.PT_BOOLEAN: (bool,),
-    PropType.PT_STRING8: (str,),
-    PropType.PT_UNICODE: (str,),
-    PropType.PT_BINARY: (bytes, bytearray),
-    PropType.PT_CLSID: (bytes, str),
-}
-
-
-def value_fits(prop: Any, value: Any) -> bool:
-    """Whether `value` can be sent as `prop`'s MAPI type (PSTs sometimes hold another type)."""
-    from datetime import datetime
-
-    ptype = prop.type
-    if ptype & MV_FLAG:
-        return isinstance(value, (list, tuple)) and all(_fits(ptype & ~MV_FLAG, v) for v in value)
-    if ptype == PropType.PT_SYSTIME:
-        return isinstance(value, datetime)
-    return _fits(ptype, value)
-
-
-def _fits(ptype: int, value: Any) -> bool:
-    from datetime import datetime
-
-    if ptype == PropType.PT_SYSTIME:
-        return isinstance(value, datetime)
-    kinds = _SCALAR_TYPES.get(ptype)
-    if kinds is None:
-        return False
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    return isinstance(value, kinds)
 
 
 def extended_properties(payload: Payload, extra: list[ExtendedProp] | None = None, skip: tuple = ()) -> dict[str, list]:
