@@ -16,6 +16,7 @@ ENGINE_TESTS = Path(__file__).resolve().parent.parent / "engine"
 sys.path.insert(0, str(ENGINE_TESTS))
 
 from helpers import PASSWORD, SVC  # noqa: E402
+from sandbox_fixtures import _isolated  # noqa: E402,F401 - secrets from the environment, journals under tmp
 
 from core.sandbox.pstwriter import generate  # noqa: E402
 from core.sandbox.server.app import Sandbox  # noqa: E402
@@ -39,15 +40,6 @@ class Fleet:
 
     def expected(self, mailbox: str) -> int:
         return ITEMS_PER_PST * len(self.psts[mailbox])
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The service account's password from the environment, journals under tmp, no OS keyring."""
-    monkeypatch.setenv("PSTIMPORT_PASSWORD", PASSWORD)
-    monkeypatch.setenv("PSTIMPORT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("PSTIMPORT_KEYRING", "none")
-    monkeypatch.delenv("PSTIMPORT_AUTODISCOVER_URL", raising=False)
 
 
 @pytest.fixture

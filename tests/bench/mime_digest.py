@@ -55,15 +55,20 @@ def digest_file(path: Path) -> dict[str, str]:
                     except ConversionError as exc:
                         out[key] = f"error: {exc}"
                         continue
-                    h = hashlib.sha256()
-                    if isinstance(payload, MimePayload):
-                        h.update(payload.mime)
-                        h.update(repr((payload.extended, payload.is_read, payload.is_draft)).encode())
-                    else:
-                        h.update(repr(payload).encode())
-                    h.update(repr(payload.problems).encode())
-                    out[key] = h.hexdigest()
+                    out[key] = payload_digest(payload)
     return out
+
+
+def payload_digest(payload: object) -> str:
+    """SHA-256 over what a conversion gives: the MIME and what travels beside it, or the typed payload."""
+    h = hashlib.sha256()
+    if isinstance(payload, MimePayload):
+        h.update(payload.mime)
+        h.update(repr((payload.extended, payload.is_read, payload.is_draft)).encode())
+    else:
+        h.update(repr(payload).encode())
+    h.update(repr(payload.problems).encode())  # type: ignore[attr-defined]
+    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,6 @@ items, their order, their counts and everything convert() makes of them equal th
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import subprocess
 import sys
@@ -14,9 +13,9 @@ import pytest
 import core.convert.mime as mime_module
 import core.pst.reader as reader
 from core.convert import ConversionError, ConvertContext, convert
-from core.convert.payload import MimePayload
 from core.pst import open_pst
 from core.pst.model import Item
+from tests.bench.mime_digest import payload_digest
 
 from .test_items import READ_DIRECTLY
 from .test_scan import manifest_ipm_folders, readable_files
@@ -85,14 +84,7 @@ def digests(path: Path, threshold: int, monkeypatch: pytest.MonkeyPatch) -> dict
                     except ConversionError as exc:
                         out[key] = (f"error: {exc}", problems)
                         continue
-                    h = hashlib.sha256()
-                    if isinstance(payload, MimePayload):
-                        h.update(payload.mime)
-                        h.update(repr((payload.extended, payload.is_read, payload.is_draft)).encode())
-                    else:
-                        h.update(repr(payload).encode())
-                    h.update(repr(payload.problems).encode())
-                    out[key] = (h.hexdigest(), problems)
+                    out[key] = (payload_digest(payload), problems)
     return out
 
 
