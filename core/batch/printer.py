@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from core.batch.events import BatchFinished, BatchStarted, MailboxEvent, MailboxFinished, MailboxQueued, MailboxStarted
-from core.engine.printer import FolderRow
+from core.engine.printer import FolderRow, LiveArea, clip_left
 from core.events import (
     Event,
     FolderFinished,
@@ -69,11 +69,11 @@ class BatchHumanPrinter:
     def __init__(self, out: TextIO = sys.stdout, live: bool | None = None, folders: bool = False) -> None:
         self.out = out
         self.live = out.isatty() if live is None else live
+        self.area = LiveArea(out, self.live)
         self.folders = folders
         self.rows: dict[tuple[str, str], _Mailbox] = {}
         self.started: BatchStarted | None = None
         self._lock = threading.Lock()
-        self._drawn = 0
         self._last_draw = 0.0
         self._last_plain = time.monotonic()
         self._t0 = time.monotonic()
@@ -87,10 +87,7 @@ class BatchHumanPrinter:
         return mailbox if store == "mailbox" else f"{mailbox} (archive)"
 
     def _line(self, text: str) -> None:
-        if self.live:
-            self._erase()
-        self.out.write(text + "\n")
-        self.out.flush()
+        self.area.line(text)
 
     def _handle(self, e: Event) -> None:
         if isinstance(e, BatchStarted):
@@ -193,8 +190,7 @@ class BatchHumanPrinter:
 
     def _batch_finished(self, e: BatchFinished) -> None:
         if self.live:
-            self._draw()
-            self._drawn = 0
+            self._draw(keep=True)
         state = "interrupted" if e.interrupted else "finished"
         verb = "would import" if self.started is not None and self.started.dry_run else "imported"
         self.out.write(
@@ -230,12 +226,7 @@ class BatchHumanPrinter:
             f"{rate:.1f} items/s now, {int(time.monotonic() - self._t0)} s"
         )
 
-    def _erase(self) -> None:
-        if self._drawn:
-            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
-
-    def _draw(self) -> None:
+    def _draw(self, keep: bool = False) -> None:
         size = shutil.get_terminal_size((110, 30))
         width, height = size.columns, size.lines
         name_w = max(width - 58, 20)
@@ -247,7 +238,7 @@ class BatchHumanPrinter:
         for r in rows:
             if len(lines) > budget:
                 break
-            label = r.label if len(r.label) <= name_w else "…" + r.label[-(name_w - 1) :]
+            label = clip_left(r.label, name_w)
             lines.append(
                 f"{label:<{name_w}} {r.psts:>4} {r.planned:>7} {r.imported:>7} {r.skipped:>6} {r.failed:>5} "
                 f"{r.rate:>6.1f} {r.throttled:>4}  {r.state}"
@@ -266,10 +257,7 @@ class BatchHumanPrinter:
         if hidden > 0:
             lines.append(f"… and {hidden} more mailbox(es)")
         lines.append(self._summary())
-        self._erase()
-        self.out.write("\n".join(line[:width] for line in lines) + "\n")
-        self.out.flush()
-        self._drawn = len(lines)
+        self.area.draw(lines, width, keep)
 
 
 @dataclass(frozen=True)

@@ -56,16 +56,48 @@ class FolderRow:
         self.state = "waiting"
 
 
+def clip_left(label: str, width: int) -> str:
+    """`label` in at most `width` characters, its start replaced by "…" when too long (paths end in what matters)."""
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
+
+
+class LiveArea:
+    """Where a human printer writes: lines that stay, and on a TTY a block redrawn in place below them."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self._drawn = 0
+
+    def line(self, text: str) -> None:
+        """A line that stays, written where the block was (the next `draw` puts it back below)."""
+        self.erase()
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def draw(self, lines: list[str], width: int, keep: bool = False) -> None:
+        """Replace the block with `lines`, each cut to `width`; with `keep` it stays on screen for good."""
+        self.erase()
+        self.out.write("\n".join(line[:width] for line in lines) + "\n")
+        self.out.flush()
+        self._drawn = 0 if keep else len(lines)
+
+    def erase(self) -> None:
+        if self._drawn:
+            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+
 class HumanPrinter:
     """Plain lines (not a TTY) or a live table redrawn in place (TTY)."""
 
     def __init__(self, out: TextIO = sys.stdout, live: bool | None = None) -> None:
         self.out = out
         self.live = out.isatty() if live is None else live
+        self.area = LiveArea(out, self.live)
         self.rows: dict[tuple, FolderRow] = {}
         self.progress: Progress | None = None
         self.throttled = 0
-        self._drawn = 0
         self._last_draw = 0.0
         self._last_plain = 0.0
         self._lock = threading.Lock()
@@ -79,10 +111,7 @@ class HumanPrinter:
         return (pst, tuple(path))
 
     def _line(self, text: str) -> None:
-        if self.live:
-            self._erase()
-        self.out.write(text + "\n")
-        self.out.flush()
+        self.area.line(text)
 
     def _handle(self, e: Event) -> None:
         if isinstance(e, FolderPlanned):
@@ -142,8 +171,7 @@ class HumanPrinter:
                 self._line(self._summary(e))
         elif isinstance(e, RunFinished):
             if self.live:
-                self._draw()
-                self._drawn = 0
+                self._draw(keep=True)
             verb = "would import" if self.dry_run else "imported"
             self.out.write(
                 f"{'interrupted' if e.interrupted else 'finished'}: {verb} {e.imported}, already there "
@@ -170,25 +198,17 @@ class HumanPrinter:
             f"{p.items_per_second:.1f} items/s, ETA {_fmt_eta(p.eta_seconds)}, {p.concurrency} thread(s)"
         )
 
-    def _erase(self) -> None:
-        if self._drawn:
-            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
-
-    def _draw(self) -> None:
+    def _draw(self, keep: bool = False) -> None:
         width = shutil.get_terminal_size((100, 24)).columns
         height = shutil.get_terminal_size((100, 24)).lines
         lines = [f"{'folder':<{max(width - 40, 20)}} {'items':>7} {'done':>7} {'skip':>6} {'fail':>5}  state"]
         rows = list(self.rows.values())
         active = [r for r in rows if r.state == "reading"] + [r for r in rows if r.state != "reading"]
         for r in active[: max(height - 4, 3)]:
-            label = r.label if len(r.label) <= width - 40 else "…" + r.label[-(width - 41) :]
+            label = clip_left(r.label, width - 40)
             lines.append(
                 f"{label:<{max(width - 40, 20)}} {r.planned:>7} {r.imported:>7} {r.skipped:>6} {r.failed:>5}  {r.state}"
             )
         if self.progress:
             lines.append(self._summary(self.progress))
-        self._erase()
-        self.out.write("\n".join(line[:width] for line in lines) + "\n")
-        self.out.flush()
-        self._drawn = len(lines)
+        self.area.draw(lines, width, keep)
