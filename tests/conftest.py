@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.need import missing
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "pst-corpus"
@@ -18,7 +20,7 @@ CORPUS = SHARED / "pst-corpus"
 def corpus_dir() -> Path:
     """The shared corpus of real PST/OST files (../shared/pst-corpus)."""
     if not (CORPUS / "manifest.json").is_file():
-        pytest.skip(f"the PST corpus is not at {CORPUS} (set PSTIMPORT_SHARED to the shared/ folder)")
+        missing("corpus", f"the PST corpus is not at {CORPUS} (set PSTIMPORT_SHARED to the shared/ folder)")
     return CORPUS
 
 
@@ -34,5 +36,32 @@ def readpst() -> str:
     """The readpst binary (Debian pst-utils)."""
     path = shutil.which("readpst")
     if path is None:
-        pytest.skip("readpst is not installed (apt-get install pst-utils); .ci/run installs it")
+        missing("readpst", "readpst is not installed (apt-get install pst-utils); .ci/run installs it")
     return path
+
+
+@pytest.fixture(scope="session")
+def gromox_server():
+    """gromox, a real open-source EWS server (../shared/gromox), started once per session on 127.0.0.1.
+
+    Lease a mailbox of your own with `gromox_server.lease()` (or use the `gromox_mailbox` fixture).
+    """
+    from tests.gromox import GromoxUnavailable, make_gromox
+
+    gx = make_gromox(SHARED)
+    try:
+        gx.check()
+        gx.lease()  # start the first instance now, so a broken install is one clear skip or failure
+    except GromoxUnavailable as exc:
+        missing("gromox", str(exc))
+    try:
+        yield gx
+    finally:
+        gx.stop()
+        shutil.rmtree(gx.base, ignore_errors=True)
+
+
+@pytest.fixture
+def gromox_mailbox(gromox_server):
+    """A gromox mailbox that no other test uses (GromoxMailbox: email, password, ews_url)."""
+    return gromox_server.lease()

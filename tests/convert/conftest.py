@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.need import missing
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("PSTIMPORT_CORPUS", REPO.parent / "shared" / "pst-corpus"))
 READPST = shutil.which("readpst")
@@ -30,14 +32,14 @@ def corpus_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
-        pytest.skip(f"PST corpus not found at {CORPUS}")
+        missing("corpus", f"PST corpus not found at {CORPUS}")
     return CORPUS
 
 
 @pytest.fixture(scope="session")
 def readpst() -> str:
     if READPST is None:
-        pytest.skip("readpst (Debian pst-utils) is not installed")
+        missing("readpst", "readpst (Debian pst-utils) is not installed")
     return READPST
 
 

@@ -11,6 +11,7 @@ import pytest
 from helpers import ALICE, PASSWORD, make_profile, run_profile, stamped_items
 
 from core.sandbox.server.app import Sandbox
+from tests.need import missing
 from tests.sandbox.conftest import SERVER_SCHEMA, SchemaChecker
 
 ODD = "aspose-net_passwordprotectedPST.pst"  # GB2312 names, RTF with a bad CRC, many named properties
@@ -20,7 +21,7 @@ ODD = "aspose-net_passwordprotectedPST.pst"  # GB2312 names, RTF with a bad CRC,
 def checked_sandbox(tmp_path: Path):
     """A sandbox that refuses schema-invalid requests (as Exchange does) and a validator over every exchange."""
     if SERVER_SCHEMA is None:
-        pytest.skip("../shared/ews-schema is missing")
+        missing("shared", "../shared/ews-schema is missing")
     checker = SchemaChecker()
     with Sandbox(tmp_path / "sandbox", users={ALICE: PASSWORD}, schema_dir=SERVER_SCHEMA, on_exchange=checker) as sb:
         yield sb, checker

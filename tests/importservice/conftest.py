@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.need import missing
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "pst-corpus"
 
@@ -126,7 +128,7 @@ def sample_psts(tmp_path: Path) -> Path:
     sources = ["pst2john_2003_no-encryption_quickquick.pst", "enron-edrm_sample_32-bit.pst",
                "process-pst_four_nesting_levels.pst"]  # fmt: skip
     if not all((CORPUS / s).exists() for s in sources):
-        pytest.skip(f"PST corpus missing at {CORPUS}")
+        missing("corpus", f"PST corpus missing at {CORPUS}")
     root = tmp_path / "psts"
     (root / "Sales Team").mkdir(parents=True)
     shutil.copy(CORPUS / sources[0], root / "Alice Archive.PST")

@@ -26,6 +26,7 @@ from core.importservice.watch import (
     is_locked,
     open_for_writing,
 )
+from tests.need import missing
 
 from .conftest import CORPUS
 
@@ -36,7 +37,7 @@ BROKEN = "BROKEN_aspose-net_AddingBulkMessagesWithImprovedPerformance_bad-header
 
 def _need_corpus() -> None:
     if not all((CORPUS / n).exists() for n in [*GOOD, BROKEN]):
-        pytest.skip(f"PST corpus missing at {CORPUS}")
+        missing("corpus", f"PST corpus missing at {CORPUS}")
 
 
 class Recorder:

@@ -13,6 +13,7 @@ import pytest
 
 from core.importservice.mapping import load_profile
 from core.importservice.watch import EngineImporter, MailboxRule, Watcher
+from tests.need import missing
 
 from .conftest import CORPUS
 from .test_watch import BROKEN, GOOD, Crash, CrashOn
@@ -28,7 +29,7 @@ def sandbox(tmp_path, monkeypatch):
     if not EngineImporter.available():
         pytest.skip("the import engine is not available")
     if not all((CORPUS / n).exists() for n in [*GOOD, BROKEN]):
-        pytest.skip(f"PST corpus missing at {CORPUS}")
+        missing("corpus", f"PST corpus missing at {CORPUS}")
     from core.sandbox.server.app import Sandbox
 
     monkeypatch.setenv("PSTIMPORT_STATE_DIR", str(tmp_path / "engine-state"))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.need import missing
+
 from .ndb_digest import ndb_file_digest
 
 FIXTURE = Path(__file__).with_name("ndb_digests.json")
@@ -34,7 +36,7 @@ def test_corpus_matches_recorded_ndb_digests() -> None:
     """Every corpus file (broken ones included: their errors are pinned) reads to its recorded NDB digest."""
     names = _corpus_files()
     if not names:
-        pytest.skip(f"PST corpus not found at {_CORPUS}")
+        missing("corpus", f"PST corpus not found at {_CORPUS}")
     corpus = {k[len("corpus/") :]: v for k, v in _RECORDED.items() if k.startswith("corpus/")}
     assert sorted(corpus) == names  # a new corpus file needs its digest recorded
     differ = [name for name in names if ndb_file_digest(_CORPUS / name) != corpus[name]]

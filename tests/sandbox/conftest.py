@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED
+from tests.need import missing
 
 SCHEMA_DIR = SHARED / "ews-schema"
 SAMPLES_DIR = SHARED / "ews-samples"
@@ -23,7 +24,7 @@ SERVER_SCHEMA = SCHEMA_DIR if (SCHEMA_DIR / "types.xsd").is_file() else None
 def need_shared(path: Path) -> Path:
     """`path` under ../shared, or skip the test saying what is missing."""
     if not path.exists():
-        pytest.skip(f"{path} is missing (set PSTIMPORT_SHARED to the shared/ folder)")
+        missing("shared", f"{path} is missing (set PSTIMPORT_SHARED to the shared/ folder)")
     return path
 
 

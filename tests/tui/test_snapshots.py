@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS
+from tests.need import missing
 from tests.tui.conftest import GOOD_PST
 from tui.app import make_app
 from tui.screens.run import RunOutcome
@@ -45,7 +46,7 @@ def wizard_state() -> WizardState:
     from tui import services
 
     if not (CORPUS / GOOD_PST).is_file():
-        pytest.skip(f"the PST corpus is not at {CORPUS}")
+        missing("corpus", f"the PST corpus is not at {CORPUS}")
     # a fixed path, so the review screen's YAML renders the same wherever the checkout lives
     stable = Path("/tmp/pstimport-snapshot-psts") / GOOD_PST
     if not stable.is_file() or stable.stat().st_size != (CORPUS / GOOD_PST).stat().st_size:

@@ -1,0 +1,146 @@
+"""A private gromox (grommunio's open-source EWS server, ../shared/gromox) for tests: a second,
+independent EWS implementation beside our sandbox.
+
+One instance per test session, started by `../shared/gromox/start.sh` on 127.0.0.1 with a pool of
+users; each test leases mailboxes of its own (`Gromox.lease()`), so tests never see each other's
+items and no test has to clean up. When the pool runs out, another instance is started.
+
+Where gromox is not Exchange, tests name the deviation with one of the `DEVIATION_*` texts below
+(from ../shared/gromox/README.md), so a reader sees why a check differs on gromox.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Where ../shared/gromox/README.md says gromox differs from Exchange.
+DEVIATION_AUTH = "gromox: Basic auth only over plain HTTP (no NTLM, OAuth or TLS)"
+DEVIATION_DISTLIST = (
+    "gromox: no distribution lists (CreateItem of t:DistributionList is a request-level SOAP fault E-3045)"
+)
+DEVIATION_DOUBLE_PROP = "gromox: FindItem may return the same ExtendedProperty twice on calendar items and tasks"
+DEVIATION_MAPI_RECURRENCE = "gromox: recurrence sent as MAPI properties is not applied (reads back as Single)"
+DEVIATION_RECEIVED = "gromox: DateTimeReceived is empty on items created from MIME without a Received: header"
+DEVIATION_IMPERSONATION = "gromox: impersonation and Autodiscover are untested there (README)"
+
+POOL_SIZE = 64
+START_TIMEOUT = 180
+
+
+class GromoxUnavailable(Exception):
+    """gromox is not installed here, or would not start: the reason, for a skip message."""
+
+
+@dataclass(frozen=True)
+class GromoxMailbox:
+    email: str
+    password: str
+    ews_url: str
+
+
+@dataclass
+class _Instance:
+    state: Path
+    ews_url: str
+    users: list[tuple[str, str]]
+    next: int = 0
+
+
+@dataclass
+class Gromox:
+    """Running gromox instances and the mailboxes not yet leased."""
+
+    shared: Path
+    base: Path
+    instances: list[_Instance] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def start_sh(self) -> Path:
+        return self.shared / "gromox" / "start.sh"
+
+    def check(self) -> None:
+        """Raise GromoxUnavailable with a reason when gromox cannot run here."""
+        if not self.start_sh.is_file():
+            raise GromoxUnavailable(f"gromox is not at {self.start_sh.parent} (set PSTIMPORT_SHARED)")
+        prefix = Path(os.environ.get("GROMOX_PREFIX", "/opt/gromox"))
+        if not (prefix / "libexec" / "gromox" / "http").exists():
+            raise GromoxUnavailable(
+                f"gromox is not installed in {prefix}: run `sudo bash {self.shared / 'gromox' / 'install.sh'}` "
+                "(.ci/run does it)"
+            )
+
+    def _start(self) -> _Instance:
+        n = next(self._ids)
+        state = self.base / f"gx{n}"
+        users = [(f"t{n}u{i:03d}@sandbox.test", f"Pw-{secrets.token_hex(6)}") for i in range(1, POOL_SIZE + 1)]
+        env = dict(os.environ, GROMOX_USERS=" ".join(f"{e}:{p}" for e, p in users))
+        proc = subprocess.run(
+            ["bash", str(self.start_sh), str(state)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise GromoxUnavailable("gromox start.sh failed: " + " | ".join(tail))
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        inst = _Instance(state=state, ews_url=info["ews_url"], users=users)
+        self.instances.append(inst)
+        return inst
+
+    def lease(self) -> GromoxMailbox:
+        """A mailbox nobody else in this session uses."""
+        with self._lock:
+            inst = next((i for i in self.instances if i.next < len(i.users)), None) or self._start()
+            email, password = inst.users[inst.next]
+            inst.next += 1
+            return GromoxMailbox(email=email, password=password, ews_url=inst.ews_url)
+
+    def fresh_server(self) -> GromoxMailbox:
+        """A mailbox on a gromox instance of its own (a 'new server'), same address as no other."""
+        with self._lock:
+            inst = self._start()
+            email, password = inst.users[0]
+            inst.next = 1
+            return GromoxMailbox(email=email, password=password, ews_url=inst.ews_url)
+
+    def stop(self) -> None:
+        stop_sh = self.shared / "gromox" / "stop.sh"
+        for inst in self.instances:
+            subprocess.run(
+                ["bash", str(stop_sh), str(inst.state)],
+                capture_output=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        self.instances.clear()
+
+
+def make_gromox(shared: Path) -> Gromox:
+    """A Gromox handle with its state under a fresh temp dir (short path: MariaDB's socket path)."""
+    base = Path(tempfile.mkdtemp(prefix="pstimport-gx-"))
+    return Gromox(shared=shared, base=base)
+
+
+def exchangelib_account(mb: GromoxMailbox):  # noqa: ANN201 - exchangelib type, imported lazily
+    """A plain exchangelib Account on a gromox mailbox (Basic auth; see DEVIATION_AUTH)."""
+    from exchangelib import DELEGATE, Account, Configuration, Credentials
+    from exchangelib.transport import BASIC
+
+    cfg = Configuration(
+        service_endpoint=mb.ews_url, auth_type=BASIC, credentials=Credentials(mb.email, mb.password), max_connections=4
+    )
+    return Account(primary_smtp_address=mb.email, config=cfg, autodiscover=False, access_type=DELEGATE)
