@@ -11,30 +11,50 @@ from __future__ import annotations
 
 import base64
 import binascii
-import struct
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 
 from lxml import etree
 
 from core.mapi import props as mapi
 from core.sandbox.server import mimefields
+from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the service's public names
+    DISTINGUISHED_PROPERTY_SETS,
+    E_NS,
+    FLAGS_KEY,
+    M_NS,
+    SOAP_NS,
+    STORE_ERRORS,
+    T_NS,
+    XSD_NS,
+    XSI_NS,
+    EwsFault,
+    M,
+    OpError,
+    Principal,
+    Request,
+    S,
+    T,
+    _bool,
+    _compile_restriction,
+    _kids,
+    _local,
+    _page,
+    _paging,
+    _sub,
+    _xml_bool,
+    change_key,
+    decode_id,
+    element_to_json,
+    encode_id,
+    ext_key,
+    json_to_element,
+    normalise_value,
+    parse_extended_property,
+)
+from core.sandbox.server.ewsread import ItemReads
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema, SchemaViolation
-from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
-
-# --- wire constants (EWS, MS-OXWS*) ---------------------------------------------------------
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-M_NS = "http://schemas.microsoft.com/exchange/services/2006/messages"
-T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
-E_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-XSD_NS = "http://www.w3.org/2001/XMLSchema"
-S = f"{{{SOAP_NS}}}"
-M = f"{{{M_NS}}}"
-T = f"{{{T_NS}}}"
+from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError
 
 # What the server says it is (ServerVersionInfo): build numbers and schema version per flavour.
 # exchangelib maps V2017_07_11 (on-premises 2016/2019) and V2018_01_08 (Exchange Online) to its
@@ -64,20 +84,6 @@ FLAVOURS: dict[str, dict[str, str]] = {
 }
 DEFAULT_FLAVOUR = "exchange2019"
 
-# DistinguishedPropertySetId names (MS-OXWSXPROP) and the property sets they stand for.
-DISTINGUISHED_PROPERTY_SETS = {
-    "Meeting": mapi.PSETID_Meeting,
-    "Appointment": mapi.PSETID_Appointment,
-    "Common": mapi.PSETID_Common,
-    "PublicStrings": mapi.PS_PUBLIC_STRINGS,
-    "Address": mapi.PSETID_Address,
-    "InternetHeaders": mapi.PS_INTERNET_HEADERS,
-    "CalendarAssistant": mapi.PSETID_CalendarAssistant,
-    "UnifiedMessaging": mapi.PSETID_UnifiedMessaging,
-    "Task": mapi.PSETID_Task,
-    "Sharing": mapi.PSETID_Sharing,
-}
-_INT_TYPES = {"Integer", "Short", "Long", "Error", "Currency"}
 
 # Item kinds (CreateItem element names) and their default message class and folder.
 ITEM_KINDS = {
@@ -90,82 +96,6 @@ ITEM_KINDS = {
     "Task": ("IPM.Task", "tasks"),
 }
 
-# Element order of ItemType and MessageType in types.xsd: responses must follow it.
-ITEM_TYPE_ORDER = (
-    "MimeContent",
-    "ItemId",
-    "ParentFolderId",
-    "ItemClass",
-    "Subject",
-    "Sensitivity",
-    "Body",
-    "Attachments",
-    "DateTimeReceived",
-    "Size",
-    "Categories",
-    "Importance",
-    "InReplyTo",
-    "IsSubmitted",
-    "IsDraft",
-    "IsFromMe",
-    "IsResend",
-    "IsUnmodified",
-    "InternetMessageHeaders",
-    "DateTimeSent",
-    "DateTimeCreated",
-    "ResponseObjects",
-    "ReminderDueBy",
-    "ReminderIsSet",
-    "ReminderNextTime",
-    "ReminderMinutesBeforeStart",
-    "DisplayCc",
-    "DisplayTo",
-    "DisplayBcc",
-    "HasAttachments",
-    "ExtendedProperty",
-    "Culture",
-    "EffectiveRights",
-    "LastModifiedName",
-    "LastModifiedTime",
-    "IsAssociated",
-)
-MESSAGE_TYPE_ORDER = (
-    "Sender",
-    "ToRecipients",
-    "CcRecipients",
-    "BccRecipients",
-    "IsReadReceiptRequested",
-    "IsDeliveryReceiptRequested",
-    "ConversationIndex",
-    "ConversationTopic",
-    "From",
-    "InternetMessageId",
-    "IsRead",
-    "IsResponseRequested",
-    "References",
-    "ReplyTo",
-    "ReceivedBy",
-    "ReceivedRepresenting",
-)
-_COMPUTED = {
-    "ItemId",
-    "ParentFolderId",
-    "ItemClass",
-    "Subject",
-    "DateTimeReceived",
-    "Size",
-    "IsDraft",
-    "DateTimeCreated",
-    "IsAssociated",
-    "IsRead",
-}
-# Indexed FieldURIs name one entry of a dictionary element; we answer with the whole element.
-_INDEXED = {
-    "EmailAddress": "EmailAddresses",
-    "PhoneNumber": "PhoneNumbers",
-    "ImAddress": "ImAddresses",
-    "PhysicalAddress": "PhysicalAddresses",
-}
 EFFECTIVE_RIGHTS = (
     "CreateAssociated",
     "CreateContents",
@@ -182,183 +112,10 @@ _ALL_FOLDER_FIELDS = _DEFAULT_FOLDER_FIELDS | {
     "EffectiveRights",
     "DistinguishedFolderId",
 }
-_ID_MAGIC = b"SBX1"
 
 
-class EwsFault(Exception):
-    """An error answered as a SOAP fault (HTTP 500), as Exchange does for envelope-level failures."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        back_off_ms: int | None = None,
-        status: int = 500,
-        details: list[tuple[str, str] | tuple[str, str, str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.back_off_ms = back_off_ms
-        self.status = status
-        self.details = details or []  # MessageXml children: (t: element, text) or (t: element, text, Name=)
-
-
-class OpError(Exception):
-    """An error answered inside one ResponseMessage (ResponseClass="Error")."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-STORE_ERRORS = {
-    "folder_exists": "ErrorFolderExists",
-    "folder_not_found": "ErrorFolderNotFound",
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who authenticated: a mailbox user, or an OAuth application (client credentials)."""
-
-    name: str
-    kind: str = "user"  # user | app
-
-
-# --- ids --------------------------------------------------------------------------------------
-def encode_id(kind: str, number: int) -> str:
-    return base64.b64encode(_ID_MAGIC + kind.encode() + struct.pack(">Q", number)).decode()
-
-
-def decode_id(value: str, kind: str) -> int:
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise OpError("ErrorInvalidIdMalformed", "Id is malformed.") from None
-    if len(raw) != 13 or not raw.startswith(_ID_MAGIC) or raw[4:5] != kind.encode():
-        raise OpError("ErrorInvalidIdMalformed", "Id is malformed.")
-    return struct.unpack(">Q", raw[5:])[0]
-
-
-def change_key(kind: str, number: int) -> str:
-    return base64.b64encode(b"CK" + kind.encode() + struct.pack(">Q", number)).decode()
-
-
-# --- XML helpers -------------------------------------------------------------------------------
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname
-
-
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, tag, {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _kids(el: etree._Element | None) -> list[etree._Element]:
-    return [c for c in el if isinstance(c.tag, str)] if el is not None else []
-
-
-def _bool(text: str | None) -> bool:
-    return (text or "").strip().lower() in ("true", "1")
-
-
-def _xml_bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def element_to_json(el: etree._Element) -> list:
-    """An item child element as [name, attrs, text | children], for storing typed fields."""
-    children = [element_to_json(c) for c in el if isinstance(c.tag, str)]
-    return [_local(el), dict(el.attrib), children if children else (el.text or "")]
-
-
-def json_to_element(parent: etree._Element, node: list) -> etree._Element:
-    name, attrs, content = node
-    el = etree.SubElement(parent, T + name, attrs)
-    if isinstance(content, list):
-        for child in content:
-            json_to_element(el, child)
-    else:
-        el.text = content
-    return el
-
-
-# --- extended properties ----------------------------------------------------------------------
-def ext_key(uri: etree._Element) -> str:
-    """The store key of an `ExtendedFieldURI`."""
-    return _ext_key(tuple(uri.attrib.items()))
-
-
-@lru_cache(maxsize=4096)
-def _ext_key(attrs: tuple[tuple[str, str], ...]) -> str:
-    # Cached: an import sends the same few properties with every item (~0.3 ms per batch of ten).
-    a = dict(attrs)
-    ptype = a.get("PropertyType", "")
-    if "PropertyTag" in a:
-        return prop_key(ptype, tag=int(a["PropertyTag"], 0))
-    if "DistinguishedPropertySetId" in a:
-        pset: uuid.UUID | str = DISTINGUISHED_PROPERTY_SETS[a["DistinguishedPropertySetId"]]
-    else:
-        pset = a.get("PropertySetId", "")
-    if "PropertyName" in a:
-        return prop_key(ptype, property_set=pset, name=a["PropertyName"])
-    return prop_key(ptype, property_set=pset, lid=int(a.get("PropertyId", "0"), 0))
-
-
-def normalise_value(ptype: str, text: str) -> str:
-    """A property value in a canonical text form, so equal values compare equal."""
-    base = ptype.removesuffix("Array")
-    text = text.strip() if base != "String" else text
-    if base in _INT_TYPES:
-        return str(int(text))
-    if base == "Boolean":
-        return _xml_bool(_bool(text))
-    return text
-
-
-def parse_extended_property(el: etree._Element) -> tuple[str, object]:
-    uri = el.find(T + "ExtendedFieldURI")
-    if uri is None:
-        raise OpError("ErrorInvalidExtendedProperty", "The extended property attribute combination is invalid.")
-    try:
-        key = ext_key(uri)
-    except (ValueError, KeyError):
-        raise OpError(
-            "ErrorInvalidExtendedProperty", "The extended property attribute combination is invalid."
-        ) from None
-    ptype = uri.get("PropertyType", "")
-    try:
-        value = el.find(T + "Value")
-        if value is not None:
-            return key, normalise_value(ptype, value.text or "")
-        values = el.find(T + "Values")
-        return key, [normalise_value(ptype, v.text or "") for v in values] if values is not None else ""
-    except ValueError:
-        raise OpError(
-            "ErrorInvalidExtendedPropertyValue", "The extended property value is inconsistent with its type."
-        ) from None
-
-
-FLAGS_KEY = prop_key("Integer", tag=mapi.PidTagMessageFlags.id)
-
-
-# --- the service --------------------------------------------------------------------------------
-@dataclass
-class Request:
-    """One parsed EWS request with the mailbox it acts on."""
-
-    op: etree._Element
-    principal: Principal
-    mailbox: str  # the effective mailbox: the impersonated one, or the caller's own
-    host_url: str
-
-
-class EwsService:
-    """Dispatches EWS operations onto a Store."""
+class EwsService(ItemReads):
+    """Dispatches EWS operations onto a Store (the item reads are in `ewsread.ItemReads`)."""
 
     def __init__(
         self,
@@ -802,183 +559,6 @@ class EwsService:
         mimefields.promote(new.mime, new.fields)
 
     # --- items out -------------------------------------------------------------------------------
-    def _item_shape(self, op: etree._Element) -> tuple[str, set[str], list[etree._Element], bool]:
-        shape = op.find(M + "ItemShape")
-        base = shape.findtext(T + "BaseShape") if shape is not None else "IdOnly"
-        include_mime = _bool(shape.findtext(T + "IncludeMimeContent")) if shape is not None else False
-        names: set[str] = set()
-        ext: list[etree._Element] = []
-        extra = shape.find(T + "AdditionalProperties") if shape is not None else None
-        for uri in extra if extra is not None else []:
-            local = _local(uri)
-            if local == "ExtendedFieldURI":
-                ext.append(uri)
-            elif local in ("FieldURI", "IndexedFieldURI"):
-                name = uri.get("FieldURI", "").split(":")[-1]
-                names.add(_INDEXED.get(name, name))
-        if "MimeContent" in names:
-            include_mime = True
-        return base or "IdOnly", names, ext, include_mime
-
-    def _item_xml(
-        self,
-        parent: etree._Element,
-        item: Item,
-        base: str,
-        names: set[str],
-        ext: list[etree._Element],
-        include_mime: bool,
-    ) -> None:
-        everything = base in ("Default", "AllProperties")
-        # Typed fields only when some are asked for: reading them promotes them from the MIME (see Store).
-        stored = {node[0]: node for node in item.fields} if everything or names else {}
-
-        def wanted(name: str) -> bool:
-            return everything or name in names
-
-        computed: dict[str, Callable[[etree._Element], None]] = {
-            "ItemId": lambda el: _sub(el, T + "ItemId", Id=encode_id("I", item.id), ChangeKey=change_key("I", item.id)),
-            "ParentFolderId": lambda el: _sub(
-                el, T + "ParentFolderId", Id=encode_id("F", item.folder_id), ChangeKey=change_key("F", item.folder_id)
-            ),
-            "ItemClass": lambda el: _sub(el, T + "ItemClass", item.item_class),
-            "Subject": lambda el: _sub(el, T + "Subject", item.subject) if item.subject is not None else None,
-            "DateTimeReceived": lambda el: _sub(el, T + "DateTimeReceived", item.created),
-            "Size": lambda el: _sub(el, T + "Size", str(item.size)),
-            "IsDraft": lambda el: _sub(el, T + "IsDraft", _xml_bool(item.is_draft)),
-            "DateTimeCreated": lambda el: _sub(el, T + "DateTimeCreated", item.created),
-            "IsAssociated": lambda el: _sub(el, T + "IsAssociated", "false"),
-            "IsRead": lambda el: _sub(el, T + "IsRead", _xml_bool(item.is_read)),
-        }
-        el = _sub(parent, T + item.kind)
-        for name in ITEM_TYPE_ORDER:
-            if name == "MimeContent":
-                mime = self.store.mime(item) if include_mime else None
-                if mime is not None:
-                    _sub(el, T + "MimeContent", base64.b64encode(mime).decode(), CharacterSet="UTF-8")
-            elif name == "ItemId":
-                computed[name](el)
-            elif name == "ExtendedProperty":
-                for uri in ext:
-                    self._ext_xml(el, item, uri)
-            elif name in computed and wanted(name):
-                computed[name](el)
-            elif name in stored and wanted(name):
-                json_to_element(el, stored[name])
-        rest = [n for n in stored if n not in ITEM_TYPE_ORDER]
-        if item.kind == "Message":
-            order = [n for n in MESSAGE_TYPE_ORDER if n in rest or n == "IsRead"]
-            order += [n for n in rest if n not in MESSAGE_TYPE_ORDER]
-        else:
-            order = rest
-        for name in order:
-            if not wanted(name):
-                continue
-            if item.kind == "Message" and name == "IsRead":
-                computed[name](el)
-            elif name in stored:
-                json_to_element(el, stored[name])
-
-    def _ext_xml(self, parent: etree._Element, item: Item, uri: etree._Element) -> None:
-        try:
-            key = ext_key(uri)
-        except (ValueError, KeyError):
-            return
-        value: object = str(item.message_flags) if key == FLAGS_KEY else item.props.get(key)
-        if value is None:
-            return
-        prop = _sub(parent, T + "ExtendedProperty")
-        prop.append(etree.fromstring(etree.tostring(uri)))
-        if isinstance(value, list):
-            values = _sub(prop, T + "Values")
-            for v in value:
-                _sub(values, T + "Value", str(v))
-        else:
-            _sub(prop, T + "Value", str(value))
-
-    def find_item(self, req: Request) -> etree._Element:
-        base, names, ext, _mime = self._item_shape(req.op)
-        offset, limit, from_end = _paging(req.op.find(M + "IndexedPageItemView"))
-        restriction = req.op.find(M + "Restriction")
-        resp, messages = self._response("FindItem")
-        for fid in _kids(req.op.find(M + "ParentFolderIds")):
-            try:
-                if req.op.get("Traversal") not in ("Shallow", None):
-                    raise OpError("ErrorInvalidOperation", "Deep traversal is only allowed on search folders.")
-                folder = self.resolve_folder(fid, req)
-                found = self._restricted_items(folder, restriction)
-            except OpError as err:
-                self._message(messages, "FindItem", err)
-                continue
-            page, first = _page(found, offset, limit, from_end)
-            page = [self.store.item(i) if isinstance(i, int) else i for i in page]
-            msg = self._message(messages, "FindItem")
-            root = _sub(
-                msg,
-                M + "RootFolder",
-                IndexedPagingOffset=str(first + len(page)),
-                TotalItemsInView=str(len(found)),
-                IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)),
-            )
-            items = _sub(root, T + "Items")
-            for item in page:
-                if item is not None:
-                    self._item_xml(items, item, base, names, ext, False)
-        return resp
-
-    def _restricted_items(self, folder: Folder, restriction: etree._Element | None) -> list[Item] | list[int]:
-        """The matching items, or for no restriction just their ids (loaded page by page)."""
-        if restriction is None or not len(restriction):
-            return self.store.item_ids(folder.id)
-        expr = restriction[0]
-        # The source-stamp lookup: answer it from the property index instead of scanning the folder.
-        if _local(expr) == "IsEqualTo" and expr[0].tag == T + "ExtendedFieldURI":
-            const = expr.find(f"{T}FieldURIOrConstant/{T}Constant")
-            if const is not None:
-                try:
-                    value = normalise_value(expr[0].get("PropertyType", ""), const.get("Value", ""))
-                    return self.store.find_by_prop(ext_key(expr[0]), value, folder.id)
-                except (ValueError, KeyError):
-                    raise OpError("ErrorInvalidRestriction", "The restriction is invalid.") from None
-        pred = _compile_restriction(expr, self._item_value)
-        return [it for it in self.store.items(folder.id) if pred(it)]
-
-    def _item_value(self, item: Item, uri: etree._Element) -> object:
-        if _local(uri) == "ExtendedFieldURI":
-            key = ext_key(uri)
-            return str(item.message_flags) if key == FLAGS_KEY else item.props.get(key)
-        name = uri.get("FieldURI", "").split(":")[-1]
-        if name == "Subject":
-            return item.subject
-        if name == "ItemClass":
-            return item.item_class
-        if name == "IsRead":
-            return _xml_bool(item.is_read)
-        if name == "IsDraft":
-            return _xml_bool(item.is_draft)
-        for node in item.fields:
-            if node[0] == name and isinstance(node[2], str):
-                return node[2]
-        return None
-
-    def get_item(self, req: Request) -> etree._Element:
-        base, names, ext, include_mime = self._item_shape(req.op)
-        resp, messages = self._response("GetItem")
-        for iid in _kids(req.op.find(M + "ItemIds")):
-            try:
-                item = self.store.item(decode_id(iid.get("Id", ""), "I"))
-                if item is None:
-                    raise OpError("ErrorItemNotFound", "The specified object was not found in the store.")
-                folder = self.store.folder(item.folder_id)
-                assert folder is not None
-                self._check_access(folder.mailbox, req)
-            except OpError as err:
-                _sub(self._message(messages, "GetItem", err), M + "Items")
-                continue
-            msg = self._message(messages, "GetItem")
-            self._item_xml(_sub(msg, M + "Items"), item, base, names, ext, include_mime)
-        return resp
-
     def resolve_names(self, req: Request) -> etree._Element:
         full = _bool(req.op.get("ReturnFullContactData"))
         entry = (req.op.findtext(M + "UnresolvedEntry") or "").strip()
@@ -1024,70 +604,3 @@ class EwsService:
                 _sub(addrs, T + "Entry", f"SMTP:{user.address}", Key="EmailAddress1")
                 _sub(contact, T + "ContactSource", "ActiveDirectory")
         return resp
-
-
-# --- paging and restrictions ------------------------------------------------------------------
-def _paging(view: etree._Element | None) -> tuple[int, int | None, bool]:
-    if view is None:
-        return 0, None, False
-    limit = view.get("MaxEntriesReturned")
-    return int(view.get("Offset", "0")), int(limit) if limit else None, view.get("BasePoint") == "End"
-
-
-def _page(found: list, offset: int, limit: int | None, from_end: bool) -> tuple[list, int]:
-    total = len(found)
-    if from_end:
-        end = max(total - offset, 0)
-        start = max(end - limit, 0) if limit is not None else 0
-        return found[start:end], start
-    end = total if limit is None else offset + limit
-    return found[offset:end], min(offset, total)
-
-
-_COMPARISONS = {
-    "IsEqualTo": lambda a, b: a == b,
-    "IsNotEqualTo": lambda a, b: a != b,
-    "IsGreaterThan": lambda a, b: a is not None and a > b,
-    "IsGreaterThanOrEqualTo": lambda a, b: a is not None and a >= b,
-    "IsLessThan": lambda a, b: a is not None and a < b,
-    "IsLessThanOrEqualTo": lambda a, b: a is not None and a <= b,
-}
-
-
-def _compile_restriction(expr: etree._Element, value_of: Callable[[object, etree._Element], object]):
-    """A predicate for one SearchExpression (And, Or, Not, comparisons, Exists, Contains)."""
-    name = _local(expr)
-    if name in ("And", "Or"):
-        parts = [_compile_restriction(c, value_of) for c in expr]
-        return (lambda x: all(p(x) for p in parts)) if name == "And" else (lambda x: any(p(x) for p in parts))
-    if name == "Not":
-        inner = _compile_restriction(expr[0], value_of)
-        return lambda x: not inner(x)
-    path = expr[0]
-    if name == "Exists":
-        return lambda x: value_of(x, path) is not None
-    if name == "Contains":
-        const = expr.find(T + "Constant").get("Value") or ""
-        ignore_case = "IgnoreCase" in (expr.get("ContainmentComparison") or "")
-        mode = expr.get("ContainmentMode", "Substring")
-
-        def contains(x):
-            value = value_of(x, path)
-            if value is None:
-                return False
-            a, b = (str(value).lower(), const.lower()) if ignore_case else (str(value), const)
-            return {"FullString": a == b, "Prefixed": a.startswith(b)}.get(mode, b in a)
-
-        return contains
-    if name in _COMPARISONS:
-        const_el = expr.find(f"{T}FieldURIOrConstant/{T}Constant")
-        if const_el is None:
-            raise OpError("ErrorInvalidRestriction", "The restriction is invalid.")
-        const = const_el.get("Value", "")
-        if _local(path) == "ExtendedFieldURI":
-            const = normalise_value(path.get("PropertyType", ""), const)
-        elif const.lower() in ("true", "false"):
-            const = const.lower()
-        compare = _COMPARISONS[name]
-        return lambda x: compare(value_of(x, path), const)
-    raise OpError("ErrorInvalidRestriction", f"The restriction {name} is not supported.")
