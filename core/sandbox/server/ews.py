@@ -51,6 +51,7 @@ from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the servi
     normalise_value,
     parse_extended_property,
 )
+from core.sandbox.server.ewsdelete import ItemDeletes
 from core.sandbox.server.ewsread import ItemReads
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema, SchemaViolation
@@ -114,8 +115,9 @@ _ALL_FOLDER_FIELDS = _DEFAULT_FOLDER_FIELDS | {
 }
 
 
-class EwsService(ItemReads):
-    """Dispatches EWS operations onto a Store (the item reads are in `ewsread.ItemReads`)."""
+class EwsService(ItemReads, ItemDeletes):
+    """Dispatches EWS operations onto a Store (the item reads are in `ewsread.ItemReads`, DeleteItem in
+    `ewsdelete.ItemDeletes`)."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class EwsService(ItemReads):
             "CreateItem": self.create_item,
             "FindItem": self.find_item,
             "GetItem": self.get_item,
+            "DeleteItem": self.delete_item,
             "ResolveNames": self.resolve_names,
         }
 

@@ -587,6 +587,18 @@ class Store:
             ids = [r[0] for r in self._db.execute(sql + " ORDER BY p.item_id", args)]
         return [it for it in (self.item(i) for i in ids) if it is not None]
 
+    def delete_item(self, item_id: int) -> None:
+        """Remove an item for good (EWS HardDelete): its row and its properties. Its content stays in
+        `blobs` (stored by digest, so another item may share it)."""
+        with self._lock, self._tx():
+            self._db.execute("DELETE FROM item_props WHERE item_id = ?", (item_id,))
+            self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    def move_item(self, item_id: int, folder_id: int) -> None:
+        """Put an item in another folder of its store, keeping its id (SoftDelete, MoveToDeletedItems)."""
+        with self._lock, self._tx():
+            self._db.execute("UPDATE items SET folder_id = ? WHERE id = ?", (folder_id, item_id))
+
     def _mime_loader(self, name: str) -> Callable[[], bytes | None]:
         def load() -> bytes | None:
             try:
