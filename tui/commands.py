@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import shutil
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
-DEMO_USER = "demo@sandbox.test"
-DEMO_SEED = 1
+from tui.demo import DEMO_SEED, RERUN_COMMAND
+
 DEMO_GREETING = (
     "Demo: a sandbox mailbox server runs on this machine and every step is filled in for it. "
     "Press Ctrl+N through the steps (try Ctrl+T on step 2), then Ctrl+R to import."
@@ -30,16 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="try pstimport on a local sandbox server with a sample PST",
         description="Start the sandbox mailbox server in-process, write a sample PST with the "
-        "PST writer, and open the wizard filled in for them. Nothing leaves this "
-        "machine; the sandbox stops when the wizard closes.",
+        "PST writer, and open the wizard filled in for them. Nothing leaves this machine. "
+        "The sandbox's mailbox, the journal, the saved profile and the reports stay in the "
+        "demo's folder, so the profile can be run again, headless, with "
+        f"`{RERUN_COMMAND}` (the sandbox comes up again for it, on the same port, and "
+        "nothing is imported twice). The wizard needs a terminal; --rerun does not.",
     )
     p.add_argument(
         "--state",
         metavar="DIR",
         default=None,
-        help="where the sample PST, profile and reports go (default ~/.cache/pstimport/demo)",
+        help="the demo's folder: sample PST, sandbox mailbox, profile, reports (default ~/.cache/pstimport/demo)",
     )
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the sample PST (default 1)")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="no wizard: bring the demo's sandbox up and run the profile the demo saved, headless",
+    )
+    p.add_argument("--json", action="store_true", help="with --rerun: JSON-lines events on stdout")
+    p.add_argument("--reset", action="store_true", help="empty the demo's sandbox mailbox and journal first")
     p.set_defaults(func=cmd_demo)
     import core.batch.cli as batch_cli
     import core.engine.cli as engine_cli
@@ -48,17 +54,83 @@ def register(sub: argparse._SubParsersAction) -> None:
     batch_cli.UI_RUNNER = run_batch_with_ui
 
 
+def has_terminal() -> bool:
+    """Whether a person can see and drive a full-screen UI: standard input and output are both terminals."""
+    try:
+        return os.isatty(0) and os.isatty(1)
+    except OSError:
+        return False
+
+
+def require_terminal(what: str, instead: str) -> None:
+    """Refuse at once, in one line, a command that draws a full-screen UI when there is no terminal.
+
+    Without this, Textual starts anyway, waits for keys that never come and writes escape codes
+    into a log or a pipe for as long as nobody kills it.
+    """
+    if not has_terminal():
+        from core.errors import UserError
+
+        raise UserError(f"{what} needs a terminal (stdin and stdout are not one here); {instead}")
+
+
 def open_wizard(args: argparse.Namespace) -> int:
     """`pstimport` with no command: the welcome screen (new profile, or open one)."""
+    require_terminal(
+        "the wizard", "run a saved profile with `pstimport run PROFILE.yaml --headless`, or see `pstimport --help`"
+    )
     from tui.app import make_app
 
     app = make_app()
     app.run()
+    print_run_summary(app.run_outcome)
     return int(app.return_code or 0)
 
 
-def run_with_ui(plan: Any, cancel: threading.Event) -> Any:
-    """`pstimport run PROFILE` on a terminal: the run screen, then the summary; returns the RunResult."""
+def run_summary(outcome: Any) -> list[str]:
+    """What stays on the terminal after a TUI run: one line of counts, then the report's path."""
+    if outcome is None:
+        return []
+    finished = getattr(outcome, "finished", None)
+    result = getattr(outcome, "result", None)
+    if getattr(outcome, "error", None):
+        return [f"pstimport: the run stopped: {outcome.error}"]
+    if finished is None:
+        return ["pstimport: the run stopped before it finished; run the profile again to resume"]
+    if getattr(outcome, "dry_run", False):
+        line = f"pstimport: dry run: would import {finished.imported}, already there {finished.skipped}"
+        if finished.failed:
+            line += f", {finished.failed} cannot be read or converted"
+        return [line + "; nothing was uploaded"]
+    state = "cancelled" if finished.interrupted else "finished"
+    line = f"pstimport: {state}: imported {finished.imported}, already there {finished.skipped}"
+    line += f", failed {finished.failed}"
+    report = getattr(result, "report", None) or {}
+    bad = (report.get("totals") or {}).get("mismatched_folders")
+    if bad:
+        line += f"; {bad} folder(s) differ from the PST"
+    elif report:
+        line += "; every folder verified"
+    lines = [line]
+    html = finished.report_html or getattr(result, "report_html", None)
+    if html:
+        lines.append(f"pstimport: report: {html}")
+    if finished.interrupted:
+        lines.append("pstimport: run the profile again to import the rest (nothing is imported twice)")
+    return lines
+
+
+def print_run_summary(outcome: Any) -> None:
+    """Print `run_summary` after the full-screen UI has gone, so it stays in the scrollback."""
+    for line in run_summary(outcome):
+        print(line)
+
+
+def run_with_ui(plan: Any, cancel: threading.Event, engine: Any = None) -> Any:
+    """`pstimport run PROFILE` on a terminal: the run screen, then the summary; returns the RunResult.
+
+    `engine(plan, on_event, cancel)` runs it: `core.engine.run` (the default) or the dry run's preflight.
+    """
     from core.engine import RunResult
     from tui import services
     from tui.app import make_app
@@ -68,11 +140,12 @@ def run_with_ui(plan: Any, cancel: threading.Event) -> Any:
         WizardState(dry_run=plan.dry_run),
         start="run",
         profile=plan.profile,
-        runner=services.plan_runner(plan),
+        runner=services.plan_runner(plan, engine),
         cancel=cancel,
     )
     app.run()
     outcome = app.run_outcome
+    print_run_summary(outcome)
     if outcome is None or outcome.result is None:
         cancel.set()
         return RunResult(interrupted=True, problems=[outcome.error] if outcome and outcome.error else [])
@@ -106,67 +179,34 @@ def run_batch_with_ui(runner: Any, cancel: threading.Event) -> Any:
     return outcome["result"]
 
 
-def demo_dir(state: str | None) -> Path:
-    if state:
-        return Path(state).expanduser().absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pstimport" / "demo"
-
-
-def prepare_demo(directory: Path, seed: int = DEMO_SEED) -> tuple[Any, Any, str]:
-    """The sample PST (written once), a started sandbox with a fresh store, and the filled-in answers.
-
-    Returns (sandbox, state, password); stop the sandbox when done.
-    """
-    from core.sandbox.pstwriter.content import generate
-    from core.sandbox.server.app import Sandbox
-    from tui import services
-    from tui.state import WizardState
-
-    directory.mkdir(parents=True, exist_ok=True)
-    pst = directory / f"Sample Mailbox {seed}.pst"
-    if not pst.exists():
-        generate(str(pst), seed=seed)
-    password = secrets.token_urlsafe(12)
-    store = Path(tempfile.mkdtemp(prefix="sandbox-", dir=directory))
-    sandbox = Sandbox(store, users={DEMO_USER: password}, archives=[DEMO_USER]).start()
-    choices, errors = services.scan_paths([str(pst)])
-    if errors:
-        sandbox.stop()
-        from core.errors import PstError
-
-        raise PstError(str(pst), errors[0][1])
-    state = WizardState(
-        target="on-premises",
-        transport="ews",
-        discovery="direct",
-        ews_url=sandbox.ews_url,
-        mailbox=DEMO_USER,
-        auth_method="password",
-        username=DEMO_USER,
-        password=password,
-        cache_password=False,
-        sources=choices,
-        name="demo",
-        profile_dir=str(directory / "profiles"),
-        report_dir=str(directory / "reports"),
-        journal_dir=str(store / "journals"),  # a fresh store needs a fresh journal, or all would be "done"
-    )
-    return sandbox, state, password
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`pstimport demo`: the wizard on the demo's sandbox; `--rerun`: its saved profile, headless."""
+    from tui import demo
+
+    directory = demo.demo_dir(args.state)
+    if args.reset:
+        demo.reset(directory)
+    if args.rerun:
+        return demo.rerun(directory, json_lines=args.json)
+    require_terminal(
+        "`pstimport demo`", f"to re-run the demo's saved profile headless: {demo.rerun_command(directory)}"
+    )
     from tui.app import make_app
 
-    directory = demo_dir(args.state)
-    print(f"pstimport demo: writing the sample PST and starting the sandbox in {directory} …", flush=True)
-    sandbox, state, password = prepare_demo(directory, args.seed)
-    store_dir = sandbox.state_dir
+    print(f"pstimport demo: starting the sandbox mailbox server with its store in {directory} …", flush=True)
+    sandbox, state, password = demo.prepare(directory, args.seed)
+    greeting = DEMO_GREETING
+    there = demo.already_imported(sandbox)
+    if there:
+        greeting += f" The demo mailbox still holds {there} items from earlier runs (--reset empties it)."
     try:
-        app = make_app(state, start="wizard", secret=password, greeting=DEMO_GREETING)
+        app = make_app(state, start="wizard", secret=password, greeting=greeting)
         app.run()
-    finally:
+    except BaseException:
         sandbox.stop()
-        shutil.rmtree(store_dir, ignore_errors=True)
-    print(f"pstimport demo: the profile and reports are in {directory}")
+        raise
+    lines = demo.finish(directory, sandbox, app.saved_profile)
+    print_run_summary(app.run_outcome)
+    for line in lines:
+        print(line)
     return int(app.return_code or 0)

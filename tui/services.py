@@ -235,30 +235,33 @@ Runner = Callable[[Callable[[Any], None], threading.Event], Any]
 
 
 def profile_runner(profile: Any, secret: str | None, *, dry_run: bool = False, journal_dir: str = "") -> Runner:
-    """What the run screen calls (in its worker) to plan and run a saved profile through the engine."""
+    """What the run screen calls (in its worker) to plan and run a saved profile through the engine.
+
+    With `dry_run`, the preflight (`core.engine.preflight`): it signs in and counts, uploading nothing.
+    """
 
     def run(on_event: Callable[[Any], None], cancel: threading.Event) -> Any:
         from core.engine import build_plan
         from core.engine import run as engine_run
         from core.engine.connect import transport_factory
 
-        factory = None
-        if not dry_run:
-            factory = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
-        plan = build_plan(
-            profile, dry_run=dry_run, transport_factory=factory, journal_dir=Path(journal_dir) if journal_dir else None
-        )
+        factory = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
+        plan = build_plan(profile, transport_factory=factory, journal_dir=Path(journal_dir) if journal_dir else None)
+        if dry_run:
+            from core.engine.preflight import preflight
+
+            return preflight(plan, on_event, cancel)
         return engine_run(plan, on_event, cancel)
 
     return run
 
 
-def plan_runner(plan: Any) -> Runner:
+def plan_runner(plan: Any, engine: Callable[..., Any] | None = None) -> Runner:
     """A runner for a plan already built (by `pstimport run`, which also owns the cancel event)."""
 
     def run(on_event: Callable[[Any], None], cancel: threading.Event) -> Any:
         from core.engine import run as engine_run
 
-        return engine_run(plan, on_event, cancel)
+        return (engine or engine_run)(plan, on_event, cancel)
 
     return run

@@ -1,4 +1,5 @@
-"""`pstimport run PROFILE.yaml [--headless] [--json] [--dry-run]` and `pstimport verify PROFILE.yaml [--json]`."""
+"""`pstimport run PROFILE.yaml [--headless] [--json] [--dry-run | --offline-check]` and
+`pstimport verify PROFILE.yaml [--json]`."""
 
 from __future__ import annotations
 
@@ -10,29 +11,59 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, UserError
 
 # The wizard sets this (from tui/, never imported here) to show its progress screen when
-# `pstimport run` is not --headless: called with (plan, cancel) and returning a RunResult.
+# `pstimport run` is not --headless: called with (plan, cancel, engine) and returning a RunResult,
+# where `engine(plan, on_event, cancel)` is `core.engine.run` or, for --dry-run, the preflight.
 UI_RUNNER: Callable[[Any, threading.Event], Any] | None = None
+
+
+RUN_EPILOG = """The password or client secret comes from, in this order: --password-stdin; the
+environment (PSTIMPORT_PASSWORD, PSTIMPORT_CLIENT_SECRET, PSTIMPORT_CERTIFICATE_PASSWORD); the
+keyring when the profile says cache_password: true (the OS keyring, or the encrypted file chosen
+with PSTIMPORT_KEYRING=cryptfile and unlocked by PSTIMPORT_KEYRING_PASSWORD); else a prompt on a
+terminal. It is never read from the profile. Store it once with `pstimport profile set-secret`.
+
+exit codes: 0 done and every folder verified; 1 finished, but some items failed or counts differ;
+2 user error (bad profile or PST, wrong password, unreachable server, no terminal); 130 interrupted
+(run the same command again to resume; nothing is imported twice)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a saved profile (import)",
-        description="Import the PSTs of a profile into its mailbox, then verify.",
+        description="Import the PSTs of a profile into its mailbox, then verify: on a terminal the "
+        "progress screen and the summary, else (--headless) a live table or plain lines.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("profile", metavar="PROFILE.yaml")
-    p.add_argument("--headless", action="store_true", help="no wizard: a progress table or plain lines")
+    p.add_argument("--headless", action="store_true", help="no full-screen UI: a progress table or plain lines")
     p.add_argument("--json", action="store_true", help="JSON-lines events on stdout (implies --headless)")
-    p.add_argument("--dry-run", action="store_true", help="read and convert everything, upload nothing")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="preflight: sign in, check the mailbox and rights, and count what would be imported and what "
+        "is already there (by source stamp); changes and uploads nothing; exit 2 on a bad password or an "
+        "unreachable server, as a run would",
+    )
+    mode.add_argument(
+        "--offline-check",
+        action="store_true",
+        help="no server: read and convert every selected item, to find unreadable or unconvertible ones",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password/secret from stdin's first line")
     p.set_defaults(func=cmd_run)
     v = subparsers.add_parser(
         "verify",
         help="count PST vs mailbox per folder and write the report",
-        description="Count items per folder (PST selection, imported, mailbox, stamped).",
+        description="Count items per folder (PST selection, imported, mailbox, stamped) and write the "
+        "JSON and HTML report. Exit 0 when every folder matches, 1 when one differs.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("profile", metavar="PROFILE.yaml")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -51,31 +82,46 @@ def _install_signals(cancel: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _plan(args: argparse.Namespace, dry_run: bool) -> Any:
+def _plan(args: argparse.Namespace, offline: bool) -> Any:
     from core.engine.connect import transport_factory
     from core.engine.plan import build_plan
     from core.profile.io import load_profile
 
     profile = load_profile(args.profile)
     factory = None
-    if not dry_run:
+    if not offline:
         factory = transport_factory(profile, stdin=sys.stdin if args.password_stdin else None)
-    return build_plan(profile, dry_run=dry_run, transport_factory=factory)
+    return build_plan(profile, dry_run=offline, transport_factory=factory)
+
+
+def _has_terminal() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from core.engine.printer import HumanPrinter, JsonPrinter
     from core.engine.run import run
 
-    plan = _plan(args, args.dry_run)
+    headless = args.headless or args.json or UI_RUNNER is None
+    if not headless and not _has_terminal():
+        raise UserError("`pstimport run` shows a progress screen and needs a terminal: add --headless (or --json)")
+    plan = _plan(args, args.offline_check)
     cancel = threading.Event()
     _install_signals(cancel)
-    headless = args.headless or args.json or UI_RUNNER is None or not sys.stdout.isatty()
+    engine: Callable[..., Any] = run
+    if args.dry_run:
+        from core.engine.preflight import preflight
+
+        engine = preflight
+        plan.dry_run = True  # the run screen and the printers say "would import"
     if not headless:
-        result = UI_RUNNER(plan, cancel)  # type: ignore[misc]
+        result = UI_RUNNER(plan, cancel, engine)  # type: ignore[misc]
     else:
         printer = JsonPrinter() if args.json else HumanPrinter()
-        result = run(plan, printer, cancel)
+        result = engine(plan, printer, cancel)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return result.exit_code

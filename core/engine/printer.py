@@ -179,8 +179,10 @@ class HumanPrinter:
                 + (f", server busy {self.throttled}x" if self.throttled else "")
                 + "\n"
             )
-            if self.dry_run and self.progress is not None:
+            if self.dry_run and self.progress is not None and self.progress.bytes_done:
                 self.out.write(f"would upload {self.progress.bytes_done / 1048576:.1f} MB; nothing was sent\n")
+            elif self.dry_run:
+                self.out.write("dry run: nothing was uploaded or changed\n")
             for problem in e.problems:
                 self.out.write(f"note: {problem}\n")
             if not e.interrupted and not self.dry_run and e.imported == 0 and e.failed == 0:

@@ -92,6 +92,11 @@ class Transport(abc.ABC):
     def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
         """The child of `parent` called `name` (compared without case), created when missing."""
 
+    def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
+        """The child of `parent` called `name` (compared without case), or None. Never creates one:
+        a dry run looks at the mailbox without changing it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot look up a folder without creating it")
+
     @abc.abstractmethod
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         """Create `payloads` in `folder` in one request, each with its source stamp set.

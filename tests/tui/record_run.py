@@ -36,7 +36,7 @@ def load() -> tuple[list[ev.Event], dict]:
 
 def main() -> None:
     from tui import services
-    from tui.commands import prepare_demo
+    from tui.demo import prepare as prepare_demo
 
     base = Path(tempfile.mkdtemp(prefix="pstimport-record-"))
     os.environ["PSTIMPORT_STATE_DIR"] = str(base / "state")

@@ -13,7 +13,8 @@ from core.errors import EXIT_INTERRUPTED, EXIT_PARTIAL
 from tests.tui.conftest import choose
 from tests.tui.test_wizard import cursor_to
 from tui.app import make_app
-from tui.commands import DEMO_USER, prepare_demo
+from tui.demo import DEMO_USER
+from tui.demo import prepare as prepare_demo
 from tui.screens.credentials import CredentialsScreen
 from tui.screens.review import ReviewScreen
 from tui.screens.run import RunScreen

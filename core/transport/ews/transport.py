@@ -488,22 +488,36 @@ class EwsTransport(Transport):
             raise self._upload_error(exc) from None
         return None if folder is None else self._handle(folder, (folder.name or role,))
 
+    def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
+        assert self.account is not None
+        try:
+            children = FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW)
+            for child in children:
+                if isinstance(child, Exception):
+                    continue
+                if (child.name or "").casefold() == name.casefold():
+                    return self._handle(child, (*parent.path, child.name))
+        except Exception as exc:  # noqa: BLE001
+            raise self._upload_error(exc) from None
+        return None
+
     def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
         assert self.account is not None
         with self._folder_lock:
+            found = self.find_folder(parent, name, container_class)
+            if found is not None:
+                return found
             try:
-                children = FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW)
-                for child in children:
-                    if isinstance(child, Exception):
-                        continue
-                    if (child.name or "").casefold() == name.casefold():
-                        return self._handle(child, (*parent.path, child.name))
                 # A plain Folder with the PST's container class: Exchange makes IPF.Appointment a
                 # calendar, IPF.Contact a contacts folder, and so on.
                 folder = Folder(parent=parent.native, name=name, folder_class=container_class or None)
                 folder.save()
-            except ex.ErrorFolderExists:
-                return self.ensure_folder(parent, name, container_class)
+            except ex.ErrorFolderExists as exc:
+                # Made meanwhile (by another run): look again, still holding the (non-reentrant) lock.
+                found = self.find_folder(parent, name, container_class)
+                if found is None:
+                    raise self._upload_error(exc) from None
+                return found
             except Exception as exc:  # noqa: BLE001
                 raise self._upload_error(exc) from None
             return self._handle(folder, (*parent.path, name))

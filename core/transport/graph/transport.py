@@ -348,6 +348,15 @@ class GraphTransport(Transport):
                 raise
             return self._handle_for(kind, created, (*parent.path, name), container_class)
 
+    def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
+        if self._is_default_contacts(parent):
+            kind = _folder_kind(container_class)
+            for f in self._c().pages(f"users/{self._user}/contactFolders", params={"$top": str(LIST_PAGE)}):
+                if (f.get("displayName") or "").casefold() == name.casefold():
+                    return self._handle_for(kind, f, (*parent.path, name), container_class)
+            return None
+        return self._find_child(parent, name, container_class)
+
     def _handle_for(self, kind: str, folder: dict, path: tuple[str, ...], container_class: str | None) -> FolderHandle:
         if kind == "mail":
             return self._mail_handle(folder, path, container_class)
