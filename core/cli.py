@@ -30,9 +30,11 @@ COMMAND_MODULES = (
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 
-EPILOG = """exit codes: 0 success; 1 finished, but some items failed or counts differ;
-2 user error (bad profile, file or credentials); 130 interrupted.
-Add --debug before the command for a traceback on errors."""
+EPILOG = """exit codes: 0 success; 1 finished, but some items failed, could not be read, or counts
+differ; 2 user error (bad profile, file or credentials); 75 the server stayed busy, failing or
+silent for all of connection.timeout_seconds (60 s by default): nothing is wrong with the profile,
+try again later; 130 interrupted; 141 the output was closed early (e.g. piped into head).
+Add --debug before the command for a traceback on errors (secrets stay hidden)."""
 
 
 def _exists(module: str) -> bool:

@@ -11,7 +11,14 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # the run finished, but some items failed or counts differ
 EXIT_USER = 2  # bad profile, bad file, bad credentials
+# The server kept failing while we connected (busy, dropped connections, HTTP 5xx, no answer) for
+# all of connection.timeout_seconds: nothing is wrong with the profile, so a scheduler may try
+# again later. 75 is EX_TEMPFAIL of sysexits.h ("temporary failure; the user is invited to retry").
+EXIT_TEMPFAIL = 75
 EXIT_INTERRUPTED = 130
+# Our standard output was closed early (`pstimport run ... | head`): what a program killed by
+# SIGPIPE reports to the shell, 128 + 13.
+EXIT_BROKEN_PIPE = 141
 
 
 class PstImportError(Exception):
@@ -60,7 +67,26 @@ class TransportError(PstImportError):
 
 
 class ConnectError(UserError):
-    """Connecting or the preflight failed: bad credentials, unknown mailbox, TLS, DNS..."""
+    """Connecting or the preflight failed: bad credentials, unknown mailbox, TLS, DNS...
+
+    `transient` marks a fault worth another try (the server busy, a dropped connection, an HTTP
+    5xx, a request timed out): `core.engine.connect.connect_transport` retries those within
+    `connection.timeout_seconds`; `back_off_seconds` is the wait the server asked for, if any.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False, back_off_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.back_off_seconds = back_off_seconds
+
+
+class ServerUnavailable(ConnectError):
+    """Transient faults at connect went on for the whole connect time, or the server never answered.
+
+    Not the user's mistake, so not exit 2: `EXIT_TEMPFAIL` tells a scheduler to try again later.
+    """
+
+    exit_code = EXIT_TEMPFAIL
 
 
 class ServerBusy(TransportError):

@@ -28,6 +28,31 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Connecting(Event):
+    """Connecting to the server (and its preflight), emitted at each attempt and every few seconds
+    while an attempt waits for an answer. `last_error` is why the previous attempt failed (None on
+    the first); the whole connect gives up after `timeout_seconds` (connection.timeout_seconds)."""
+
+    endpoint: str
+    attempt: int
+    elapsed_seconds: float
+    timeout_seconds: float
+    last_error: str | None = None
+    waiting: bool = False
+    """True for the reminders sent while one attempt is still waiting for an answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(Event):
+    """Connected, and the preflight passed."""
+
+    endpoint: str
+    version: str
+    attempts: int
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted(Event):
     profile: str
     mailbox: str

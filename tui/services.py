@@ -187,14 +187,15 @@ def preflight(state: WizardState) -> PreflightResult:
     Raises:
         ConnectError (or SecretError): one line with the cause, from core.
     """
-    from core.engine.connect import transport_factory
+    from core.engine.connect import connect_transport, transport_factory
     from core.errors import ConnectError
 
     profile = state.to_profile(placeholder_sources=True)
     secret = state.password or None
+    limit = profile.connection.timeout_seconds
     transport = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)()
     try:
-        info = transport.connect()
+        info = connect_transport(transport, timeout_seconds=limit)
     finally:
         transport.close()
     archive: bool | None = None
@@ -209,7 +210,7 @@ def preflight(state: WizardState) -> PreflightResult:
         probe.destination.store = "archive"
         other = transport_factory(probe, stdin=_secret_stream(secret), interactive=False)()
         try:
-            other.connect()
+            connect_transport(other, timeout_seconds=limit)
             archive = True
         except ConnectError as exc:
             if "has no archive" not in str(exc):

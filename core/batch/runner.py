@@ -77,7 +77,15 @@ class CappedTransport(Transport):
     def max_item_bytes(self) -> int:  # type: ignore[override]
         return self.inner.max_item_bytes
 
+    @property
+    def endpoint(self) -> str:  # type: ignore[override]
+        return self.inner.endpoint
+
+    def sign_in(self) -> None:
+        self.inner.sign_in()
+
     def connect(self) -> ServerInfo:
+        self.inner.connect_deadline = self.connect_deadline
         with self.cap:
             return self.inner.connect()
 

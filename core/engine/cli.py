@@ -25,9 +25,14 @@ keyring when the profile says cache_password: true (the OS keyring, or the encry
 with PSTIMPORT_KEYRING=cryptfile and unlocked by PSTIMPORT_KEYRING_PASSWORD); else a prompt on a
 terminal. It is never read from the profile. Store it once with `pstimport profile set-secret`.
 
-exit codes: 0 done and every folder verified; 1 finished, but some items failed or counts differ;
-2 user error (bad profile or PST, wrong password, unreachable server, no terminal); 130 interrupted
-(run the same command again to resume; nothing is imported twice)."""
+Connecting, with its retries when the server is busy, drops the connection or answers HTTP 5xx,
+takes at most connection.timeout_seconds (default 60); each request waits at most 30 s.
+
+exit codes: 0 done and every folder verified; 1 finished, but some items failed, could not be read
+from the PST, or counts differ; 2 user error (bad profile or PST, wrong password, unreachable
+server, no terminal); 75 the server stayed busy, failing or silent for the whole connect time
+(nothing is wrong with the profile: try again later); 130 interrupted (run the same command again
+to resume; nothing is imported twice); 141 the output was closed early (e.g. piped into head)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,14 +1,26 @@
-"""A transport for a profile: settings from the profile, the secret from `core.profile.secrets`."""
+"""A transport for a profile, and connecting it within a bounded time.
+
+`transport_factory` makes the profile's transport (settings from the profile, the secret from
+`core.profile.secrets`). `connect_transport` connects it and runs its preflight, retrying what is
+transient (the server busy, a dropped connection, an HTTP 5xx, a request that timed out) with the
+same back-off as uploads, for at most `connection.timeout_seconds` (60 s by default) in all; each
+request waits at most `REQUEST_TIMEOUT_SECONDS` (30 s) for an answer. When the faults last that long, or
+the server accepts the connection and never answers, it gives up with `ServerUnavailable` (exit
+code 75, `EXIT_TEMPFAIL`: try again later), never with the user-error code 2.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
-from core.errors import ConnectError
+from core.errors import ConnectError, Interrupted, ServerBusy, ServerUnavailable, TransportError
+from core.events import Connected, Connecting, Event
 from core.profile.model import Profile
-from core.transport.base import Transport
+from core.transport.base import ServerInfo, Transport
 
 # An Autodiscover endpoint to ask instead of the DNS-derived ones (a lab, the sandbox, or a
 # split-DNS site where autodiscover.<domain> does not resolve from the technician's box).
@@ -16,6 +28,111 @@ AUTODISCOVER_URL_ENV = "PSTIMPORT_AUTODISCOVER_URL"
 AUTH_TYPE_ENV = "PSTIMPORT_EWS_AUTH"  # ntlm | basic; default: ask the server
 # The Microsoft Graph endpoint (a national cloud, or the sandbox); default https://graph.microsoft.com.
 GRAPH_URL_ENV = "PSTIMPORT_GRAPH_URL"
+
+# connection.timeout_seconds when a profile does not say: connecting, preflight and retries in all.
+DEFAULT_CONNECT_SECONDS = 60.0
+# Back-off between attempts after a transient fault, as for uploads (core.engine.run): base * 2**n,
+# capped; a busy answer's own back-off is honoured instead.
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 8.0
+# While an attempt waits for an answer, a `Connecting(waiting=True)` event this often.
+WAITING_EVENT_SECONDS = 5.0
+# How often the caller's thread looks at `cancel` while an attempt runs.
+POLL_SECONDS = 0.25
+
+
+def _transient(exc: BaseException) -> tuple[bool, float]:
+    """(worth another try, the back-off the server asked for) for a failure of `Transport.connect`."""
+    if isinstance(exc, ConnectError):
+        return exc.transient, exc.back_off_seconds
+    if isinstance(exc, ServerBusy):
+        return True, exc.back_off_seconds
+    if isinstance(exc, TransportError):
+        return not getattr(exc, "permanent", False), 0.0
+    return False, 0.0
+
+
+def connect_transport(
+    transport: Transport,
+    *,
+    timeout_seconds: float = DEFAULT_CONNECT_SECONDS,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> ServerInfo:
+    """Sign in, connect and run the preflight, retrying transient faults for at most `timeout_seconds`.
+
+    Each attempt runs on a helper thread, so a server that accepts the connection and then never
+    answers cannot hold the caller past the limit whatever a library's own timeouts are. Events:
+    `Connecting` at each attempt (and every few seconds while one waits), `Connected` at the end.
+
+    Raises:
+        ConnectError: a fault that another try cannot mend (credentials, mailbox, TLS, DNS...),
+            or `ServerUnavailable` when transient faults or silence lasted `timeout_seconds`.
+        Interrupted: `cancel` was set while connecting.
+    """
+    emit = on_event or (lambda event: None)
+    cancel = cancel or threading.Event()
+    transport.sign_in()  # may wait for the user (device code): before the clock starts
+    start = time.monotonic()
+    deadline = start + timeout_seconds
+    attempt = failures = 0
+    last_error: str | None = None
+    while True:
+        attempt += 1
+        emit(Connecting(transport.endpoint, attempt, round(time.monotonic() - start, 1), timeout_seconds, last_error))
+        transport.connect_deadline = deadline
+        box: dict[str, Any] = {}
+
+        def one_attempt(box: dict[str, Any] = box) -> None:
+            try:
+                box["info"] = transport.connect()
+            except BaseException as failure:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = failure
+
+        worker = threading.Thread(target=one_attempt, name="pstimport-connect", daemon=True)
+        worker.start()
+        next_reminder = time.monotonic() + WAITING_EVENT_SECONDS
+        while worker.is_alive() and time.monotonic() < deadline:
+            worker.join(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+            if cancel.is_set():
+                raise Interrupted("connecting was cancelled")
+            if worker.is_alive() and next_reminder <= time.monotonic() < deadline:
+                next_reminder += WAITING_EVENT_SECONDS
+                elapsed = round(time.monotonic() - start, 1)
+                emit(Connecting(transport.endpoint, attempt, elapsed, timeout_seconds, last_error, waiting=True))
+        transport.connect_deadline = None
+        elapsed = time.monotonic() - start
+        if worker.is_alive():
+            raise ServerUnavailable(
+                f"{transport.endpoint}: no answer within {timeout_seconds:g} s (connection.timeout_seconds)"
+                + (f", after {attempt - 1} failed attempt(s): {last_error}" if last_error else "")
+                + ": the server accepts connections but does not reply; check that this is the "
+                "Exchange endpoint and that the server is healthy, then try again (or raise "
+                "connection.timeout_seconds for a slow link)"
+            )
+        if "info" in box:
+            info: ServerInfo = box["info"]
+            emit(Connected(transport.endpoint, info.version, attempt, round(elapsed, 1)))
+            return info
+        exc = box["error"]
+        transient, back_off = _transient(exc)
+        if not transient:
+            raise exc
+        last_error = str(exc)
+        if back_off > 0:  # busy: wait as asked; like a busy answer to an upload, not a failed attempt
+            delay = back_off
+        else:
+            failures += 1
+            delay = min(RETRY_BASE_SECONDS * 2**failures, RETRY_MAX_SECONDS)
+        if time.monotonic() + delay >= deadline:
+            raise ServerUnavailable(
+                f"{transport.endpoint}: still failing after {attempt} attempt(s) in {elapsed:.0f} s "
+                f"(connection.timeout_seconds is {timeout_seconds:g}): {last_error}. The server is "
+                "reachable but busy or failing; nothing was imported. Try again later (exit code 75 "
+                "means exactly this), or raise connection.timeout_seconds"
+            ) from None
+        if cancel.wait(delay):
+            raise Interrupted("connecting was cancelled")
 
 
 def transport_factory(

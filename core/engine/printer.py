@@ -9,6 +9,8 @@ import time
 from typing import TextIO
 
 from core.events import (
+    Connected,
+    Connecting,
     Event,
     FolderFinished,
     FolderPlanned,
@@ -24,6 +26,8 @@ from core.events import (
 
 REDRAW_SECONDS = 0.2
 PLAIN_PROGRESS_SECONDS = 5.0
+# A connect slower than this is reported when it ends, like one that needed several attempts.
+SLOW_CONNECT_SECONDS = 5.0
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -114,7 +118,24 @@ class HumanPrinter:
         self.area.line(text)
 
     def _handle(self, e: Event) -> None:
-        if isinstance(e, FolderPlanned):
+        if isinstance(e, Connecting):
+            # Silent while connecting goes well; a retry or a slow answer is shown as it happens.
+            if e.waiting:
+                self._line(
+                    f"connecting to {e.endpoint}: waiting for an answer "
+                    f"({e.elapsed_seconds:.0f} s of {e.timeout_seconds:g} s)"
+                )
+            elif e.attempt > 1:
+                self._line(
+                    f"connecting to {e.endpoint}: attempt {e.attempt} ({e.elapsed_seconds:.0f} s of "
+                    f"{e.timeout_seconds:g} s) after: {e.last_error}"
+                )
+        elif isinstance(e, Connected):
+            if e.attempts > 1 or e.elapsed_seconds >= SLOW_CONNECT_SECONDS:
+                self._line(
+                    f"connected to {e.endpoint} ({e.version}) after {e.attempts} attempt(s), {e.elapsed_seconds:.0f} s"
+                )
+        elif isinstance(e, FolderPlanned):
             label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
             self.rows[self._key(e.pst, e.source_path)] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):

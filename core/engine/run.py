@@ -20,6 +20,7 @@ from typing import Any
 
 from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
 from core.convert.mime import item_date
+from core.engine.connect import connect_transport
 from core.engine.journal import Journal
 from core.engine.limiter import AdaptiveLimiter, ByteBudget
 from core.engine.memory import release_free_memory, tune_malloc
@@ -528,7 +529,12 @@ class _Engine:
             if not plan.dry_run:
                 assert plan.transport_factory is not None
                 self.transport = plan.transport_factory()
-                self.transport.connect()
+                connect_transport(
+                    self.transport,
+                    timeout_seconds=plan.profile.connection.timeout_seconds,
+                    on_event=self.emit,
+                    cancel=self.cancel,
+                )
                 self.resolve_folders()
                 self.journal = Journal(plan.journal_path)
                 self.recover()

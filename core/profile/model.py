@@ -98,6 +98,10 @@ class Connection(_Model):
     ca_bundle: str | None = None
     """A PEM file of CA certificates to trust in addition to the system's (relative to the
     profile's folder), for servers with an internal CA."""
+    timeout_seconds: int = Field(default=60, ge=5, le=3600)
+    """How long connecting may take in all, sign-in excepted: the preflight, and its retries when
+    the server is busy, drops the connection or answers HTTP 5xx (each request waits at most 30 s).
+    After that pstimport gives up with exit code 75 (try again later)."""
 
 
 class Destination(_Model):

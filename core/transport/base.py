@@ -70,6 +70,22 @@ class Transport(abc.ABC):
 
     #: Largest item the server accepts, in bytes (items above it are skipped and reported).
     max_item_bytes: int = 35 * 1024 * 1024
+    #: Set by `core.engine.connect.connect_transport` while `connect` runs: the `time.monotonic()`
+    #: by which connecting must be over, so each request's timeout can be cut to what is left.
+    connect_deadline: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """Where this transport connects, for messages (a URL, or a description before it is known)."""
+        return "the server"
+
+    def sign_in(self) -> None:  # noqa: B027 - optional
+        """Get what signing in needs before `connect`, asking the user if it must (a device-code
+        sign-in waits for them), so that the connect time limit does not run while they type.
+
+        Raises:
+            ConnectError: the sign-in failed.
+        """
 
     @abc.abstractmethod
     def connect(self) -> ServerInfo:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 AUTHORITY_ENV = "PSTIMPORT_AUTHORITY_HOST"
+# How long one request to the sign-in authority waits for an answer (msal waits forever by default).
+AUTHORITY_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -81,6 +83,7 @@ class MsalTokenSource:
                     token_cache=self._cache,
                     instance_discovery=validate,
                     http_client=_session(settings.verify),
+                    timeout=AUTHORITY_TIMEOUT_SECONDS,
                 )
             else:
                 self._app = msal.PublicClientApplication(
@@ -90,6 +93,7 @@ class MsalTokenSource:
                     token_cache=self._cache,
                     instance_discovery=validate,
                     http_client=_session(settings.verify),
+                    timeout=AUTHORITY_TIMEOUT_SECONDS,
                 )
         except Exception as exc:  # msal raises ValueError and requests errors for a bad authority
             raise ConnectError(_authority_error(exc, authority)) from None
@@ -101,7 +105,7 @@ class MsalTokenSource:
             try:
                 result = self._acquire()
             except Exception as exc:  # noqa: BLE001 - requests/msal failures reaching the authority
-                raise ConnectError(_authority_error(exc)) from None
+                raise ConnectError(_authority_error(exc), transient=_authority_transient(exc)) from None
             if self._cache_save is not None and self._cache.has_state_changed:
                 self._cache_save(self._cache.serialize())
         if "access_token" not in result:
@@ -131,6 +135,15 @@ class MsalTokenSource:
             return flow
         self._show(flow.get("message") or f"Sign in at {flow.get('verification_uri')} with code {flow['user_code']}")
         return self._app.acquire_token_by_device_flow(flow)
+
+
+def _authority_transient(exc: BaseException) -> bool:
+    """Whether a failure to reach the authority may pass (a timeout, a dropped connection), unlike
+    a refused connection, an unknown host or a TLS failure."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    if any(w in text for w in ("refused", "name or service", "resolve", "no route", "certificate", "ssl")):
+        return False
+    return any(w in text for w in ("timeout", "timed out", "connectionerror", "disconnected", "reset", "aborted"))
 
 
 def _authority_error(exc: BaseException, host: str | None = None) -> str:

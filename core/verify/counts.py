@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from core.engine.connect import connect_transport
 from core.engine.journal import Journal
 from core.engine.plan import KIND_TO_TYPE, Plan
 from core.engine.retry import retrying
@@ -166,7 +167,7 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
     assert plan.transport_factory is not None
     transport = plan.transport_factory()
     try:
-        transport.connect()
+        connect_transport(transport, timeout_seconds=plan.profile.connection.timeout_seconds, cancel=cancel)
         from core.engine.run import _Engine
 
         engine = _Engine(plan, lambda e: None, cancel or threading.Event())

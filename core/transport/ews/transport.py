@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,10 @@ from core.convert.extended import ALL_EXTENDED_PROPS
 from core.convert.payload import MimePayload, Payload
 from core.errors import ConnectError, TransportError
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
+from core.transport.deadline import request_timeout
 from core.transport.ews import props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
-from core.transport.ews.errors import RequestTooLarge, connect_error, upload_error
+from core.transport.ews.errors import DEFAULT_BACK_OFF, RequestTooLarge, connect_error, upload_error
 from core.transport.ews.items import build_item
 
 log = logging.getLogger(__name__)
@@ -110,30 +110,48 @@ STAMPS_PER_QUERY = 50
 
 
 HTTP_PAYLOAD_TOO_LARGE = 413
-CONNECT_ATTEMPTS = 5
-CONNECT_RETRY_SECONDS = 0.3
 
 
-class _TransientConnect(Exception):
-    def __init__(self, error: ConnectError) -> None:
-        super().__init__(str(error))
-        self.error = error
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during (exchangelib wraps what it meets while
+    it guesses the server version in a TransportError)."""
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in out and len(out) < 8:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
 
 
-def _is_transient_connect(exc: BaseException) -> bool:
-    """Busy, 503 or a dropped connection: worth another try. Refused or unknown hosts are not."""
-    if isinstance(exc, (ex.ErrorServerBusy, ex.ErrorInternalServerTransientError, ex.ErrorTooManyObjectsOpened)):
-        return True
-    text = str(exc).lower()
+def _transient_connect_reason(exc: BaseException) -> tuple[str, float] | None:
+    """(why, back-off seconds) when a failed connect attempt is worth another try (the server busy,
+    an HTTP 5xx, a dropped connection, a timeout); None when it is not (refused, unknown host, TLS,
+    credentials, no such mailbox...)."""
+    for one in _chain(exc):
+        if isinstance(one, ex.ErrorServerBusy) and str(one).startswith("The server cannot service"):
+            return "the server is busy (ErrorServerBusy)", min(one.back_off or DEFAULT_BACK_OFF, 30.0)
+    text = " ".join(str(one) for one in _chain(exc)).lower()
     if any(w in text for w in ("refused", "name or service", "resolve", "no route", "certificate")):
-        return False
-    if isinstance(exc, ex.ErrorTimeoutExpired):
-        return True
-    # exchangelib wraps failures met while it guesses the server version.
-    return any(
-        w in text
-        for w in ("remotedisconnected", "connection aborted", "http 503", "serverbusy", "cannot service this request")
-    )
+        return None
+    for needle, reason in (
+        ("remotedisconnected", "the server closed the connection"),
+        ("connection aborted", "the server closed the connection"),
+        ("caused by closed connection", "the server closed the connection"),
+        ("connection reset", "the server reset the connection"),
+        ("http 503", "the server is unavailable (HTTP 503)"),
+        ("http 5", "the server answered HTTP 5xx"),
+        ("read timed out", "no answer in time (a request timed out)"),
+        ("timed out", "no answer in time (a request timed out)"),
+        ("serverbusy", "the server is busy (ErrorServerBusy)"),
+        ("cannot service this request", "the server is busy (ErrorServerBusy)"),
+    ):
+        if needle in text:
+            return reason, DEFAULT_BACK_OFF if "busy" in reason else 0.0
+    if any(isinstance(one, ex.ErrorInternalServerTransientError | ex.ErrorTooManyObjectsOpened) for one in _chain(exc)):
+        return f"the server reported a transient error ({type(exc).__name__})", 0.0
+    if any(isinstance(one, ex.ErrorTimeoutExpired | requests.exceptions.Timeout) for one in _chain(exc)):
+        return "no answer in time (a request timed out)", 0.0
+    return None
 
 
 @dataclass
@@ -203,10 +221,14 @@ class OwnCredentials(Credentials):
         return id(self)
 
 
-def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
+def _adapter_for(
+    settings: EwsSettings, deadline: Callable[[], float | None] = lambda: None
+) -> type[requests.adapters.HTTPAdapter]:
     """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook): TLS as
-    the profile says, and an HTTP 413 surfaced as such (exchangelib would report it as a busy server
-    when the answer also closes the connection)."""
+    the profile says, each request's timeout cut to what is left of the connect time while
+    connecting (`deadline()`, see `core.engine.connect.request_timeout`; exchangelib waits 120 s),
+    and an HTTP 413 surfaced as such (exchangelib would report it as a busy server when the answer
+    also closes the connection)."""
     base = NoVerifyHTTPAdapter if not settings.verify_tls else requests.adapters.HTTPAdapter
     bundle = str(settings.ca_bundle) if settings.verify_tls and settings.ca_bundle is not None else None
 
@@ -214,6 +236,11 @@ def _adapter_for(settings: EwsSettings) -> type[requests.adapters.HTTPAdapter]:
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
             if bundle is not None:
                 kwargs["verify"] = bundle
+            limit = deadline()
+            if limit is not None:
+                timeout = kwargs.get("timeout")
+                default = timeout if isinstance(timeout, (int, float)) else BaseProtocol.TIMEOUT
+                kwargs["timeout"] = request_timeout(limit, default)
             response = super().send(request, *args, **kwargs)
             if response.status_code == HTTP_PAYLOAD_TOO_LARGE:
                 response.close()
@@ -251,6 +278,8 @@ class EwsTransport(Transport):
         self._root: BaseFolder | None = None
         self._url: str | None = None
         self._folder_lock = threading.Lock()
+        self._config: Configuration | None = None
+        self._first_token: dict | None = None
         # Register up front what the converter sets, so no upload thread edits a class's fields.
         props.register_all(list(ALL_EXTENDED_PROPS))
 
@@ -278,7 +307,9 @@ class EwsTransport(Transport):
                 cache_save=self._cache_save,
                 show_device_code=s.show_device_code,
             )
-        token = self._token_source.token()
+        if self._first_token is None:
+            self._first_token = self._token_source.token()
+        token = self._first_token  # every attempt of one connect signs in once; msal renews it after
         identity = Identity(primary_smtp_address=s.mailbox) if s.impersonation else None
         return MsalCredentials(
             self._token_source,
@@ -340,21 +371,26 @@ class EwsTransport(Transport):
                 exc, url=s.autodiscover_url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
             ) from None
 
+    @property
+    def endpoint(self) -> str:
+        s = self.settings
+        if self._url or s.ews_url:
+            return self._url or s.ews_url or ""
+        return f"Autodiscover for {s.mailbox}"
+
+    def sign_in(self) -> None:
+        """For OAuth, get the first token now (a device-code sign-in waits for the user here)."""
+        if self.settings.method != "password":
+            self._credentials()
+
     def connect(self) -> ServerInfo:
-        """Connect and run the preflight; a busy or flaky server is given a few tries."""
-        for attempt in range(CONNECT_ATTEMPTS):
-            try:
-                return self._connect()
-            except _TransientConnect as exc:
-                if attempt == CONNECT_ATTEMPTS - 1:
-                    raise exc.error from None
-                Protocol.clear_cache()
-                time.sleep(CONNECT_RETRY_SECONDS * (2**attempt))
-        raise AssertionError("unreachable")
+        """Connect and run the preflight, once: `core.engine.connect.connect_transport` retries a
+        `ConnectError` marked `transient` (busy, HTTP 5xx, a dropped connection, a timeout)."""
+        return self._connect()
 
     def _connect(self) -> ServerInfo:
         s = self.settings
-        BaseProtocol.HTTP_ADAPTER_CLS = _adapter_for(s)
+        BaseProtocol.HTTP_ADAPTER_CLS = _adapter_for(s, lambda: self.connect_deadline)
         url = s.ews_url
         try:
             credentials = self._credentials()
@@ -368,6 +404,7 @@ class EwsTransport(Transport):
                 retry_policy=FailFast(),
                 max_connections=s.max_connections,
             )
+            self._config = config
             self.account = Account(
                 primary_smtp_address=s.mailbox,
                 config=config,
@@ -383,11 +420,12 @@ class EwsTransport(Transport):
         except ConnectError:
             raise
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one line here
-            error = connect_error(
-                exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
-            )
-            if _is_transient_connect(exc):
-                raise _TransientConnect(error) from None
+            self._forget_protocol()
+            transient = _transient_connect_reason(exc)
+            if transient is not None:
+                reason, back_off = transient
+                where = url or self.endpoint
+                raise ConnectError(f"{where}: {reason}", transient=True, back_off_seconds=back_off) from None
             raise connect_error(
                 exc, url=url, user=s.username, mailbox=s.mailbox, method=s.method, discovery=s.discovery
             ) from None
@@ -405,6 +443,22 @@ class EwsTransport(Transport):
             store=s.store,
             can_create_folders=can_create,
         )
+
+    def _forget_protocol(self) -> None:
+        """After a failed attempt: close this attempt's exchangelib Protocol and drop it from
+        exchangelib's cache (which keeps a failed one's exception and would raise it again)."""
+        config, self._config = self._config, None
+        if config is not None:
+            try:
+                del Protocol[config]
+            except KeyError:
+                pass
+        account, self.account = self.account, None
+        if account is not None:
+            try:
+                account.protocol.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
     def _open_root(self) -> BaseFolder:
         assert self.account is not None

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from core.errors import ServerBusy, TransportError
+from core.transport.deadline import request_timeout
 from core.transport.graph.pacing import MailboxPacer
 from core.transport.graph.wire import BATCH_MAX_REQUESTS
 
@@ -131,6 +132,9 @@ class GraphClient:
             self._keep(first_token)
         self._token_lock = threading.Lock()
         self.pacer = pacer
+        # While connecting: the time.monotonic() by which requests must end (core.transport.deadline).
+        self.deadline: Callable[[], float | None] = lambda: None
+        self._timeout = timeout
         self._http = httpx.Client(
             verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             http1=True,
@@ -201,8 +205,13 @@ class GraphClient:
         headers: dict[str, str],
         params: dict[str, str] | None,
     ) -> httpx.Response:
+        limit = self.deadline()
+        extra: dict[str, Any] = {}
+        if limit is not None:
+            cut = request_timeout(limit, self._timeout)
+            extra["timeout"] = httpx.Timeout(cut, connect=min(CONNECT_TIMEOUT_S, cut))
         try:
-            return self._http.request(method, url, content=body, headers=headers, params=params)
+            return self._http.request(method, url, content=body, headers=headers, params=params, **extra)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the server: safe to send again.
             err = TransportError(f"cannot reach Graph at {self.root}: {_short(exc)}")

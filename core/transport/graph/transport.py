@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
 from core.convert.payload import (
     Appointment,
     Contact,
@@ -149,6 +151,7 @@ class GraphTransport(Transport):
         # The PATCH each imported item still needs, by stamp: an item found by its header after a lost
         # answer gets all of it, not only the stamp.
         self._pending_patch: dict[str, dict] = {}
+        self._first_token: dict | None = None
         self._patch_lock = threading.Lock()
 
     # ----- connect ------------------------------------------------------------------------
@@ -190,8 +193,20 @@ class GraphTransport(Transport):
             return False
         return str(s.ca_bundle) if s.ca_bundle is not None else True
 
+    @property
+    def endpoint(self) -> str:
+        return self.settings.base_url
+
+    def sign_in(self) -> None:
+        """Get the first token now (a device-code sign-in waits for the user here)."""
+        if self.settings.store != "archive" and self._first_token is None:
+            self._first_token = self._tokens().token()  # ConnectError with msal's reason when it fails
+
     def connect(self) -> ServerInfo:
-        """Preflight: sign in, the mailbox exists and is reachable with these rights, folders creatable."""
+        """Preflight: sign in, the mailbox exists and is reachable with these rights, folders creatable.
+
+        Once: `core.engine.connect.connect_transport` retries a `ConnectError` marked `transient`
+        (Graph busy or HTTP 5xx, a dropped connection, a timeout)."""
         s = self.settings
         if s.store == "archive":
             raise ConnectError(
@@ -199,7 +214,10 @@ class GraphTransport(Transport):
                 "set connection.transport: ews to import into the archive"
             )
         tokens = self._tokens()
-        first = tokens.token()  # ConnectError with msal's reason when the sign-in fails
+        first = self._first_token or tokens.token()  # ConnectError with msal's reason when the sign-in fails
+        self._first_token = first
+        if self.client is not None:  # a failed attempt's client
+            self.client.close()
         self.client = GraphClient(
             s.base_url,
             tokens.token,
@@ -207,18 +225,26 @@ class GraphTransport(Transport):
             verify=self._verify(),
             first_token=first,
         )
+        self.client.deadline = lambda: self.connect_deadline
         where = self.client.root
         try:
             self.client.get(f"users/{self._user}", params={"$select": "id,mail,userPrincipalName"})
             root = self.client.get(f"users/{self._user}/mailFolders/{wire.MSG_FOLDER_ROOT}")
         except GraphError as exc:
+            if exc.status >= 500:
+                raise ConnectError(f"{where}: Graph answered {exc}", transient=True) from None
             raise self._connect_error(exc, where) from None
         except ServerBusy as exc:
             raise ConnectError(
-                f"{where}: Graph is throttling {s.mailbox} ({exc}); try again in a few minutes"
+                f"{where}: Graph is busy for {s.mailbox} ({exc})",
+                transient=True,
+                back_off_seconds=min(exc.back_off_seconds, 30.0),
             ) from None
         except TransportError as exc:
-            raise ConnectError(_network_reason(exc, where)) from None
+            transient = _network_transient(exc)
+            raise ConnectError(
+                f"{where}: {transient}" if transient else _network_reason(exc, where), transient=bool(transient)
+            ) from None
         missing = _missing_permissions(first.get("access_token", ""))
         if missing:
             raise ConnectError(f"{where}: the token lacks {missing}: {_PERMISSION_HINT}")
@@ -905,6 +931,23 @@ class GraphTransport(Transport):
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+
+_NOT_TRANSIENT = ("refused", "name or service", "nodename", "resolution", "no route", "certificate", "ssl")
+
+
+def _network_transient(exc: TransportError) -> str | None:
+    """Why a request failed, when another try may work (a dropped connection, a timeout); None for a
+    refused connection, an unknown host or a TLS failure, which another try does not mend."""
+    cause = getattr(exc, "cause", None)
+    low = str(cause or exc).lower()
+    if any(w in low for w in _NOT_TRANSIENT):
+        return None
+    if isinstance(cause, httpx.TimeoutException) or "timed out" in low or "timeout" in low:
+        return f"a request timed out ({type(cause).__name__ if cause else 'timeout'})"
+    if getattr(exc, "transient", False):
+        return f"the connection was lost ({type(cause).__name__ if cause else 'network error'})"
+    return None
 
 
 def _network_reason(exc: TransportError, where: str) -> str:
