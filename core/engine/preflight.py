@@ -80,6 +80,7 @@ def preflight(plan: Plan, on_event: Callable[[Event], None], cancel: threading.E
     """
     from core.convert import payload_kind
     from core.convert.mime import item_date
+    from core.engine.connect import connect_transport
     from core.pst import open_pst
     from core.pst.model import UnreadableItem
 
@@ -90,7 +91,9 @@ def preflight(plan: Plan, on_event: Callable[[Event], None], cancel: threading.E
     t0 = time.monotonic()
     transport = plan.transport_factory()
     try:
-        info = transport.connect()
+        info = connect_transport(
+            transport, timeout_seconds=plan.profile.connection.timeout_seconds, on_event=on_event, cancel=cancel
+        )
         root = retrying(transport.store_root)
         cache: dict = {}
         existing: dict[str, set[str]] = {}  # folder id -> stamps in it
