@@ -43,7 +43,12 @@ class PstImportApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "pstimport"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    # Ctrl+C is what a technician presses to stop: during a run it asks, then stops as Cancel does;
+    # elsewhere it quits like Ctrl+Q (Textual's own Ctrl+C only shows a toast).
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -72,8 +77,7 @@ class PstImportApp(App[int]):
         self._on_exit = on_exit
 
     def on_mount(self) -> None:
-        if self.greeting:
-            self.notify(self.greeting, title="pstimport", timeout=12)
+        # The greeting is the first step's message line, not a toast: a toast would cover the form.
         if self.start == "run":
             self.show_run()
         elif self.start == "wizard":
@@ -96,7 +100,8 @@ class PstImportApp(App[int]):
         self.show_step(0)
 
     def show_step(self, index: int) -> None:
-        screen = STEPS[index](self.state)
+        note, self.greeting = self.greeting or "", None
+        screen = STEPS[index](self.state, note)
         self.push_screen(screen, lambda result: self._after_step(index, result))
 
     def _after_step(self, index: int, result: str | None) -> None:

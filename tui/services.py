@@ -126,19 +126,32 @@ def expand_path(text: str) -> str:
 # ----- secrets -----------------------------------------------------------------------------------------
 
 
+def keyring_options() -> list[Any]:
+    """The keyrings that work on this machine (`core.profile.secrets.keyring_options`)."""
+    from core.profile.secrets import keyring_options as options
+
+    return options()
+
+
 def store_secret(state: WizardState, profile: Any) -> str | None:
-    """Put the typed password or client secret into the keyring when the user asked to cache it.
+    """Put the typed password or client secret into the profile's keyring when the user chose one.
 
     Returns a note for the user, or None when nothing was stored.
+
+    Raises:
+        SecretError: the keyring refused (no OS keyring, wrong password for the encrypted file...).
     """
-    from core.profile.secrets import primary_secret
+    from core.profile.secrets import KEYRING_PASSWORD_ENV, primary_secret
     from core.profile.secrets import store_secret as keep
 
     kind = primary_secret(profile)
     if not state.password or not state.cache_password or kind is None:
         return None
-    where = keep(profile, kind, state.password)
-    return f"the {kind.replace('_', ' ')} is cached in the keyring ({where})"
+    env = dict(os.environ)
+    if state.keyring_password:
+        env[KEYRING_PASSWORD_ENV] = state.keyring_password  # this call's copy only, never the process's
+    where = keep(profile, kind, state.password, env=env)
+    return f"the {kind.replace('_', ' ')} is kept in {where}"
 
 
 def _secret_stream(secret: str | None) -> io.StringIO | None:
@@ -175,27 +188,86 @@ def abandonable(fn: Callable[[], Any], cancelled: Callable[[], bool], poll: floa
 # ----- preflight and run -------------------------------------------------------------------------------
 
 
+class ConnectProgress:
+    """What Test connection and the run screen show while connecting: where, the attempt, the seconds.
+
+    `apply(event)` takes core's `Connecting` events (from any thread; `core.engine.connect`), and
+    `line()` is read by the UI on a timer, so the seconds tick between events too.
+    """
+
+    def __init__(self, target: str, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self._clock = clock or time.monotonic
+        self.t0 = self._clock()
+        self.target = target
+        self.stage = f"Connecting to {target}"
+        self.limit: float | None = None  # seconds before core gives up (connection.timeout_seconds)
+
+    def apply(self, event: Any) -> None:
+        from core.events import Connecting
+
+        if isinstance(event, Connecting):
+            self.limit = event.timeout_seconds
+            where = event.endpoint or self.target
+            stage = f"Connecting to {where}"
+            if event.attempt > 1:
+                stage += f" (attempt {event.attempt}"
+                stage += f"; last: {event.last_error})" if event.last_error else ")"
+            self.stage = stage
+
+    def elapsed(self) -> float:
+        return self._clock() - self.t0
+
+    def line(self) -> str:
+        waited = f"{self.elapsed():.0f} s"
+        if self.limit:
+            waited += f" (gives up after {self.limit:.0f} s)"
+        return f"{self.stage}… {waited}"
+
+
+def connect_target(state: WizardState) -> str:
+    """Where Test connection goes, for its progress line."""
+    if state.transport == "graph":
+        return "Microsoft Graph"
+    if state.discovery == "direct" and state.ews_url:
+        from urllib.parse import urlsplit
+
+        return urlsplit(state.ews_url).netloc or state.ews_url
+    domain = state.mailbox.rpartition("@")[2]
+    return f"Autodiscover for {domain}" if domain else "Autodiscover"
+
+
+def _factory(profile: Any, secret: str | None) -> Any:
+    """core's transport factory for the wizard: the typed secret as if from --password-stdin, never a prompt."""
+    from core.engine.connect import transport_factory
+
+    return transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
+
+
 @dataclass
 class PreflightResult:
     info: Any  # core.transport.base.ServerInfo
     archive: bool | None  # None: not checked (the destination is the archive, or a device-code sign-in)
 
 
-def preflight(state: WizardState) -> PreflightResult:
+def preflight(state: WizardState, on_progress: Callable[[Any], None] | None = None) -> PreflightResult:
     """Connect with the answers so far and run the transport's preflight; then look for an archive.
+
+    `on_progress` receives core's `Connecting` / `Connected` events (see `ConnectProgress.apply`).
 
     Raises:
         ConnectError (or SecretError): one line with the cause, from core.
     """
-    from core.engine.connect import connect_transport, transport_factory
+    from core.engine.connect import connect_transport
     from core.errors import ConnectError
 
     profile = state.to_profile(placeholder_sources=True)
     secret = state.password or None
     limit = profile.connection.timeout_seconds
-    transport = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)()
+    transport = _factory(profile, secret)()
     try:
-        info = connect_transport(transport, timeout_seconds=limit)
+        info = connect_transport(transport, timeout_seconds=limit, on_event=on_progress)
     finally:
         transport.close()
     archive: bool | None = None
@@ -208,7 +280,7 @@ def preflight(state: WizardState) -> PreflightResult:
     ):
         probe = profile.model_copy(deep=True)
         probe.destination.store = "archive"
-        other = transport_factory(probe, stdin=_secret_stream(secret), interactive=False)()
+        other = _factory(probe, secret)()
         try:
             connect_transport(other, timeout_seconds=limit)
             archive = True
@@ -221,10 +293,37 @@ def preflight(state: WizardState) -> PreflightResult:
     return PreflightResult(info, archive)
 
 
+# Exchange builds (major.minor) by product: Microsoft's "Exchange Server build numbers and release
+# dates". Exchange 2019 and Subscription Edition share 15.2; Exchange Online runs 15.20 and later.
+EXCHANGE_BUILDS = {(15, 0): "Exchange Server 2013", (15, 1): "Exchange Server 2016", (15, 2): "Exchange Server 2019"}
+
+
+def server_name(version: str) -> str:
+    """A transport's version text as a technician says it.
+
+    "Exchange2016 (15.2.1118.7)" (EWS schema, then build) becomes "Exchange Server 2019 (build
+    15.2.1118.7)": the schema name is the newest EWS schema the server speaks, which Exchange 2019
+    still calls Exchange2016, so the build decides the product.
+    """
+    import re
+
+    found = re.match(r"^\s*(\S+)\s*\((\d+)\.(\d+)([.\d]*)\)\s*$", version or "")
+    if not found:
+        return version if version.lower().startswith(("exchange", "microsoft")) else f"Exchange {version}"
+    major, minor = int(found.group(2)), int(found.group(3))
+    build = f"{major}.{minor}{found.group(4)}"
+    if major == 15 and minor >= 20:
+        return f"Exchange Online (build {build})"
+    product = EXCHANGE_BUILDS.get((major, minor))
+    if product is None:
+        return f"Exchange, EWS schema {found.group(1)} (build {build})"
+    return f"{product} (build {build})"
+
+
 def describe_preflight(result: PreflightResult) -> str:
-    """The server version, the mailbox and whether it has an archive."""
+    """The server product, the mailbox and whether it has an archive."""
     info = result.info
-    text = f"Exchange {info.version} at {info.url}; mailbox {info.mailbox}"
+    text = f"{server_name(info.version)} at {info.url}; mailbox {info.mailbox}"
     if result.archive is not None:
         text += "; archive: present" if result.archive else "; archive: none"
     if info.notes:
@@ -235,7 +334,13 @@ def describe_preflight(result: PreflightResult) -> str:
 Runner = Callable[[Callable[[Any], None], threading.Event], Any]
 
 
-def profile_runner(profile: Any, secret: str | None, *, dry_run: bool = False, journal_dir: str = "") -> Runner:
+def profile_runner(
+    profile: Any,
+    secret: str | None,
+    *,
+    dry_run: bool = False,
+    journal_dir: str = "",
+) -> Runner:
     """What the run screen calls (in its worker) to plan and run a saved profile through the engine.
 
     With `dry_run`, the preflight (`core.engine.preflight`): it signs in and counts, uploading nothing.
@@ -244,9 +349,8 @@ def profile_runner(profile: Any, secret: str | None, *, dry_run: bool = False, j
     def run(on_event: Callable[[Any], None], cancel: threading.Event) -> Any:
         from core.engine import build_plan
         from core.engine import run as engine_run
-        from core.engine.connect import transport_factory
 
-        factory = transport_factory(profile, stdin=_secret_stream(secret), interactive=False)
+        factory = _factory(profile, secret)
         plan = build_plan(profile, transport_factory=factory, journal_dir=Path(journal_dir) if journal_dir else None)
         if dry_run:
             from core.engine.preflight import preflight

@@ -56,6 +56,8 @@ class WizardState:
     username: str = ""
     password: str = ""  # the password or the client secret: memory and keyring only
     cache_password: bool = True
+    keyring: str = "system"  # where a cached secret goes: system | encrypted-file
+    keyring_password: str = ""  # unlocks the encrypted-file keyring: memory only
     secret_in_keyring: bool = False  # an opened profile whose secret was cached earlier
     tenant_id: str = ""
     client_id: str = ""
@@ -85,6 +87,8 @@ class WizardState:
     journal_dir: str = ""  # empty: the engine's default; the demo keeps its journal beside its sandbox store
     # what the last "Test connection" found, shown again when the step is revisited
     preflight_note: str = ""
+    # the file this wizard session saved last (saving there again does not ask)
+    saved_path: str = ""
 
     # ----- building the profile ---------------------------------------------------------------
 
@@ -105,24 +109,26 @@ class WizardState:
             sources.append(src)
         if not sources and placeholder_sources:
             sources = [{"path": PLACEHOLDER_SOURCE}]
-        direct = self.discovery == "direct"
+        graph = self.transport == "graph"  # one endpoint: no discovery, URL or impersonation to give
+        direct = self.discovery == "direct" and not graph
         return {
             "version": 1,
             "name": self.name.strip() or self.default_name(),
             "connection": {
                 "target": self.target,
                 "transport": self.transport,
-                "discovery": self.discovery,
+                "discovery": "direct" if direct else "autodiscover",
                 "ews_url": opt(self.ews_url) if direct else None,
                 "auth": {
                     "method": self.auth_method,
                     "username": opt(self.username),
                     "cache_password": self.cache_password,
+                    "keyring": self.keyring if self.cache_password else None,
                     "tenant_id": opt(self.tenant_id),
                     "client_id": opt(self.client_id),
                     "certificate": opt(self.certificate),
                 },
-                "impersonation": self.impersonation,
+                "impersonation": self.impersonation and not graph,
                 "verify_tls": self.verify_tls,
                 "ca_bundle": opt(self.ca_bundle),
             },
@@ -167,11 +173,9 @@ class WizardState:
         try:
             profile = self.to_profile(placeholder_sources=step != "review")
         except ValidationError as exc:
-            out = []
-            for e in exc.errors():
-                loc = tuple(e["loc"])
-                out.append(Problem(loc, e["msg"]))
-            return [p for p in out if _owned(step, p.path)]
+            from core.profile.io import validation_problems
+
+            return [p for p in validation_problems(exc) if _owned(step, p.path)]
         if step == "review" and self.profile_dir:
             profile._path = self.profile_path()
         found = check_profile(profile, check_files=check_files and step in ("sources", "review"))
@@ -200,6 +204,7 @@ class WizardState:
             auth_method=a.method,
             username=a.username or "",
             cache_password=a.cache_password,
+            keyring=a.keyring,
             tenant_id=a.tenant_id or "",
             client_id=a.client_id or "",
             certificate=a.certificate or "",

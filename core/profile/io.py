@@ -8,7 +8,8 @@ would silently resolve to the last one). Then: version and migration, secrets, t
 
 Writing: atomically (temp file in the same folder, fsync, `os.replace`), in the document's own
 key order for keys it had and DESIGN order for new ones, without defaults nobody set, under a
-comment header naming the writer.
+comment header naming the writer. A profile built in code that replaces a file (the wizard
+saving over a profile) first adopts that file's order, comments and key set (`adopt_document`).
 """
 
 from __future__ import annotations
@@ -241,6 +242,11 @@ def _from_pydantic(exc: ValidationError) -> list[Problem]:
             msg = e["msg"][:1].lower() + e["msg"][1:]
         out.append(Problem(path, msg, kind="type"))
     return out
+
+
+def validation_problems(exc: ValidationError) -> list[Problem]:
+    """A pydantic error as our own problems ("must be at most 32, got 40"), without file or line."""
+    return _from_pydantic(exc)
 
 
 # ----- loading -------------------------------------------------------------------------------------
@@ -611,6 +617,46 @@ def dumps_profile(profile: Profile) -> str:
     return "\n".join(head) + "\n" + body
 
 
+def adopt_document(profile: Profile, path: str | os.PathLike[str]) -> bool:
+    """Make `profile`, built in code (the wizard), save over the file at `path` the way a hand edit would.
+
+    It takes the file's key order, comments and header, and keeps as "set" only the keys that the
+    file has or whose value differs from the default, so `dumps_profile` rewrites what changed and
+    adds nothing the user never wrote. Returns False (and changes nothing) when the file cannot be
+    read as a YAML mapping.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+        loader = MarkingLoader(text)
+        data = loader.load()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, _Located):
+        return False
+    if not isinstance(data, dict):
+        return False
+    profile._key_order = loader.key_order
+    profile._header = _leading_comments(text)
+    profile._comments = _collect_comments(text, loader.key_marks)
+    _keep_only_written(profile, (), loader.key_order)
+    return True
+
+
+def _keep_only_written(m: BaseModel, path: tuple, document: dict[tuple, list]) -> None:
+    had = set(document.get(path, ()))
+    for name, info in type(m).model_fields.items():
+        value = getattr(m, name)
+        sub = (*path, name)
+        if isinstance(value, BaseModel):
+            _keep_only_written(value, sub, document)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, BaseModel):
+                    _keep_only_written(v, (*sub, i), document)
+        if name in had or info.is_required():
+            continue
+        if _plain(value) == _plain(info.get_default(call_default_factory=True)):
+            m.__pydantic_fields_set__.discard(name)
+
+
 def save_profile(profile: Profile, path: str | os.PathLike[str] | None = None, *, check: bool = True) -> Path:
     """Write `profile` to `path` (default: where it was loaded from) atomically.
 
@@ -675,6 +721,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str] | None = None, *
 
 __all__ = [
     "MarkingLoader",
+    "adopt_document",
     "Problem",
     "dumps_profile",
     "ensure_valid",
@@ -684,4 +731,5 @@ __all__ = [
     "parse_profile",
     "read_profile",
     "save_profile",
+    "validation_problems",
 ]

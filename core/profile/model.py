@@ -32,6 +32,8 @@ AuthMethod = Literal["password", "oauth-app", "oauth-device"]
 Store = Literal["mailbox", "archive"]
 Root = Literal["pst-name", "store-root", "folder"]
 ItemType = Literal["mail", "calendar", "contacts", "tasks", "notes", "journal"]
+Keyring = Literal["system", "encrypted-file"]
+KEYRINGS = ("system", "encrypted-file")
 
 
 def _as_date(value: Any) -> Any:
@@ -64,8 +66,13 @@ class Auth(_Model):
     """The account that signs in (`password`), or the sign-in hint (`oauth-device`). With
     impersonation it is a service account, not the mailbox owner."""
     cache_password: bool = True
-    """Keep the password or client secret in the OS keyring after the first run. When false it is
-    asked for on every run (or given with --password-stdin or an environment variable)."""
+    """Keep the password or client secret in a keyring (see `keyring`). When false it is asked
+    for on every run (or given with --password-stdin or an environment variable)."""
+    keyring: Keyring = "system"
+    """Which keyring holds it when `cache_password` is true: `system`, the OS's own (Secret
+    Service, KWallet, macOS Keychain, Windows Credential Locker), or `encrypted-file`, an
+    AES-encrypted file with a password of its own (for SSH sessions and servers without an OS
+    keyring; PSTIMPORT_KEYRING_PASSWORD or a prompt unlocks it). PSTIMPORT_KEYRING overrides it."""
     tenant_id: str | None = None
     """The Entra ID (Azure AD) tenant, a GUID or a domain such as contoso.onmicrosoft.com.
     Required for `oauth-app`; for `oauth-device` it defaults to `organizations`."""

@@ -157,9 +157,11 @@ def _unlock(b: KeyringBackend, env: Mapping[str, str], interactive: bool, prompt
     key = env.get(KEYRING_PASSWORD_ENV)
     if not key:
         if not interactive:
-            raise SecretError(
+            locked = SecretError(
                 f"the encrypted keyring file {path} is locked: set {KEYRING_PASSWORD_ENV} or run interactively"
             )
+            locked.path = path  # type: ignore[attr-defined]
+            raise locked
         key = prompt(f"Password for the encrypted keyring file {path}: ")
         if not path.exists():
             again = prompt("The file is new; type its password again: ")
@@ -176,20 +178,37 @@ def _unlock(b: KeyringBackend, env: Mapping[str, str], interactive: bool, prompt
         raise SecretError(f"cannot use the encrypted keyring file {path}: {exc.strerror or exc}") from None
 
 
+# The profile's `connection.auth.keyring` values, as PSTIMPORT_KEYRING names them.
+PROFILE_KEYRINGS = {"system": "system", "encrypted-file": "cryptfile"}
+
+
+def keyring_choice(env: Mapping[str, str] = os.environ, preferred: str | None = None) -> str:
+    """system | cryptfile | none: PSTIMPORT_KEYRING when set, else the profile's choice, else system."""
+    choice = (env.get(KEYRING_ENV) or "").strip().lower()
+    if not choice:
+        choice = PROFILE_KEYRINGS.get(preferred or "system", preferred or "system")
+    return PROFILE_KEYRINGS.get(choice, choice)
+
+
 def open_keyring(
-    env: Mapping[str, str] = os.environ, *, interactive: bool = False, prompt: Prompt = getpass.getpass
+    env: Mapping[str, str] = os.environ,
+    *,
+    interactive: bool = False,
+    prompt: Prompt = getpass.getpass,
+    preferred: str | None = None,
 ) -> KeyringBackend:
     """The keyring to keep secrets in, ready to use.
 
     `PSTIMPORT_KEYRING` picks it: `system` (default: the OS keyring that `keyring` finds or was
-    configured with), `cryptfile` (an encrypted file), or `none`.
+    configured with), `cryptfile` (an encrypted file), or `none`; when it is not set, `preferred`
+    (a profile's `connection.auth.keyring`: `system` or `encrypted-file`) does.
 
     Raises:
         KeyringUnavailable: there is none we may use (no OS keyring, a plain-text backend, or
             `none`); the message offers the encrypted file and prompting.
         SecretError: the encrypted file is locked and there is no way to ask, or the password is wrong.
     """
-    choice = (env.get(KEYRING_ENV) or "system").strip().lower()
+    choice = keyring_choice(env, preferred)
     if choice == "none":
         raise KeyringUnavailable(
             f"the keyring is turned off ({KEYRING_ENV}=none): set cache_password: false in the profile to be "
@@ -231,6 +250,50 @@ def open_keyring(
         "no OS keyring is available on this machine (usual over SSH: no Secret Service or KWallet session); "
         + _offer(env)
     )
+
+
+@dataclass(frozen=True)
+class KeyringOption:
+    """A place the wizard can offer for keeping a secret: a profile's `keyring` value and a label."""
+
+    keyring: str  # system | encrypted-file
+    label: str
+    needs_password: bool  # the encrypted file asks for a password of its own (unless the environment has it)
+
+
+def keyring_options(env: Mapping[str, str] = os.environ) -> list[KeyringOption]:
+    """The keyrings that work on this machine, best first: the OS keyring only where one answers,
+    then the encrypted file (always possible). PSTIMPORT_KEYRING=none offers neither."""
+    choice = (env.get(KEYRING_ENV) or "").strip().lower()
+    if choice == "none":
+        return []
+    out: list[KeyringOption] = []
+    if choice in ("", "system"):
+        try:
+            b = open_keyring(env, interactive=False, preferred="system")
+        except SecretError:
+            pass
+        else:
+            out.append(KeyringOption("system", f"the OS keyring ({_short_name(b)})", False))
+    out.append(
+        KeyringOption(
+            "encrypted-file",
+            f"an encrypted file ({_home_short(default_keyring_file(env))})",
+            not env.get(KEYRING_PASSWORD_ENV),
+        )
+    )
+    return out
+
+
+def _short_name(b: KeyringBackend) -> str:
+    name = getattr(b, "name", None) or type(b).__name__
+    return str(name).split(" (")[0]
+
+
+def _home_short(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + os.sep) else text
 
 
 def _keyring_call(what: str, fn: Callable[[], object]) -> object:
@@ -316,15 +379,16 @@ def lookup_secret(
     if env.get(var):
         log.debug("%s taken from %s", what, var)
         return ResolvedSecret(env[var], "environment", kind)
-    why_not = "it is asked for on each run (cache_password: false)"
-    if profile.connection.auth.cache_password:
+    why_not = "asked for on each run"
+    auth = profile.connection.auth
+    if auth.cache_password:
         try:
-            backend = open_keyring(env, interactive=interactive, prompt=prompt)
+            backend = open_keyring(env, interactive=interactive, prompt=prompt, preferred=auth.keyring)
         except SecretError as exc:
             if not interactive:
                 if optional:
                     return None
-                raise SecretError(f"no {kind.replace('_', ' ')} for this run: {exc}") from None
+                raise SecretError(_headless_fix(profile, kind, exc, env)) from None
             log.warning("%s", exc)  # say so plainly, then ask
         else:
             key = secret_key(profile, kind)
@@ -332,7 +396,7 @@ def lookup_secret(
             if value:
                 log.debug("%s found in the keyring (%s)", what, backend_name(backend))
                 return ResolvedSecret(str(value), "keyring", kind)
-            why_not = "it is not in the keyring yet"
+            why_not = "not in the keyring yet"
     if interactive:
         value = prompt(f"{what[0].upper()}{what[1:]} ({profile.connection.target}): ")
         if not value:
@@ -342,14 +406,33 @@ def lookup_secret(
         return ResolvedSecret(value, "prompt", kind)
     if optional:
         return None
-    raise SecretError(
-        f"{what} is needed and {why_not}, and there is no terminal to ask: pass --password-stdin, set {var}"
-        + (
-            ", or store it once with `pstimport profile set-secret PROFILE.yaml`"
-            if profile.connection.auth.cache_password
-            else ""
-        )
-    )
+    fix = f"set {var} or pass --password-stdin"
+    if auth.cache_password:
+        fix += f", or store it once: pstimport profile set-secret {_profile_arg(profile)}"
+    raise SecretError(f"{what} is {why_not} and there is no terminal to ask: {fix}")
+
+
+def _profile_arg(profile: Profile) -> str:
+    import shlex
+
+    return shlex.quote(str(profile.path)) if profile.path else "PROFILE.yaml"
+
+
+def _headless_fix(profile: Profile, kind: str, exc: SecretError, env: Mapping[str, str]) -> str:
+    """One short line for a run without a terminal whose keyring cannot serve: what is missing, and the fix."""
+    what = describe(profile, kind)
+    var = ENV_VARS[kind]
+    if isinstance(exc, KeyringUnavailable):
+        if keyring_choice(env, profile.connection.auth.keyring) == "none":
+            why = f"the keyring is turned off ({KEYRING_ENV}=none)"
+        else:
+            why = "this machine has no usable OS keyring"
+        return f"{what} is not available ({why}): set {var} or pass --password-stdin"
+    text = str(exc)
+    if "is locked" in text and KEYRING_PASSWORD_ENV in text:
+        path = getattr(exc, "path", None) or default_keyring_file(env)
+        return f"{what} is in the encrypted keyring file {path}, which is locked: set {KEYRING_PASSWORD_ENV}"
+    return f"no {kind.replace('_', ' ')} for this run: {text}"
 
 
 def resolve_secret(
@@ -376,7 +459,7 @@ def store_secret(
     interactive: bool = False,
     prompt: Prompt = getpass.getpass,
 ) -> str:
-    """Keep a secret in the keyring under `secret_key(profile, kind)`.
+    """Keep a secret in the profile's keyring (`connection.auth.keyring`) under `secret_key(profile, kind)`.
 
     Returns:
         A description of where it went (for a message), e.g. "encrypted file /root/.../keyring.cfg".
@@ -387,7 +470,7 @@ def store_secret(
     _check_kind(kind)
     if not value:
         raise SecretError(f"refusing to store an empty {kind.replace('_', ' ')}")
-    backend = open_keyring(env, interactive=interactive, prompt=prompt)
+    backend = open_keyring(env, interactive=interactive, prompt=prompt, preferred=profile.connection.auth.keyring)
     key = secret_key(profile, kind)
     _keyring_call(f"storing {describe(profile, kind)}", lambda: backend.set_password(SERVICE, key, value))
     log.info("%s stored in the keyring (%s)", describe(profile, kind), backend_name(backend))
@@ -404,7 +487,7 @@ def delete_secret(
 ) -> bool:
     """Remove a stored secret; returns whether there was one."""
     _check_kind(kind)
-    backend = open_keyring(env, interactive=interactive, prompt=prompt)
+    backend = open_keyring(env, interactive=interactive, prompt=prompt, preferred=profile.connection.auth.keyring)
     key = secret_key(profile, kind)
     if _keyring_call("reading", lambda: backend.get_password(SERVICE, key)) is None:
         return False
@@ -417,7 +500,7 @@ def delete_secret(
     return True
 
 
-def _locked_file_entry(env: Mapping[str, str], key: str) -> tuple[Path, bool] | None:
+def _locked_file_entry(env: Mapping[str, str], key: str, preferred: str | None = None) -> tuple[Path, bool] | None:
     """For a locked encrypted-file keyring: (its path, whether an entry exists). Entry names are not
     encrypted there, only values, so this needs no password."""
     import configparser
@@ -425,7 +508,7 @@ def _locked_file_entry(env: Mapping[str, str], key: str) -> tuple[Path, bool] | 
     from keyrings.cryptfile.escape import escape
 
     configured = keyring.get_keyring()
-    if (env.get(KEYRING_ENV) or "system").strip().lower() == "cryptfile":
+    if keyring_choice(env, preferred) == "cryptfile":
         path = default_keyring_file(env)
     elif _backend_kind(configured) == "encrypted-file":
         path = Path(getattr(configured, "file_path", ""))
@@ -459,11 +542,11 @@ def secret_status(profile: Profile, kind: str, *, env: Mapping[str, str] = os.en
     if not profile.connection.auth.cache_password:
         return SecretStatus(kind, key, "prompt", "asked for on each run (cache_password: false)")
     try:
-        backend = open_keyring(env, interactive=False)
+        backend = open_keyring(env, interactive=False, preferred=profile.connection.auth.keyring)
     except KeyringUnavailable as exc:
         return SecretStatus(kind, key, "no-keyring", str(exc))
     except SecretError as exc:
-        entry = _locked_file_entry(env, key)
+        entry = _locked_file_entry(env, key, profile.connection.auth.keyring)
         if entry is not None:
             path, present = entry
             state = "keyring" if present else "missing"

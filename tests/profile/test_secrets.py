@@ -120,7 +120,10 @@ def test_not_cached_and_no_terminal(write_profile, cryptfile_keyring) -> None:
     text = VALID_ONPREM.replace(
         "    username: svc@example.com\n", "    username: svc@example.com\n    cache_password: false\n"
     )
-    with pytest.raises(SecretError, match="cache_password: false.*--password-stdin, set PSTIMPORT_PASSWORD"):
+    with pytest.raises(
+        SecretError,
+        match="asked for on each run and there is no terminal to ask: set PSTIMPORT_PASSWORD or pass --password-st",
+    ):
         S.resolve_secret(load_profile(write_profile(text)), env={}, interactive=False, prompt=no_prompt)
 
 
@@ -180,8 +183,11 @@ def test_no_backend_headless(onprem: Profile, set_keyring) -> None:
     with pytest.raises(SecretError) as exc:
         S.resolve_secret(onprem, env={}, interactive=False, prompt=no_prompt)
     msg = str(exc.value)
-    assert "no OS keyring is available" in msg
-    assert "PSTIMPORT_KEYRING=cryptfile" in msg and "cache_password: false" in msg
+    # one short line naming the fix (it was a 480-character paragraph)
+    assert msg == (
+        "the password for svc@example.com is not available (this machine has no usable OS keyring): "
+        "set PSTIMPORT_PASSWORD or pass --password-stdin"
+    )
     with pytest.raises(S.KeyringUnavailable):
         S.store_secret(onprem, "password", PASSWORD, env={})
 
@@ -250,7 +256,9 @@ def test_cryptfile_opt_in(onprem: Profile, set_keyring, tmp_path: Path) -> None:
 def test_cryptfile_locked_and_wrong_password(onprem: Profile, tmp_path: Path) -> None:
     """The encrypted file needs its password: locked without a terminal, refused when wrong."""
     S.store_secret(onprem, "password", PASSWORD, env=cryptfile_env(tmp_path))
-    with pytest.raises(SecretError, match="no password for this run: the encrypted keyring file .* is locked"):
+    with pytest.raises(
+        SecretError, match="in the encrypted keyring file .* which is locked: set PSTIMPORT_KEYRING_PASS"
+    ):
         S.resolve_secret(onprem, env=cryptfile_env(tmp_path, None), interactive=False, prompt=no_prompt)
     with pytest.raises(SecretError, match="wrong password for the encrypted keyring file"):
         S.resolve_secret(onprem, env=cryptfile_env(tmp_path, "not-it"), interactive=False)
@@ -302,3 +310,47 @@ def test_device_code_needs_no_secret(write_profile) -> None:
 def test_process_keyring_untouched_by_tests_elsewhere() -> None:
     """Sanity: the fixtures restore the process keyring (no cryptfile left set)."""
     assert S._backend_kind(keyring.get_keyring()) != "encrypted-file"
+
+
+# ----- the profile says which keyring ---------------------------------------------------------------
+
+
+def test_profile_keyring_encrypted_file_needs_no_environment_switch(write_profile, set_keyring, tmp_path, monkeypatch):
+    """A profile with keyring: encrypted-file stores and finds its secret in the encrypted file with no
+    PSTIMPORT_KEYRING set (only the file's own password), on a machine with no OS keyring."""
+    set_keyring(fail.Keyring())
+    text = VALID_ONPREM.replace(
+        "    username: svc@example.com", "    username: svc@example.com\n    keyring: encrypted-file"
+    )
+    prof = load_profile(write_profile(text))
+    assert prof.connection.auth.keyring == "encrypted-file"
+    env = {"PSTIMPORT_KEYRING_FILE": str(tmp_path / "kr.cfg"), "PSTIMPORT_KEYRING_PASSWORD": KEYRING_PASSWORD}
+    monkeypatch.setattr(S, "default_keyring_file", lambda e=None: tmp_path / "kr.cfg")
+    where = S.store_secret(prof, "password", PASSWORD, env=env)
+    assert "encrypted file" in where and (tmp_path / "kr.cfg").is_file()
+    assert S.resolve_secret(prof, env=env, interactive=False, prompt=no_prompt) == PASSWORD
+    locked = {"PSTIMPORT_KEYRING_FILE": str(tmp_path / "kr.cfg")}
+    with pytest.raises(SecretError) as exc:
+        S.resolve_secret(prof, env=locked, interactive=False, prompt=no_prompt)
+    assert str(exc.value).endswith("which is locked: set PSTIMPORT_KEYRING_PASSWORD") and len(str(exc.value)) < 200
+
+
+def test_keyring_options_offer_the_os_keyring_only_where_one_works(set_keyring, cryptfile_keyring):
+    """With no OS keyring the wizard is offered only the encrypted file; PSTIMPORT_KEYRING=none offers nothing."""
+    set_keyring(fail.Keyring())
+    options = S.keyring_options({})
+    assert [o.keyring for o in options] == ["encrypted-file"] and options[0].needs_password
+    assert S.keyring_options({"PSTIMPORT_KEYRING": "none"}) == []
+    assert not S.keyring_options({"PSTIMPORT_KEYRING_PASSWORD": "x"})[0].needs_password
+
+
+def test_headless_error_when_asked_each_run_is_one_short_line(write_profile):
+    """cache_password: false and no terminal: one line under 150 characters naming the two fixes."""
+    text = VALID_ONPREM.replace(
+        "    username: svc@example.com", "    username: svc@example.com\n    cache_password: false"
+    )
+    prof = load_profile(write_profile(text))
+    with pytest.raises(SecretError) as exc:
+        S.resolve_secret(prof, env={}, interactive=False, prompt=no_prompt)
+    msg = str(exc.value)
+    assert "PSTIMPORT_PASSWORD" in msg and "--password-stdin" in msg and len(msg) < 150, msg

@@ -50,3 +50,33 @@ async def test_graph_device_code_sign_in_from_the_wizard(workdir, tmp_path, monk
         assert any(e.protocol == "graph" and e.mailbox == "matt@sandbox.test" for e in sb.exchanges)
     finally:
         sb.stop()
+
+
+async def test_graph_hides_what_it_does_not_use_and_impersonation_is_asked_once(workdir):
+    """Choosing Graph hides the discovery and EWS URL rows (step 1) and Impersonation (step 2); Impersonation
+    is on the credentials step only, and the saved profile carries no EWS URL for Graph."""
+    from tui.screens.connection import ConnectionScreen
+    from tui.screens.credentials import CredentialsScreen
+
+    state = WizardState(target="exchange-online", discovery="direct", ews_url="https://x.example/EWS/Exchange.asmx")
+    app = make_app(state, start="wizard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ConnectionScreen)
+        assert not screen.query("#impersonation")  # asked on step 2 only
+        assert screen.query_one("#ews-url-row").display and screen.query_one("#discovery-row").display
+        await pilot.press("tab", "enter", "end", "enter")  # transport: Microsoft Graph
+        await pilot.pause()
+        assert app.screen.query_one("#transport").value == "graph"
+        assert not screen.query_one("#ews-url-row").display and not screen.query_one("#discovery-row").display
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, CredentialsScreen)
+        assert not app.screen.query_one("#impersonation-row").display
+        data = app.state.profile_data()
+        assert data["connection"]["ews_url"] is None and data["connection"]["discovery"] == "autodiscover"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("tab", "enter", "home", "enter", "ctrl+n")  # back to EWS
+        await pilot.pause()
+        assert app.screen.query_one("#impersonation-row").display

@@ -203,13 +203,13 @@ async def test_oauth_app_walk_runs_against_the_sandbox(workdir, tmp_path, monkey
         app = make_app(WizardState(), start="wizard")
         async with app.run_test(size=SIZE) as pilot:
             # Exchange Online, EWS, Autodiscover; the sandbox's CA as the extra CA bundle
-            await pilot.press("tab", "tab", "tab", "tab", "tab", *str(sb.ca_cert), "ctrl+n")
+            await pilot.press("tab", "tab", "tab", "tab", *str(sb.ca_cert), "ctrl+n")  # past target...TLS
             await pilot.pause()
             assert app.state.ca_bundle == str(sb.ca_cert), app.state
             await pilot.press(*"matt@sandbox.test", "tab")
             await choose(pilot, 1)  # oauth-app
             await pilot.press("tab", *APP_SECRET, "tab", *"sandbox.onmicrosoft.com", "tab", *APP_ID)
-            await pilot.press("tab", "tab", "space", "tab", "space")  # no caching; impersonation on
+            await pilot.press("tab", "tab", "enter", "end", "enter", "tab", "space")  # ask each run; impersonation on
             await pilot.press("ctrl+t")
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -333,16 +333,16 @@ async def test_cached_password_goes_to_the_keyring_and_serves_the_next_run(workd
     sandbox, state, password = demo
     app = make_app(state, start="wizard", step=1)
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(4):  # mailbox, method, user name, password -> the cache checkbox
+        for _ in range(4):  # mailbox, method, user name, password -> where to keep the secret
             await pilot.press("tab")
-        await pilot.press("space")
+        await pilot.press("enter", "home", "enter")  # the first choice: the keyring that works here
         for _ in range(4):
             await pilot.press("ctrl+n")
             await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert "cached in the keyring" in str(app.screen.query_one("#message").render())
+        assert "is kept in" in str(app.screen.query_one("#message").render())
     path = Path(state.profile_dir) / "demo.yaml"
     assert password not in path.read_text(encoding="utf-8")
     profile = load_profile(path)

@@ -24,6 +24,15 @@ from tui.state import WizardState
 SIZES = [(80, 24), (120, 40)]
 
 
+@pytest.fixture(autouse=True)
+def _same_keyrings_everywhere(monkeypatch):
+    """The credentials step offers the keyrings that work on the machine: pin them, so the snapshot is the
+    same on a desktop with an OS keyring and on a CI box without one (the encrypted file, at a fixed path)."""
+    monkeypatch.setenv("PSTIMPORT_KEYRING", "cryptfile")
+    monkeypatch.setenv("PSTIMPORT_KEYRING_FILE", "/tmp/pstimport-snapshot/keyring.cfg")
+    monkeypatch.delenv("PSTIMPORT_KEYRING_PASSWORD", raising=False)
+
+
 def demo_profile():
     """The demo's profile, as the run screen's title needs it (no file or server behind it)."""
     from core.profile.model import Profile
@@ -63,6 +72,7 @@ def wizard_state() -> WizardState:
         username="EXAMPLE\\svc-import",
         password="hunter2",
         cache_password=True,
+        keyring="encrypted-file",
         sources=choices,
         name="matt-backup",
         profile_dir="/srv/pstimport/profiles",

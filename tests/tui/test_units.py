@@ -144,3 +144,20 @@ def test_outlook_locations_and_registry_encoding(tmp_path):
     assert registry_value_name(PR_PST_PATH_W) == "001f6700"
     raw = "C:\\Users\\me\\Documents\\Outlook Files\\archive.pst".encode("utf-16-le") + b"\x00\x00"
     assert decode_registry_path(raw) == "C:\\Users\\me\\Documents\\Outlook Files\\archive.pst"
+
+
+@pytest.mark.parametrize(
+    ("version", "said"),
+    [
+        ("Exchange2016 (15.2.1118.7)", "Exchange Server 2019 (build 15.2.1118.7)"),
+        ("Exchange2016 (15.1.2507.6)", "Exchange Server 2016 (build 15.1.2507.6)"),
+        ("Exchange2013_SP1 (15.0.1497.2)", "Exchange Server 2013 (build 15.0.1497.2)"),
+        ("Exchange2016 (15.20.7000.0)", "Exchange Online (build 15.20.7000.0)"),
+        ("Microsoft Graph v1.0", "Microsoft Graph v1.0"),
+    ],
+)
+def test_server_name_comes_from_the_build_not_the_schema(version, said):
+    """Test connection names the product by its build (15.2 is Exchange 2019), never "Exchange Exchange2016"."""
+    from tui.services import server_name
+
+    assert server_name(version) == said

@@ -92,12 +92,12 @@ async def test_no_pst_selected_keeps_user_on_pst_step(workdir, corpus_dir):
         assert isinstance(app.screen, SourcesScreen)
         assert "No PST chosen" in message(app)
         await add_pst(pilot, corpus_dir / SMALL_PST)
-        await pilot.press("n")  # untick everything
+        await pilot.press("down", "minus")  # to the tree; untick everything
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, SourcesScreen)
         assert "No folder ticked" in message(app)
-        await pilot.press("a")
+        await pilot.press("plus")
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, OptionsScreen)
@@ -129,6 +129,29 @@ async def test_scan_folder_adds_readable_psts_and_lists_broken_ones(workdir, cor
         assert "Not added (unreadable)" in message(app)
         totals = str(app.screen.query_one("#totals").render())
         assert f"{len(names)} of {len(names)} PST(s)" in totals
+
+
+async def test_second_path_typed_after_enter_is_added_not_taken_as_tree_keys(workdir, corpus_dir):
+    """After Enter adds a PST the path field keeps the focus, so the next path typed (full of a's and n's) is
+    added too; letters typed in the tree go to the path field; no tick changes on the way ("Selected: 2 of 2")."""
+    app = make_app(start="wizard", step=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await add_pst(pilot, corpus_dir / SMALL_PST)
+        path_field = app.screen.query_one("#path")
+        assert app.screen.focused is path_field
+        await pilot.press(*str(corpus_dir / "pstsdk_test_ansi.pst"), "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tree = app.screen.query_one(PstTree)
+        assert [Path(c.path).name for c in tree.choices] == [SMALL_PST, "pstsdk_test_ansi.pst"]
+        assert all(c.state(()) == "on" for c in tree.choices)
+        await pilot.press("down")  # into the tree
+        assert app.screen.focused is tree
+        await pilot.press(*"an")  # typed as if into the path field
+        await pilot.pause()
+        assert app.screen.focused is path_field and path_field.value == "an"
+        assert all(c.state(()) == "on" for c in tree.choices)
+        assert "Selected: 2 of 2 PST(s)" in str(app.screen.query_one("#totals").render())
 
 
 async def test_tree_ticks_follow_parent_and_make_exclude_globs(workdir, corpus_pst):
@@ -198,7 +221,8 @@ async def test_password_on_premises_walk_saves_the_profile(workdir, corpus_pst):
         # 2 credentials
         assert isinstance(app.screen, CredentialsScreen)
         await pilot.press(*"matt@example.test")
-        await pilot.press("tab", "tab", *"EXAMPLE\\svc-import", "tab", *"S3cret-pw!", "tab", "space")
+        await pilot.press("tab", "tab", *"EXAMPLE\\svc-import", "tab", *"S3cret-pw!", "tab")
+        await pilot.press("enter", "end", "enter")  # Keep the secret: Ask on each run (the last choice)
         await pilot.press("ctrl+n")
         await pilot.pause()
         # 3 destination
@@ -259,7 +283,7 @@ async def test_oauth_app_walk_requires_impersonation_and_saves(workdir, corpus_d
         await pilot.press("tab", *"app-secret-value")
         await pilot.press("tab", *"contoso.onmicrosoft.com")
         await pilot.press("tab", *"6731de76-14a6-49ae-97bc-6eba6914391e")
-        await pilot.press("tab", "tab", "space")  # past the certificate; do not cache the secret
+        await pilot.press("tab", "tab", "enter", "end", "enter")  # past the certificate; Ask on each run
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, CredentialsScreen)
@@ -365,3 +389,88 @@ async def test_mouse_click_ticks_a_folder(workdir, corpus_pst):
         await pilot.click(PstTree, offset=(12, line - tree.scroll_offset.y + 1))
         await pilot.pause()
         assert choice.state(("Deleted Items",)) == "on"
+
+
+HAND_WRITTEN = """\
+# Matt's old laptop backup: ask Sue before re-running.
+version: 1
+name: hand
+mailbox: matt@example.test   # the primary address, not the alias
+connection:
+  target: on-premises
+  discovery: direct
+  ews_url: https://mail.example.test/EWS/Exchange.asmx
+  auth:
+    method: password
+    username: svc-import
+    cache_password: false
+sources:
+  # the one from the USB disk
+  - path: {pst}
+performance:
+  max_threads: 2   # the server is old
+"""
+
+
+async def test_saving_over_a_hand_written_profile_asks_and_keeps_its_comments_and_order(workdir, corpus_dir):
+    """Save over an existing profile asks first: No leaves the file as it was; Replace rewrites only what
+    changed (max_threads), keeping its comments and key order and adding no defaults it never had."""
+    import shutil
+
+    from tui.app import load_state
+
+    pst = workdir / "laptop.pst"
+    shutil.copy(corpus_dir / SMALL_PST, pst)
+    (workdir / "profiles").mkdir()
+    path = workdir / "profiles" / "hand.yaml"
+    original = HAND_WRITTEN.format(pst=pst)
+    path.write_text(original, encoding="utf-8")
+    state = load_state(path)
+    state.password = "typed-pw"
+    app = make_app(state, start="wizard", step=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await clear_and_type(pilot, "3")  # max threads
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmModal"
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen) and "Not saved" in message(app)
+        assert path.read_text(encoding="utf-8") == original
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert "Saved" in message(app), message(app)
+        await pilot.press("ctrl+s")  # the file this session wrote: no second question
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+    text = path.read_text(encoding="utf-8")
+    for comment in (
+        "# Matt's old laptop backup",
+        "# the primary address",
+        "# the one from the USB disk",
+        "# the server is old",
+    ):
+        assert comment in text, text
+    keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith((" ", "#", "-"))]
+    assert keys == ["version", "name", "mailbox", "connection", "sources", "performance"], text
+    assert "max_threads: 3   # the server is old" in text or "max_threads: 3  # the server is old" in text
+    assert "address_rewriting" not in text and "filters" not in text and "typed-pw" not in text
+    assert load_profile(path).performance.max_threads == 3
+
+
+async def test_validation_messages_are_in_our_words(workdir):
+    """A number out of range on the Options step is named in plain words, not pydantic's."""
+    app = make_app(WizardState(target="on-premises", auth_method="password"), start="wizard", step=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await clear_and_type(pilot, "40")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, OptionsScreen)
+        text = message(app)
+        assert "performance.max_threads: must be at most 32, got 40" in text, text
+        assert "Input should be" not in text

@@ -18,12 +18,16 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("escape", "answer(False)", "No", show=False),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, question: str, detail: str = "", yes: str = "Yes", no: str = "No", *, danger: bool = True
+    ) -> None:
+        """`danger`: the yes button is red (cancelling a run) rather than the plain primary colour."""
         super().__init__()
         self.question = question
         self.detail = detail
         self.yes = yes
         self.no = no
+        self.danger = danger
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -31,7 +35,7 @@ class ConfirmModal(ModalScreen[bool]):
             if self.detail:
                 yield Static(self.detail, id="detail")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
+                yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "warning", compact=True)
                 yield Button(f"{self.no} (n)", id="no", variant="primary", compact=True)
         yield Footer()
 

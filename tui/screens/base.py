@@ -11,7 +11,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from core.profile.checks import Problem
 from tui.state import WizardState
-from tui.widgets.steps import STEP_TITLES, StepIndicator
+from tui.widgets.steps import StepIndicator
 
 BACK, NEXT = "back", "next"
 
@@ -27,29 +27,36 @@ def field_row(label: str, widget: Widget, *, id: str | None = None, hint: str = 
 class StepScreen(Screen[str]):
     """A wizard step. Subclasses set `step` (0-5), `key` (a `STEP_KEYS` name) and build `form()`.
 
+    `title_text` is one line of at most 78 characters (it is the step's heading at 80 columns; the
+    step indicator above it already says which step of six this is).
+
     Next checks the step with `validate()`; any error keeps the user here and is shown in red
     under the form. Back keeps what was typed. The screen dismisses with "back" or "next".
     """
 
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", priority=True),
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", show=False),  # on the Back button; the footer's room goes to the step's keys
     ]
 
     step = 0
     key = "connection"
     title_text = ""
 
-    def __init__(self, state: WizardState) -> None:
+    def __init__(self, state: WizardState, note: str = "") -> None:
+        """`note`: a line shown under the form when the step opens (the demo's greeting)."""
         super().__init__()
         self.state = state
+        self.note = note
 
     def compose(self) -> ComposeResult:
         yield StepIndicator(self.step, id="steps")
-        yield Static(f"Step {self.step + 1} of {len(STEP_TITLES)}: {self.title_text}", id="step-title")
+        yield Static(self.title_text, id="step-title")
         with VerticalScroll(id="form"):
             yield from self.form()
-        yield Static("", id="message")
+        message = Static(self.note, id="message", classes="note" if self.note else "")
+        message.display = bool(self.note)
+        yield message
         with Horizontal(id="nav"):
             yield Button("< Back (Esc)", id="back", compact=True)
             yield from self.extra_buttons()
@@ -84,6 +91,7 @@ class StepScreen(Screen[str]):
     def show_message(self, text: str, *, error: bool = False) -> None:
         msg = self.query_one("#message", Static)
         msg.update(text)
+        msg.display = bool(text)  # an empty message line takes no row from the form
         msg.set_class(error, "error")
         msg.set_class(not error and bool(text), "note")
 

@@ -28,14 +28,12 @@ class ConnectionScreen(StepScreen):
         yield field_row(
             "Find the server by",
             Select(DISCOVERIES, value=s.discovery, allow_blank=False, compact=True, id="discovery"),
+            id="discovery-row",
         )
         yield field_row(
             "EWS URL",
             Input(s.ews_url, placeholder="https://mail.example.com/EWS/Exchange.asmx", compact=True, id="ews_url"),
             id="ews-url-row",
-        )
-        yield field_row(
-            "", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation")
         )
         yield field_row("", Tick("Verify the server's TLS certificate", s.verify_tls, compact=True, id="verify_tls"))
         yield field_row(
@@ -54,11 +52,19 @@ class ConnectionScreen(StepScreen):
         self._sync()
 
     def _sync(self) -> None:
+        # Graph has one endpoint: no discovery, no EWS URL (and no impersonation, on the next step).
+        graph = self.query_one("#transport", Select).value == "graph"
         direct = self.query_one("#discovery", Select).value == "direct"
-        self.query_one("#ews-url-row").display = direct
+        self.query_one("#discovery-row").display = not graph
+        self.query_one("#ews-url-row").display = direct and not graph
         online = self.query_one("#target", Select).value == "exchange-online"
         help_ = self.query_one("#connection-help", Static)
-        if online:
+        if graph:
+            help_.update(
+                "Microsoft Graph reaches Exchange Online at graph.microsoft.com: no URL to give. It cannot "
+                "reach an online archive (use EWS for that)."
+            )
+        elif online:
             help_.update(
                 "Exchange Online signs in with OAuth (next step). Autodiscover finds EWS at "
                 "outlook.office365.com; Graph needs no URL."
@@ -75,7 +81,6 @@ class ConnectionScreen(StepScreen):
         s.transport = str(self.query_one("#transport", Select).value)
         s.discovery = str(self.query_one("#discovery", Select).value)
         s.ews_url = self.query_one("#ews_url", Input).value.strip()
-        s.impersonation = self.query_one("#impersonation", Checkbox).value
         s.verify_tls = self.query_one("#verify_tls", Checkbox).value
         s.ca_bundle = self.query_one("#ca_bundle", Input).value.strip()
         # a sensible sign-in for the chosen Exchange, until the user picks one

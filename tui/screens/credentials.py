@@ -11,6 +11,8 @@ from textual.worker import Worker, WorkerState
 from tui.screens.base import StepScreen, field_row
 from tui.widgets.tick import Tick
 
+ASK = "ask"  # the "Keep the secret" choice that means cache_password: false
+
 METHODS = [
     ("Password (NTLM/Basic, on-premises)", "password"),
     ("OAuth app-only (client secret or certificate)", "oauth-app"),
@@ -53,14 +55,52 @@ class CredentialsScreen(StepScreen):
             id="cert-row",
         )
         yield field_row(
-            "",
-            Tick("Cache the secret in the OS keyring", s.cache_password, compact=True, id="cache_password"),
+            "Keep the secret",
+            Select(self._keep_options(), value=self._keep_value(), allow_blank=False, compact=True, id="keep"),
             id="cache-row",
         )
         yield field_row(
-            "", Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation")
+            "Keyring file pw",
+            Input(s.keyring_password, password=True, placeholder=self._keyring_file(), compact=True, id="kr_pw"),
+            id="kr-pw-row",
+        )
+        yield field_row(
+            "",
+            Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation"),
+            id="impersonation-row",
         )
         yield Static(s.preflight_note, id="preflight")
+
+    # ----- where the secret is kept: only what works on this machine --------------------------------
+
+    @staticmethod
+    def _keyring_file() -> str:
+        from core.profile.secrets import default_keyring_file
+
+        return f"locks {default_keyring_file()}"
+
+    def _keep_options(self) -> list[tuple[str, str]]:
+        from tui import services
+
+        self._keyrings = {o.keyring: o for o in services.keyring_options()}
+        short = {"encrypted-file": "In an encrypted file with a password of its own"}
+        options = [(short.get(o.keyring, f"In {o.label}"), o.keyring) for o in self._keyrings.values()]
+        s = self.state
+        if s.secret_in_keyring and s.cache_password and s.keyring not in self._keyrings:
+            # an opened profile whose secret was kept where this machine cannot look: say so, keep it
+            options.append((f"In the {s.keyring} keyring (not usable on this machine)", s.keyring))
+        options.append(("Ask on each run (or PSTIMPORT_PASSWORD)", ASK))
+        return options
+
+    def _keep_value(self) -> str:
+        """The profile's choice when it can be honoured here; else asking on each run (never a keyring
+        that does not work, and not the encrypted file, which would need a password of its own)."""
+        s = self.state
+        if not s.cache_password:
+            return ASK
+        if s.keyring in self._keyrings or s.secret_in_keyring:
+            return s.keyring
+        return ASK
 
     def extra_buttons(self) -> ComposeResult:
         yield Button("Test connection (^t)", id="test", compact=True)
@@ -78,7 +118,12 @@ class CredentialsScreen(StepScreen):
         self.query_one("#username-row").display = method in ("password", "oauth-device")
         self.query_one("#password-row").display = method in ("password", "oauth-app")
         self.query_one("#password-row .field-label").update("Password" if method == "password" else "Client secret")
-        self.query_one("#cache-row").display = method in ("password", "oauth-app")
+        has_secret = method in ("password", "oauth-app")
+        self.query_one("#cache-row").display = has_secret
+        keep = self.query_one("#keep", Select).value
+        option = self._keyrings.get(str(keep))
+        self.query_one("#kr-pw-row").display = has_secret and option is not None and option.needs_password
+        self.query_one("#impersonation-row").display = self.state.transport != "graph"
         for row in ("#tenant-row", "#client-row"):
             self.query_one(row).display = method != "password"
         self.query_one("#cert-row").display = method == "oauth-app"
@@ -92,8 +137,12 @@ class CredentialsScreen(StepScreen):
         s.tenant_id = self.query_one("#tenant_id", Input).value.strip()
         s.client_id = self.query_one("#client_id", Input).value.strip()
         s.certificate = self.query_one("#certificate", Input).value.strip()
-        s.cache_password = self.query_one("#cache_password", Checkbox).value
-        s.impersonation = self.query_one("#impersonation", Checkbox).value
+        keep = str(self.query_one("#keep", Select).value)
+        s.cache_password = keep != ASK
+        if keep != ASK:
+            s.keyring = keep
+        s.keyring_password = self.query_one("#kr_pw", Input).value
+        s.impersonation = self.query_one("#impersonation", Checkbox).value and s.transport != "graph"
 
     def validate(self) -> list[str]:
         s = self.state
@@ -107,15 +156,18 @@ class CredentialsScreen(StepScreen):
             and not s.secret_in_keyring
         ):
             what = "password" if s.auth_method == "password" else "client secret (or a certificate)"
-            errors.append(f"{what}: enter it to sign in (it is kept in the keyring, never in the profile)")
+            errors.append(f"{what}: enter it to sign in (it is never written into the profile)")
+        keep = self._keyrings.get(s.keyring)
+        needs_key = keep is not None and keep.needs_password and s.password and s.cache_password
+        if s.auth_method in ("password", "oauth-app") and needs_key and not s.keyring_password:
+            errors.append("keyring file pw: the encrypted file needs a password of its own (or choose Ask on each run)")
         return errors + [e for e in super().validate() if not (not s.mailbox and e.startswith("mailbox"))]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "test":
             event.stop()
+            event.prevent_default()  # Textual would call StepScreen's handler too
             self.action_test()
-        else:
-            super().on_button_pressed(event)
 
     # ----- Test connection --------------------------------------------------------------------------
 
@@ -126,14 +178,34 @@ class CredentialsScreen(StepScreen):
             self.show_message("\n".join(errors), error=True)
             return
         self.show_message("")
-        self.query_one("#preflight", Static).update("Testing the connection…")
+        from tui import services
+
+        self._progress = services.ConnectProgress(services.connect_target(self.state))
+        self._show_progress()
+        self._ticker = self.set_interval(0.5, self._show_progress)
         # The device-code sign-in prints its instructions (URL and code); show them here instead.
         self.app.begin_capture_print(self, stdout=True, stderr=False)
         self.run_preflight()
 
+    def _testing(self) -> bool:
+        return any(w.group == "preflight" and w.is_running for w in self.workers)
+
+    def _show_progress(self) -> None:
+        note = self.query_one("#preflight", Static)
+        note.set_class(False, "error")
+        note.set_class(False, "ok")
+        note.update(self._progress.line() + "  (Esc stops waiting)")
+
+    def action_back(self) -> None:
+        if self._testing():  # Esc while connecting: stop waiting for the server, stay on the step
+            self.workers.cancel_group(self, "preflight")
+            return
+        super().action_back()
+
     def on_print(self, event: events.Print) -> None:
         if event.text.strip():
-            self.query_one("#preflight", Static).update(f"{event.text.strip()}\nWaiting for the sign-in…")
+            self._progress.stage = f"{event.text.strip()}\nWaiting for the sign-in"
+            self._show_progress()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def run_preflight(self) -> str:
@@ -142,7 +214,10 @@ class CredentialsScreen(StepScreen):
         from tui import services
 
         worker = get_current_worker()
-        result = services.abandonable(lambda: services.preflight(self.state), lambda: worker.is_cancelled)
+        progress = self._progress
+        result = services.abandonable(
+            lambda: services.preflight(self.state, on_progress=progress.apply), lambda: worker.is_cancelled
+        )
         return services.describe_preflight(result)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -151,15 +226,22 @@ class CredentialsScreen(StepScreen):
         note = self.query_one("#preflight", Static)
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.app.end_capture_print(self)
+            ticker = getattr(self, "_ticker", None)
+            if ticker is not None:
+                ticker.stop()
         if event.state == WorkerState.SUCCESS:
             self.state.preflight_note = f"Connected. {event.worker.result}"
             note.update(self.state.preflight_note)
             note.set_class(False, "error")
             note.set_class(True, "ok")
-        elif event.state == WorkerState.ERROR:
+        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             from tui import services
 
             self.state.preflight_note = ""
-            note.update(f"Connection failed: {services.explain(event.worker.error)}")
+            if event.state == WorkerState.CANCELLED or event.worker.is_cancelled:
+                why = f"stopped waiting after {self._progress.elapsed():.0f} s"
+            else:
+                why = services.explain(event.worker.error)
+            note.update(f"Connection failed: {why}")
             note.set_class(True, "error")
             note.set_class(False, "ok")

@@ -64,7 +64,8 @@ class OptionsScreen(StepScreen):
         yield field_row("Dated on/after", Input(s.after, placeholder="YYYY-MM-DD (optional)", compact=True, id="after"))
         yield field_row("Dated before", Input(s.before, placeholder="YYYY-MM-DD (optional)", compact=True, id="before"))
         yield field_row(
-            "", Tick("Dry run: read and convert everything, upload nothing", s.dry_run, compact=True, id="dry_run")
+            "",
+            Tick("Dry run: sign in and count only; upload nothing", s.dry_run, compact=True, id="dry_run"),
         )
 
     def on_mount(self) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.syntax import Syntax
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from tui.screens.base import StepScreen, field_row
@@ -13,10 +16,14 @@ from tui.screens.base import StepScreen, field_row
 SAVE, START = "save", "start"
 
 
+class YamlView(VerticalScroll, can_focus=True):
+    """The profile's YAML in a box of its own that scrolls (Tab to it, then ↑ ↓ PgUp PgDn)."""
+
+
 class ReviewScreen(StepScreen):
     step = 5
     key = "review"
-    title_text = "Review and save: the profile as it will be written (no secrets in it)"
+    title_text = "Review: the profile as it will be saved (no secrets in it)"
 
     BINDINGS = [
         Binding("ctrl+s", "save_profile", "Save", priority=True),
@@ -29,7 +36,9 @@ class ReviewScreen(StepScreen):
         yield field_row("Profile name", Input(s.name or s.default_name(), compact=True, id="name"))
         yield field_row("Folder", Input(s.profile_dir, compact=True, id="profile_dir"))
         yield Static("", id="file", classes="hint")
-        yield Static("", id="yaml")
+        with YamlView(id="yaml-box") as box:
+            box.border_title = "the profile (Tab here to scroll it with ↑ ↓ PgUp PgDn)"
+            yield Static("", id="yaml")
 
     def extra_buttons(self) -> ComposeResult:
         yield Button("Save (^s)", id="save", compact=True)
@@ -44,15 +53,23 @@ class ReviewScreen(StepScreen):
     @on(Input.Changed)
     def _preview(self) -> None:
         self.save()
-        self.query_one("#file", Static).update(f"Will be written to {self.state.profile_path()}")
+        path = self.state.profile_path()
+        exists = " (it exists: saving asks first)" if path.exists() and str(path) != self.state.saved_path else ""
+        self.query_one("#file", Static).update(f"Saved as {path}{exists}")
         try:
-            from core.profile.io import dumps_profile
-
-            text = dumps_profile(self.state.to_profile())
+            text = self._yaml(path)
         except Exception as exc:  # a value the model refuses: shown, and Save will say why
             text = f"# cannot build the profile yet: {exc}"
         self.yaml_text = text
         self.query_one("#yaml", Static).update(Syntax(text, "yaml", theme="ansi_dark", word_wrap=True))
+
+    def _yaml(self, path: Path) -> str:
+        from core.profile.io import adopt_document, dumps_profile
+
+        profile = self.state.to_profile()
+        if path.exists():
+            adopt_document(profile, path)
+        return dumps_profile(profile)
 
     def save(self) -> None:
         self.state.name = self.query_one("#name", Input).value.strip()
@@ -68,42 +85,70 @@ class ReviewScreen(StepScreen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             event.stop()
+            event.prevent_default()  # Textual would call StepScreen's handler too
             self.action_save_profile()
-        else:
-            super().on_button_pressed(event)
 
     def action_next(self) -> None:
         self.action_save_and_start()
 
-    def _write(self) -> bool:
+    # ----- writing ----------------------------------------------------------------------------------
+
+    def _write(self, then_start: bool) -> None:
+        """Check, ask before replacing a file this session did not write, then save (and start)."""
         self.save()
         errors = self.validate()
         if errors:
             self.show_message("\n".join(errors), error=True)
             self.app.bell()
-            return False
-        from pathlib import Path
+            return
+        path = self.state.profile_path()
+        if path.exists() and str(path) != self.state.saved_path:
+            from tui.modals.confirm import ConfirmModal
 
-        from core.profile.io import save_profile
+            self.app.push_screen(
+                ConfirmModal(
+                    f"Replace {path.name}?",
+                    f"{path} exists. Its comments and key order are kept, and only what the wizard "
+                    "changed is rewritten. Choose No to give the profile another name.",
+                    yes="Replace",
+                    no="No",
+                    danger=False,
+                ),
+                lambda yes: self._written(then_start) if yes else self._not_replaced(),
+            )
+            return
+        self._written(then_start)
+
+    def _not_replaced(self) -> None:
+        self.show_message("Not saved: change the profile name (or folder) and save again")
+        self.query_one("#name", Input).focus()
+
+    def _written(self, then_start: bool) -> None:
+        from core.profile.io import adopt_document, save_profile
         from tui import services
 
         profile = self.state.to_profile()
         path = self.state.profile_path()
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            written = save_profile(profile, path)
+            # The secret first: the profile then says what was really done with it.
             note = services.store_secret(self.state, profile)
-        except Exception as exc:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                adopt_document(profile, path)
+            written = save_profile(profile, path)
+        except Exception as exc:  # noqa: BLE001 - shown in the message line; nothing was written
             self.show_message(f"Not saved: {services.explain(exc)}", error=True)
-            return False
+            self.app.bell()
+            return
+        self.state.saved_path = str(written)
         self.app.saved_profile = profile  # type: ignore[attr-defined]
         self.show_message(f"Saved {written}" + (f"; {note}" if note else ""))
-        return True
+        self._preview()
+        if then_start:
+            self.dismiss(START)
 
     def action_save_profile(self) -> None:
-        if self._write():
-            self.app.notify(f"Profile saved: {self.state.profile_path()}", title="Saved")
+        self._write(then_start=False)
 
     def action_save_and_start(self) -> None:
-        if self._write():
-            self.dismiss(START)
+        self._write(then_start=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
@@ -19,16 +19,19 @@ from tui.widgets.pst_tree import PstTree
 class SourcesScreen(StepScreen):
     step = 3
     key = "sources"
-    title_text = "PSTs: add files or scan a folder, then tick what to import"
+    title_text = "PSTs: add files or scan folders, then tick what to import"
 
     BINDINGS = [
-        Binding("ctrl+o", "focus_path", "Add path", priority=True),
+        Binding("ctrl+o", "focus_path", "Path", priority=True),
         Binding("ctrl+l", "outlook", "Outlook's PSTs", priority=True),
     ]
 
+    HINT = "Enter adds it, and the next path can follow · → completes · ↓ goes to the tree"
+
     def form(self) -> ComposeResult:
-        yield field_row("File or folder", PathInput(compact=True, id="path"), hint="Enter adds · → completes")
-        yield Static("", id="scan-status", classes="hint")
+        # select_on_focus off: a key typed in the tree and handed over must not be replaced by the next one
+        yield field_row("File or folder", PathInput(compact=True, id="path", select_on_focus=False))
+        yield Static(self.HINT, id="scan-status", classes="hint")
         yield PstTree(id="tree")
         yield Static("", id="totals")
 
@@ -59,8 +62,9 @@ class SourcesScreen(StepScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "path":
-            return super().on_input_submitted(event)
+            return None  # StepScreen's own handler (Textual calls it too) moves to the next field
         event.stop()
+        event.prevent_default()  # not StepScreen's: the path field keeps the focus
         text = event.value.strip()
         if not text:
             if self.query_one(PstTree).choices:
@@ -68,6 +72,19 @@ class SourcesScreen(StepScreen):
             return
         self.query_one("#scan-status", Static).update(f"Reading {text}…")
         self.add_paths(text)
+
+    def on_key(self, event: events.Key) -> None:
+        # Down from the path field goes to the tree, as Tab does.
+        if event.key == "down" and self.focused is self.query_one("#path", Input):
+            event.stop()
+            self.query_one(PstTree).focus()
+
+    def on_pst_tree_typed_ahead(self, event: PstTree.TypedAhead) -> None:
+        """Typing in the tree is the start of another path: it goes to the path field, never to the tree."""
+        field = self.query_one("#path", Input)
+        field.focus()
+        field.cursor_position = len(field.value)
+        field.insert_text_at_cursor(event.character)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def add_paths(self, text: str, *more: str) -> tuple[list[PstChoice], list[tuple[str, str]], str]:
@@ -108,10 +125,11 @@ class SourcesScreen(StepScreen):
                 self.show_message("Not added (unreadable):\n" + "\n".join(lines), error=True)
             else:
                 self.show_message("")
-            status.update(f"Added {len(added)} PST file(s) from {text}" if added else "")
+            status.update(f"Added {len(added)} PST file(s) from {text}" if added else self.HINT)
             if added:
+                # The field keeps the focus, emptied for the next path: what is typed next must not
+                # land in the tree as keys.
                 self.query_one("#path", Input).value = ""
-                tree.focus()
             self._totals()
 
     def on_pst_tree_selection_changed(self, event: PstTree.SelectionChanged) -> None:
@@ -122,7 +140,6 @@ class SourcesScreen(StepScreen):
         files, items, size = selection_totals(tree.choices)
         self.query_one("#totals", Static).update(
             f"Selected: {files} of {len(tree.choices)} PST(s), {items} items, ~{human_size(size)}"
-            "  · space tick · enter open · a/n all/none"
         )
 
     def save(self) -> None:
@@ -132,5 +149,5 @@ class SourcesScreen(StepScreen):
         if not self.state.sources:
             return ["No PST chosen: type the path of a .pst/.ost file or of a folder to scan, then press Enter"]
         if not any(c.any_selected for c in self.state.sources):
-            return ["No folder ticked: tick a PST or some of its folders with the space bar"]
+            return ["No folder ticked: tick a PST or some of its folders with the space bar (+ ticks all)"]
         return super().validate()

@@ -51,5 +51,5 @@ class PathInput(Input):
     """An `Input` wired to `PathSuggester`."""
 
     def __init__(self, value: str = "", **kwargs) -> None:
-        kwargs.setdefault("placeholder", "a .pst/.ost file or a folder to scan, e.g. ~/psts/")
+        kwargs.setdefault("placeholder", "a .pst/.ost file, or a folder to scan")
         super().__init__(value, suggester=PathSuggester(), **kwargs)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.events import Key
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -26,10 +27,11 @@ class PstTree(Tree[NodeRef]):
 
     BINDINGS = [
         Binding("space", "toggle_check", "Tick", show=True),
-        Binding("enter", "toggle_node", "Open/close", show=True),
-        Binding("a", "check_all", "All", show=True),
-        Binding("n", "check_none", "None", show=True),
-        Binding("delete", "remove_pst", "Remove PST", show=True),
+        Binding("enter", "toggle_node", "Open", show=True),
+        # Not letters: a path typed while the tree has the focus must never tick or untick anything.
+        Binding("plus", "check_all", "All", show=True, key_display="+"),
+        Binding("minus", "check_none", "None", show=True, key_display="-"),
+        Binding("delete", "remove_pst", "Remove", show=True),
     ]
 
     DEFAULT_CSS = """
@@ -38,6 +40,19 @@ class PstTree(Tree[NodeRef]):
 
     class SelectionChanged(Message):
         """The ticks changed, so totals must be recomputed."""
+
+    class TypedAhead(Message):
+        """A printable key the tree does not use (the start of a path): the screen hands it to the path field."""
+
+        def __init__(self, character: str) -> None:
+            super().__init__()
+            self.character = character
+
+    def on_key(self, event: Key) -> None:
+        if event.character and event.is_printable and event.character not in " +-":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.TypedAhead(event.character))
 
     def __init__(self, **kwargs) -> None:
         super().__init__("PSTs", **kwargs)
