@@ -121,3 +121,33 @@ def test_upload_session_limits(graph):
     spec = {"AttachmentItem": {"attachmentType": "file", "name": "nosize"}}
     reply = graph.app.post(f"/users/{ALICE}/messages/{mid}/attachments/createUploadSession", json=spec)
     assert_error(reply, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize")
+
+
+def test_attachments_of_an_imported_mime_message(graph):
+    """A message imported from MIME lists the attachments its MIME holds (as Exchange converts them);
+    $value gives a file's bytes and an embedded message's MIME, whose own attachment is intact."""
+    from tests.sandbox.test_server_reads import INNER_FILE, PDF, PNG, mime_with_everything
+
+    path = f"/users/{ALICE}/mailFolders/inbox/importMime"
+    reply = graph.beta.post(
+        path, content=base64.b64encode(mime_with_everything()), headers={"Content-Type": "text/plain"}
+    )
+    assert reply.status_code == 201, reply.text
+    mid = reply.json()["id"]
+    assert reply.json()["hasAttachments"] is True
+    listed = graph.app.get(f"/users/{ALICE}/messages/{mid}/attachments").json()["value"]
+    by_name = {a["name"]: a for a in listed}
+    assert set(by_name) == {"pic.png", "report.pdf", "fwd.eml"}
+    assert by_name["pic.png"]["isInline"] is True and by_name["pic.png"]["contentId"] == "pic1"
+    assert base64.b64decode(by_name["report.pdf"]["contentBytes"]) == PDF
+    assert by_name["fwd.eml"]["@odata.type"] == "#microsoft.graph.itemAttachment"
+    raw = graph.app.get(f"/users/{ALICE}/messages/{mid}/attachments/{by_name['pic.png']['id']}/$value")
+    assert raw.status_code == 200 and raw.content == PNG
+    inner = graph.app.get(f"/users/{ALICE}/messages/{mid}/attachments/{by_name['fwd.eml']['id']}/$value")
+    assert inner.status_code == 200 and b"Subject: the embedded one" in inner.content
+    import email
+
+    parts = [p for p in email.message_from_bytes(inner.content).walk() if p.get_filename() == "deep.bin"]
+    assert [hashlib.sha256(p.get_payload(decode=True)).hexdigest() for p in parts] == [
+        hashlib.sha256(INNER_FILE).hexdigest()
+    ]

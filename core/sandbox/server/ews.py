@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from collections.abc import Callable
 
 from lxml import etree
 
 from core.mapi import props as mapi
-from core.sandbox.server import mimefields
+from core.sandbox.server import attachments, mimefields
 from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the service's public names
     DISTINGUISHED_PROPERTY_SETS,
     E_NS,
@@ -50,9 +51,10 @@ from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the servi
     json_to_element,
     normalise_value,
     parse_extended_property,
+    utc_datetime,
 )
 from core.sandbox.server.ewsdelete import ItemDeletes
-from core.sandbox.server.ewsread import ItemReads
+from core.sandbox.server.ewsread import CLASS_KEY, ItemReads
 from core.sandbox.server.knobs import Knobs, KnobState
 from core.sandbox.server.schema import RequestSchema, SchemaViolation
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError
@@ -85,6 +87,43 @@ FLAVOURS: dict[str, dict[str, str]] = {
 }
 DEFAULT_FLAVOUR = "exchange2019"
 
+
+# What a client may not set on CreateItem (the EWS reference marks each "read-only"; exchangelib's
+# `is_read_only` fields are the same list): answered with ErrorInvalidPropertySet, never stored.
+READ_ONLY_ON_CREATE = frozenset(
+    {
+        "ItemId",
+        "ParentFolderId",
+        "DateTimeReceived",
+        "Size",
+        "IsSubmitted",
+        "IsDraft",
+        "IsFromMe",
+        "IsResend",
+        "IsUnmodified",
+        "InternetMessageHeaders",
+        "DateTimeSent",
+        "DateTimeCreated",
+        "ResponseObjects",
+        "DisplayCc",
+        "DisplayTo",
+        "DisplayBcc",
+        "HasAttachments",
+        "EffectiveRights",
+        "LastModifiedName",
+        "LastModifiedTime",
+        "IsAssociated",
+        "WebClientReadFormQueryString",
+        "WebClientEditFormQueryString",
+        "ConversationId",
+        "UniqueBody",
+        "TextBody",
+        "ConversationIndex",
+        "ConversationTopic",
+        "ReceivedBy",
+        "ReceivedRepresenting",
+    }
+)
 
 # Item kinds (CreateItem element names) and their default message class and folder.
 ITEM_KINDS = {
@@ -139,6 +178,7 @@ class EwsService(ItemReads, ItemDeletes):
             "FindItem": self.find_item,
             "GetItem": self.get_item,
             "DeleteItem": self.delete_item,
+            "GetAttachment": self.get_attachment,
             "ResolveNames": self.resolve_names,
         }
 
@@ -505,10 +545,15 @@ class EwsService(ItemReads, ItemDeletes):
         item_class, _folder = ITEM_KINDS[kind]
         new = NewItem(kind=kind, item_class=item_class)
         is_read: bool | None = None
+        records: list[dict] = []
         for child in el:
             if not isinstance(child.tag, str):
                 continue
             name = _local(child)
+            if name in READ_ONLY_ON_CREATE:
+                # Exchange refuses a request that sets a read-only property ("ErrorInvalidPropertySet:
+                # Set a read-only property", EWS property-related errors); it never takes the value.
+                raise OpError("ErrorInvalidPropertySet", f"Set action is invalid for property {name}.")
             if name == "MimeContent":
                 try:
                     new.mime = base64.b64decode((child.text or "").encode(), validate=False)
@@ -518,7 +563,12 @@ class EwsService(ItemReads, ItemDeletes):
                     ) from None
             elif name == "ExtendedProperty":
                 key, value = parse_extended_property(child)
-                new.props[key] = value
+                if key == CLASS_KEY:
+                    new.item_class = str(value) or item_class  # PidTagMessageClass is the item class
+                else:
+                    new.props[key] = value
+            elif name == "Attachments":
+                records.extend(self._attachment_record(a) for a in _kids(child))
             else:
                 new.fields.append(element_to_json(child))
                 if name == "ItemClass":
@@ -527,12 +577,16 @@ class EwsService(ItemReads, ItemDeletes):
                     new.subject = child.text or ""
                 elif name == "IsRead":
                     is_read = _bool(child.text)
+        if records:
+            new.props[attachments.ATTACHMENTS_KEY] = records
         if new.mime is not None and kind in ("Message", "PostItem", "Item"):
             # The store promotes Body, From, To... from the MIME when the item's fields are first read.
             new.promote_mime = True
             if new.subject is None:
                 new.subject = mimefields.subject_of(new.mime)
-        size = len(new.mime or b"") + sum(len(str(f)) for f in new.fields)
+        size = (
+            len(new.mime or b"") + sum(len(str(f)) for f in new.fields) + sum(int(r.get("size") or 0) for r in records)
+        )
         if size > limit:
             raise OpError("ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
         if kind in ("Message", "PostItem", "Item"):
@@ -551,6 +605,58 @@ class EwsService(ItemReads, ItemDeletes):
         else:
             new.message_flags = mapi.MSGFLAG_READ
         return new
+
+    def _attachment_record(self, el: etree._Element) -> dict:
+        """A `t:FileAttachment` / `t:ItemAttachment` of a create request as a stored attachment record
+        (the content kept as a blob; see attachments.py)."""
+        kind = _local(el)
+        values = {_local(c): c for c in _kids(el)}
+
+        def text(name: str) -> str | None:
+            node = values.get(name)
+            return node.text if node is not None and node.text is not None else None
+
+        record: dict = {
+            "name": text("Name") or "",
+            "contentType": text("ContentType"),
+            "contentId": text("ContentId"),
+            "contentLocation": text("ContentLocation"),
+            "isInline": _bool(text("IsInline")),
+            "lastModifiedDateTime": utc_datetime(dt.datetime.now(dt.UTC)),
+        }
+        if kind == "FileAttachment":
+            try:
+                content = base64.b64decode((text("Content") or "").encode(), validate=False)
+            except (binascii.Error, ValueError):
+                raise OpError("ErrorInvalidAttachmentContent", "The attachment content is not valid base64.") from None
+            record |= {
+                "type": "file",
+                "isContactPhoto": _bool(text("IsContactPhoto")),
+                "size": len(content),
+                "blob": self.store.put_blob(content),
+            }
+            return record
+        if kind != "ItemAttachment":
+            raise OpError("ErrorInvalidAttachmentType", f"{kind} attachments cannot be created by this server.")
+        inner = next((c for c in _kids(el) if _local(c) in ITEM_KINDS), None)
+        if inner is None:
+            raise OpError("ErrorInvalidAttachmentType", "An item attachment needs an item.")
+        record |= {"type": "item", "ewsKind": _local(inner), "ews": [], "size": 0}
+        for child in _kids(inner):
+            if _local(child) == "MimeContent":
+                try:
+                    mime = base64.b64decode((child.text or "").encode(), validate=False)
+                except (binascii.Error, ValueError):
+                    raise OpError(
+                        "ErrorMimeContentConversionFailed", "Unable to convert MIME content to a store object."
+                    ) from None
+                record["mime_blob"] = self.store.put_blob(mime)
+                record["size"] += len(mime)
+            else:
+                node = element_to_json(child)
+                record["ews"].append(node)
+                record["size"] += len(str(node))
+        return record
 
     @staticmethod
     def _fields_from_mime(new: NewItem) -> None:

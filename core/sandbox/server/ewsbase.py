@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import struct
 import uuid
 from collections.abc import Callable
@@ -109,6 +110,280 @@ def change_key(kind: str, number: int) -> str:
     return base64.b64encode(b"CK" + kind.encode() + struct.pack(">Q", number)).decode()
 
 
+def encode_attachment_id(item_id: int, path: tuple[int, ...]) -> str:
+    """An AttachmentId: the item and the attachment's index at each level (embedded messages nest)."""
+    raw = _ID_MAGIC + b"A" + struct.pack(">QB", item_id, len(path)) + b"".join(struct.pack(">H", i) for i in path)
+    return base64.b64encode(raw).decode()
+
+
+def decode_attachment_id(value: str) -> tuple[int, tuple[int, ...]]:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise OpError("ErrorInvalidIdMalformed", "Id is malformed.") from None
+    if len(raw) < 14 or not raw.startswith(_ID_MAGIC) or raw[4:5] != b"A" or len(raw) != 14 + 2 * raw[13]:
+        raise OpError("ErrorInvalidIdMalformed", "Id is malformed.")
+    item_id, depth = struct.unpack(">QB", raw[5:14])
+    return item_id, tuple(struct.unpack(f">{depth}H", raw[14:])) if depth else ()
+
+
+# --- values as Exchange writes them -------------------------------------------------------------
+_EWS_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+# Element names types.xsd declares xs:boolean / xs:dateTime (extracted from ../shared/ews-schema/types.xsd):
+# what a request stored verbatim ("1", "2019-01-01T10:00:00.1234567+02:00") is answered in Exchange's form.
+BOOLEAN_ELEMENTS = frozenset(
+    (
+        "AddBlankTargetToLinks",
+        "AllowNewTimeProposal",
+        "AtAllMention",
+        "AttachmentIsFolder",
+        "BccRecipient",
+        "BlockExternalImages",
+        "BlockStatus",
+        "CanCreateItems",
+        "CanCreateSubFolders",
+        "CanDelete",
+        "CanRenameOrMove",
+        "ConvertHtmlCodePageToUTF8",
+        "CreateAssociated",
+        "CreateContents",
+        "CreateHierarchy",
+        "Delete",
+        "DoNotForwardMeeting",
+        "EditAllowed",
+        "EnableAlwaysDelete",
+        "Enabled",
+        "EnabledStatus",
+        "ExportAllowed",
+        "ExtractAllowed",
+        "FilterHtmlContent",
+        "ForwardAllowed",
+        "GlobalAtAllMention",
+        "GlobalHasAttachments",
+        "GlobalHasIrm",
+        "GlobalMentionedMe",
+        "HasAttachment",
+        "HasAttachments",
+        "HasBeenProcessed",
+        "HasBlockedImages",
+        "HasEndTimeChanged",
+        "HasIrm",
+        "HasLocationChanged",
+        "HasPicture",
+        "HasQuota",
+        "HasStartTimeChanged",
+        "HiddenRecipient",
+        "HidePresenceAndProfile",
+        "IncludeMimeContent",
+        "InviteFree",
+        "IsAllDayEvent",
+        "IsApprovalRequest",
+        "IsArchive",
+        "IsAssociated",
+        "IsAutoTagged",
+        "IsAutoUpdateDisabled",
+        "IsAutomaticForward",
+        "IsAutomaticReply",
+        "IsCancelled",
+        "IsClutter",
+        "IsComplete",
+        "IsContactPhoto",
+        "IsDeepTraversal",
+        "IsDefault",
+        "IsDelegated",
+        "IsDeletable",
+        "IsDeliveryReceiptRequested",
+        "IsDraft",
+        "IsEnabled",
+        "IsEncrypted",
+        "IsExternalMailbox",
+        "IsFolderContact",
+        "IsFolderOwner",
+        "IsFolderVisible",
+        "IsFromMe",
+        "IsHidden",
+        "IsInError",
+        "IsInline",
+        "IsInlined",
+        "IsManagedFoldersRoot",
+        "IsMandatory",
+        "IsMeeting",
+        "IsMeetingRequest",
+        "IsMeetingResponse",
+        "IsMembershipGroup",
+        "IsMentioned",
+        "IsMessengerEnabled",
+        "IsNDR",
+        "IsNotSupported",
+        "IsOccurrencePresent",
+        "IsOnlineMeeting",
+        "IsOrganizer",
+        "IsOrganizerOptional",
+        "IsOrganizerReminder",
+        "IsOutOfDate",
+        "IsOwner",
+        "IsPartiallyIndexed",
+        "IsPendingOutbound",
+        "IsPermanentFailure",
+        "IsPermissionControlled",
+        "IsPrivate",
+        "IsQuickContact",
+        "IsRead",
+        "IsReadReceipt",
+        "IsReadReceiptRequested",
+        "IsRecurring",
+        "IsRequired",
+        "IsResend",
+        "IsResponseRequested",
+        "IsSigned",
+        "IsSpecificMessageReply",
+        "IsSubmitted",
+        "IsTeamTask",
+        "IsUndecidedApprovalRequest",
+        "IsUnmodified",
+        "IsVisible",
+        "IsVoicemail",
+        "IsWritable",
+        "KeyInsightsOnly",
+        "MapiSendRichInfo",
+        "MarkAsRead",
+        "MeetingRequestWasSent",
+        "MentionedMe",
+        "MobileIMEnabled",
+        "Modify",
+        "ModifyRecipientsAllowed",
+        "MoreEvents",
+        "MoreResultsAvailable",
+        "MustDisplayComment",
+        "NotInBirthdayCalendar",
+        "NotSentToMe",
+        "OptedInto",
+        "Ordered",
+        "PermanentDelete",
+        "PrintAllowed",
+        "ProcessRightAway",
+        "ProgrammaticAccessAllowed",
+        "Read",
+        "ReceiveCopiesOfMeetingMessages",
+        "ReminderIsSet",
+        "ReplyAllAllowed",
+        "ReplyAllowed",
+        "RequiresToken",
+        "ResolveAvailability",
+        "ReturnSuggestionHints",
+        "SentCcMe",
+        "SentOnlyToMe",
+        "SentToMe",
+        "SentToOrCcMe",
+        "StopProcessingRules",
+        "Success",
+        "SuggestLocation",
+        "SupportGroupFeeds",
+        "SupportsSharedFolders",
+        "SuppressReadReceipts",
+        "SyncEnabled",
+        "UnifiedInbox",
+        "UseCollapsibleGroups",
+        "ViewPrivateItems",
+    )
+)
+
+DATETIME_ELEMENTS = frozenset(
+    (
+        "AppointmentReplyTime",
+        "ApprovalDecisionTime",
+        "AssignedTime",
+        "Birthday",
+        "ClientEventTimeLocal",
+        "ClientEventTimeUtc",
+        "CompleteDate",
+        "ConversationLastSyncTime",
+        "CreatedTime",
+        "CreationTime",
+        "Date",
+        "DateTime",
+        "DateTimeCreated",
+        "DateTimeReceived",
+        "DateTimeSent",
+        "DateTimeStamp",
+        "DueDate",
+        "End",
+        "EndDateTime",
+        "EndTime",
+        "EndTimeUtc",
+        "EndWallClock",
+        "ExpirationDateTime",
+        "GlobalLastDeliveryTime",
+        "LastAttemptTime",
+        "LastContactedDate",
+        "LastDeliveryTime",
+        "LastModifiedTime",
+        "LastResponseTime",
+        "LastSync",
+        "OccurrenceDate",
+        "OriginalStart",
+        "PostedTime",
+        "ProposedEnd",
+        "ProposedStart",
+        "PsaLastChanged",
+        "ReceivedTime",
+        "RecurrenceId",
+        "ReminderDueBy",
+        "ReminderNextTime",
+        "RetentionDate",
+        "SentTime",
+        "Start",
+        "StartDate",
+        "StartDateTime",
+        "StartTime",
+        "StartTimeUtc",
+        "StartWallClock",
+        "SubmitTime",
+        "SubmittedTime",
+        "TimeStamp",
+        "TokenRefreshLastAttempted",
+        "TokenRefreshLastCompleted",
+        "TrialExpirationDate",
+        "WeddingAnniversary",
+    )
+)
+
+
+def ews_datetime(text: str) -> str:
+    """An xs:dateTime with a zone, as Exchange writes it: UTC, whole seconds, "Z" (see the samples in
+    ../shared/ews-samples, e.g. msdocs/getitem-operation-email-message-03). Text without a zone (a
+    wall-clock time in the request's TimeZoneContext) or not a date-time is returned as it is."""
+    value = text.strip()
+    if "T" not in value:
+        return text
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if when.tzinfo is None:
+        return text
+    return when.astimezone(dt.UTC).strftime(_EWS_TIME)
+
+
+def utc_datetime(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime(_EWS_TIME)
+
+
+def canonical_fields(node: list) -> list:
+    """A stored field ([name, attrs, text | children]) with its booleans and date-times, at any depth,
+    in the form Exchange answers with (`true`/`false`; UTC, whole seconds, "Z")."""
+    name, attrs, content = node
+    if isinstance(content, list):
+        return [name, attrs, [canonical_fields(child) for child in content]]
+    if name in BOOLEAN_ELEMENTS and content.strip().lower() in ("true", "false", "1", "0"):
+        return [name, attrs, _xml_bool(_bool(content))]
+    if name in DATETIME_ELEMENTS:
+        return [name, attrs, ews_datetime(content)]
+    return node
+
+
 # --- XML helpers -------------------------------------------------------------------------------
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname
@@ -180,6 +455,8 @@ def normalise_value(ptype: str, text: str) -> str:
         return str(int(text))
     if base == "Boolean":
         return _xml_bool(_bool(text))
+    if base == "SystemTime":
+        return ews_datetime(text)
     return text
 
 

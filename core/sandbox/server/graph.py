@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.mapi import props as mapi
+from core.sandbox.server import attachments as attachments_mod
 from core.sandbox.server.ews import EwsService, Principal, normalise_value
 from core.sandbox.server.knobs import KnobState
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
@@ -691,7 +692,7 @@ KINDS = {
     ),
 }  # fmt: skip
 _COLLECTION_KIND = {"messages": "message", "events": "event", "contacts": "contact", "tasks": "todoTask"}
-_ATTACHMENTS_KEY = "sandbox:graph-attachments"
+_ATTACHMENTS_KEY = attachments_mod.ATTACHMENTS_KEY
 # Navigation properties: in a response only when $expand names them.
 _RELATIONSHIPS = {"linkedResources", "checklistItems", "extensions", "attachments", "photo"}
 _PRIVATE = (GRAPH_JSON_KEY, _ATTACHMENTS_KEY, LINKED_KEY)
@@ -733,6 +734,7 @@ ROUTES = [
     _route("POST", _MSG + "/attachments", "add_attachment", uploads=True),
     _route("POST", _MSG + "/attachments/createUploadSession", "create_upload_session"),
     _route("GET", _MSG + "/attachments/{attachment}", "get_attachment"),
+    _route("GET", _MSG + r"/attachments/{attachment}/\$value", "get_attachment_value"),
     _route("GET", "/calendars", "list_calendars"),
     _route("POST", "/calendars", "create_calendar"),
     _route("GET", "/calendar", "get_calendar"),
@@ -1570,8 +1572,8 @@ class GraphService:
         out["id"] = graph_id("I", item.id)
         out["createdDateTime"] = item.created
         out["lastModifiedDateTime"] = item.created
-        attachments = item.props.get(_ATTACHMENTS_KEY) or []
-        has_attachments = bool(attachments) or any(n[0] == "HasAttachments" and n[2] == "true" for n in item.fields)
+        listed = attachments_mod.attachments(self.store, item)
+        has_attachments = attachments_mod.visible(listed)
         if kind.name == "message":
             sent = item.props.get(SUBMIT_KEY) or graph.get("sentDateTime")
             out |= {
@@ -1676,7 +1678,7 @@ class GraphService:
             if entries:
                 out[f"{which}ValueExtendedProperties"] = entries
         if "attachments" in expand:
-            out["attachments"] = [self._attachment_json(call, item, n, a) for n, a in enumerate(attachments)]
+            out["attachments"] = [self._attachment_view_json(call, item, a) for a in listed]
         return out
 
     # --- attachments -------------------------------------------------------------------------
@@ -1786,16 +1788,54 @@ class GraphService:
         assert updated is not None
         return updated
 
+    def _attachment_view_json(
+        self, call: Call, item: Item, att: attachments_mod.Attachment, content: bool = True
+    ) -> dict:
+        """An attachment, stored record or part of the item's MIME (what Exchange made of it), as Graph JSON."""
+        if att.record is not None:
+            return self._attachment_json(call, item, att.path[0], att.record, content)
+        record: dict = {
+            "type": att.kind,
+            "name": att.name,
+            "contentType": att.content_type,
+            "size": att.size,
+            "isInline": att.is_inline,
+            "contentId": att.content_id,
+            "lastModifiedDateTime": att.last_modified,
+        }
+        out = self._attachment_json(call, item, att.path[0], record, content=False)
+        if att.kind == "file" and content:
+            out["contentBytes"] = base64.b64encode(att.content()).decode()
+        return out
+
+    def _attachment(self, call: Call, item: Item) -> attachments_mod.Attachment:
+        number, index = parse_id(call.args["attachment"], "A")
+        listed = attachments_mod.attachments(self.store, item)
+        if number != item.id or index is None or index >= len(listed):
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return listed[index]
+
+    def get_attachment_value(self, call: Call) -> GraphResponse:
+        """GET .../attachments/{id}/$value: a file's bytes, or an item attachment's MIME (Graph: "Get the raw
+        contents of a file or item attachment")."""
+        item = self._item(call, KINDS["message"])
+        att = self._attachment(call, item)
+        if att.kind == "file":
+            return GraphResponse(200, att.content(), att.content_type or "application/octet-stream")
+        mime = att.mime
+        if mime is None:
+            raise GraphError(404, "ErrorItemNotFound", "The attached item has no MIME content.")
+        return GraphResponse(200, mime, "text/plain")
+
     def list_attachments(self, call: Call) -> GraphResponse:
         item = self._item(call, KINDS["message"])
-        records = item.props.get(_ATTACHMENTS_KEY) or []
-        entries = [self._attachment_json(call, item, n, a) for n, a in enumerate(records)]
+        entries = [self._attachment_view_json(call, item, a) for a in attachments_mod.attachments(self.store, item)]
         return self._page(call, entries, len(entries), self._ctx(call, "messages/attachments"), 0, len(entries) or 1)
 
     def add_attachment(self, call: Call) -> GraphResponse:
         item = self._item(call, KINDS["message"])
         record = self._attachment_record(_json_body(call.req))
-        index = len(item.props.get(_ATTACHMENTS_KEY) or [])
+        index = len(attachments_mod.attachments(self.store, item))
         item = self._add_attachments(item, [record])
         body = {"@odata.context": self._ctx(call, "messages/attachments/$entity")}
         body |= self._attachment_json(call, item, index, record, content=False)
@@ -1803,12 +1843,9 @@ class GraphService:
 
     def get_attachment(self, call: Call) -> GraphResponse:
         item = self._item(call, KINDS["message"])
-        number, index = parse_id(call.args["attachment"], "A")
-        records = item.props.get(_ATTACHMENTS_KEY) or []
-        if number != item.id or index is None or index >= len(records):
-            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        att = self._attachment(call, item)
         body = {"@odata.context": self._ctx(call, "messages/attachments/$entity")}
-        body |= self._attachment_json(call, item, index, records[index])
+        body |= self._attachment_view_json(call, item, att)
         return self._json(200, body)
 
     # --- upload sessions ---------------------------------------------------------------------
@@ -1934,7 +1971,7 @@ class GraphService:
             "blob": self.store.put_blob(content),
             "lastModifiedDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        index = len(item.props.get(_ATTACHMENTS_KEY) or [])
+        index = len(attachments_mod.attachments(self.store, item))
         self._add_attachments(item, [record])
         location = (
             f"{call.req.base_url}/{call.req.version}/users/{quote(session['mailbox'])}/messages/"

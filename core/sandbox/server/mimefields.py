@@ -17,6 +17,7 @@ import email.message
 import email.parser
 import email.policy
 import email.utils
+import html as htmllib
 import re
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -159,13 +160,24 @@ def promote(mime: bytes, fields: list) -> None:
             return []
         out = []
         for display, addr in addresses:
+            # An address-less entry (an RFC 5322 group such as "undisclosed-recipients:;") makes no
+            # recipient: MS-OXCMAIL 2.2.3.1.1 maps the address elements of a header, and a group
+            # without members has none (gromox, an independent implementation, does the same).
             if addr and "@" in addr:
-                display = _decode_header(display) if display else ""
-                parts = ([["Name", {}, display]] if display else []) + [
-                    ["EmailAddress", {}, addr],
-                    ["RoutingType", {}, "SMTP"],
-                ]
-                out.append(["Mailbox", {}, parts])
+                # MS-OXCMAIL 2.2.3.1.1: without a display name part, the address is the display name
+                display = _decode_header(display) if display else addr
+                out.append(
+                    [
+                        "Mailbox",
+                        {},
+                        [
+                            ["Name", {}, display],
+                            ["EmailAddress", {}, addr],
+                            ["RoutingType", {}, "SMTP"],
+                            ["MailboxType", {}, "OneOff"],
+                        ],
+                    ]
+                )
         return out
 
     date = header("Date")
@@ -182,14 +194,68 @@ def promote(mime: bytes, fields: list) -> None:
         if text is not None:
             kind = "HTML" if body_part.get_content_subtype() == "html" else "Text"
             add(["Body", {"BodyType": kind}, text])
+            # TextBody (Exchange 2013+): the plain-text body, converted from HTML when there is no text part
+            plain = _plain_body(msg)
+            plain_text = _part_text(plain) if plain is not None else None
+            if plain_text is None and kind == "HTML":
+                plain_text = html_to_text(text)
+            if plain_text is not None:
+                add(["TextBody", {"BodyType": "Text"}, plain_text])
     add(["HasAttachments", {}, "true" if _has_attachments(msg) else "false"])
-    for name, element in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
+    importance = _importance(msg)
+    if importance:
+        add(["Importance", {}, importance])
+    # Sender: the Sender header, else From (MS-OXCMAIL 2.2.3.2.3: PidTagSender* default to the From values)
+    sender = mailboxes("Sender") or mailboxes("From")
+    if sender:
+        add(["Sender", {}, [sender[0]]])
+    for name, element in (("To", "ToRecipients"), ("Cc", "CcRecipients"), ("Bcc", "BccRecipients")):
         boxes = mailboxes(name)
         if boxes:
             add([element, {}, boxes])
-    sender = mailboxes("From")
-    if sender:
-        add(["From", {}, [sender[0]]])
+    author = mailboxes("From")
+    if author:
+        add(["From", {}, [author[0]]])
     message_id = header("Message-ID")
     if message_id:
         add(["InternetMessageId", {}, message_id.strip()])
+    reply_to = mailboxes("Reply-To")
+    if reply_to:
+        add(["ReplyTo", {}, reply_to])
+
+
+def _plain_body(msg: email.message.Message) -> email.message.Message | None:
+    best, body = 1, None
+    for rank, part in _find_body(msg, ("plain",)):
+        if rank < best:
+            best, body = rank, part
+    return body
+
+
+# MS-OXCMAIL 2.2.3.2.x: Importance, then X-Priority (1-2 high, 4-5 low), give PidTagImportance.
+_IMPORTANCE = {"high": "High", "normal": "Normal", "low": "Low"}
+_PRIORITY = {"1": "High", "2": "High", "3": "Normal", "4": "Low", "5": "Low"}
+
+
+def _importance(msg: email.message.Message) -> str | None:
+    value = msg.get("Importance")
+    if value is not None:
+        return _IMPORTANCE.get(str(value).strip().lower())
+    priority = msg.get("X-Priority")
+    if priority is not None:
+        return _PRIORITY.get(str(priority).strip()[:1])
+    return None
+
+
+_BLOCK = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>")
+_BREAK = re.compile(r"(?i)<(br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>")
+_TAG = re.compile(r"(?s)<[^>]*>")
+
+
+def html_to_text(html: str) -> str:
+    """A plain-text rendering of an HTML body (what Exchange gives as TextBody when there is no text
+    part): scripts and styles dropped, block ends as line breaks, tags removed, entities decoded."""
+    text = _BLOCK.sub("", html)
+    text = _BREAK.sub("\n", text)
+    text = _TAG.sub("", text)
+    return htmllib.unescape(text)
