@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.profile.checks import Problem, check_profile
-from core.profile.model import ITEM_TYPES, Profile
+from core.profile.model import ITEM_TYPES, PROFILE_VERSION, Profile
 from tui.selection import PstChoice
 
 # Which key paths of the profile each wizard step owns, for showing a problem on its step.
@@ -112,7 +112,7 @@ class WizardState:
         graph = self.transport == "graph"  # one endpoint: no discovery, URL or impersonation to give
         direct = self.discovery == "direct" and not graph
         return {
-            "version": 1,
+            "version": PROFILE_VERSION,
             "name": self.name.strip() or self.default_name(),
             "connection": {
                 "target": self.target,

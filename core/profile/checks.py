@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from core import online as eo
 from core.profile.globs import GlobError, compile_glob
 from core.profile.model import Profile
 
@@ -186,6 +187,10 @@ def check_url(url: str) -> str | None:
     return None
 
 
+def _path_text(profile: Profile) -> str | None:
+    return str(profile.path) if profile.path is not None else None
+
+
 def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem]:
     """The rules the types alone cannot express; paths are resolved against `profile.base_dir`.
 
@@ -236,6 +241,27 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
         err(
             ("connection", "transport"),
             "graph is only for Exchange Online (target: exchange-online); on-premises Exchange is reached over ews",
+        )
+    if c.transport == "ews" and online:
+        if eo.ews_retired():
+            # A warning, not an error: the refusal itself is recognised in the preflight, and a
+            # sovereign cloud may keep EWS longer than the worldwide service.
+            warn(
+                ("connection", "transport"),
+                f"Exchange Online turned EWS off for every app on {eo.EWS_RETIRED.isoformat()}: "
+                + (
+                    eo.archive_advice(_path_text(profile))
+                    if profile.destination.store == "archive"
+                    else "use transport: graph"
+                ),
+            )
+        else:
+            warn(("connection", "transport"), eo.ews_online_notice(a.client_id))
+    if c.transport == "graph" and online and profile.destination.store == "archive":
+        warn(
+            ("destination", "store"),
+            "Microsoft Graph cannot reach archive mailboxes, so a run stops in its preflight: "
+            + eo.archive_advice(_path_text(profile)),
         )
     if c.transport == "graph" and (c.discovery == "direct" or c.ews_url is not None):
         bad = ("connection", "ews_url") if c.ews_url is not None else ("connection", "discovery")

@@ -1,9 +1,14 @@
 """Schema migrations: older profile documents are brought up to `PROFILE_VERSION` before validation.
 
-Version 1 is the first version, so there is nothing to migrate yet. When version 2 arrives:
-raise `PROFILE_VERSION` in `core.profile.model`, write `def _v1_to_v2(data: dict) -> dict` here
-and register it as `MIGRATIONS[1] = _v1_to_v2`. `load_profile` then accepts version 1 and 2
-files, and `save_profile` writes version 2 (tests/profile/test_migrate.py shows this).
+Each step is `MIGRATIONS[n]`, a function from a version-n document to a version n+1 one.
+`load_profile` accepts every version with a path to the current one, and `save_profile` writes
+the current version.
+
+1 -> 2: version 2 changed two defaults for the Exchange Online of 2027: a left-out
+`connection.transport` now means graph for Exchange Online (it meant ews), and a left-out
+`connection.impersonation` now follows `core.online.impersonation_default` (it meant false). A
+version 1 document that left them out meant ews and false, so the step writes those in: a saved
+profile keeps doing what it did. Explicit values are kept as they are.
 """
 
 from __future__ import annotations
@@ -13,8 +18,18 @@ from collections.abc import Callable
 
 from core.profile import model
 
+
+def _v1_to_v2(data: dict) -> dict:
+    """Say what version 1 left to its defaults (transport: ews, impersonation: false)."""
+    conn = data.get("connection")
+    if isinstance(conn, dict):
+        conn.setdefault("transport", "ews")
+        conn.setdefault("impersonation", False)
+    return data
+
+
 # from_version -> function turning a document of that version into one of from_version + 1
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 class MigrationError(ValueError):

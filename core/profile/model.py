@@ -13,9 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
-PROFILE_VERSION = 1
+from core.online import default_transport, impersonation_default
+
+# Version 2 (pstimport for the 2027 Exchange Online): a profile that does not say `transport` gets
+# Graph for Exchange Online, and one that does not say `impersonation` gets the rule of
+# `core.online.impersonation_default`. Version 1 documents meant ews and false there, and are
+# migrated to say so (core.profile.migrate), so a saved profile keeps its meaning.
+PROFILE_VERSION = 2
 
 TARGETS = ("exchange-online", "on-premises")
 TRANSPORTS = ("ews", "graph")
@@ -89,7 +95,9 @@ class Connection(_Model):
     target: Target
     """`exchange-online` (Microsoft 365) or `on-premises` (Exchange Server 2013 and later)."""
     transport: Transport = "ews"
-    """`ews` (Exchange Web Services) or `graph` (Microsoft Graph; Exchange Online only)."""
+    """`graph` (Microsoft Graph; Exchange Online only) or `ews` (Exchange Web Services). When left out:
+    graph for Exchange Online, ews on-premises. EWS into Exchange Online needs the app on the tenant's
+    EWSAllowedAppIDs list and ends on 2027-04-01."""
     discovery: Discovery = "autodiscover"
     """`autodiscover` finds the EWS endpoint from the mailbox address; `direct` uses `ews_url`."""
     ews_url: str | None = None
@@ -98,8 +106,10 @@ class Connection(_Model):
     auth: Auth = Field(default_factory=Auth)
     """How to sign in."""
     impersonation: bool = False
-    """Act as the mailbox owner through Exchange impersonation (ApplicationImpersonation role),
-    instead of as `auth.username` itself. Required for `oauth-app` over EWS."""
+    """EWS: act as the mailbox owner through Exchange impersonation (ApplicationImpersonation role, or an
+    app's full_access_as_app), instead of as `auth.username` itself. When left out: on for `oauth-app`
+    and whenever `auth.username` is not the mailbox itself (a service account); off when the mailbox's
+    owner signs in. Required for `oauth-app` over EWS; Graph does not use it."""
     verify_tls: bool = True
     """Check the server's TLS certificate. Turn off only for a lab server you trust."""
     ca_bundle: str | None = None
@@ -204,8 +214,8 @@ class Report(_Model):
 class Profile(_Model):
     """A saved run: one mailbox, its connection, the PSTs and how to import them."""
 
-    version: Literal[1] = PROFILE_VERSION
-    """The profile format version; this pstimport writes and reads version 1."""
+    version: Literal[2] = PROFILE_VERSION
+    """The profile format version; this pstimport writes version 2 and reads versions 1 and 2."""
     name: str
     """A short name for the run, used in reports and journals, e.g. matt-backup."""
     connection: Connection
@@ -232,6 +242,30 @@ class Profile(_Model):
     _comments: Any = PrivateAttr(default=None)  # core.profile.io.Comments of the loaded document
     _warnings: list = PrivateAttr(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _connection_defaults(cls, data: Any) -> Any:
+        """Fill in `transport` and `impersonation` when the document leaves them out: their defaults
+        depend on other keys (the target; the account and the mailbox), so a plain field default
+        cannot say them. They count as set, so a saved profile states its route."""
+        if not isinstance(data, dict) or not isinstance(data.get("connection"), dict):
+            return data
+        conn = data["connection"]
+        if "transport" in conn and "impersonation" in conn:
+            return data
+        conn = dict(conn)
+        auth = conn.get("auth") if isinstance(conn.get("auth"), dict) else {}
+        if "transport" not in conn:
+            conn["transport"] = "ews" if conn.get("ews_url") is not None else default_transport(conn.get("target"))
+        if "impersonation" not in conn:
+            username, mailbox = auth.get("username"), data.get("mailbox")
+            conn["impersonation"] = impersonation_default(
+                auth.get("method", "password"),
+                username if isinstance(username, str) else None,
+                mailbox if isinstance(mailbox, str) else None,
+            )
+        return {**data, "connection": conn}
+
     def __eq__(self, other: object) -> bool:
         # Two profiles are equal when they say the same thing, wherever they were loaded from.
         if not isinstance(other, Profile):
@@ -250,7 +284,7 @@ class Profile(_Model):
         mailbox: str,
         sources: Sequence[str | Path],
         target: Target = "exchange-online",
-        transport: Transport = "ews",
+        transport: Transport | None = None,
         ews_url: str | None = None,
         auth_method: AuthMethod | None = None,
         username: str | None = None,
@@ -261,8 +295,10 @@ class Profile(_Model):
     ) -> Profile:
         """A fresh profile for the wizard or the demo, with only what was given marked as set.
 
-        `ews_url` implies `discovery: direct`. `auth_method` defaults to `password` on-premises
-        and `oauth-device` for Exchange Online. `sections` may give `destination`, `filters`,
+        `ews_url` implies `discovery: direct` and `transport: ews`; otherwise `transport` defaults to
+        graph for Exchange Online and ews on-premises (`core.online.default_transport`), and
+        `impersonation` to `core.online.impersonation_default`. `auth_method` defaults to `password`
+        on-premises and `oauth-device` for Exchange Online. `sections` may give `destination`, `filters`,
         `address_rewriting`, `performance` or `report` as dicts or models. When saved, values
         equal to their defaults are left out of the file (see `core.profile.io.dumps_profile`).
 
@@ -275,16 +311,15 @@ class Profile(_Model):
         for key, value in (("username", username), ("tenant_id", tenant_id), ("client_id", client_id)):
             if value is not None:
                 auth[key] = value
-        conn: dict[str, Any] = {"target": target, "auth": auth}
-        if transport != "ews":
-            conn["transport"] = transport
+        if transport is None:
+            transport = "ews" if ews_url is not None else default_transport(target)
+        conn: dict[str, Any] = {"target": target, "transport": transport, "auth": auth}
         if ews_url is not None:
             conn["discovery"] = "direct"
             conn["ews_url"] = ews_url
         if impersonation is None:
-            impersonation = method == "oauth-app" and transport == "ews"
-        if impersonation:
-            conn["impersonation"] = True
+            impersonation = impersonation_default(method, username, mailbox)
+        conn["impersonation"] = impersonation
         data: dict[str, Any] = {
             "version": PROFILE_VERSION,
             "name": name,

@@ -284,7 +284,7 @@ CASES = [
     ),
     (
         "unknown-version",
-        edit(ONPREM, "version: 1", "version: 2"),
+        edit(ONPREM, "version: 1", "version: 3"),
         "version",
         1,
         "newer than this pstimport understands",
@@ -366,12 +366,13 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "key", "line", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_profile(write_profile, capsys, text: str, key: str, line: int, fragment: str) -> None:
-    """The bad profile is refused with one line naming file, line and key path, and exit code 2."""
+    """The bad profile is refused with one error line naming file, line and key path, and exit code 2."""
     path = write_profile(text)
     rc = run(["profile", "validate", str(path)])
     out, err = capsys.readouterr()
     assert rc == 2
-    lines = err.splitlines()
+    # Warnings may come too (e.g. EWS into Exchange Online needs the tenant's allow list): one error.
+    lines = [line for line in err.splitlines() if ": warning: " not in line]
     assert len(lines) == 1, err
     m = re.fullmatch(r"(.+):(\d+): (\S+): (.+)", lines[0])
     assert m, lines[0]

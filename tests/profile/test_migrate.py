@@ -1,64 +1,86 @@
-"""The migration hook: where a version 2 schema would plug in."""
+"""Version 1 -> 2: a saved profile keeps its meaning although version 2 changed two defaults."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from core.profile import load_profile, migrate, model
+from core.profile import load_profile, migrate, model, save_profile
 from core.profile.migrate import MIGRATIONS, MigrationError
-from tests.profile.conftest import VALID_ONPREM
+from tests.profile.conftest import VALID_ONLINE, VALID_ONPREM
+
+V1_ONLINE_EWS = """\
+version: 1
+name: jane-old
+connection:
+  target: exchange-online
+  auth:
+    method: oauth-device
+    username: svc@contoso.com
+    client_id: 6731de76-14a6-49ae-97bc-6eba6914391e
+mailbox: jane@contoso.com
+sources:
+  - path: sample.pst
+"""
 
 
-def test_version_1_needs_no_migration() -> None:
+def test_current_version_needs_no_migration() -> None:
     """A current document comes back equal and the input is not modified."""
-    data = {"version": 1, "name": "x"}
-    assert migrate(data, 1) == data
-    assert migrate(data, 1) is not data
+    data = {"version": model.PROFILE_VERSION, "name": "x"}
+    assert migrate(data, model.PROFILE_VERSION) == data
+    assert migrate(data, model.PROFILE_VERSION) is not data
 
 
 def test_newer_version_refused() -> None:
     """A document from a newer pstimport is refused with a clear reason."""
+    newer = model.PROFILE_VERSION + 1
     with pytest.raises(MigrationError, match="newer than this pstimport"):
-        migrate({"version": 2}, 2)
+        migrate({"version": newer}, newer)
 
 
-def test_version_2_plugs_in_here(write_profile, monkeypatch) -> None:
-    """With PROFILE_VERSION 2 and MIGRATIONS[1] registered, a version 1 file loads as version 2.
+def test_v1_left_out_defaults_are_written_in() -> None:
+    """Version 1 meant ews and no impersonation where it said nothing; explicit values stay."""
+    v1 = {"version": 1, "connection": {"target": "exchange-online"}}
+    assert migrate(v1, 1)["connection"] == {"target": "exchange-online", "transport": "ews", "impersonation": False}
+    assert v1 == {"version": 1, "connection": {"target": "exchange-online"}}  # the input is left alone
+    explicit = {"version": 1, "connection": {"target": "exchange-online", "transport": "graph", "impersonation": True}}
+    assert migrate(explicit, 1)["connection"] == explicit["connection"]
+    assert migrate(explicit, 1)["version"] == 2
 
-    This is the recipe for the real version 2: a pretend change renames `performance.max_threads`
-    to `performance.threads` in v2, and the model reads it back as max_threads here, proving the
-    migration ran before validation.
-    """
 
-    def v1_to_v2(data: dict) -> dict:
-        perf = data.get("performance", {})
-        if "max_threads" in perf:
-            perf["threads"] = perf.pop("max_threads") * 2
-        return data
+def test_v1_online_profile_keeps_ews(write_profile, tmp_path) -> None:
+    """An Exchange Online profile saved by version 1 without `transport` still runs over EWS, without
+    impersonation, and says so once saved again (as version 2)."""
+    path = write_profile(V1_ONLINE_EWS)
+    profile = load_profile(path)
+    assert (profile.connection.transport, profile.connection.impersonation) == ("ews", False)
+    assert any("EWSAllowedAppIDs" in w.message for w in profile.warnings)
+    doc = yaml.safe_load(save_profile(profile, tmp_path / "again.yaml").read_text())
+    assert doc["version"] == 2
+    assert (doc["connection"]["transport"], doc["connection"]["impersonation"]) == ("ews", False)
 
-    def v2_reader(data: dict) -> dict:  # stands in for the v2 model: map back for the v1 model
-        perf = data.get("performance", {})
-        if "threads" in perf:
-            perf["max_threads"] = perf.pop("threads")
-        data["version"] = 1
-        return data
 
-    monkeypatch.setattr(model, "PROFILE_VERSION", 2)
-    monkeypatch.setitem(MIGRATIONS, 1, v1_to_v2)
-    migrated = migrate({"version": 1, "performance": {"max_threads": 4}}, 1)
-    assert migrated == {"version": 2, "performance": {"threads": 8}}
-
-    import core.profile.io as io
-
-    real = io.migrate
-    monkeypatch.setattr(io, "migrate", lambda data, v: v2_reader(real(data, v)))
-    profile = load_profile(write_profile(VALID_ONPREM))
-    assert profile.performance.max_threads == 8
+def test_v2_defaults(write_profile) -> None:
+    """Version 2 leaves it to the defaults: Graph for Exchange Online, EWS on-premises; impersonation on
+    for a service account, off for the mailbox's owner, on for app-only access."""
+    online = load_profile(write_profile(V1_ONLINE_EWS.replace("version: 1", "version: 2")))
+    assert (online.connection.transport, online.connection.impersonation) == ("graph", True)
+    onprem = load_profile(write_profile(VALID_ONPREM.replace("version: 1", "version: 2")))
+    assert (onprem.connection.transport, onprem.connection.impersonation) == ("ews", True)  # svc@ != matt@
+    owner = load_profile(
+        write_profile(VALID_ONPREM.replace("version: 1", "version: 2").replace("svc@example.com", "matt@example.com"))
+    )
+    assert owner.connection.impersonation is False
+    app = load_profile(
+        write_profile(VALID_ONLINE.replace("version: 1", "version: 2").replace("  impersonation: true\n", ""))
+    )
+    assert (app.connection.transport, app.connection.impersonation) == ("graph", True)
 
 
 def test_missing_step_refused(monkeypatch) -> None:
     """A gap in the migration chain is an error, not a silent pass-through."""
-    monkeypatch.setattr(model, "PROFILE_VERSION", 3)
-    monkeypatch.setitem(MIGRATIONS, 1, lambda d: d)
-    with pytest.raises(MigrationError, match="version 2 profiles cannot be read"):
+    monkeypatch.setattr(model, "PROFILE_VERSION", 4)
+    monkeypatch.setitem(MIGRATIONS, 2, lambda d: d)
+    monkeypatch.delitem(MIGRATIONS, 3, raising=False)
+    with pytest.raises(MigrationError, match="version 3 profiles cannot be read"):
         migrate({"version": 1}, 1)

@@ -61,13 +61,17 @@ def test_load_save_load_equal(write_profile, tmp_path: Path, text: str) -> None:
 
 
 def test_hand_edited_order_kept(write_profile) -> None:
-    """A hand-edited profile keeps the user's key order (and own comments) when saved again."""
+    """A hand-edited profile keeps the user's key order (and own comments) when saved again; the keys
+    the version 1 -> 2 migration states (transport, impersonation) follow the user's own."""
     path = write_profile(HAND_EDITED)
     profile = load_profile(path)
     profile.performance.max_threads = 6
     save_profile(profile)
     text = path.read_text()
-    assert keys_in_order(text) == keys_in_order(HAND_EDITED)
+    migrated = ["  transport", "  impersonation"]
+    assert [k for k in keys_in_order(text) if k not in migrated] == keys_in_order(HAND_EDITED)
+    conn = yaml.safe_load(text)["connection"]
+    assert (conn["transport"], conn["impersonation"]) == ("ews", False)
     assert "# Matt's old laptop, ticket 4711" in text
     assert load_profile(path).performance.max_threads == 6
 
@@ -94,7 +98,8 @@ def test_new_keys_in_schema_order(write_profile) -> None:
 
 
 def test_defaults_not_written(tmp_path: Path) -> None:
-    """A new profile saves only what was set: no performance, filters, report... sections."""
+    """A new profile saves only what was set (no performance, filters, report... sections), and always
+    states its route: transport and impersonation."""
     (tmp_path / "a.pst").write_bytes(b"x")
     profile = Profile.new(
         name="demo",
@@ -107,10 +112,12 @@ def test_defaults_not_written(tmp_path: Path) -> None:
     path = save_profile(profile, tmp_path / "demo.yaml")
     doc = yaml.safe_load(path.read_text())
     assert doc == {
-        "version": 1,
+        "version": 2,
         "name": "demo",
         "connection": {
             "target": "on-premises",
+            "transport": "ews",
+            "impersonation": False,  # the mailbox's owner signs in
             "discovery": "direct",
             "ews_url": "http://127.0.0.1:8080/EWS/Exchange.asmx",
             "auth": {"method": "password", "username": "demo@sandbox.test"},
@@ -138,7 +145,7 @@ def test_header(write_profile) -> None:
     for _ in range(2):
         save_profile(load_profile(path))
     lines = path.read_text().splitlines()
-    assert lines[0] == f"# written by pstimport {__version__} (profile version 1)"
+    assert lines[0] == f"# written by pstimport {__version__} (profile version 2)"
     assert sum(line.startswith("# written by pstimport") for line in lines) == 1
 
 
