@@ -177,6 +177,7 @@ def transport_factory(
                 verify_tls=conn.verify_tls,
                 ca_bundle=profile.ca_bundle_path(),
                 show_device_code=show_device_code,
+                profile_path=str(profile.path) if profile.path is not None else None,
             )
         )
 
@@ -205,6 +206,8 @@ def transport_factory(
                 ca_bundle=profile.ca_bundle_path(),
                 max_connections=profile.performance.max_threads,
                 show_device_code=show_device_code,
+                target=conn.target,
+                profile_path=str(profile.path) if profile.path is not None else None,
             )
         )
 

@@ -29,6 +29,7 @@ import ssl
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,7 +42,7 @@ from core.sandbox.server.autodiscover import handle_get_user_settings
 from core.sandbox.server.ews import DEFAULT_FLAVOUR, FLAVOURS, EwsFault, EwsService, Principal
 from core.sandbox.server.graph import GRAPH_VERSIONS, UPLOAD_PATH, GraphError, GraphRequest, GraphService
 from core.sandbox.server.hostmap import DnsResponder
-from core.sandbox.server.knobs import Knobs, KnobState
+from core.sandbox.server.knobs import Knobs, KnobState, ews_refused
 from core.sandbox.server.schema import RequestSchema
 from core.sandbox.server.store import Folder, Item, Store, prop_key
 
@@ -245,8 +246,18 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         operation = _operation_name(body)
         knobs = sandbox.knobs
+        acted_on = _impersonated(body) or principal.name
+        if knobs.ews_refusal and ews_refused(knobs, self._app_id(principal), acted_on):
+            # Exchange Online's answer when its EWS access policy refuses the caller: HTTP 403, empty body
+            # (sources in core/transport/ews/refusal.py); headers as reported for such answers
+            # (ecederstrand/exchangelib #1324).
+            sandbox._record(operation, "forbidden", principal)
+            sandbox._observe(body, b"")
+            headers = [("Cache-Control", "private"), ("request-id", str(uuid.uuid4())), ("X-BEServer", "SBX01MB0001")]
+            self._send(403, b"", headers=headers)
+            return
         # EWSMaxConcurrency is charged to the caller, or with impersonation to the mailbox acted on.
-        budget = _impersonated(body) or principal.name
+        budget = acted_on
         if not sandbox._knobs.enter(budget):
             answer = EwsService.fault(_concurrency_fault(knobs))
             sandbox._record(operation, "refused", principal)
@@ -293,6 +304,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, answer)
         finally:
             sandbox._knobs.leave(budget)
+
+    def _app_id(self, principal: Principal) -> str | None:
+        """The OAuth app (client id) behind this request: the app itself, or the app a user's token
+        was issued to; None for Basic/NTLM sign-ins, which name no app."""
+        if principal.kind == "app":
+            return principal.name
+        scheme, _, token = (self.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self.server.sandbox.token_app(token.strip())
 
     # --- Microsoft Graph -----------------------------------------------------------------------
     def _graph_send(self, response, close: bool = False) -> None:
@@ -503,7 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
             if address is None:
                 error(400, "invalid_grant", "AADSTS70000: The provided value for the 'refresh_token' is not valid.")
                 return
-            token = sandbox.mint_token(address, kind="user")
+            token = sandbox.mint_token(address, kind="user", client_id=form.get("client_id"))
         elif grant == "password":
             address = sandbox._address_for(form.get("username", ""))
             if not address or not sandbox.store.check_password(address, form.get("password", "")):
@@ -513,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "AADSTS50126: Error validating credentials due to invalid username or password.",
                 )
                 return
-            token = sandbox.mint_token(address, kind="user")
+            token = sandbox.mint_token(address, kind="user", client_id=form.get("client_id"))
         elif grant == DEVICE_GRANT:
             state = sandbox._device_poll(form.get("device_code", ""))
             if state in ("authorization_pending", "expired_token", "invalid_grant"):
@@ -524,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 error(400, state, descriptions[state])
                 return
-            token = sandbox.mint_token(state, kind="user")
+            token = sandbox.mint_token(state, kind="user", client_id=form.get("client_id"))
             with sandbox._device_lock:
                 form.setdefault("scope", sandbox._device_scopes.pop(state, "") or "")
         else:
@@ -728,6 +749,7 @@ class Sandbox:
         self.grants: list[str] = []  # grant_type of every token request, in order (for tests)
         self._device_lock = threading.Lock()
         self._device_scopes: dict[str, str] = {}  # address -> scopes of its last device sign-in
+        self._token_apps: dict[str, str] = {}  # token -> the app (client id) it was issued to, in memory
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._active = 0  # POSTs being answered
@@ -854,16 +876,28 @@ class Sandbox:
         """Change realism knobs while running, e.g. `set_knobs(busy_rate=0.5, latency_ms=20)`."""
         return self._knobs.update(**changes)
 
-    def mint_token(self, subject: str, kind: str = "user", lifetime_s: float | None = None) -> str:
+    def mint_token(
+        self, subject: str, kind: str = "user", lifetime_s: float | None = None, client_id: str | None = None
+    ) -> str:
         """Issue a Bearer token for a user address (kind user) or an app client_id (kind app).
 
-        The lifetime defaults to TOKEN_LIFETIME_S, read when called (tests shorten it).
+        The lifetime defaults to TOKEN_LIFETIME_S, read when called (tests shorten it). `client_id` is
+        the app a user's token is issued to (its `appid`), which EWSAllowedAppIDs judges.
         """
         if lifetime_s is None:
             lifetime_s = TOKEN_LIFETIME_S
         token = "sbx1." + secrets.token_urlsafe(32)
         self.store.save_token(token, subject.lower() if kind == "user" else subject, kind, time.time() + lifetime_s)
+        app = subject if kind == "app" else client_id
+        if app:
+            with self._device_lock:
+                self._token_apps[token] = app
         return token
+
+    def token_app(self, token: str) -> str | None:
+        """The client id a token was issued to (None when unknown, e.g. a token from before a restart)."""
+        with self._device_lock:
+            return self._token_apps.get(token)
 
     def add_app_certificate(self, client_id: str, cert_pem: bytes) -> None:
         """Register an app that signs in with a certificate (client assertion); it may impersonate every mailbox."""

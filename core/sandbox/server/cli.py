@@ -119,6 +119,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--upload-budget-mb", type=float, default=None, help="Graph uploads per mailbox per window")
     parser.add_argument("--upload-window-s", type=float, default=None, help="the upload budget's window in seconds")
     parser.add_argument(
+        "--ews-refusal",
+        choices=("app-not-allowed", "ews-disabled", "licence-blocked"),
+        default=None,
+        help="answer EWS as Exchange Online does when its EWS policy refuses the caller (HTTP 403, empty body): "
+        "app-not-allowed refuses apps not given with --ews-allowed-app (EWSAllowedAppIDs, since 2026-10-01); "
+        "ews-disabled refuses everyone (EWSEnabled false, or after 2027-04-01); licence-blocked refuses the "
+        "mailboxes given with --ews-blocked-mailbox, or every mailbox (Kiosk/F1/F3 licences, since 2026-06-30)",
+    )
+    parser.add_argument(
+        "--ews-allowed-app",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID",
+        help="with --ews-refusal app-not-allowed: an app on the tenant's EWSAllowedAppIDs; repeatable",
+    )
+    parser.add_argument(
+        "--ews-blocked-mailbox",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="with --ews-refusal licence-blocked: a mailbox licensed only Kiosk/F1/F3; repeatable (default: all)",
+    )
+    parser.add_argument(
         "--flavour",
         choices=("exchange2016", "exchange2019", "exchange-online"),
         default="exchange2019",
@@ -200,6 +223,15 @@ def serve(args: argparse.Namespace) -> int:
         knobs = replace(knobs, upload_budget_bytes=int(args.upload_budget_mb * 1024 * 1024))
     if args.upload_window_s is not None:
         knobs = replace(knobs, upload_window_s=args.upload_window_s)
+    if (args.ews_allowed_app or args.ews_blocked_mailbox) and not args.ews_refusal:
+        raise UserError("--ews-allowed-app/--ews-blocked-mailbox: give the refusal with --ews-refusal")
+    if args.ews_refusal:
+        knobs = replace(
+            knobs,
+            ews_refusal=args.ews_refusal,
+            ews_allowed_app_ids=tuple(args.ews_allowed_app),
+            ews_blocked_mailboxes=tuple(a.lower() for a in args.ews_blocked_mailbox),
+        )
     auth_methods = None
     if args.auth:
         auth_methods = [m.strip().lower() for m in args.auth.split(",") if m.strip()]

@@ -52,6 +52,34 @@ class Knobs:
     graph_max_request_bytes: int = GRAPH_MAX_REQUEST_BYTES  # bigger Graph request bodies get 413
     graph_import_mime: bool = True  # the tenant offers beta importMime; False answers it with 403
     graph_fail_patch: bool = False  # PATCH of a message answers 500 (tests: a crash between importMime and PATCH)
+    # Exchange Online refusing EWS by policy (core/transport/ews/refusal.py has the sources): every such
+    # refusal is HTTP 403 with an empty body; the modes differ in whom they refuse.
+    ews_refusal: str = ""  # "" | app-not-allowed | ews-disabled | licence-blocked (EWS_REFUSALS)
+    ews_allowed_app_ids: tuple[str, ...] = ()  # app-not-allowed: the tenant's EWSAllowedAppIDs
+    ews_blocked_mailboxes: tuple[str, ...] = ()  # licence-blocked: Kiosk/F1/F3-only mailboxes; () = every one
+
+
+# What `ews_refusal` can be:
+# - app-not-allowed: EWS refused to every app not on EWSAllowedAppIDs (Exchange Online since 2026-10-01),
+#   and to sign-ins that name no app (Basic/NTLM);
+# - ews-disabled: EWS refused to everybody (EWSEnabled false for the tenant, or after 2027-04-01);
+# - licence-blocked: EWS refused for mailboxes licensed only Exchange Online Kiosk / F1 / F3
+#   (since 2026-06-30), the ones in ews_blocked_mailboxes (every mailbox when it is empty).
+EWS_REFUSALS = ("app-not-allowed", "ews-disabled", "licence-blocked")
+
+
+def ews_refused(knobs: Knobs, app_id: str | None, mailbox: str) -> bool:
+    """Whether the EWS access policy of `knobs` refuses a request by `app_id` acting on `mailbox`."""
+    mode = knobs.ews_refusal
+    if mode == "ews-disabled":
+        return True
+    if mode == "app-not-allowed":
+        allowed = {a.lower() for a in knobs.ews_allowed_app_ids}
+        return not app_id or app_id.lower() not in allowed
+    if mode == "licence-blocked":
+        blocked = {m.lower() for m in knobs.ews_blocked_mailboxes}
+        return not blocked or mailbox.lower() in blocked
+    return False
 
 
 class KnobState:
@@ -73,6 +101,8 @@ class KnobState:
         unknown = set(changes) - names
         if unknown:
             raise TypeError(f"unknown knob(s): {', '.join(sorted(unknown))}")
+        if changes.get("ews_refusal") not in (None, "", *EWS_REFUSALS):
+            raise ValueError(f"ews_refusal: one of {', '.join(EWS_REFUSALS)}, not {changes['ews_refusal']!r}")
         with self._lock:
             self._knobs = replace(self._knobs, **changes)  # type: ignore[arg-type]
             if "seed" in changes:

@@ -15,6 +15,7 @@ import requests.exceptions
 from exchangelib import errors as ex
 
 from core.errors import ConnectError, ServerBusy, TransportError
+from core.transport.ews.refusal import EwsRefused, refused_upload
 
 # How long to wait when the server says busy without saying for how long (seconds).
 DEFAULT_BACK_OFF = 1.0
@@ -114,6 +115,8 @@ _PERMANENT = tuple(
 
 def upload_error(exc: BaseException) -> TransportError:
     """A ServerBusy or TransportError for a failed request during upload."""
+    if isinstance(exc, EwsRefused):
+        return refused_upload(exc)
     if isinstance(exc, ex.ErrorServerBusy) and str(exc) == "Caused by closed connection":
         # exchangelib's name for any non-200 answer that closes the connection: not a request to wait.
         err = TransportError("the server closed the connection")

@@ -56,6 +56,7 @@ from core.transport.ews import props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
 from core.transport.ews.errors import DEFAULT_BACK_OFF, RequestTooLarge, connect_error, upload_error
 from core.transport.ews.items import build_item
+from core.transport.ews.refusal import HTTP_FORBIDDEN, EwsRefused, is_ews_endpoint, refusal_error
 
 log = logging.getLogger(__name__)
 # exchangelib warns on every busy answer ("Decreasing session pool size"); we report throttling
@@ -177,6 +178,10 @@ class EwsSettings:
     max_connections: int = 4
     show_device_code: Any = None
     """Called with the device-code sign-in instructions (URL and code); default: print them."""
+    target: str = "on-premises"
+    """`exchange-online` or `on-premises`: how an EWS refusal (HTTP 403) is explained."""
+    profile_path: str | None = None
+    """The profile's file, named in advice (the Import Service plan command)."""
 
 
 class MsalCredentials(OAuth2Credentials):
@@ -227,8 +232,9 @@ def _adapter_for(
     """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook): TLS as
     the profile says, each request's timeout cut to what is left of the connect time while
     connecting (`deadline()`, see `core.engine.connect.request_timeout`; exchangelib waits 120 s),
-    and an HTTP 413 surfaced as such (exchangelib would report it as a busy server when the answer
-    also closes the connection)."""
+    an HTTP 413 surfaced as such (exchangelib would report it as a busy server when the answer
+    also closes the connection), and an HTTP 403 from the EWS endpoint as an `EwsRefused`
+    (exchangelib reports it as "Unknown failure in response"; see refusal.py)."""
     base = NoVerifyHTTPAdapter if not settings.verify_tls else requests.adapters.HTTPAdapter
     bundle = str(settings.ca_bundle) if settings.verify_tls and settings.ca_bundle is not None else None
 
@@ -246,6 +252,9 @@ def _adapter_for(
                 response.close()
                 size = len(request.body or b"")
                 raise RequestTooLarge(f"HTTP 413: the server refused a request of {size // 1024} KB as too large")
+            if response.status_code == HTTP_FORBIDDEN and is_ews_endpoint(request.url or ""):
+                response.close()
+                raise EwsRefused(request.url)
             return response
 
     return PstImportAdapter
@@ -421,6 +430,17 @@ class EwsTransport(Transport):
             raise
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one line here
             self._forget_protocol()
+            # Refused by the server's EWS policy (HTTP 403): never transient, named with its fix.
+            refused = refusal_error(
+                exc,
+                online_target=s.target == "exchange-online",
+                mailbox=s.mailbox,
+                client_id=s.client_id,
+                store=s.store,
+                profile_path=s.profile_path,
+            )
+            if refused is not None:
+                raise refused from None
             transient = _transient_connect_reason(exc)
             if transient is not None:
                 reason, back_off = transient
