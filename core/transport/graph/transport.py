@@ -24,7 +24,8 @@ request; see mail.py for what JSON cannot carry). Imports go one per request (a 
 of up to 20; attachments that do not fit inline follow the create (upload sessions above 3 MB).
 Typed items per typed.py. Every request is paced per mailbox (pacing.py).
 
-The archive mailbox is out of Graph's reach: the preflight says so and suggests transport: ews.
+The archive mailbox is out of Graph's reach: the preflight says so and names the routes that work
+(EWS while the tenant allows it, else the PST Import Service; core.online.archive_advice).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from urllib.parse import quote
 
 import httpx
 
+from core import online
 from core.convert.payload import (
     Appointment,
     Contact,
@@ -118,6 +120,7 @@ class GraphSettings:
     ca_bundle: Path | None = None
     show_device_code: Callable[[str], None] | None = None
     import_mime: str = "auto"  # auto: beta importMime where the tenant has it; never: JSON messages only
+    profile_path: str | None = None  # the profile's file, named in advice (the Import Service plan command)
 
 
 def _folder_kind(container_class: str | None) -> str:
@@ -209,9 +212,10 @@ class GraphTransport(Transport):
         (Graph busy or HTTP 5xx, a dropped connection, a timeout)."""
         s = self.settings
         if s.store == "archive":
+            # Before any sign-in: Graph's mail API has no archive (its import/export API has it in beta only).
             raise ConnectError(
                 f"Microsoft Graph cannot reach the archive mailbox of {s.mailbox}: "
-                "set connection.transport: ews to import into the archive"
+                + online.archive_advice(s.profile_path)
             )
         tokens = self._tokens()
         first = self._first_token or tokens.token()  # ConnectError with msal's reason when the sign-in fails
@@ -255,7 +259,7 @@ class GraphTransport(Transport):
             mailbox=s.mailbox,
             store=s.store,
             can_create_folders=True,
-            notes=("archive: not reachable over Graph (use transport: ews for the archive)",),
+            notes=("archive: not reachable over Graph (EWS while the tenant allows it, else the PST Import Service)",),
         )
 
     def _connect_error(self, exc: GraphError, where: str) -> ConnectError:
