@@ -64,13 +64,15 @@ def test_depends_on(graph):
 
 
 def test_sub_requests_are_throttled_one_by_one(graph):
-    """With busy_next=2, the first two sub-requests get 429 with Retry-After; the rest are created."""
+    """With busy_next=2, two sub-requests get 429 with Retry-After and the other two are created (which
+    two is not fixed: Outlook runs a batch's requests in parallel, and so does the sandbox)."""
     graph.sb.set_knobs(busy_next=2, back_off_ms=2000)
     responses = graph.app.post("/$batch", json={"requests": [create(n) for n in range(4)]}).json()["responses"]
-    statuses = [r["status"] for r in responses]
-    assert statuses == [429, 429, 201, 201]
-    assert responses[0]["headers"]["Retry-After"] == "2"
-    assert sorted(it.subject for it in graph.sb.items(ALICE, "Inbox")) == ["b2", "b3"]
+    refused = [r for r in responses if r["status"] == 429]
+    created = {f"b{r['id']}" for r in responses if r["status"] == 201}
+    assert len(refused) == 2 and len(created) == 2
+    assert all(r["headers"]["Retry-After"] == "2" for r in refused)
+    assert sorted(it.subject for it in graph.sb.items(ALICE, "Inbox")) == sorted(created)
 
 
 def test_batch_mixes_mailboxes_and_mime(graph):

@@ -124,9 +124,83 @@ def test_upload_budget_counts_chunks(graph):
 def test_exchange_online_defaults_are_off(graph):
     """Without knobs, there is no concurrency limit or budget (tests that need them switch them on)."""
     knobs = graph.sb.knobs
-    assert knobs.graph_max_concurrency == 0 and knobs.upload_budget_bytes == 0
+    assert knobs.graph_max_concurrency == 0 and knobs.upload_budget_bytes == 0 and knobs.graph_request_budget == 0
     assert EXCHANGE_ONLINE_GRAPH == {
         "graph_max_concurrency": 4,
         "upload_budget_bytes": 150 * 1024 * 1024,
         "upload_window_s": 300.0,
+        "graph_request_budget": 10_000,
+        "graph_request_window_s": 600.0,
+    }
+
+
+def test_request_budget_per_app_and_mailbox(graph):
+    """Over the request budget a request gets 429 with a Retry-After that, once waited, lets it through;
+    a refused request counts too; another mailbox and another app have budgets of their own."""
+    graph.sb.set_knobs(graph_request_budget=3, graph_request_window_s=2)
+    inbox = f"/users/{ALICE}/mailFolders/inbox"
+    assert [graph.app.get(inbox).status_code for _ in range(3)] == [200, 200, 200]
+    refused = graph.app.get(inbox)
+    assert_error(refused, 429, "ApplicationThrottled")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 2
+    assert graph.app.get(f"/users/{BOB}/mailFolders/inbox").status_code == 200  # its own budget
+    other = graph.sb.mint_token("0b5e7c2d-0000-4000-8000-0000000000b2", kind="app")
+    with httpx.Client(base_url=graph.sb.graph_url, headers={"Authorization": f"Bearer {other}"}) as client:
+        assert client.get(inbox).status_code == 200  # another app: its own budget for the mailbox
+    time.sleep(int(refused.headers["Retry-After"]) + 0.1)
+    assert graph.app.get(inbox).status_code == 200
+    assert sum(e.outcome == "requests" for e in graph.sb.exchanges) == 1
+
+
+def test_batch_requests_count_one_by_one(graph):
+    """Each request of a $batch counts against the request budget (the batch itself does not): a batch
+    of 5 with a budget of 3 gets two 429s, and the next request is refused too."""
+    graph.sb.set_knobs(graph_request_budget=3, graph_request_window_s=30)
+    responses = graph.app.post("/$batch", json={"requests": [batch_create(n) for n in range(5)]}).json()["responses"]
+    assert sorted(r["status"] for r in responses) == [201, 201, 201, 429, 429]
+    assert graph.app.get(f"/users/{ALICE}/mailFolders/inbox").status_code == 429
+
+
+def test_batch_runs_four_at_once_holding_the_mailboxs_slots(graph):
+    """Outlook runs up to 4 of a batch's requests at once: alone, a batch of 8 stays within the 4 slots
+    and all land; with two other requests in flight for the mailbox, some of its requests are refused
+    with MailboxConcurrency."""
+    graph.sb.set_knobs(graph_max_concurrency=4, latency_ms=400)
+    start = time.monotonic()
+    alone = graph.app.post("/$batch", json={"requests": [batch_create(n) for n in range(8)]}).json()["responses"]
+    took = time.monotonic() - start
+    assert [r["status"] for r in alone] == [201] * 8
+    assert took < 8 * 0.4  # in parallel, not one after the other
+    busy: list[int] = []
+    others = [
+        threading.Thread(target=lambda: busy.append(graph.app.get(f"/users/{ALICE}/mailFolders/inbox").status_code))
+        for _ in range(2)
+    ]
+    for t in others:
+        t.start()
+    time.sleep(0.1)
+    mixed = graph.app.post("/$batch", json={"requests": [batch_create(n) for n in range(8, 16)]}).json()["responses"]
+    for t in others:
+        t.join()
+    refused = [r for r in mixed if r["status"] == 429]
+    assert refused and all("MailboxConcurrency" in r["body"]["error"]["message"] for r in refused)
+    assert busy == [200, 200]
+
+
+def test_upload_budget_says_incoming_bytes(graph):
+    """The upload budget's 429 carries Exchange Online's own wording (IncomingBytes)."""
+    graph.sb.set_knobs(upload_budget_bytes=1000, upload_window_s=5)
+    body = message("big", flags=1, body={"contentType": "text", "content": "x" * 2000})
+    assert graph.app.post(INBOX, json=body).status_code == 201  # alone in an empty window
+    refused = graph.app.post(INBOX, json=body)
+    assert refused.json()["error"]["message"] == "Application is over its IncomingBytes limit."
+
+
+def batch_create(n: int) -> dict:
+    return {
+        "id": str(n),
+        "method": "POST",
+        "url": f"/users/{ALICE}/mailFolders/inbox/messages",
+        "headers": {"Content-Type": "application/json"},
+        "body": message(f"q{n}", flags=1),
     }

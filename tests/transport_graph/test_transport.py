@@ -294,3 +294,66 @@ def test_pacer_keeps_every_window_under_the_budget_by_waiting():
         assert sum(n for t, n in log if t0 <= t < t0 + 0.3) <= 1000
     assert time.monotonic() - start >= 0.6  # 3000 bytes at 1000 per 0.3 s take at least two more windows
     assert pacer.stats.waits > 0
+
+
+def test_pacer_keeps_the_request_window_under_its_budget():
+    """The 10-minute request budget (scaled here): no window holds more requests than the budget, a
+    $batch counting all its requests, and callers wait rather than fail."""
+    import threading
+    import time
+
+    from core.transport.graph.pacing import MailboxPacer
+
+    pacer = MailboxPacer(request_budget=40, request_window=0.3)
+    log: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def worker(weight: int) -> None:
+        for _ in range(4):
+            pacer.reserve_requests(weight)
+            with lock:
+                log.append((time.monotonic(), weight))
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in (1, 5, 20)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert pacer.stats.outlook_requests == 4 * (1 + 5 + 20)
+    for t0, _n in log:
+        assert sum(n for t, n in log if t0 <= t < t0 + 0.3) <= 40
+    assert time.monotonic() - start >= 0.3 * 2  # 104 requests at 40 per window need three windows
+    assert pacer.stats.request_waits > 0
+
+
+def test_pacer_batch_takes_its_slots_at_once():
+    """A $batch of n holds min(n, 4) slots: while one runs, no other request starts; with it done, four
+    single requests run side by side."""
+    import threading
+    import time
+
+    from core.transport.graph.pacing import MailboxPacer
+
+    pacer = MailboxPacer(concurrency=4)
+    peak = [0]
+    running = [0]
+    lock = threading.Lock()
+
+    def request(weight: int) -> None:
+        held = min(weight, 4)  # what a batch of `weight` requests runs at once
+        with pacer.slot(weight):
+            with lock:
+                running[0] += held
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= held
+
+    threads = [threading.Thread(target=request, args=(w,)) for w in (20, 1, 1, 20, 1, 1, 1, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 4  # never over the mailbox's four slots, and used in full
+    assert pacer.stats.requests == len(threads)

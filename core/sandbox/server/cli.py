@@ -110,14 +110,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--graph-limits",
         action="store_true",
-        help="Graph front end: Exchange Online's limits (4 concurrent requests per app and mailbox, "
-        "150 MB uploaded per mailbox per 5 minutes)",
+        help="Graph front end: Exchange Online's limits (4 concurrent requests per app and mailbox, each request "
+        "of a $batch counting; 10,000 requests per app and mailbox per 10 minutes; 150 MB uploaded per mailbox "
+        "per 5 minutes, whatever the app; 429 with Retry-After over any of them)",
     )
     parser.add_argument(
         "--graph-max-concurrency", type=_count, default=None, help="Graph requests at once per app and mailbox"
     )
     parser.add_argument("--upload-budget-mb", type=float, default=None, help="Graph uploads per mailbox per window")
     parser.add_argument("--upload-window-s", type=float, default=None, help="the upload budget's window in seconds")
+    parser.add_argument(
+        "--graph-request-budget", type=_count, default=None, help="Graph requests per app and mailbox per window"
+    )
+    parser.add_argument(
+        "--graph-request-window-s", type=float, default=None, help="the request budget's window in seconds"
+    )
     parser.add_argument(
         "--ews-refusal",
         choices=("app-not-allowed", "ews-disabled", "licence-blocked"),
@@ -223,6 +230,10 @@ def serve(args: argparse.Namespace) -> int:
         knobs = replace(knobs, upload_budget_bytes=int(args.upload_budget_mb * 1024 * 1024))
     if args.upload_window_s is not None:
         knobs = replace(knobs, upload_window_s=args.upload_window_s)
+    if args.graph_request_budget is not None:
+        knobs = replace(knobs, graph_request_budget=args.graph_request_budget)
+    if args.graph_request_window_s is not None:
+        knobs = replace(knobs, graph_request_window_s=args.graph_request_window_s)
     if (args.ews_allowed_app or args.ews_blocked_mailbox) and not args.ews_refusal:
         raise UserError("--ews-allowed-app/--ews-blocked-mailbox: give the refusal with --ews-refusal")
     if args.ews_refusal:

@@ -9,7 +9,11 @@ importer could go wrong unnoticed:
   later PATCH are ignored (as Exchange does);
 - unknown properties are refused (400 RequestBodyRead), bodies over 4 MB get 413, attachments over
   3 MB must go through an upload session whose chunks are multiples of 320 KiB;
-- `$batch` takes at most 20 requests; each sub-request meets the throttling knobs on its own.
+- `$batch` takes at most 20 requests; each sub-request meets the throttling knobs on its own, and up to
+  4 of them run at once (as Outlook runs them), each holding one of the mailbox's concurrency slots;
+- the throttling knobs are Exchange Online's (`--graph-limits`): 4 requests at once per app and mailbox,
+  10,000 requests per 10 minutes per app and mailbox (every request counts, a refused one too), 150 MB
+  of uploads per 5 minutes per mailbox (whatever the app); over any of them: 429 with Retry-After.
 
 Items are stored as the EWS front end stores them (subject, flags, EWS-shaped fields, extended
 properties keyed by `store.prop_key`, MIME blobs), so each front end sees what the other created.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import datetime as dt
 import email.parser
 import email.policy
@@ -34,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,7 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.mapi import props as mapi
 from core.sandbox.server import attachments as attachments_mod
 from core.sandbox.server.ews import EwsService, Principal, normalise_value
-from core.sandbox.server.knobs import KnobState
+from core.sandbox.server.knobs import GRAPH_BATCH_PARALLEL, KnobState
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
 
 log = logging.getLogger(__name__)
@@ -791,6 +797,7 @@ class GraphService:
         self._sessions_lock = threading.Lock()
         self._budget: dict[str, list[tuple[float, int]]] = {}
         self._budget_lock = threading.Lock()
+        self._requests: dict[str, collections.deque[float]] = {}  # app|mailbox -> arrivals in the window
 
     # --- entry points ----------------------------------------------------------------------
     def handle(self, req: GraphRequest) -> GraphResponse:
@@ -904,6 +911,7 @@ class GraphService:
         knobs = self.knobs.knobs
         principal = req.principal.name if req.principal else "?"
         gate = f"graph|{principal}|{call.mailbox}"
+        self._count_request(call, f"{principal}|{call.mailbox}")
         if not self.knobs.enter(gate, knobs.graph_max_concurrency):
             self._note(call, "refused", 429, 0)
             raise GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", 1)
@@ -945,6 +953,33 @@ class GraphService:
             principal = call.req.principal.name if call.req.principal else "?"
             self.record(call.operation, outcome, principal, call.mailbox, status, nbytes)
 
+    def _count_request(self, call: Call, key: str) -> None:
+        """Count one request against the app's budget for this mailbox (every request counts, a refused
+        one too), or refuse it with 429 and the Retry-After when the window is full."""
+        knobs = self.knobs.knobs
+        if not knobs.graph_request_budget:
+            return
+        now = time.monotonic()
+        with self._budget_lock:
+            window = self._requests.setdefault(key, collections.deque())
+            while window and window[0] <= now - knobs.graph_request_window_s:
+                window.popleft()
+            over = len(window) >= knobs.graph_request_budget
+            # Retry when the request that makes room has left the window.
+            wait = window[len(window) - knobs.graph_request_budget] + knobs.graph_request_window_s - now if over else 0
+            window.append(now)
+        if over:
+            self._note(call, "requests", 429, 0)
+            # Exchange Online's wording for this limit was not found in public reports (the concurrency and
+            # upload limits' are used below); the client never reads the message, only the status and
+            # Retry-After.
+            raise GraphError(
+                429,
+                "ApplicationThrottled",
+                "Application is over its request limit for this mailbox; retry after the interval given.",
+                max(1, int(-(-wait // 1))),
+            )
+
     def _charge(self, call: Call, nbytes: int) -> None:
         """Count `nbytes` against the mailbox's upload budget, or refuse with 429 and a Retry-After."""
         self._charge_mailbox(call.mailbox, nbytes, lambda: self._note(call, "budget", 429, 0))
@@ -967,10 +1002,11 @@ class GraphService:
                         break
                 self._budget[mailbox] = window
                 on_refuse()
+                # The wording Exchange Online uses for its upload limit (O365/python-o365 issue #500).
                 raise GraphError(
                     429,
                     "ApplicationThrottled",
-                    "Application is over its upload limit for this mailbox; retry after the interval given.",
+                    "Application is over its IncomingBytes limit.",
                     max(1, int(-(-wait // 1))),
                 )
             window.append((now, nbytes))
@@ -987,21 +1023,41 @@ class GraphService:
         ids = [str(r.get("id")) if isinstance(r, dict) else "" for r in requests]
         if len(set(ids)) != len(ids) or "" in ids or "None" in ids:
             raise GraphError(400, "BadRequest", "Each request in a batch needs a unique id.")
+        if any(isinstance(r, dict) and r.get("dependsOn") for r in requests):
+            return self._batch_answer(self._batch_in_order(req, requests, ids))
+
+        # Independent requests: Outlook runs up to 4 at once, each meeting the knobs on its own (so each
+        # holds one of the mailbox's concurrency slots while it runs).
+        def one(sub: dict) -> tuple[str, GraphResponse]:
+            return str(sub["id"]), self._batch_request(req, sub, {}, ids)
+
+        with ThreadPoolExecutor(GRAPH_BATCH_PARALLEL, thread_name_prefix="sandbox-graph-batch") as pool:
+            return self._batch_answer(list(pool.map(one, requests)))
+
+    def _batch_in_order(self, req: GraphRequest, requests: list, ids: list[str]) -> list[tuple[str, GraphResponse]]:
+        """A batch with dependsOn: one request after the other, a failed dependency failing its dependents."""
         statuses: dict[str, int] = {}
-        responses = []
+        out = []
         for sub in requests:
-            sub_id = str(sub["id"])
-            unknown = set(sub) - {"id", "method", "url", "headers", "body", "dependsOn"}
-            depends = sub.get("dependsOn") or []
-            if unknown or not isinstance(sub.get("url"), str) or not sub.get("method"):
-                resp = self.error_response(GraphError(400, "BadRequest", "Invalid request in batch."), req)
-            elif any(d not in ids for d in depends):
-                raise GraphError(400, "BadRequest", "dependsOn names a request that is not in the batch.")
-            elif any(statuses.get(d, 0) >= 400 or d not in statuses for d in depends):
-                resp = self.error_response(GraphError(424, "FailedDependency", "A dependency failed."), req)
-            else:
-                resp = self._batch_one(req, sub)
-            statuses[sub_id] = resp.status
+            resp = self._batch_request(req, sub, statuses, ids)
+            statuses[str(sub["id"])] = resp.status
+            out.append((str(sub["id"]), resp))
+        return out
+
+    def _batch_request(self, req: GraphRequest, sub: dict, statuses: dict[str, int], ids: list[str]) -> GraphResponse:
+        unknown = set(sub) - {"id", "method", "url", "headers", "body", "dependsOn"}
+        depends = sub.get("dependsOn") or []
+        if unknown or not isinstance(sub.get("url"), str) or not sub.get("method"):
+            return self.error_response(GraphError(400, "BadRequest", "Invalid request in batch."), req)
+        if any(d not in ids for d in depends):
+            raise GraphError(400, "BadRequest", "dependsOn names a request that is not in the batch.")
+        if any(statuses.get(d, 0) >= 400 or d not in statuses for d in depends):
+            return self.error_response(GraphError(424, "FailedDependency", "A dependency failed."), req)
+        return self._batch_one(req, sub)
+
+    def _batch_answer(self, answers: list[tuple[str, GraphResponse]]) -> GraphResponse:
+        responses = []
+        for sub_id, resp in answers:
             entry: dict[str, object] = {"id": sub_id, "status": resp.status}
             headers = dict(resp.headers)
             if resp.body:
@@ -1027,7 +1083,8 @@ class GraphService:
         if body is None:
             raw = b""
         elif headers.get("content-type", "").startswith("application/json"):
-            raw = json.dumps(body).encode()
+            # As it came in the batch's body (compact, UTF-8): what the upload budget charges.
+            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         else:
             raw = str(body).encode()
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}

@@ -175,8 +175,13 @@ class GraphClient:
         params: dict[str, str] | None = None,
         version: str = "v1.0",
         auth: bool = True,
+        weight: int = 1,
     ) -> httpx.Response:
-        """One paced request; a 2xx answer is returned, anything else raised as `core.errors`."""
+        """One paced request; a 2xx answer is returned, anything else raised as `core.errors`.
+
+        `weight` is how many Outlook requests it carries (a `$batch` of n: n): it counts that many
+        against the request budget and holds up to that many concurrency slots (pacing.py).
+        """
         body = content
         hdrs = dict(headers or {})
         if json_body is not None:
@@ -188,7 +193,10 @@ class GraphClient:
         for attempt in (0, 1):
             if auth:
                 hdrs["Authorization"] = "Bearer " + self._bearer(renew=attempt > 0)
-            with self.pacer.slot():
+            # Every request sent counts, a refused one too ("all requests accrue against your usage
+            # limits", Graph throttling guidance), so the second try after a 401 is counted again.
+            self.pacer.reserve_requests(weight)
+            with self.pacer.slot(weight):
                 response = self._exchange(method, url, body, hdrs, params)
             if response.status_code == HTTP_UNAUTHORIZED and auth and attempt == 0:
                 continue  # the token expired or was revoked: once more with a fresh one
@@ -261,7 +269,7 @@ class GraphClient:
             elif req.get("headers"):
                 one["headers"] = req["headers"]
             wire.append(one)
-        answer = self.send("POST", "$batch", json_body={"requests": wire}, version=version).json()
+        answer = self.send("POST", "$batch", json_body={"requests": wire}, version=version, weight=len(wire)).json()
         by_id = {str(r.get("id")): r for r in answer.get("responses", [])}
         out = []
         for i in range(len(requests)):
