@@ -1138,9 +1138,13 @@ def _scale(
     progress: Callable[[int, int], None] | None,
     folder_items: int = SCALE_FOLDER_ITEMS,
     mix: str = "default",
+    large: tuple[int, ...] = (),
 ) -> None:
     rng = g.rng
     people = [Person(rng) for _ in range(20)]
+    # Messages carrying one of the `large` attachments: spread evenly over the first `items` messages.
+    spread = max(items or len(large), len(large))
+    large_at = {(i * spread) // len(large) + spread // (2 * len(large)): size for i, size in enumerate(large)}
     target_bytes = size_mb * 1024 * 1024 if size_mb else None
     folder = g.folder(roles["inbox"], "Scale 0001", "IPF.Note")
     in_folder = 0
@@ -1164,6 +1168,8 @@ def _scale(
             if r < acc:
                 att_size = rng.randint(lo, hi) if hi else 0
                 break
+        if n in large_at:
+            att_size = large_at[n]
         atts = [g.file_attachment(f"file-{n}.bin", att_size)] if att_size else []
         msg, truth = g.mail(
             subject=f"Scale message {n}",
@@ -1191,6 +1197,7 @@ def generate(
     crypt_method: int = 0,
     folder_items: int = SCALE_FOLDER_ITEMS,
     mix: str = "default",
+    large: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Write a sample PST and its ground truth (`path` + ".truth.json"); returns a summary.
 
@@ -1204,6 +1211,8 @@ def generate(
         crypt_method: 0 (none, default) or 1 (compressible encryption).
         folder_items: in scale mode, messages per folder before the next folder starts.
         mix: in scale mode, the attachment size mix: "default" or "small" (text only).
+        large: in scale mode, sizes in bytes of attachments some messages carry besides the mix,
+            spread evenly over the messages (the Graph soak's 10-40 MB attachments).
     """
     if mix not in SCALE_SIZE_MIXES:
         raise ValueError(f"unknown size mix {mix!r}: use one of {', '.join(SCALE_SIZE_MIXES)}")
@@ -1241,7 +1250,7 @@ def generate(
         if mode == "realistic":
             _realistic(g, roles)
         else:
-            _scale(g, roles, items, size_mb, progress, folder_items, mix)
+            _scale(g, roles, items, size_mb, progress, folder_items, mix, tuple(large))
         summary = writer.close()
         out.write('\n],\n"folders": ')
         out.write(json.dumps(g.folder_truth(), ensure_ascii=False, sort_keys=True))

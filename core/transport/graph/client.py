@@ -187,16 +187,19 @@ class GraphClient:
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             hdrs.setdefault("Content-Type", "application/json")
-        if method in UPLOAD_METHODS and body:
-            self.pacer.reserve(len(body))
         url = self.url(path, version)
         for attempt in (0, 1):
             if auth:
                 hdrs["Authorization"] = "Bearer " + self._bearer(renew=attempt > 0)
-            # Every request sent counts, a refused one too ("all requests accrue against your usage
-            # limits", Graph throttling guidance), so the second try after a 401 is counted again.
-            self.pacer.reserve_requests(weight)
             with self.pacer.slot(weight):
+                # Budgets are taken once the slot is held, right before the request leaves: the server
+                # counts a request when it arrives, so counting it earlier (before a wait for a slot)
+                # would let two windows' worth meet in one of the server's. Every request sent counts, a
+                # refused one too ("all requests accrue against your usage limits", Graph throttling
+                # guidance).
+                if method in UPLOAD_METHODS and body:
+                    self.pacer.reserve(len(body))
+                self.pacer.reserve_requests(weight)
                 response = self._exchange(method, url, body, hdrs, params)
             if response.status_code == HTTP_UNAUTHORIZED and auth and attempt == 0:
                 continue  # the token expired or was revoked: once more with a fresh one
