@@ -299,6 +299,21 @@ def cmd_scripts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from core.importservice.plan import plan_for_profile
+    from core.profile.io import load_profile
+
+    profile = load_profile(args.profile, check_files=True)
+    plan = plan_for_profile(
+        profile, args.out_dir, storage_host=args.storage_host, prefix=args.prefix, notify=args.notify, batch=args.batch
+    )
+    for w in plan.warnings:
+        _warn(w)
+    print("\n".join(plan.summary_lines()))
+    print(f"  the steps: {plan.readme}")
+    return EXIT_OK
+
+
 def _save(path: Path, text: str) -> Path:
     # UTF-8 with BOM: Windows PowerShell 5.1 reads BOM-less files as the ANSI code page.
     tmp = path.with_name(path.name + ".tmp")
@@ -455,6 +470,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", help="batch name (default pstimport-DATE)")
     p.add_argument("--bad-item-limit", type=int, default=10)
     p.set_defaults(func=cmd_scripts)
+
+    p = sub.add_parser(
+        "plan",
+        help="a profile's PSTs as a ready Exchange Online Import Service run (mapping, script, upload command)",
+        description="Write the Import Service run for a profile: the same PSTs, mailbox (or archive) and folders. "
+        "The way into an Exchange Online archive where EWS is not allowed (Graph cannot reach archives). Writes "
+        "mapping.csv (IsArchive for an archive), Start-AzurePstImport.ps1, README.txt and plan.json, and prints "
+        "the upload command to run first.",
+    )
+    p.add_argument("profile", type=Path, metavar="PROFILE.yaml")
+    p.add_argument(
+        "--storage-host", required=True, help="the storage account's blob host, ACCOUNT.blob.core.windows.net"
+    )
+    p.add_argument("--out-dir", type=Path, default=None, help="where to write (default: PROFILE-NAME-importservice/ "
+                   "beside the profile)")  # fmt: skip
+    p.add_argument("--prefix", default=None, help="container folder to upload into (default pstimport/PROFILE-NAME)")
+    p.add_argument("--notify", help="address for the migration batch's reports")
+    p.add_argument("--batch", help="migration batch name (default PROFILE-NAME-DATE)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("cleanup", help="delete uploaded PSTs older than N days (dry run unless --delete)")
     _add_sas_options(p)

@@ -196,3 +196,32 @@ def test_sandbox_serve_knob(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_headless_archive_on_graph_fails_in_preflight_with_the_routes(tmp_path, pst, cli, monkeypatch):
+    """An Exchange Online archive profile on Graph (the default transport) stops in the preflight,
+    exit 2, before signing in or uploading: one line with the routes that work (EWS while allowed,
+    the Import Service plan command for this very profile)."""
+    sb = _online_sandbox(tmp_path, monkeypatch)
+    try:
+        monkeypatch.setenv("PSTIMPORT_GRAPH_URL", sb.graph_url)
+        prof = Profile.new(
+            name="t",
+            mailbox=ALICE,
+            sources=[pst],
+            auth_method="oauth-app",
+            tenant_id=TENANT,
+            client_id=APP_ID,
+            destination={"store": "archive"},
+        )
+        assert prof.connection.transport == "graph"
+        prof.connection.ca_bundle = str(sb.ca_cert)
+        path = save_profile(prof, tmp_path / "archive.yaml", check=False)
+        p = cli("run", str(path), "--headless")
+        assert p.returncode == 2, p.stdout + p.stderr
+        [line] = _error_lines(p.stderr)
+        assert "cannot reach the archive" in line and "transport: ews" in line
+        assert f"pstimport importservice plan {path}" in line
+        assert sb.grants == [] and _wrote_nothing(sb)
+    finally:
+        sb.stop()
