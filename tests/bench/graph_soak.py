@@ -29,6 +29,7 @@ import collections
 import hashlib
 import json
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,7 +129,10 @@ def read_back(base_url: str, token: str, mailbox: str, ca: str) -> tuple[dict[st
     found: dict[str, list[dict]] = collections.defaultdict(list)
     total = 0
     with httpx.Client(
-        base_url=f"{base_url}/v1.0", headers={"Authorization": f"Bearer {token}"}, verify=ca, timeout=300
+        base_url=f"{base_url}/v1.0",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=ssl.create_default_context(cafile=ca),
+        timeout=300,
     ) as client:
 
         def pages(url: str, params: dict[str, str]) -> Iterator[dict]:
@@ -164,7 +168,10 @@ def attachment_digests(base_url: str, token: str, mailbox: str, ca: str, message
     """(name, SHA-256) of a message's attachments, their bytes fetched through Graph."""
     out = []
     with httpx.Client(
-        base_url=f"{base_url}/v1.0", headers={"Authorization": f"Bearer {token}"}, verify=ca, timeout=600
+        base_url=f"{base_url}/v1.0",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=ssl.create_default_context(cafile=ca),
+        timeout=600,
     ) as client:
         listing = client.get(f"/users/{mailbox}/messages/{message_id}/attachments", params={"$select": "id,name"})
         listing.raise_for_status()
