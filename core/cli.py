@@ -11,12 +11,15 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from core import __version__
-from core.errors import EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER, PstImportError
+from core import __version__, redact
+from core.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USER, PstImportError
+from core.redact import scrub
+from core.termsafe import safe, safe_lines
 
 # Modules that add commands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -75,6 +78,7 @@ def run(
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    redact.install()  # no password, token or signature in any log line, --debug included
     func = getattr(args, "func", None) or default
     if func is None:
         parser.print_help()
@@ -83,23 +87,41 @@ def run(
         return int(func(args) or 0)
     except PstImportError as exc:
         if args.debug:
-            traceback.print_exc()
-        print(f"pstimport: {exc}", file=sys.stderr)
+            _print_traceback()
+        print(f"pstimport: {safe(scrub(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("pstimport: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return EXIT_PARTIAL
+        return output_closed()
     except Exception as exc:  # a bug: still one line unless --debug
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         else:
             print(
-                f"pstimport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                f"pstimport: internal error: {type(exc).__name__}: {safe(scrub(exc))} (run with --debug for details)",
                 file=sys.stderr,
             )
         return EXIT_PARTIAL
+
+
+def _print_traceback() -> None:
+    """The traceback of the exception being handled, on stderr, with secrets masked."""
+    print(safe_lines(scrub(traceback.format_exc())).rstrip("\n"), file=sys.stderr)
+
+
+def output_closed() -> int:
+    """Our standard output was closed early (`pstimport ... | head`): end quietly, as a program
+    killed by SIGPIPE does, with 128 + SIGPIPE. Standard output is pointed at /dev/null first, so
+    the interpreter's last flush does not complain about the closed pipe either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor behind stdout (a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> None:

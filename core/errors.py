@@ -26,8 +26,10 @@ class PstImportError(Exception):
 
     exit_code = EXIT_USER
 
-    def __str__(self) -> str:  # keep it to one line whatever the cause said
-        return " ".join(super().__str__().split())
+    def __str__(self) -> str:  # one line whatever the cause said, and no secret it may have quoted
+        from core.redact import scrub
+
+        return scrub(" ".join(super().__str__().split()))
 
 
 class UserError(PstImportError):

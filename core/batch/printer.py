@@ -25,6 +25,7 @@ from core.events import (
     RunStarted,
     Throttled,
 )
+from core.termsafe import safe
 
 REDRAW_SECONDS = 0.25
 _BAD = ("failed", "partial", "interrupted")
@@ -123,7 +124,7 @@ class BatchHumanPrinter:
             return
         e = me.inner
         if isinstance(e, FolderPlanned):
-            label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
+            label = safe(f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}")
             row.folders[(e.pst, tuple(e.source_path))] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):
             row.planned = row.base[0] + e.items_selected
@@ -199,7 +200,7 @@ class BatchHumanPrinter:
         )
         bad = [r for r in self.rows.values() if r.state not in ("ok",)]
         for r in bad:
-            self.out.write(f"  {r.state}: {r.label}" + (f": {r.error}" if r.error else "") + "\n")
+            self.out.write(safe(f"  {r.state}: {r.label}" + (f": {r.error}" if r.error else "")) + "\n")
         if e.index_html:
             self.out.write(f"index: {e.index_html}\n       {e.index_json}\n")
         if e.interrupted:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, UserError
+from core.termsafe import safe
 
 # The wizard sets this (from tui/, never imported here) to show its progress screen when
 # `pstimport run` is not --headless: called with (plan, cancel, engine) and returning a RunResult,
@@ -127,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         printer = JsonPrinter() if args.json else HumanPrinter()
         result = engine(plan, printer, cancel)
+        if printer.broken:  # the reader of our output went away (`| head`): the run was stopped
+            raise BrokenPipeError("standard output closed")  # core.cli: quietly, exit 141
     if result.interrupted:
         return EXIT_INTERRUPTED
     return result.exit_code
@@ -143,9 +146,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         t = report["totals"]
         for r in report["folders"]:
             print(
-                f"{r['status']:<8} {r['pst']}: {'/'.join(r['source_path']) or '(top)'} -> "
-                f"{'/'.join(r['target_path']) or '(top)'}: selected {r['selected']}, in mailbox "
-                f"{r['stamped_items']} stamped / {r['mailbox_items']} items, duplicates {r['duplicates']}"
+                safe(
+                    f"{r['status']:<8} {r['pst']}: {'/'.join(r['source_path']) or '(top)'} -> "
+                    f"{'/'.join(r['target_path']) or '(top)'}: selected {r['selected']}, in mailbox "
+                    f"{r['stamped_items']} stamped / {r['mailbox_items']} items, duplicates {r['duplicates']}"
+                )
             )
         print(f"{len(report['folders'])} folders, {t['mismatched_folders']} mismatched; report: {hpath}")
     bad = report["totals"]["mismatched_folders"] or report["totals"]["failed"]

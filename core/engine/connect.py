@@ -20,6 +20,7 @@ from typing import IO, Any
 from core.errors import ConnectError, Interrupted, ServerBusy, ServerUnavailable, TransportError
 from core.events import Connected, Connecting, Event
 from core.profile.model import Profile
+from core.redact import register_secret
 from core.transport.base import ServerInfo, Transport
 
 # An Autodiscover endpoint to ask instead of the DNS-derived ones (a lab, the sandbox, or a
@@ -158,6 +159,7 @@ def transport_factory(
         else:
             found = lookup_secret(profile, stdin=stdin, interactive=interactive)
         secret = found.value if found else None
+        register_secret(secret)  # masked in every log line and error from now on
 
     def make_graph() -> Transport:
         from core.transport.graph.transport import GraphSettings, GraphTransport
@@ -181,6 +183,11 @@ def transport_factory(
             )
         )
 
+    if not conn.verify_tls:
+        from core.transport.tls import warn_unverified
+
+        where = conn.ews_url or os.environ.get(GRAPH_URL_ENV) or ("Graph" if conn.transport == "graph" else "EWS")
+        warn_unverified(where)
     if conn.transport == "graph":
         return make_graph
 

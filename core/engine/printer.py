@@ -23,6 +23,7 @@ from core.events import (
     RunStarted,
     Throttled,
 )
+from core.termsafe import safe
 
 REDRAW_SECONDS = 0.2
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -38,15 +39,22 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 class JsonPrinter:
-    """One JSON object per event (`Event.to_json`)."""
+    """One JSON object per event (`Event.to_json`). `broken` once the reader closed our output."""
 
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
+        self.broken = False
 
     def __call__(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        if isinstance(event, (RunFinished, FolderFinished, Throttled, ItemFailed)):
-            self.out.flush()
+        if self.broken:
+            return
+        try:
+            self.out.write(event.to_json() + "\n")
+            if isinstance(event, (RunFinished, FolderFinished, Throttled, ItemFailed)):
+                self.out.flush()
+        except BrokenPipeError:
+            self.broken = True
+            raise
 
 
 class FolderRow:
@@ -76,13 +84,13 @@ class LiveArea:
     def line(self, text: str) -> None:
         """A line that stays, written where the block was (the next `draw` puts it back below)."""
         self.erase()
-        self.out.write(text + "\n")
+        self.out.write(safe(text) + "\n")  # folder names and subjects come from the PST: no raw escapes
         self.out.flush()
 
     def draw(self, lines: list[str], width: int, keep: bool = False) -> None:
         """Replace the block with `lines`, each cut to `width`; with `keep` it stays on screen for good."""
         self.erase()
-        self.out.write("\n".join(line[:width] for line in lines) + "\n")
+        self.out.write("\n".join(safe(line)[:width] for line in lines) + "\n")
         self.out.flush()
         self._drawn = 0 if keep else len(lines)
 
@@ -106,10 +114,17 @@ class HumanPrinter:
         self._last_plain = 0.0
         self._lock = threading.Lock()
         self.dry_run = False
+        self.broken = False  # the reader closed our output
 
     def __call__(self, event: Event) -> None:
         with self._lock:
-            self._handle(event)
+            if self.broken:
+                return
+            try:
+                self._handle(event)
+            except BrokenPipeError:  # `| head` closed our output: the engine stops the run
+                self.broken = True
+                raise
 
     def _key(self, pst: str, path: tuple[str, ...]) -> tuple:
         return (pst, tuple(path))
@@ -136,7 +151,7 @@ class HumanPrinter:
                     f"connected to {e.endpoint} ({e.version}) after {e.attempts} attempt(s), {e.elapsed_seconds:.0f} s"
                 )
         elif isinstance(e, FolderPlanned):
-            label = f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}"
+            label = safe(f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}")
             self.rows[self._key(e.pst, e.source_path)] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):
             self.dry_run = e.dry_run
@@ -205,7 +220,7 @@ class HumanPrinter:
             elif self.dry_run:
                 self.out.write("dry run: nothing was uploaded or changed\n")
             for problem in e.problems:
-                self.out.write(f"note: {problem}\n")
+                self.out.write(f"note: {safe(problem)}\n")
             if not e.interrupted and not self.dry_run and e.imported == 0 and e.failed == 0:
                 self.out.write("nothing new to import: every selected item is already in the mailbox\n")
             if e.report_html:

@@ -151,6 +151,8 @@ class _Engine:
         with self._emit_lock:
             try:
                 self._on_event(event)
+            except BrokenPipeError:  # our output was closed (`| head`): stop as Ctrl-C would, quietly
+                self.cancel.set()
             except Exception:  # noqa: BLE001 - a UI failing must not break the import
                 log.exception("event handler failed")
 

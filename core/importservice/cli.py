@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.errors import EXIT_OK, EXIT_PARTIAL, UserError
 from core.importservice.sas import NEEDS, SasUrl, check_sas, parse_sas, redact
+from core.redact import register_secret
 
 SAS_ENV_DEFAULT = "PSTIMPORT_SAS_URL"
 
@@ -44,17 +45,27 @@ def read_sas(args: argparse.Namespace) -> SasUrl:
     """
     text = None
     if getattr(args, "sas_file", None):
+        given = str(args.sas_file)
+        if "sig=" in given.lower() or "://" in given or given.lower().startswith(("http:", "https:")):
+            # The URL itself instead of a file holding it: never echo it (it is the secret).
+            raise UserError(
+                f"--sas-file takes a file whose first line is the SAS URL, not the URL itself "
+                f"({redact(given)[:40]}...); put the URL in a file (chmod 600), or in ${args.sas_env}"
+            )
         try:
             text = args.sas_file.read_text(encoding="utf-8").strip().splitlines()[0]
         except (OSError, IndexError) as exc:
-            raise UserError(f"{args.sas_file}: cannot read a SAS URL from it ({exc})") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is empty"
+            raise UserError(f"{redact(given)}: cannot read a SAS URL from it ({reason})") from None
     elif os.environ.get(args.sas_env):
         text = os.environ[args.sas_env]
     elif sys.stdin.isatty():
         text = getpass.getpass("Container SAS URL (input hidden): ")
     if not text:
         raise UserError(f"no SAS URL: set {args.sas_env}, use --sas-file FILE, or run in a terminal to be asked")
-    return parse_sas(text)
+    sas = parse_sas(text)
+    register_secret(sas.signature)  # masked verbatim in every log line and error from now on
+    return sas
 
 
 def _refuse_url_arguments(values: list[str]) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import codecs
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -191,13 +192,28 @@ def _path_text(profile: Profile) -> str | None:
     return str(profile.path) if profile.path is not None else None
 
 
-def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem]:
+def _check_signature(path: Path_, file: Path, err: Callable[..., None]) -> None:
+    """The PST header check `run` makes before anything else, so `validate` refuses what `run` would."""
+    if not file.is_file():
+        return  # need_file said so already
+    from core.errors import PstError
+    from core.pst.header import sniff
+
+    try:
+        sniff(str(file))
+    except PstError as exc:
+        err(path, f"{file}: {exc.reason}", kind="bad-file")
+
+
+def check_profile(profile: Profile, *, check_files: bool = True, check_signatures: bool = False) -> list[Problem]:
     """The rules the types alone cannot express; paths are resolved against `profile.base_dir`.
 
     Args:
         profile: a profile whose values already have valid types.
         check_files: also check that the files it names exist (sources, certificate, CA bundle,
             address map). `pstimport profile validate --no-check-files` turns this off.
+        check_signatures: with `check_files`, also read each source's header as `run` does, so a
+            file that is not a PST (or is truncated or damaged) is refused here too.
 
     Returns:
         Errors and warnings, in document order, without file or line (the loader adds them).
@@ -289,6 +305,12 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
         need_file(("connection", "ca_bundle"), c.ca_bundle, "CA bundle")
         if not c.verify_tls:
             warn(("connection", "ca_bundle"), "is not used while verify_tls is false")
+    if not c.verify_tls:
+        warn(
+            ("connection", "verify_tls"),
+            "false: the server's certificate is not checked, so anyone on the path can pose as the server and "
+            "read the password and the mail; for a server with an internal CA set ca_bundle instead",
+        )
 
     # auth
     auth_path = ("connection", "auth")
@@ -385,6 +407,8 @@ def check_profile(profile: Profile, *, check_files: bool = True) -> list[Problem
             err((*sp, "path"), "must not be empty")
         else:
             need_file((*sp, "path"), s.path, "PST file")
+            if check_files and check_signatures:
+                _check_signature((*sp, "path"), profile.resolve_path(s.path), err)
             key = str(profile.resolve_path(s.path))
             if key in seen:
                 err((*sp, "path"), f"the same file as sources[{seen[key]}]")

@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-check-files",
         dest="check_files",
         action="store_false",
-        help="do not check that the PST, certificate and other files it names exist "
-        "(for a profile prepared on another machine)",
+        help="do not check the PST, certificate and other files it names (that they exist, and that each "
+        "source is a readable PST/OST by its header, as run checks) (for a profile prepared on another machine)",
     )
     v.add_argument("--json", action="store_true", help="print the problems as one JSON object")
     v.set_defaults(func=cmd_validate)
@@ -94,7 +94,7 @@ def _interactive() -> bool:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    profile, problems = read_profile(args.profile, check_files=args.check_files)
+    profile, problems = read_profile(args.profile, check_files=args.check_files, check_signatures=args.check_files)
     if args.json:
         print(
             json.dumps(

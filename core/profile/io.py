@@ -51,6 +51,37 @@ class _Located(Exception):
 
 
 MAX_NODES = 50_000
+# A profile is a few KB (one with a thousand sources is a few hundred); anything far bigger is not a
+# profile, and parsing it would take memory and time out of all proportion (40 MB: 1.1 GB, a minute).
+MAX_PROFILE_BYTES = 1024 * 1024
+# The schema nests four levels; YAML nested deeper than this is refused before it is composed
+# (PyYAML composes recursively: 20,000 levels would end in a RecursionError).
+MAX_DEPTH = 64
+
+
+def _too_deep(text: str) -> int | None:
+    """The 1-based line where the document nests deeper than `MAX_DEPTH`, or None. Uses PyYAML's
+    scanner, which is not recursive; syntax errors are left to the parser."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(
+                token,
+                (
+                    yaml.BlockMappingStartToken,
+                    yaml.BlockSequenceStartToken,
+                    yaml.FlowMappingStartToken,
+                    yaml.FlowSequenceStartToken,
+                ),
+            ):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return token.start_mark.line + 1
+            elif isinstance(token, (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 class MarkingLoader(yaml.SafeLoader):
@@ -368,7 +399,12 @@ def _put_comments_back(body: str, comments: Comments | None) -> str:
 
 
 def parse_profile(
-    text: str, *, filename: str = "<profile>", base_dir: Path | None = None, check_files: bool = True
+    text: str,
+    *,
+    filename: str = "<profile>",
+    base_dir: Path | None = None,
+    check_files: bool = True,
+    check_signatures: bool = False,
 ) -> tuple[Profile | None, list[Problem]]:
     """Parse and check a profile document; never raises for a bad document.
 
@@ -376,6 +412,13 @@ def parse_profile(
         The profile (None when there are errors) and every problem found, errors and warnings,
         each located by file and line.
     """
+    if len(text) > MAX_PROFILE_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        return None, [_too_big(size, filename)]
+    deep = _too_deep(text)
+    if deep is not None:
+        message = f"nested more than {MAX_DEPTH} levels deep; a profile nests four"
+        return None, [Problem((), message, kind="syntax", file=filename, line=deep)]
     try:
         loader = MarkingLoader(text)
         data = loader.load()
@@ -457,7 +500,7 @@ def parse_profile(
         return None, locate(problems)
     if base_dir is not None:
         profile._path = (base_dir / Path(filename).name).absolute()
-    problems += check_profile(profile, check_files=check_files)
+    problems += check_profile(profile, check_files=check_files, check_signatures=check_signatures)
     located = locate(problems)
     if any(p.severity == "error" for p in located):
         return None, located
@@ -468,15 +511,23 @@ def parse_profile(
     return profile, located
 
 
-def read_profile(path: str | os.PathLike[str], *, check_files: bool = True) -> tuple[Profile | None, list[Problem]]:
+def read_profile(
+    path: str | os.PathLike[str], *, check_files: bool = True, check_signatures: bool = False
+) -> tuple[Profile | None, list[Problem]]:
     """Load the profile at `path`, returning it (None if invalid) and every problem found.
+
+    `check_signatures` also reads each source's PST header, as `run` does (`profile validate`).
 
     Relative paths inside the profile are relative to the profile's folder.
     """
     name = os.fspath(path)
     p = Path(name)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:  # never more than the limit: the file may be huge, or a device
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
+            if len(raw) > MAX_PROFILE_BYTES:
+                fh.seek(0, os.SEEK_END)
+                return None, [_too_big(max(fh.tell(), len(raw)), name)]
     except OSError as exc:
         return None, [Problem((), f"cannot read the profile: {exc.strerror or exc}", kind="file", file=name)]
     try:
@@ -484,10 +535,22 @@ def read_profile(path: str | os.PathLike[str], *, check_files: bool = True) -> t
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, [Problem((), "not UTF-8 text; save the profile as UTF-8", kind="syntax", file=name, line=line)]
-    profile, problems = parse_profile(text, filename=name, base_dir=p.absolute().parent, check_files=check_files)
+    profile, problems = parse_profile(
+        text, filename=name, base_dir=p.absolute().parent, check_files=check_files, check_signatures=check_signatures
+    )
     if profile is not None:
         profile._path = p.absolute()
     return profile, problems
+
+
+def _too_big(size: int, filename: str) -> Problem:
+    return Problem(
+        (),
+        f"{size / 1048576:.1f} MB is far too big for a profile (at most {MAX_PROFILE_BYTES // 1048576} MB; "
+        "a profile is a few KB): is this the right file?",
+        kind="file",
+        file=filename,
+    )
 
 
 def _error(problems: list[Problem]) -> ProfileError:

@@ -10,6 +10,7 @@ from typing import Any
 from core.errors import EXIT_OK, EXIT_USER
 from core.pst.codepages import normalize_codepage
 from core.pst.scan import scan
+from core.termsafe import safe
 
 HELP = """Report what PST/OST files hold: format, encryption, whether a password is set (a PST
 password is only a checksum; pstimport never needs it), the store's name, and each folder of
@@ -37,17 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_tree(entry: dict[str, Any], out: Any) -> None:
+    # Every name comes from the file (or its path on disk): control characters are shown escaped.
     password = ", password set (not needed to read)" if entry["password_protected"] else ""
-    out.write(f"{entry['path']}\n")
+    out.write(f"{safe(entry['path'])}\n")
     out.write(
-        f"  {entry['display_name'] or '(no name)'}: {entry['kind'].upper()}, {entry['format']}, "
+        f"  {safe(entry['display_name'] or '(no name)')}: {entry['kind'].upper()}, {entry['format']}, "
         f"encryption {entry['encryption']}{password}, {entry['total_items']} items\n"
     )
     for folder in entry["folders"]:
         depth = len(folder["path"])
-        name = folder["path"][-1] if folder["path"] else "(top of the folder tree)"
+        name = safe(folder["path"][-1]) if folder["path"] else "(top of the folder tree)"
         role = f"  [{folder['role']}]" if folder["role"] else ""
-        cls = f"  {folder['container_class']}" if folder["container_class"] else ""
+        cls = f"  {safe(folder['container_class'])}" if folder["container_class"] else ""
         out.write(f"  {'  ' * depth}{name}: {folder['items']}{role}{cls}\n")
 
 
@@ -63,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
         if not result["files"] and not result["errors"]:
             print("no PST or OST files found")
         for err in result["errors"]:
-            print(f"pstimport: {err['path']}: {err['error']}", file=sys.stderr)
+            print(f"pstimport: {safe(err['path'])}: {safe(err['error'])}", file=sys.stderr)
     return EXIT_USER if result["errors"] else EXIT_OK

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConnectError
+from core.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ class MsalTokenSource:
         if "access_token" not in result:
             reason = result.get("error_description") or result.get("error") or "no token"
             raise ConnectError(f"OAuth sign-in failed: {' '.join(str(reason).split())[:300]}")
+        register_secret(result["access_token"])
+        register_secret(result.get("refresh_token"))
         return {
             "access_token": result["access_token"],
             "token_type": "Bearer",
@@ -190,8 +193,9 @@ def keyring_token_cache(key: str) -> tuple[Callable[[], str | None], Callable[[s
 
 
 def _session(verify: bool | str) -> object:
-    """A requests session that keeps our TLS choice: requests lets REQUESTS_CA_BUNDLE (set on many
-    systems) override a session's own `verify`, which would silently drop a profile's ca_bundle."""
+    """A requests session that keeps our TLS choice (`core.transport.tls.verify_for`, which already
+    adds REQUESTS_CA_BUNDLE to the public CAs): requests would let that variable replace a session's
+    own `verify`, silently dropping a profile's ca_bundle."""
     import requests
 
     class PinnedVerifySession(requests.Session):

@@ -24,8 +24,17 @@ thead{display:table-header-group} .verdict{border:1px solid #000}}
 """
 
 
+# A file name stays well under the 255 bytes file systems allow, stamp and suffix included.
+MAX_SLUG = 80
+# Reports of one profile in one second beyond this many get a random part instead of a counter.
+MAX_SAME_SECOND = 100
+
+
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "report"
+    """A file-name part from any profile name: letters, digits, '.', '_' and '-' only, no leading
+    dot (a hidden file, or '..'), at most `MAX_SLUG` characters."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:MAX_SLUG].strip("._-")
+    return slug or "report"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -149,12 +158,14 @@ def write_reports(report: dict, directory: Path, suffix: str = "run") -> tuple[P
     """Write `<profile>-<time>-<suffix>.json` and `.html` into `directory`; returns both paths."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    base = directory / f"{_slug(report['profile'])}-{stamp}-{suffix}"
-    n = 1
-    while base.with_suffix(".json").exists():  # two runs in one second keep both reports
-        n += 1
-        base = directory / f"{_slug(report['profile'])}-{stamp}-{suffix}-{n}"
-    jpath, hpath = base.with_suffix(".json"), base.with_suffix(".html")
+    stem = f"{_slug(report['profile'])}-{stamp}-{suffix}"
+    # Names are put together whole, never with Path.with_suffix: a profile called "john.smith"
+    # would lose everything after its dot (and every later report would be "john.json").
+    for n in range(1, MAX_SAME_SECOND + 2):  # two runs in one second keep both reports
+        name = stem if n == 1 else f"{stem}-{n}" if n <= MAX_SAME_SECOND else f"{stem}-{os.urandom(4).hex()}"
+        jpath, hpath = directory / f"{name}.json", directory / f"{name}.html"
+        if not jpath.exists() and not hpath.exists():
+            break
     _atomic_write(jpath, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     _atomic_write(hpath, render_html(report))
     return jpath, hpath

@@ -17,7 +17,7 @@ import pytest
 from tests.need import missing
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "pst-corpus"
+CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared")) / "pst-corpus"  # as tests/conftest.py
 
 # Azurite's well-known development account (documented, public; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"

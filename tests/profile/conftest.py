@@ -46,10 +46,21 @@ sources:
 """
 
 
+@pytest.fixture(scope="session")
+def empty_pst(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The bytes of an empty PST from our writer (the profile checks read a source's header, as run does)."""
+    from core.sandbox.pstwriter import PstWriter
+
+    path = tmp_path_factory.mktemp("empty-pst") / "empty.pst"
+    with PstWriter(str(path)):
+        pass
+    return path.read_bytes()
+
+
 @pytest.fixture
-def write_profile(tmp_path: Path) -> Callable[..., Path]:
-    """Write profile text to tmp_path (with an existing sample.pst beside it) and return its path."""
-    (tmp_path / "sample.pst").write_bytes(b"!BDN")  # existence is all the profile rules check
+def write_profile(tmp_path: Path, empty_pst: bytes) -> Callable[..., Path]:
+    """Write profile text to tmp_path (with a real, empty sample.pst beside it) and return its path."""
+    (tmp_path / "sample.pst").write_bytes(empty_pst)
 
     def write(text: str, name: str = "profile.yaml") -> Path:
         path = tmp_path / name

@@ -68,7 +68,7 @@ def _all_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
-def test_no_secret_in_anything_written(tmp_path: Path) -> None:
+def test_no_secret_in_anything_written(tmp_path: Path, empty_pst: bytes) -> None:
     """With a test password in play (stdin, environment, keyring), no file written and no output holds it.
 
     Runs real processes with HOME and XDG folders inside tmp_path, the encrypted-file keyring,
@@ -79,7 +79,7 @@ def test_no_secret_in_anything_written(tmp_path: Path) -> None:
     home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    (work / "sample.pst").write_bytes(b"!BDN")
+    (work / "sample.pst").write_bytes(empty_pst)
     profile = work / "p.yaml"
     profile.write_text(VALID_ONPREM)
     env = {

@@ -50,6 +50,7 @@ from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 from core.convert.extended import ALL_EXTENDED_PROPS
 from core.convert.payload import MimePayload, Payload
 from core.errors import ConnectError, TransportError
+from core.transport import tls
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.deadline import request_timeout
 from core.transport.ews import props, wire
@@ -229,19 +230,22 @@ class OwnCredentials(Credentials):
 def _adapter_for(
     settings: EwsSettings, deadline: Callable[[], float | None] = lambda: None
 ) -> type[requests.adapters.HTTPAdapter]:
-    """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook): TLS as
-    the profile says, each request's timeout cut to what is left of the connect time while
-    connecting (`deadline()`, see `core.engine.connect.request_timeout`; exchangelib waits 120 s),
-    an HTTP 413 surfaced as such (exchangelib would report it as a busy server when the answer
-    also closes the connection), and an HTTP 403 from the EWS endpoint as an `EwsRefused`
-    (exchangelib reports it as "Unknown failure in response"; see refusal.py)."""
-    base = NoVerifyHTTPAdapter if not settings.verify_tls else requests.adapters.HTTPAdapter
-    bundle = str(settings.ca_bundle) if settings.verify_tls and settings.ca_bundle is not None else None
+    """The HTTP adapter for exchangelib (its documented `BaseProtocol.HTTP_ADAPTER_CLS` hook).
+
+    - TLS by `core.transport.tls`'s rule (verify_tls, ca_bundle, REQUESTS_CA_BUNDLE);
+    - while connecting (`deadline()` set), each request's timeout cut to what is left of the
+      connect time (`core.transport.deadline`; exchangelib waits 120 s);
+    - an HTTP 413 surfaced as such (exchangelib would report it as a busy server when the answer
+      also closes the connection);
+    - an HTTP 403 from the EWS endpoint as an `EwsRefused` (exchangelib reports it as "Unknown
+      failure in response"; see refusal.py).
+    """
+    verify = tls.verify_for(settings.verify_tls, settings.ca_bundle)
+    base = NoVerifyHTTPAdapter if verify is False else requests.adapters.HTTPAdapter
 
     class PstImportAdapter(base):  # type: ignore[misc, valid-type]
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if bundle is not None:
-                kwargs["verify"] = bundle
+            kwargs["verify"] = verify  # core.transport.tls's rule, whatever requests took from the environment
             limit = deadline()
             if limit is not None:
                 timeout = kwargs.get("timeout")
@@ -310,7 +314,7 @@ class EwsTransport(Transport):
                     certificate=s.certificate,
                     certificate_password=s.secret if s.certificate is not None else None,
                     username=s.username,
-                    verify=(str(s.ca_bundle) if s.ca_bundle else True) if s.verify_tls else False,
+                    verify=tls.verify_for(s.verify_tls, s.ca_bundle),
                 ),
                 cache_load=self._cache_load,
                 cache_save=self._cache_save,

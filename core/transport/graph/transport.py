@@ -57,6 +57,7 @@ from core.convert.payload import (
 )
 from core.errors import ConnectError, ServerBusy, TransportError
 from core.mapi import SOURCE_KEY_HEADER
+from core.transport import tls
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
 from core.transport.graph import mail, wire
 from core.transport.graph.client import GraphClient, GraphError
@@ -191,10 +192,7 @@ class GraphTransport(Transport):
         return self._token_source
 
     def _verify(self) -> bool | str:
-        s = self.settings
-        if not s.verify_tls:
-            return False
-        return str(s.ca_bundle) if s.ca_bundle is not None else True
+        return tls.verify_for(self.settings.verify_tls, self.settings.ca_bundle)
 
     @property
     def endpoint(self) -> str:
