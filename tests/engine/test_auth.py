@@ -22,7 +22,7 @@ def _tika(corpus_dir: Path, tmp_path: Path) -> Path:
 
 def test_oauth_app_over_tls_with_ca_bundle(corpus_dir, tmp_path, monkeypatch):
     """oauth-app: msal gets a token from the (sandbox) authority, EWS impersonates the mailbox, over
-    HTTPS trusting only the profile's CA bundle, even with REQUESTS_CA_BUNDLE pointing elsewhere."""
+    HTTPS trusting the profile's CA bundle beside REQUESTS_CA_BUNDLE's (core.transport.tls's rule)."""
     pst = _tika(corpus_dir, tmp_path)
     monkeypatch.setenv("PSTIMPORT_CLIENT_SECRET", APP_SECRET)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
