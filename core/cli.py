@@ -64,7 +64,48 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
         if not _exists(name):  # a part not built yet
             continue
         importlib.import_module(name).register(sub)
+    _finish_help(sub)
     return parser
+
+
+EXIT_NOTE = (
+    "exit codes: 0 success; 1 finished, but some items failed or counts differ; 2 user error (bad "
+    "profile, file, credentials or no terminal); 75 the server stayed unavailable for the whole "
+    "connect time; 130 interrupted."
+)
+SECRET_NOTE = (
+    "The password or client secret comes from --password-stdin, PSTIMPORT_PASSWORD / "
+    "PSTIMPORT_CLIENT_SECRET, the keyring (cache_password: true; the profile's keyring: system or "
+    "encrypted-file, unlocked by PSTIMPORT_KEYRING_PASSWORD; `pstimport profile set-secret` stores it), "
+    "or a prompt on a terminal; never from the profile."
+)
+
+
+class _Paragraphs(argparse.HelpFormatter):
+    """Wraps descriptions and epilogs to the terminal like argparse does, but keeps blank-line paragraphs."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(super(_Paragraphs, self)._fill_text(p, width, indent) for p in text.split("\n\n"))
+
+
+def _finish_help(sub: argparse._SubParsersAction) -> None:
+    """Every command's --help ends with the exit codes, and those that sign in say where the secret comes
+    from, unless their own text already does."""
+    for parser in {id(p): p for p in sub.choices.values()}.values():
+        text = f"{parser.description or ''} {parser.epilog or ''}"
+        notes = []
+        signs_in = any("--password-stdin" in a.option_strings for a in parser._actions)
+        if signs_in and "PSTIMPORT_PASSWORD" not in text:
+            notes.append(SECRET_NOTE)
+        if "exit code" not in text.lower():
+            notes.append(EXIT_NOTE)
+        if notes:
+            parser.epilog = "\n\n".join([*([parser.epilog] if parser.epilog else []), *notes])
+            if parser.formatter_class is argparse.HelpFormatter:
+                parser.formatter_class = _Paragraphs
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _finish_help(action)
 
 
 def run(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from core import events as ev
 
 WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+# After a cancel or an error: a folder the run had started but not finished, and one it never reached.
+STOPPED, NOT_RUN = "stopped", "not run"
 MAX_FAILURES = 1000  # failures kept for the panel; the report holds them all
 
 
@@ -71,6 +73,7 @@ class Snapshot:
     started: RunStartedInfo | None
     finished: ev.RunFinished | None
     now: float
+    connecting: ev.Connecting | None = None
 
 
 @dataclass
@@ -99,6 +102,7 @@ class RunAggregate:
     throttle_until: float = 0.0
     started: RunStartedInfo | None = None
     finished: ev.RunFinished | None = None
+    connecting: ev.Connecting | None = None  # until Connected: where, which attempt, the give-up time
     t0: float = field(default_factory=time.monotonic)
     clock: object = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -172,6 +176,23 @@ class RunAggregate:
                 self.finished = e
                 self.throttle = None
                 self.eta = 0.0
+            elif isinstance(e, ev.Connecting):
+                self.connecting = e
+            elif isinstance(e, ev.Connected):
+                self.connecting = None
+
+    def settle(self) -> None:
+        """The run has ended (finished, cancelled or failed): folders still running were stopped part
+        way, and those never started were not run. The table then says what really happened."""
+        with self._lock:
+            for r in self.rows.values():
+                if r.state == RUNNING:
+                    r.state = STOPPED
+                    r.version += 1
+                elif r.state == WAITING and (self.finished is None or self.finished.interrupted):
+                    r.state = NOT_RUN
+                    r.version += 1
+            self.connecting = None
 
     def snapshot(self) -> Snapshot:
         """A consistent copy for the UI thread (rows are copied, so the engine can go on)."""
@@ -203,6 +224,7 @@ class RunAggregate:
                 started=self.started,
                 finished=self.finished,
                 now=now,
+                connecting=self.connecting,
             )
 
 

@@ -22,8 +22,8 @@ UI_RUNNER: Callable[[Any, threading.Event], Any] | None = None
 
 RUN_EPILOG = """The password or client secret comes from, in this order: --password-stdin; the
 environment (PSTIMPORT_PASSWORD, PSTIMPORT_CLIENT_SECRET, PSTIMPORT_CERTIFICATE_PASSWORD); the
-keyring when the profile says cache_password: true (the OS keyring, or the encrypted file chosen
-with PSTIMPORT_KEYRING=cryptfile and unlocked by PSTIMPORT_KEYRING_PASSWORD); else a prompt on a
+keyring when the profile says cache_password: true (the OS keyring, or the encrypted file when it
+says keyring: encrypted-file, unlocked by PSTIMPORT_KEYRING_PASSWORD); else a prompt on a
 terminal. It is never read from the profile. Store it once with `pstimport profile set-secret`.
 
 Connecting, with its retries when the server is busy, drops the connection or answers HTTP 5xx,
@@ -143,15 +143,38 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        t = report["totals"]
-        for r in report["folders"]:
-            print(
-                safe(
-                    f"{r['status']:<8} {r['pst']}: {'/'.join(r['source_path']) or '(top)'} -> "
-                    f"{'/'.join(r['target_path']) or '(top)'}: selected {r['selected']}, in mailbox "
-                    f"{r['stamped_items']} stamped / {r['mailbox_items']} items, duplicates {r['duplicates']}"
-                )
-            )
-        print(f"{len(report['folders'])} folders, {t['mismatched_folders']} mismatched; report: {hpath}")
+        for line in verify_lines(report, hpath):
+            print(line)
     bad = report["totals"]["mismatched_folders"] or report["totals"]["failed"]
     return EXIT_PARTIAL if bad else EXIT_OK
+
+
+def verify_lines(report: dict, html: str | None, width: int | None = None) -> list[str]:
+    """`pstimport verify` as a table that fits the terminal (80 columns off one): status, the PST folder
+    (its own name kept), selected, stamped in the mailbox, items in the mailbox folder, duplicates."""
+    import shutil
+
+    from core.cells import fit_path, pad
+
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    numbers = f" {'sel':>6} {'stamped':>7} {'mailbox':>7} {'dup':>4}"
+    name_w = max(width - 9 - len(numbers), 12)
+    many = len({r["pst"] for r in report["folders"]}) > 1
+    out = [f"{'status':<8} {pad('folder (in the PST)', name_w)}{numbers}"]
+    for r in report["folders"]:
+        path = [safe(p) for p in r["source_path"]]  # names from the PST: no control sequences on the terminal
+        name = fit_path(path, name_w) if not many else fit_path([safe(r["pst"]), *path], name_w)
+        out.append(
+            f"{r['status']:<8} {pad(name, name_w)} {r['selected']:>6} {r['stamped_items']:>7} "
+            f"{r['mailbox_items']:>7} {r['duplicates']:>4}"
+        )
+    for x in report.get("excluded", []):
+        path = [safe(p) for p in x["source_path"]]
+        name = fit_path(path, name_w) if not many else fit_path([safe(x["pst"]), *path], name_w)
+        in_pst = f"({x['pst_items']} in the PST)"
+        out.append(f"{'left out':<8} {pad(name, name_w)} {0:>6} {in_pst:>20}")
+    t = report["totals"]
+    out.append(f"{len(report['folders'])} folders, {t['mismatched_folders']} mismatched")
+    if html:
+        out.append(f"report: {safe(html)}")
+    return out

@@ -63,6 +63,8 @@ class SourcePlan:
     codepage: str | None
     store_key: str
     folders: list[FolderPlan] = field(default_factory=list)
+    excluded: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    """Folders the profile's include/exclude leave out: (path, items in the PST), for the report."""
 
 
 @dataclass
@@ -126,6 +128,7 @@ def build_plan(
                 classes[folder.path] = folder.container_class
                 roles[folder.path] = folder.role
                 if not src.selects(folder.path):
+                    sp.excluded.append((folder.path, folder.item_count))
                     continue
                 anchor: str | None = None
                 if dest.root == "pst-name":

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import TextIO
 
+from core.cells import cell_width, clip_right, fit_path, pad
 from core.events import (
     Connected,
     Connecting,
@@ -69,8 +70,15 @@ class FolderRow:
 
 
 def clip_left(label: str, width: int) -> str:
-    """`label` in at most `width` characters, its start replaced by "…" when too long (paths end in what matters)."""
-    return label if len(label) <= width else "…" + label[-(width - 1) :]
+    """`label` in exactly `width` terminal cells (CJK names count double, so columns stay aligned): padded,
+    or cut in its middle where it has a folder path, keeping the folder's own name (what matters)."""
+    if cell_width(label) > width and "/" in label:
+        head, sep, path = label.rpartition(": ")
+        if sep and cell_width(head) + 2 < width // 2:
+            label = f"{head}: {fit_path(path.split('/'), width - cell_width(head) - 2)}"
+        else:
+            label = fit_path(label.split("/"), width)
+    return pad(label, width)
 
 
 class LiveArea:
@@ -90,7 +98,7 @@ class LiveArea:
     def draw(self, lines: list[str], width: int, keep: bool = False) -> None:
         """Replace the block with `lines`, each cut to `width`; with `keep` it stays on screen for good."""
         self.erase()
-        self.out.write("\n".join(safe(line)[:width] for line in lines) + "\n")
+        self.out.write("\n".join(clip_right(safe(line), width) for line in lines) + "\n")
         self.out.flush()
         self._drawn = 0 if keep else len(lines)
 
@@ -151,7 +159,8 @@ class HumanPrinter:
                     f"connected to {e.endpoint} ({e.version}) after {e.attempts} attempt(s), {e.elapsed_seconds:.0f} s"
                 )
         elif isinstance(e, FolderPlanned):
-            label = safe(f"{e.pst}: {'/'.join(e.source_path) or '(top)'} -> {'/'.join(e.target_path) or '(top)'}")
+            # The table shows where it is in the PST (the target is in the plain lines and the report).
+            label = safe(f"{e.pst}: {'/'.join(e.source_path) or '(top)'}")
             self.rows[self._key(e.pst, e.source_path)] = FolderRow(label, e.items_selected)
         elif isinstance(e, RunStarted):
             self.dry_run = e.dry_run
@@ -243,10 +252,8 @@ class HumanPrinter:
         rows = list(self.rows.values())
         active = [r for r in rows if r.state == "reading"] + [r for r in rows if r.state != "reading"]
         for r in active[: max(height - 4, 3)]:
-            label = clip_left(r.label, width - 40)
-            lines.append(
-                f"{label:<{max(width - 40, 20)}} {r.planned:>7} {r.imported:>7} {r.skipped:>6} {r.failed:>5}  {r.state}"
-            )
+            label = clip_left(r.label, max(width - 40, 20))
+            lines.append(f"{label} {r.planned:>7} {r.imported:>7} {r.skipped:>6} {r.failed:>5}  {r.state}")
         if self.progress:
             lines.append(self._summary(self.progress))
         self.area.draw(lines, width, keep)

@@ -432,7 +432,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-sas", help="check a SAS URL before using it")
     _add_sas_options(p)
     p.add_argument("--for", dest="needs", default="upload", help=f"comma-separated: {', '.join(NEEDS)}")
-    p.add_argument("--target", choices=["container", "blob"], default="container")
+    p.add_argument(
+        "--target",
+        choices=["container", "blob"],
+        default="container",
+        help="what the SAS URL points at: a container (the Import Service's, default) or one blob",
+    )
     p.set_defaults(func=cmd_check_sas)
 
     p = sub.add_parser("upload", help="upload PSTs (resumable, parallel, MD5-checked)")
@@ -530,7 +535,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="engine",
         help="import with the engine, or upload for the Import Service (default engine)",
     )
-    p.add_argument("--rule", choices=["subfolder", "pattern"], default="subfolder")
+    p.add_argument(
+        "--rule",
+        choices=["subfolder", "pattern"],
+        default="subfolder",
+        help="how a file finds its mailbox: the sub-folder it was dropped in (DIR/alice@contoso.com/x.pst, "
+        "default), or --pattern on its file name",
+    )
     p.add_argument("--pattern", help="regex on the file name with (?P<mailbox>...) or groups for the template")
     p.add_argument("--mailbox-template", help="e.g. {user}@contoso.com, filled from --pattern's groups")
     p.add_argument("--state", type=Path, help="state database (default DIR/.pstimport/watch.sqlite)")

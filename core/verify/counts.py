@@ -94,6 +94,13 @@ def _report(
         "mismatched_folders": sum(1 for r in rows if r["status"] == "mismatch"),
         **extra,
     }
+    # Folders the profile leaves out are listed with their counts, so the PST's whole tree adds up.
+    excluded = [
+        {"pst": s.label, "source_path": list(path), "pst_items": items}
+        for s in plan.sources
+        for path, items in s.excluded
+    ]
+    totals["excluded_items"] = sum(e["pst_items"] for e in excluded)
     # Mismatches first, then failures, then the rest in plan order.
     order = {"mismatch": 0, "failed": 1, "ok": 2}
     rows = sorted(rows, key=lambda r: order.get(r["status"], 3))
@@ -104,6 +111,7 @@ def _report(
         "started": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
         "finished": (finished or datetime.now(UTC)).isoformat(timespec="seconds"),
         "folders": rows,
+        "excluded": excluded,
         "failures": failures,
         "totals": totals,
     }

@@ -114,6 +114,17 @@ def render_html(report: dict) -> str:
         parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td class='n'>{e(str(v))}</td></tr>")
     parts.append("</tbody></table>")
     parts += ["<h2>All folders</h2>", table(report["folders"])]
+    if report.get("excluded"):
+        parts.append(
+            "<h2>Folders left out by the profile</h2><table><thead><tr><th>PST</th><th>Source folder</th>"
+            "<th>PST items</th></tr></thead><tbody>"
+        )
+        for x in report["excluded"]:
+            parts.append(
+                f"<tr class='excluded'><td>{e(x['pst'])}</td><td>{e('/'.join(x['source_path']) or '(top)')}</td>"
+                f"<td class='n'>{x['pst_items']}</td></tr>"
+            )
+        parts.append("</tbody></table>")
     parts += _rewriting_html(report.get("address_rewriting"))
     parts += _notes_html(report.get("conversion_notes"))
     parts.append("</body></html>")

@@ -46,6 +46,10 @@ def test_dry_run_after_a_partial_import_gives_true_counts(tmp_path, sandbox, pst
     assert first.returncode in (0, 1), first.stderr
     imported = folder_counts(first.stdout)
     assert ("Archive",) not in imported and sum(i for i, _, _ in imported.values()) > 0
+    # the folder left out is in the report with its count, so the PST's 11 items add up
+    report = json.loads(Path(finished(first.stdout)["report_json"]).read_text(encoding="utf-8"))
+    assert [(x["source_path"], x["pst_items"]) for x in report["excluded"]] == [(["Archive"], 4)]
+    assert report["totals"]["pst_items"] + report["totals"]["excluded_items"] == 11
     stamps_before = set(stamped_items(sandbox))
     tree_before = set(sandbox.folder_tree(partial.mailbox))
 

@@ -69,7 +69,7 @@ def test_live_table_redraws_in_place():
     for e in _events():
         p(e)
     text = out.getvalue()
-    assert "a.pst: Inbox -> a/Inbox" in text
+    assert "a.pst: Inbox " in text  # where in the PST (the target is in the plain lines and the report)
     assert "\x1b[" in text  # moved the cursor back up to redraw
     assert text.rstrip().endswith("r.json")
 
@@ -83,3 +83,61 @@ def test_json_lines_round_trip():
     rows = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [r["event"] for r in rows][-1] == "RunFinished"
     assert rows[3] == {"pst": "a.pst", "source_path": ["Inbox"], "size": 10, "event": "ItemImported"}
+
+
+def test_live_table_columns_stay_aligned_with_cjk_and_long_names(monkeypatch):
+    """Double-width (CJK) folder names and long paths keep the table's columns aligned (counted in terminal
+    cells, not characters), and a long path keeps the folder's own name."""
+    import os
+
+    from core.cells import cell_width
+    from core.events import FolderPlanned
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: os.terminal_size((80, 24)))
+    out = io.StringIO()
+    p = HumanPrinter(out, live=True)
+    paths = [("Inbox",), ("受信トレイ", "プロジェクト資料"), ("Projects", "Customers", "Contoso", "Framework 2016")]
+    for path in paths:
+        p(FolderPlanned(pst="a.pst", source_path=path, target_path=("a", *path), items_selected=3, bytes_selected=0))
+    p._draw(keep=True)
+    rows = [line for line in out.getvalue().splitlines() if line.startswith("a.pst")]
+    assert len(rows) == 3
+    ends = {cell_width(line[: line.index(" 3 ") + 2]) for line in rows}
+    assert len(ends) == 1, rows  # the count column starts in the same terminal column on every row
+    assert "Framework 2016" in rows[2] and "…" in rows[2]
+    assert all(cell_width(line) <= 80 for line in rows)
+
+
+def test_verify_lines_fit_80_columns_with_long_and_cjk_names():
+    """`pstimport verify` prints a table that fits 80 columns, long and CJK folder names included, and lists
+    the folders the profile left out with their PST counts."""
+    from core.cells import cell_width
+    from core.engine.cli import verify_lines
+
+    def row(path, status="ok"):
+        return {
+            "pst": "Matt Backup.pst",
+            "source_path": list(path),
+            "target_path": ["Matt Backup", *path],
+            "selected": 12,
+            "stamped_items": 12,
+            "mailbox_items": 12,
+            "duplicates": 0,
+            "status": status,
+        }
+
+    report = {
+        "folders": [
+            row(("Inbox",)),
+            row(("受信トレイ", "プロジェクト資料")),
+            row(("Projects", "Customers", "Contoso Ltd framework agreement renewal negotiations 2016")),
+        ],
+        "excluded": [{"pst": "Matt Backup.pst", "source_path": ["Contacts"], "pst_items": 3}],
+        "totals": {"mismatched_folders": 0},
+    }
+    lines = verify_lines(report, "/srv/reports/r.html", width=80)
+    assert all(cell_width(line) <= 80 for line in lines[:-1]), lines
+    cols = {cell_width(line[: line.rindex(" 12 ")]) for line in lines[1:4]}
+    assert len(cols) == 1, lines  # aligned in terminal cells
+    assert lines[4].startswith("left out") and "(3 in the PST)" in lines[4]
+    assert "Contoso" in lines[3]

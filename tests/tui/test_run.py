@@ -146,7 +146,8 @@ async def test_summary_puts_mismatches_first_and_highlights_them(workdir, demo):
 
 
 async def test_cancel_asks_first_then_stops_cleanly(workdir, demo):
-    """Cancel on the run screen asks; "no" keeps running; "yes" stops the engine with the run marked interrupted."""
+    """Cancel on the run screen asks; "no" keeps running; Ctrl+C asks the same and "yes" stops the engine with
+    the run marked interrupted; the screen then says it was cancelled, with no folder left "running"."""
     sandbox, state, password = demo
     sandbox.set_knobs(latency_ms=150)
     state.max_threads, state.batch_items = 1, 1  # one item per request, one at a time: seconds to cancel in
@@ -171,8 +172,9 @@ async def test_cancel_asks_first_then_stops_cleanly(workdir, demo):
         await pilot.press("n")
         await pilot.pause()
         assert app.screen is run and not run.cancel_event.is_set()
-        await pilot.press("c")
+        await pilot.press("ctrl+c")  # what a technician presses: the same question as c
         await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmModal"
         await pilot.press("y")
         await pilot.pause()
         assert run.cancel_event.is_set()
@@ -180,6 +182,11 @@ async def test_cancel_asks_first_then_stops_cleanly(workdir, demo):
         assert run.outcome.cancelled and run.outcome.result.interrupted
         snap = run.aggregate.snapshot()
         assert snap.items_done < snap.items_total
+        assert not [r for r in snap.rows if r.state == "running"]
+        states = [str(row[-1]) for row in rows_of(run.query_one("#folders"))]
+        assert "running" not in states and ("stopped" in states or "not run" in states), states
+        assert "Cancelling" not in str(run.query_one("#throttle").render())
+        assert str(run.query_one("#overall-text").render()).startswith("Cancelled.")
         await pilot.press("s")
         await pilot.pause()
         assert app.screen.exit_code() == EXIT_INTERRUPTED

@@ -164,3 +164,48 @@ def test_summary_with_mismatch_snapshot(snap_compare, recorded_run, size, tmp_pa
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_screen_more_folders_than_fit_snapshot(snap_compare, size, tmp_path, monkeypatch):
+    """26 folders, a long and a CJK name among them, the 23rd being imported: it is in view, names keep their
+    leaf, CJK names are cut by cells."""
+    from tests.tui.test_run_screen import many_folders_app, settled
+
+    monkeypatch.chdir(tmp_path)
+    app = many_folders_app(22)
+
+    async def settle(pilot):
+        await settled(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=settle)
+    finally:
+        if app.screen_stack and hasattr(app.screen, "cancel_event"):
+            app.screen.cancel_event.set()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_summary_with_long_cjk_and_left_out_folders_snapshot(snap_compare, recorded_run, size, tmp_path, monkeypatch):
+    """The summary with a long folder name, a CJK one and a folder the profile left out (last, with its count)."""
+    from tests.tui.test_run_screen import CJK, LONG
+    from tui.screens.summary import SummaryScreen
+
+    monkeypatch.chdir(tmp_path)
+    events, report = recorded_run
+    report = json.loads(json.dumps(report))
+    for path, row in ((LONG, report["folders"][2]), (CJK, report["folders"][3])):
+        row["source_path"] = list(path)
+        row["target_path"] = ["Sample Mailbox 1", *path]
+    report["excluded"] = [{"pst": "Sample Mailbox 1.pst", "source_path": ["Calendar"], "pst_items": 4}]
+    (tmp_path / "reports").mkdir()
+    Path("reports/demo-run.json").write_text(json.dumps(report), encoding="utf-8")
+    finished = replace(events[-1], report_json="reports/demo-run.json", report_html="reports/demo-run.html")
+    outcome = RunOutcome(finished=finished, result=None, error=None, cancelled=False)
+    app = make_app(WizardState(), start="wizard")
+
+    async def show(pilot):
+        await pilot.app.push_screen(SummaryScreen(outcome))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=show)

@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -21,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from tui.progress import DONE, FAILED, RUNNING, FolderRow, RunAggregate, Snapshot, format_eta
+from core.cells import cell_width, clip_right, fit_path
+from tui.progress import DONE, FAILED, NOT_RUN, RUNNING, STOPPED, FolderRow, RunAggregate, Snapshot, format_eta
 from tui.selection import human_size
 
 REFRESH_HZ = 8
@@ -36,9 +36,9 @@ COLUMNS = (
     ("state", "State"),
 )
 # Fixed widths: re-measuring a column on every update costs a pass over all rows (see tests/bench/bench_tui.py).
-WIDTHS = {"selected": 6, "imported": 6, "skipped": 5, "failed": 5, "mb": 7, "rate": 6, "state": 7}
+WIDTHS = {"selected": 6, "imported": 6, "skipped": 5, "failed": 5, "mb": 7, "rate": 6, "state": 8}
 OTHER_COLUMNS_WIDTH = sum(WIDTHS.values()) + 2 * len(COLUMNS) + 2  # with cell padding and the scrollbar
-STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red"}
+STATE_STYLE = {RUNNING: "bold yellow", DONE: "green", FAILED: "bold red", STOPPED: "yellow", NOT_RUN: "dim"}
 
 
 @dataclass
@@ -52,28 +52,19 @@ class RunOutcome:
     dry_run: bool = False
 
 
-def fit_left(text: str, width: int) -> str:
-    """`text`, or its end after "…" when it is wider than `width` cells (a folder's own name matters most)."""
-    if cell_len(text) <= width:
-        return text
-    out = ""
-    for ch in reversed(text):
-        if cell_len(ch + out) > width - 1:
-            break
-        out = ch + out
-    return "…" + out
+def fit_right(text: str, width: int) -> str:
+    """`text`, or its start and "…" when it is wider than `width` terminal cells."""
+    return clip_right(text, width)
 
 
 def folder_label(pst: str, source_path: tuple[str, ...] | list[str], many_psts: bool, width: int = 1000) -> str:
-    """The folder's path (its end when too long), after a PST name shortened first when there are several."""
-    name = "/".join(source_path) or "(top of PST)"
-    if many_psts:
-        stem = pst.rsplit("/", 1)[-1].removesuffix(".pst").removesuffix(".ost")
-        room = max(width - cell_len(name) - 2, 6)
-        if cell_len(stem) > room:
-            stem = stem[: room - 1] + "…"
-        name = f"{stem}: {name}"
-    return fit_left(name, width)
+    """The folder's path in `width` cells (see `fit_path`), after the PST's name when there are several."""
+    if not many_psts:
+        return fit_path(source_path, width)
+    stem = pst.rsplit("/", 1)[-1].removesuffix(".pst").removesuffix(".ost")
+    room = max(width - min(cell_width("/".join(source_path) or "(top of PST)"), width // 2) - 2, 6)
+    stem = clip_right(stem, room)
+    return f"{stem}: {fit_path(source_path, max(width - cell_width(stem) - 2, 4))}"
 
 
 class RunScreen(Screen[RunOutcome]):
@@ -100,6 +91,9 @@ class RunScreen(Screen[RunOutcome]):
         self.folder_width = 24
         self.throttle_shown: list[str] = []  # what the throttle line said, for the tests
         self._shown_failures = 0
+        self._opened = 0.0
+        self._user_moved = 0.0  # when the user last moved the table's cursor (then it stops following)
+        self._auto_row: int | None = None
 
     def compose(self) -> ComposeResult:
         name = getattr(self.profile, "name", "?")
@@ -128,6 +122,9 @@ class RunScreen(Screen[RunOutcome]):
         failures.add_column("Subject", key="subject", width=24)
         failures.add_column("Reason", key="reason")
         self.query_one("#failures-panel").display = False
+        import time
+
+        self._opened = time.monotonic()
         self.set_interval(1 / REFRESH_HZ, self.refresh_view)
         self.start_engine()
         table.focus()
@@ -154,19 +151,26 @@ class RunScreen(Screen[RunOutcome]):
             self._finish(None, services.explain(event.worker.error))
 
     def _finish(self, result: Any, error: str | None) -> None:
+        self.aggregate.settle()
         self.refresh_view()
         snap = self.aggregate.snapshot()
-        self.outcome = RunOutcome(snap.finished, result, error, self.cancel_event.is_set(), self.dry_run)
+        cancelled = self.cancel_event.is_set()
+        self.outcome = RunOutcome(snap.finished, result, error, cancelled, self.dry_run)
         text = self.query_one("#overall-text", Static)
+        throttle = self.query_one("#throttle", Static)
         if error:
             text.update(Text(f"The run stopped: {error}", style="bold red"))
+            throttle.update(Text("Press s for the summary.", style="dim"))
         else:
-            state = "Cancelled" if self.cancel_event.is_set() else "Finished"
-            text.update(
-                Text.assemble(
-                    (f"{state}. ", "bold green"), self._overall_line(snap), "  Press s for the verification summary."
+            state = "Cancelled" if cancelled else "Finished"
+            style = "bold yellow" if cancelled else "bold green"
+            text.update(Text.assemble((f"{state}. ", style), self._overall_line(snap)))
+            if cancelled:
+                throttle.update(
+                    Text("Stopped after the requests in flight. Re-run the profile to import the rest. s: summary")
                 )
-            )
+            else:
+                throttle.update(Text("Press s for the verification summary.", style="bold"))
 
     # ----- drawing ---------------------------------------------------------------------------------------
 
@@ -176,15 +180,31 @@ class RunScreen(Screen[RunOutcome]):
         threads = f", {s.concurrency} threads" if s.concurrency else ""
         return f"{s.items_done}{total} items, {size}, {s.rate:.0f} items/s, ETA {format_eta(s.eta)}{threads}"
 
+    def _connecting_line(self, s: Snapshot) -> str:
+        """Before the run starts: where it is connecting, the attempt, and the seconds waited (ticking)."""
+        import time
+
+        c = s.connecting
+        waited = time.monotonic() - self._opened
+        if c is None:
+            return f"Starting… {waited:.0f} s"
+        line = f"Connecting to {c.endpoint}… {waited:.0f} s (gives up after {c.timeout_seconds:.0f} s)"
+        if c.attempt > 1:
+            line += f", attempt {c.attempt}" + (f": {c.last_error}" if c.last_error else "")
+        return line
+
     def refresh_view(self) -> None:
         snap = self.aggregate.snapshot()
         bar = self.query_one("#bar", ProgressBar)
         if snap.items_total:
             bar.update(total=snap.items_total, progress=min(snap.items_done, snap.items_total))
         if self.outcome is None:
-            self.query_one("#overall-text", Static).update(self._overall_line(snap))
+            line = self._connecting_line(snap) if snap.started is None else self._overall_line(snap)
+            self.query_one("#overall-text", Static).update(line)
         throttle = self.query_one("#throttle", Static)
-        if snap.throttle:
+        if self.outcome is not None:
+            pass  # the line says how the run ended (see _finish)
+        elif snap.throttle:
             self.throttle_shown.append(snap.throttle)
             throttle.update(Text(f"Throttled: {snap.throttle}", style="bold yellow"))
         elif not self.cancel_event.is_set():
@@ -209,6 +229,37 @@ class RunScreen(Screen[RunOutcome]):
                         table.update_cell(key, col, value)
             self._shown[key] = cells
             self._versions[key] = row.version
+        self._follow(table, snap)
+
+    def _follow(self, table: DataTable, snap: Snapshot) -> None:
+        """Keep the folders being worked on in view: the cursor goes to the first running folder, unless
+        the user moved it in the last few seconds (then they are reading something)."""
+        import time
+
+        if time.monotonic() - self._user_moved < 5 or self.outcome is not None:
+            return
+        running = [r.key for r in snap.rows if r.state == RUNNING]
+        if not running:
+            return
+        try:
+            index = table.get_row_index(running[0])
+        except Exception:  # noqa: BLE001 - not drawn yet
+            return
+        if table.cursor_row != index:
+            self._auto_row = index  # the highlight this causes is ours, not the user's
+            table.move_cursor(row=index, animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        import time
+
+        if event.data_table.id != "folders":
+            return
+        if event.cursor_row == self._auto_row:
+            self._auto_row = None
+            return
+        if self._auto_row is None and self._user_moved == 0.0 and event.cursor_row == 0:
+            return  # the table's own first highlight
+        self._user_moved = time.monotonic()
 
     @staticmethod
     def _cells(row: FolderRow, now: float, many: bool, width: int) -> tuple:

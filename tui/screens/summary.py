@@ -81,8 +81,9 @@ class SummaryScreen(Screen[int]):
             f = getattr(self.outcome, "finished", None)
             if f is None:
                 return Text("The dry run did not finish.", style="bold red")
-            text = Text(f"Dry run: {f.imported} items would be imported, nothing was uploaded; ")
-            text.append(f"{f.failed} could not be read or converted", style="bold red" if f.failed else "green")
+            text = Text(f"Dry run: {f.imported} items would be imported, {f.skipped} are already there; ")
+            text.append(f"{f.failed} cannot be read", style="bold red" if f.failed else "green")
+            text.append("; nothing was uploaded or changed")
             return text
         if self.report is None:
             return Text("No verification report was produced.", style="bold red")
@@ -96,6 +97,10 @@ class SummaryScreen(Screen[int]):
             text.append(f"{bad} folder(s) differ from the PST (listed first)", style="bold red")
         else:
             text.append("every folder matches", style="bold green")
+        excluded = self.report.get("excluded") or []
+        if excluded:
+            n = sum(x.get("pst_items", 0) for x in excluded)
+            text.append(f"; {len(excluded)} folder(s) with {n} items left out by the profile (listed last)")
         if getattr(self.outcome, "cancelled", False):
             text.append("  (cancelled: re-run the profile to finish)", style="yellow")
         return text
@@ -130,6 +135,10 @@ class SummaryScreen(Screen[int]):
                 f.get("status"),
             ]
             table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
+        for x in (self.report or {}).get("excluded", []):
+            name = folder_label(str(x.get("pst", "")), x.get("source_path", []), many, folder_width)
+            cells = [name, x.get("pst_items"), 0, "", "", "", "", "left out"]
+            table.add_row(*[Text("" if c == "" else str(c), style="dim") for c in cells])
         table.focus()
 
     def action_done(self) -> None:
