@@ -156,6 +156,7 @@ class RunScreen(Screen[RunOutcome]):
         snap = self.aggregate.snapshot()
         cancelled = self.cancel_event.is_set()
         self.outcome = RunOutcome(snap.finished, result, error, cancelled, self.dry_run)
+        self.refresh_bindings()
         text = self.query_one("#overall-text", Static)
         throttle = self.query_one("#throttle", Static)
         if error:
@@ -304,6 +305,14 @@ class RunScreen(Screen[RunOutcome]):
     def running(self) -> bool:
         return self.outcome is None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer offers what can be done now: Cancel while it runs, the summary once it has ended.
+        if action == "cancel":
+            return self.outcome is None and not self.cancel_event.is_set()
+        if action == "summary":
+            return self.outcome is not None
+        return True
+
     def action_cancel(self) -> None:
         if self.outcome is not None or self.cancel_event.is_set():
             return
@@ -312,6 +321,7 @@ class RunScreen(Screen[RunOutcome]):
         def answer(yes: bool | None) -> None:
             if yes:
                 self.cancel_event.set()
+                self.refresh_bindings()
                 self.query_one("#throttle", Static).update(
                     Text("Cancelling: finishing the requests in flight…", style="bold yellow")
                 )
