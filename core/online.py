@@ -141,9 +141,27 @@ def route_for(target: str, store: str, when: dt.date | None = None) -> str:
     return route.from_retirement if ews_retired(when) else route.until_retirement
 
 
-def route_table_lines() -> list[str]:
-    """The route table as aligned plain-text lines (the wizard shows it; README has the same table)."""
-    head = ("target", "store", f"until {EWS_RETIRED - dt.timedelta(days=1):%Y-%m-%d}", f"from {EWS_RETIRED:%Y-%m-%d}")
-    rows = [head, *((r.target, r.store, r.until_retirement, r.from_retirement) for r in ROUTES)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
+# The same table in few words, for an 80-column screen (the wizard's connection step).
+SHORT_ROUTES = (
+    ("Online mailbox", "Graph (EWS if the app is allow-listed)", "Graph"),
+    ("Online archive", "EWS if allow-listed, else Import Service", "Import Service"),
+    ("On-premises", "EWS", "EWS"),
+)
+
+
+def route_table_lines(short: bool = False) -> list[str]:
+    """The route table as aligned plain-text lines: `short` for the wizard, else README's words."""
+    until = f"until {EWS_RETIRED - dt.timedelta(days=1):%Y-%m-%d}"
+    since = f"from {EWS_RETIRED:%Y-%m-%d}"
+    if short:
+        rows = [("", until, since), *SHORT_ROUTES]
+    else:
+        rows = [
+            ("target", "store", until, since),
+            *((r.target, r.store, r.until_retirement, r.from_retirement) for r in ROUTES),
+        ]
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    return [
+        "  ".join(cell.ljust(widths[i]) if i < last else cell for i, cell in enumerate(row)).rstrip() for row in rows
+    ]

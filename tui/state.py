@@ -44,10 +44,12 @@ PLACEHOLDER_SOURCE = "(no PST chosen yet)"
 class WizardState:
     # step 1: connection
     target: str = "exchange-online"
-    transport: str = "ews"
+    transport: str = ""  # empty: the target's default (core.online.default_transport: Graph for Exchange Online)
     discovery: str = "autodiscover"
     ews_url: str = ""
     impersonation: bool = False
+    # Until the user ticks or unticks impersonation, it follows core.online.impersonation_default.
+    impersonation_auto: bool = True
     verify_tls: bool = True
     ca_bundle: str = ""
     # step 2: credentials
@@ -66,6 +68,10 @@ class WizardState:
     store: str = "mailbox"
     root: str = "pst-name"
     folder: str = ""
+    # how the PSTs go in: "engine" (pstimport's own run) or "importservice" (an Exchange Online archive
+    # without EWS: the wizard ends by writing the Import Service run, core.importservice.plan)
+    route: str = "engine"
+    storage_host: str = ""  # importservice: the storage account's blob host
     # step 4: PSTs
     sources: list[PstChoice] = field(default_factory=list)
     # step 5: options
@@ -89,6 +95,12 @@ class WizardState:
     preflight_note: str = ""
     # the file this wizard session saved last (saving there again does not ask)
     saved_path: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.transport:
+            from core.online import default_transport
+
+            self.transport = default_transport(self.target)
 
     # ----- building the profile ---------------------------------------------------------------
 
@@ -181,6 +193,17 @@ class WizardState:
         found = check_profile(profile, check_files=check_files and step in ("sources", "review"))
         return [p for p in found if _owned(step, p.path)]
 
+    def impersonation_rule(self) -> bool:
+        """What impersonation would be by default for the answers so far (core.online's rule)."""
+        from core.online import impersonation_default
+
+        return impersonation_default(self.auth_method, self.username.strip() or None, self.mailbox.strip() or None)
+
+    def plan_dir(self) -> Path:
+        """Where the Import Service run is written: beside the profile, `<name>-importservice`."""
+        name = self.name.strip() or self.default_name()
+        return (Path(self.profile_dir).expanduser() / f"{name}-importservice").absolute()
+
     def profile_path(self) -> Path:
         name = self.name.strip() or self.default_name()
         return (Path(self.profile_dir).expanduser() / f"{name}.yaml").absolute()
@@ -198,6 +221,7 @@ class WizardState:
             discovery=c.discovery,
             ews_url=c.ews_url or "",
             impersonation=c.impersonation,
+            impersonation_auto=False,  # the profile says
             verify_tls=c.verify_tls,
             ca_bundle=c.ca_bundle or "",
             mailbox=profile.mailbox,

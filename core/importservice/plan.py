@@ -66,6 +66,16 @@ class ImportServicePlan:
         ]
 
 
+def check_storage_host(host: str) -> str | None:
+    """Why `host` is not a storage account's blob host, or None when it is one."""
+    h = host.strip()
+    if not h:
+        return "give the storage account's blob host, e.g. contoso.blob.core.windows.net"
+    if "://" in h or not _HOST.match(h):
+        return f"storage host {host!r}: give the account's blob host, e.g. contoso.blob.core.windows.net"
+    return None
+
+
 def default_prefix(profile: Profile) -> str:
     """The container folder a profile's PSTs are uploaded to: pstimport/<profile name>."""
     name = re.sub(r"[^A-Za-z0-9._ -]", "_", profile.name).strip() or "pst"
@@ -163,10 +173,9 @@ def plan_for_profile(
             "`pstimport importservice scripts --target on-premises` for New-MailboxImportRequest)"
         )
     host = storage_host.strip()
-    if not _HOST.match(host) or "://" in host:
-        raise UserError(
-            f"storage host {storage_host!r}: give the account's blob host, e.g. contoso.blob.core.windows.net"
-        )
+    problem = check_storage_host(host)
+    if problem:
+        raise UserError(problem)
     when = generated or dt.datetime.now(dt.UTC)
     prefix = (prefix if prefix is not None else default_prefix(profile)).strip("/")
     directory = (out_dir or default_directory(profile)).absolute()

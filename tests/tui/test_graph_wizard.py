@@ -58,14 +58,16 @@ async def test_graph_hides_what_it_does_not_use_and_impersonation_is_asked_once(
     from tui.screens.connection import ConnectionScreen
     from tui.screens.credentials import CredentialsScreen
 
-    state = WizardState(target="exchange-online", discovery="direct", ews_url="https://x.example/EWS/Exchange.asmx")
+    state = WizardState(
+        target="exchange-online", transport="ews", discovery="direct", ews_url="https://x.example/EWS/Exchange.asmx"
+    )
     app = make_app(state, start="wizard")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConnectionScreen)
         assert not screen.query("#impersonation")  # asked on step 2 only
         assert screen.query_one("#ews-url-row").display and screen.query_one("#discovery-row").display
-        await pilot.press("tab", "enter", "end", "enter")  # transport: Microsoft Graph
+        await pilot.press("tab", "enter", "home", "enter")  # transport: Microsoft Graph (the first choice)
         await pilot.pause()
         assert app.screen.query_one("#transport").value == "graph"
         assert not screen.query_one("#ews-url-row").display and not screen.query_one("#discovery-row").display
@@ -77,6 +79,6 @@ async def test_graph_hides_what_it_does_not_use_and_impersonation_is_asked_once(
         assert data["connection"]["ews_url"] is None and data["connection"]["discovery"] == "autodiscover"
         await pilot.press("escape")
         await pilot.pause()
-        await pilot.press("tab", "enter", "home", "enter", "ctrl+n")  # back to EWS
+        await pilot.press("tab", "enter", "end", "enter", "ctrl+n")  # back to EWS
         await pilot.pause()
         assert app.screen.query_one("#impersonation-row").display

@@ -271,10 +271,12 @@ async def test_password_on_premises_walk_saves_the_profile(workdir, corpus_pst):
 
 
 async def test_oauth_app_walk_requires_impersonation_and_saves(workdir, corpus_dir):
-    """Exchange Online with an app-only OAuth sign-in: impersonation is demanded, then the profile is saved."""
+    """Exchange Online over EWS with an app-only OAuth sign-in: impersonation is on by itself (core.online's
+    rule), EWS's allow-list notice names the app id, unticking it is refused, then the profile is saved."""
     app = make_app(start="wizard")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+n")  # Exchange Online, EWS, autodiscover
+        await pilot.press("tab", "enter", "end", "enter")  # Exchange Online, EWS (Graph is the default)
+        await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, CredentialsScreen)
         await pilot.press(*"shared@contoso.example")
@@ -284,11 +286,16 @@ async def test_oauth_app_walk_requires_impersonation_and_saves(workdir, corpus_d
         await pilot.press("tab", *"contoso.onmicrosoft.com")
         await pilot.press("tab", *"6731de76-14a6-49ae-97bc-6eba6914391e")
         await pilot.press("tab", "tab", "enter", "end", "enter")  # past the certificate; Ask on each run
+        await pilot.pause()
+        assert app.screen.query_one("#impersonation").value is True
+        notice = str(app.screen.query_one("#ews-notice").render())
+        assert "EWSAllowedAppIDs" in notice and "6731de76-14a6-49ae-97bc-6eba6914391e" in notice
+        await pilot.press("tab", "space")  # untick impersonation: app-only EWS refuses that
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, CredentialsScreen)
         assert "impersonation" in message(app)
-        await pilot.press("tab", "space")  # tick impersonation
+        await pilot.press("space")  # tick it again
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, DestinationScreen), message(app)

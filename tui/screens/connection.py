@@ -6,11 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, Select, Static
 
+from core.online import default_transport, ews_online_notice, route_table_lines
 from tui.screens.base import StepScreen, field_row
 from tui.widgets.tick import Tick
 
 TARGETS = [("Exchange Online (Microsoft 365)", "exchange-online"), ("Exchange on-premises (2013+)", "on-premises")]
-TRANSPORTS = [("EWS (Exchange Web Services)", "ews"), ("Microsoft Graph (Online only)", "graph")]
+TRANSPORTS = [("Microsoft Graph (Exchange Online)", "graph"), ("EWS (Exchange Web Services)", "ews")]
 DISCOVERIES = [("Autodiscover from the mailbox address", "autodiscover"), ("Direct EWS URL", "direct")]
 
 
@@ -41,14 +42,21 @@ class ConnectionScreen(StepScreen):
             Input(s.ca_bundle, placeholder="optional: a PEM file of CAs to trust", compact=True, id="ca_bundle"),
         )
         yield Static("", id="connection-help", classes="hint")
+        yield Static("\n".join(route_table_lines(short=True)), id="routes", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#target", Select).focus()
+        self._target = self.state.target
         self._sync()
 
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def _changed(self) -> None:
+        target = str(self.query_one("#target", Select).value)
+        if target != self._target:
+            # Another Exchange: its own default road (Graph for Exchange Online, EWS on-premises).
+            self._target = target
+            self.query_one("#transport", Select).value = default_transport(target)
         self._sync()
 
     def _sync(self) -> None:
@@ -62,13 +70,10 @@ class ConnectionScreen(StepScreen):
         if graph:
             help_.update(
                 "Microsoft Graph reaches Exchange Online at graph.microsoft.com: no URL to give. It cannot "
-                "reach an online archive (use EWS for that)."
+                "reach an online archive (step 3 offers the routes that can)."
             )
         elif online:
-            help_.update(
-                "Exchange Online signs in with OAuth (next step). Autodiscover finds EWS at "
-                "outlook.office365.com; Graph needs no URL."
-            )
+            help_.update(ews_online_notice(self.state.client_id or None))
         else:
             help_.update(
                 "On-premises: autodiscover needs DNS for autodiscover.<domain>; otherwise give the "

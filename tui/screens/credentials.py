@@ -69,6 +69,7 @@ class CredentialsScreen(StepScreen):
             Tick("Impersonation (act as the mailbox owner)", s.impersonation, compact=True, id="impersonation"),
             id="impersonation-row",
         )
+        yield Static("", id="ews-notice", classes="hint")
         yield Static(s.preflight_note, id="preflight")
 
     # ----- where the secret is kept: only what works on this machine --------------------------------
@@ -110,8 +111,23 @@ class CredentialsScreen(StepScreen):
         self._sync()
 
     @on(Select.Changed)
+    @on(Input.Changed)
     def _changed(self) -> None:
         self._sync()
+
+    @on(Checkbox.Changed, "#impersonation")
+    def _impersonation_touched(self, event: Checkbox.Changed) -> None:
+        if event.value != self._impersonation_rule():
+            self.state.impersonation_auto = False  # the user's own choice from now on
+
+    def _impersonation_rule(self) -> bool:
+        from core.online import impersonation_default
+
+        return impersonation_default(
+            self.query_one("#method", Select).value,
+            self.query_one("#username", Input).value.strip() or None,
+            self.query_one("#mailbox", Input).value.strip() or None,
+        )
 
     def _sync(self) -> None:
         method = self.query_one("#method", Select).value
@@ -124,9 +140,22 @@ class CredentialsScreen(StepScreen):
         option = self._keyrings.get(str(keep))
         self.query_one("#kr-pw-row").display = has_secret and option is not None and option.needs_password
         self.query_one("#impersonation-row").display = self.state.transport != "graph"
+        if self.state.impersonation_auto:
+            # On for app-only access and for an account other than the mailbox's own (core.online's rule).
+            tick = self.query_one("#impersonation", Checkbox)
+            rule = self._impersonation_rule()
+            if tick.value != rule:
+                tick.value = rule
         for row in ("#tenant-row", "#client-row"):
             self.query_one(row).display = method != "password"
         self.query_one("#cert-row").display = method == "oauth-app"
+        notice = self.query_one("#ews-notice", Static)
+        ews_online = self.state.transport == "ews" and self.state.target == "exchange-online"
+        notice.display = ews_online
+        if ews_online:
+            from core.online import ews_online_notice
+
+            notice.update(ews_online_notice(self.query_one("#client_id", Input).value.strip() or None))
 
     def save(self) -> None:
         s = self.state

@@ -44,6 +44,8 @@ class ReviewScreen(StepScreen):
         yield Button("Save (^s)", id="save", compact=True)
 
     def next_label(self) -> str:
+        if self.state.route == "importservice":
+            return "Save & write Import Service run (^r)"
         return "Save & Start (^r)"
 
     def on_mount(self) -> None:
@@ -144,8 +146,26 @@ class ReviewScreen(StepScreen):
         self.app.saved_profile = profile  # type: ignore[attr-defined]
         self.show_message(f"Saved {written}" + (f"; {note}" if note else ""))
         self._preview()
-        if then_start:
+        if then_start and self.state.route == "importservice":
+            self._write_import_service_run(profile, written)
+        elif then_start:
             self.dismiss(START)
+
+    def _write_import_service_run(self, profile, written: Path) -> None:  # noqa: ANN001 - a core Profile
+        """The archive's Import Service route (chosen on step 3): the run for these PSTs, not an import."""
+        from core.importservice.plan import plan_for_profile
+        from tui import services
+
+        try:
+            plan = plan_for_profile(profile, self.state.plan_dir(), storage_host=self.state.storage_host)
+        except Exception as exc:  # noqa: BLE001 - shown in the message line
+            self.show_message(f"Saved {written}; the Import Service run was not written: {services.explain(exc)}",
+                              error=True)  # fmt: skip
+            self.app.bell()
+            return
+        self.app.import_service_plan = plan  # type: ignore[attr-defined]
+        lines = [f"Saved {written}.", *plan.summary_lines(), *(f"Note: {w}" for w in plan.warnings)]
+        self.show_message("\n".join(lines))
 
     def action_save_profile(self) -> None:
         self._write(then_start=False)
