@@ -20,7 +20,7 @@ import pytest
 from helpers import ALICE, APP_ID, APP_SECRET, BOB, PASSWORD, TENANT, run_profile, stamped_items
 
 from core import online
-from core.errors import ConnectError
+from core.errors import ConnectError, TransportError
 from core.profile.io import save_profile
 from core.profile.model import Profile
 from core.sandbox.server.app import Sandbox
@@ -223,5 +223,41 @@ def test_headless_archive_on_graph_fails_in_preflight_with_the_routes(tmp_path, 
         assert "cannot reach the archive" in line and "transport: ews" in line
         assert f"pstimport importservice plan {path}" in line
         assert sb.grants == [] and _wrote_nothing(sb)
+    finally:
+        sb.stop()
+
+
+def test_refusal_mid_run_fails_the_rest_at_once(tmp_path, monkeypatch):
+    """EWS refused while a run goes on (the tenant changes its policy, or 2027-04-01 passes): what was
+    created stays, every other item fails with the refusal as its reason, and they are not each sent
+    again to be refused again (a handful of 403s, not one per item)."""
+    from core.sandbox.pstwriter.content import generate
+
+    pst = tmp_path / "many.pst"
+    generate(str(pst), seed=9, mode="scale", items=40, mix="small")
+    refused_after_first = {"armed": True}
+
+    def watch(request: bytes, response: bytes) -> None:
+        if refused_after_first["armed"] and b"CreateItem" in request and b"Success" in response:
+            refused_after_first["armed"] = False
+            sb.set_knobs(ews_refusal="ews-disabled")
+
+    sb = Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, on_exchange=watch).start()
+    try:
+        monkeypatch.setenv("PSTIMPORT_PASSWORD", PASSWORD)
+        prof = Profile.new(
+            name="t", mailbox=ALICE, sources=[pst], target="on-premises", ews_url=sb.ews_url, username=ALICE,
+            performance={"max_threads": 1, "batch_items": 5},
+        )  # fmt: skip
+        events: list = []
+        # The counts after the run meet the same refusal: the run ends on it (one line, exit 1 in the CLI).
+        with pytest.raises(TransportError, match=r"EWS refused \(HTTP 403\)"):
+            run_profile(prof, events=events)
+        imported = sum(type(e).__name__ == "ItemImported" for e in events)
+        failed = [e for e in events if type(e).__name__ == "ItemFailed"]
+        assert 5 <= imported < 40 and imported + len(failed) == 40
+        assert len(stamped_items(sb)) == imported
+        assert all("EWS refused (HTTP 403)" in e.reason for e in failed)
+        assert sum(e.outcome == "forbidden" for e in sb.exchanges) <= 5
     finally:
         sb.stop()

@@ -57,7 +57,7 @@ from core.transport.ews import props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
 from core.transport.ews.errors import DEFAULT_BACK_OFF, RequestTooLarge, connect_error, upload_error
 from core.transport.ews.items import build_item
-from core.transport.ews.refusal import HTTP_FORBIDDEN, EwsRefused, is_ews_endpoint, refusal_error
+from core.transport.ews.refusal import HTTP_FORBIDDEN, EwsRefused, is_ews_endpoint, refusal_error, refused_upload
 
 log = logging.getLogger(__name__)
 # exchangelib warns on every busy answer ("Decreasing session pool size"); we report throttling
@@ -291,6 +291,7 @@ class EwsTransport(Transport):
         self._root: BaseFolder | None = None
         self._url: str | None = None
         self._folder_lock = threading.Lock()
+        self._refused: EwsRefused | None = None  # set once the EWS policy refused an upload (HTTP 403)
         self._config: Configuration | None = None
         self._first_token: dict | None = None
         # Register up front what the converter sets, so no upload thread edits a class's fields.
@@ -604,6 +605,10 @@ class EwsTransport(Transport):
 
     def create_items(self, folder: FolderHandle, payloads: Sequence[Payload]) -> list[CreateOutcome]:
         assert self.account is not None
+        if self._refused is not None:
+            # The server's EWS policy refused us (HTTP 403) during this run: the rest fails with that reason
+            # at once, instead of each item asking again (refusal.py).
+            raise refused_upload(self._refused)
         built: dict[str, str] = {}  # source key -> why the item could not be built
         bodies: list[bytes | list[wire.Piece]] = []
         sendable = []
@@ -622,6 +627,8 @@ class EwsTransport(Transport):
             try:
                 results = wire.create_items(self.account, folder.native, bodies)
             except Exception as exc:  # noqa: BLE001
+                if isinstance(exc, EwsRefused):
+                    self._refused = exc
                 raise upload_error(exc) from None
             finally:
                 del bodies
