@@ -16,6 +16,17 @@ SHARED = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "pst-corpus"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_ews_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with exchangelib's own HTTP adapter. The EWS transport sets its adapter (TLS as
+    its profile says) on exchangelib's class-wide hook, so one in-process run over TLS would otherwise
+    make a later test verify against that run's long-gone CA."""
+    import requests.adapters
+    from exchangelib.protocol import BaseProtocol
+
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", requests.adapters.HTTPAdapter)
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The shared corpus of real PST/OST files (../shared/pst-corpus)."""
