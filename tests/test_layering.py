@@ -65,3 +65,57 @@ def test_core_runs_without_textual() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def _runtime_imports(path: Path, package: str) -> set[str]:
+    """Absolute module names `path` imports when it runs (also inside functions; not under TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+    return found
+
+
+def test_no_import_cycle_between_areas() -> None:
+    """The areas of core (engine, verify, transport, convert, pst...) import each other without a cycle."""
+
+    def area(module: str) -> str:
+        parts = module.split(".")
+        return ".".join(parts[:2]) if parts[0] == "core" and len(parts) > 1 else parts[0]
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO / "core").rglob("*.py")):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        mine = area(module)
+        for target in _runtime_imports(path, package):
+            if target.startswith("core.") and area(target) != mine:
+                graph.setdefault(mine, set()).add(area(target))
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    return [*trail, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    cycles = [c for c in (cycle_from(a) for a in sorted(graph)) if c]
+    assert cycles == [], f"import cycles between areas: {cycles}"

@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from core.verify import verify_profile
+    from core.engine.recount import verify_profile
 
     plan = _plan(args, False)
     report, jpath, hpath = verify_profile(plan)

@@ -1,4 +1,9 @@
-"""The run journal: one SQLite file per profile, mailbox and store, in WAL mode.
+"""The run journal: one SQLite file per profile, mailbox, store and server, in WAL mode.
+
+The journal is a cache of what the server holds, never more: the same profile pointed at another
+server (or a new one at the same address) gets a journal of its own (`server_journal_path`), and at
+the start of a run each folder whose item count on the server is below what the journal says was
+imported there is looked up by stamp again (the engine's `recover`), so what went missing is sent.
 
 Each item's source stamp has a state: `sending` (written and committed before the request
 leaves, so a crash leaves it there), `done` (the server answered with an item id) or `failed`
@@ -12,6 +17,7 @@ the stamp lookup covers that case as well, since no state is trusted blindly aft
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -19,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -60,6 +67,26 @@ def journal_path(profile_name: str, mailbox: str, store: str, directory: Path | 
     """The journal file of a profile, mailbox and store."""
     d = directory or state_dir() / "journals"
     return d / f"{_slug(profile_name)}--{_slug(mailbox.lower())}--{store}.sqlite"
+
+
+def server_key(url: str) -> str:
+    """A server's identity for journal names: its endpoint without scheme case, default port or query,
+    e.g. 'mail.example.com/ews/exchange.asmx' (what one mailbox on one server is reached by)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (parts.scheme.lower(), port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{host}{parts.path.rstrip('/').lower()}" or url.strip().lower()
+
+
+def server_journal_path(base: Path, server_url: str) -> Path:
+    """The journal of `base` (a `journal_path`) for one server: its name gets the server's host and a
+    short hash of its identity, so two servers never share what each was sent."""
+    key = server_key(server_url)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    host = _slug(key.split("/", 1)[0])[:40]
+    return base.with_name(f"{base.stem}--{host}-{digest}{base.suffix}")
 
 
 class Journal:
@@ -163,6 +190,14 @@ class Journal:
         with self._lock:
             rows = self._db.execute("SELECT stamp FROM items WHERE folder_id=? AND state='done'", (folder_id,))
             return {r[0] for r in rows}
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(key, value)])
 
     def count(self, folder_id: str, state: str, prefix: str = "") -> int:
         with self._lock:

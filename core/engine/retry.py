@@ -1,12 +1,15 @@
-"""Retrying a read-only transport call (lookups, counts) through busy answers and dropped connections."""
+"""Retrying a read-only or idempotent transport call (lookups, counts, find-or-create folder) through busy
+answers and transient failures, paced like the uploads."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from core.errors import ServerBusy, TransportError
+from core.engine.limiter import AdaptiveLimiter
+from core.errors import Interrupted, ServerBusy, TransportError
 
 T = TypeVar("T")
 MAX_BUSY = 200
@@ -18,26 +21,57 @@ def retrying(
     fn: Callable[[], T],
     on_busy: Callable[[ServerBusy], None] | None = None,
     on_retry: Callable[[TransportError], None] | None = None,
+    limiter: AdaptiveLimiter | None = None,
+    cancel: threading.Event | None = None,
 ) -> T:
     """`fn()`, again after a busy answer (waiting as asked) or a transient error (backing off).
 
-    Safe only for calls without side effects: a lookup may be repeated, a create may not.
+    A refusal the server judged (`permanent`) is raised at once, except one refused at the HTTP level
+    without a reason (`again_once`), which is tried once more first. With `limiter`, each attempt takes
+    one of its slots (the uploads' concurrency, halved by busy answers); `on_busy` is then the place to
+    tell the limiter. With `cancel`, waiting for a slot stops with `Interrupted` once it is set.
+
+    Safe only for calls without side effects, or whose repetition finds what the first did (a lookup,
+    a count, find-or-create of a folder): a create of items may not be repeated blindly.
     """
     busy = errors = 0
+    again = False
     while True:
+        if limiter is not None and not limiter.acquire(cancel):
+            raise Interrupted("stopped")
         try:
-            return fn()
+            result = fn()
         except ServerBusy as exc:
+            if limiter is not None:
+                limiter.release()
             busy += 1
             if on_busy is not None:
                 on_busy(exc)
             if busy > MAX_BUSY:
                 raise
-            time.sleep(exc.back_off_seconds)
+            if limiter is None:
+                time.sleep(exc.back_off_seconds)  # a limiter told of it pauses everyone instead
+            continue
         except TransportError as exc:
+            if limiter is not None:
+                limiter.release()
             errors += 1
-            if getattr(exc, "permanent", False) or errors >= MAX_ERRORS:
+            if getattr(exc, "permanent", False):
+                if again or not getattr(exc, "again_once", False):
+                    raise
+                again = True
+                continue
+            if errors >= MAX_ERRORS:
                 raise
             if on_retry is not None:
                 on_retry(exc)
             time.sleep(BASE_SECONDS * (2 ** min(errors, 4)))
+            continue
+        except BaseException:
+            if limiter is not None:
+                limiter.release()
+            raise
+        if limiter is not None:
+            limiter.release()
+            limiter.success()
+        return result

@@ -21,11 +21,12 @@ from typing import Any
 from core.convert import ConversionError, ConvertContext, RewriteOptions, convert, payload_kind
 from core.convert.mime import item_date
 from core.engine.connect import connect_transport
-from core.engine.journal import Journal
+from core.engine.folders import resolve_folders
+from core.engine.journal import Journal, server_journal_path
 from core.engine.limiter import AdaptiveLimiter, ByteBudget
 from core.engine.memory import release_free_memory, tune_malloc
 from core.engine.plan import KIND_TO_TYPE, FolderPlan, Plan, SourcePlan
-from core.engine.retry import retrying
+from core.engine.pool import CallPool
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, PstImportError, ServerBusy, TransportError
 from core.events import (
     Event,
@@ -42,13 +43,17 @@ from core.events import (
 )
 from core.pst import open_pst
 from core.pst.model import UnreadableItem
-from core.transport.base import FolderHandle, Transport, is_unknown_outcome
+from core.transport.base import FolderHandle, ServerInfo, Transport, is_unknown_outcome
+from core.verify import verify_run
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 # Attempts of one batch after transport errors (busy answers are counted separately).
 MAX_ATTEMPTS = 6
+# Attempts of one batch (or part) the server failed with a reason of its own (a 5xx SOAP Server fault,
+# ErrorInternalServerError) before it is split, or its lone item reported.
+ANSWERED_ATTEMPTS = 2
 MAX_BUSY = 200
 RETRY_BASE_SECONDS = 0.2
 PROGRESS_INTERVAL = 0.25
@@ -145,7 +150,10 @@ class _Engine:
         self.items_done = 0
         self.bytes_done = 0
         self.reader_error: BaseException | None = None
-        self.existing: dict[str, set[str]] = {}
+        self.server: ServerInfo | None = None
+        # Folder setup, the journal's stamp lookups and verification: within max_threads, paced by the
+        # same limiter as the uploads.
+        self.calls = CallPool(perf.max_threads, self.limiter, cancel, self._throttled, self._retried)
 
     def emit(self, event: Event) -> None:
         with self._emit_lock:
@@ -159,68 +167,68 @@ class _Engine:
     # ----- setup ----------------------------------------------------------------------------
 
     def resolve_folders(self) -> None:
-        """Find or create every target folder (one thread, before uploads)."""
-        t = self.transport
-        assert t is not None
-        root = self._with_retries(t.store_root)
-        cache: dict[tuple, FolderHandle] = {}
-        for _source, fp in self.plan.folders:
-            if fp.anchor:
-                key: tuple = ("@" + fp.anchor,)
-                parent = cache.get(key)
-                if parent is None:
-                    parent = self._with_retries(lambda a=fp.anchor: t.well_known(a))
-                    if parent is None:  # e.g. an archive has no Inbox: a folder of that name instead
-                        parent = self._with_retries(
-                            lambda n=fp.target_path[0], c=fp.container_class: t.ensure_folder(root, n, c)
-                        )
-                    cache[key] = parent
-                base_names: tuple[str, ...] = (parent.display_name or fp.target_path[0],)
-            else:
-                key, parent, base_names = (), root, ()
-            names = base_names
-            for name, cls in zip(fp.rel, fp.rel_classes, strict=True):
-                key = (*key, name.casefold())
-                names = (*names, name)
-                child = cache.get(key)
-                if child is None:
-                    # Finding before creating makes a retry after a lost answer safe.
-                    child = self._with_retries(lambda p=parent, n=name, c=cls: t.ensure_folder(p, n, c))
-                    cache[key] = child
-                parent = child
-            fp.handle = parent
-            fp.folder_id = parent.id
-            fp.target_path = names
+        """Find or create every target folder, level by level, within max_threads (before uploads)."""
+        assert self.transport is not None
+        resolve_folders(self.plan, self.transport, self.calls)
+
+    def open_journal(self) -> Journal:
+        """The journal of this profile, mailbox and store on the server connected to."""
+        assert self.server is not None
+        journal = Journal(server_journal_path(self.plan.journal_path, self.server.url))
+        if journal.meta("server") is None:
+            journal.set_meta("server", self.server.url)
+        return journal
 
     def recover(self) -> None:
-        """Settle stamps left 'sending' by an interrupted run, and scan folders the journal does not know."""
+        """Make the journal agree with the server before anything is sent, one folder at a time (in parallel).
+
+        - stamps left 'sending' by an interrupted run are looked up: found ones are done, others unsent;
+        - a folder the journal never saw (first run, lost journal) is listed by stamp: what carries
+          our stamp there is imported already;
+        - a folder holding fewer items than the journal says were imported there (emptied by hand,
+          or a new server at the same address) is listed by stamp too, and what is not there any more
+          is forgotten, so it is sent again. The server is the truth; the journal only saves requests.
+        """
+        j = self.journal
+        assert j is not None and self.transport is not None
+        handles = {fp.folder_id: fp.handle for _s, fp in self.plan.folders if fp.folder_id}
+        sending = j.in_flight()
+        recovered = self.calls.map(lambda fid: self._reconcile(fid, handles[fid], sending.get(fid, [])), handles)
+        self.result.recovered += sum(recovered)
+
+    def _reconcile(self, folder_id: str, handle: FolderHandle, sending: list[str]) -> int:
+        """One folder of `recover`; returns how many 'sending' stamps turned out to be on the server."""
         j, t = self.journal, self.transport
         assert j is not None and t is not None
-        handles = {fp.folder_id: fp.handle for _s, fp in self.plan.folders}
-        for folder_id, stamps in j.in_flight().items():
-            handle = handles.get(folder_id)
-            if handle is None:
-                continue  # a folder this plan does not touch; settled when it does
-            found = self._with_retries(lambda h=handle, s=stamps: t.find_stamps(h, s))
-            j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
-            j.forget([s for s in stamps if s not in found])
-            self.result.recovered += len(found)
-        for folder_id, handle in handles.items():
-            if folder_id in self.existing or j.knows_folder(folder_id):
-                continue
-            # The journal never saw this folder (first run, or the journal was deleted): what
-            # carries our stamp there already is imported.
-            found = self._with_retries(lambda h=handle: t.find_stamps(h))
-            if found:
-                j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
-            j.remember_folder(folder_id)
+        done = j.done_in(folder_id)
+        known = j.knows_folder(folder_id)
+        count = handle.item_count
+        if count is None and (known or done):
+            count = t.count_items(handle)
+        if count == 0 or (known and not sending and count is not None and count >= len(done)):
+            found: dict[str, list[str]] = {}  # empty, or nothing to suspect: no lookup
+        elif known and count is not None and count >= len(done):
+            found = t.find_stamps(handle, sending)
+        else:
+            # Never seen, or fewer items than the journal says: list every stamp in the folder.
+            found = t.find_stamps(handle)
+            gone = done - found.keys()
+            if gone:
+                log.info("%d item(s) the journal had as imported are not in %s: sent again", len(gone), handle.path)
+            j.forget(sorted(gone))
+        if count == 0 and done:
+            j.forget(sorted(done))
+        j.mark_done([(s, ids[0]) for s, ids in found.items()], folder_id)
+        j.forget([s for s in sending if s not in found])
+        j.remember_folder(folder_id)
+        return sum(1 for s in sending if s in found)
 
     def _with_retries(self, fn: Callable[[], Any]) -> Any:
-        def retried(exc: TransportError) -> None:
-            with self._lock:
-                self.result.retries += 1
+        return self.calls.call(fn)
 
-        return retrying(fn, on_busy=self._throttled, on_retry=retried)
+    def _retried(self, exc: TransportError) -> None:
+        with self._lock:
+            self.result.retries += 1
 
     def _throttled(self, exc: ServerBusy) -> None:
         limit = self.limiter.busy(exc.back_off_seconds)
@@ -405,13 +413,27 @@ class _Engine:
                 self._maybe_finish(batch.stats)
 
     def _send(self, batch: _Batch) -> None:
+        j = self.journal
+        assert j is not None
+        src = "/".join(batch.stats.plan.source_path)
+        j.mark_sending(batch.folder.id, src, [(p.source_key, p.size) for p in batch.payloads])
+        self._send_part(batch, list(batch.payloads))
+
+    def _send_part(self, batch: _Batch, payloads: list) -> None:
+        """Send `payloads` (a batch, or a part of one the server refused as a whole) until each is done or failed.
+
+        A refusal of the whole request that the server judged (`permanent`) is not retried: the part is
+        halved and each half sent on its own, down to the item that makes it fail, which is reported
+        with the server's reason. Halving finds one bad item of n in about 2 log2(n) requests instead of
+        n, and the good ones go on in few requests. Busy answers, timeouts and lost connections are
+        retried; after one whose outcome is unknown, the items are looked up by stamp first.
+        """
         j, t = self.journal, self.transport
         assert j is not None and t is not None
         st, folder = batch.stats, batch.folder
-        src = "/".join(st.plan.source_path)
-        pending = {p.source_key: p for p in batch.payloads}
-        j.mark_sending(folder.id, src, [(p.source_key, p.size) for p in batch.payloads])
+        pending = {p.source_key: p for p in payloads}
         attempts = busy = 0
+        refused_again = False
         last_error = ""
         while pending:
             if not self.limiter.acquire(self.cancel):
@@ -432,17 +454,28 @@ class _Engine:
                 self.limiter.release()
                 last_error = str(exc)
                 if getattr(exc, "permanent", False):
+                    if getattr(exc, "again_once", False) and not refused_again:
+                        # Refused at the HTTP level without the server's reason: believed the second time.
+                        refused_again = True
+                        continue
+                    # A refusal of the whole mailbox (a policy) or folder is no item's doing: not split.
+                    if len(pending) > 1 and getattr(exc, "split", not getattr(exc, "refused", False)):
+                        self._halve(batch, list(pending.values()))
+                        return
                     if getattr(exc, "too_large", False) and len(pending) == 1:
                         last_error = f"too large for the server; skipped ({exc})"
-                    if len(pending) > 1:
-                        # Refused as a whole: send each item alone so only the bad one fails.
-                        for key in list(pending):
-                            self._send_one(batch, pending.pop(key))
-                        return
                     break
                 attempts += 1
                 with self._lock:
                     self.result.retries += 1
+                if getattr(exc, "answered", False) and attempts >= ANSWERED_ATTEMPTS:
+                    # The server failed this request twice with a reason of its own: likely one item's
+                    # doing. What it wrote before failing is done; the rest is halved like a refusal.
+                    self._settle(batch, pending)
+                    if len(pending) > 1:
+                        self._halve(batch, list(pending.values()))
+                        return
+                    break
                 if attempts >= MAX_ATTEMPTS:
                     self._settle(batch, pending)
                     break
@@ -487,14 +520,18 @@ class _Engine:
                 if attempts >= MAX_ATTEMPTS:
                     break
                 time.sleep(RETRY_BASE_SECONDS * (2**attempts))
+                # An item the server could not answer for (a timeout, a lost sub-request) may exist.
+                self._settle(batch, pending)
         if pending:
             j.mark_failed([(k, last_error) for k in pending])
             why = f"gave up after {attempts} attempts: {last_error}" if attempts else last_error
             for p in pending.values():
                 self._fail(st, p.subject, why)
 
-    def _send_one(self, batch: _Batch, payload: Any) -> None:
-        self._send(_Batch(batch.stats, batch.folder, [payload], payload.size))
+    def _halve(self, batch: _Batch, payloads: list) -> None:
+        half = len(payloads) // 2
+        self._send_part(batch, payloads[:half])
+        self._send_part(batch, payloads[half:])
 
     def _settle(self, batch: _Batch, pending: dict) -> None:
         """After a request whose outcome is unknown: what the server holds is done, not resent."""
@@ -531,14 +568,14 @@ class _Engine:
             if not plan.dry_run:
                 assert plan.transport_factory is not None
                 self.transport = plan.transport_factory()
-                connect_transport(
+                self.server = connect_transport(
                     self.transport,
                     timeout_seconds=plan.profile.connection.timeout_seconds,
                     on_event=self.emit,
                     cancel=self.cancel,
                 )
                 self.resolve_folders()
-                self.journal = Journal(plan.journal_path)
+                self.journal = self.open_journal()
                 self.recover()
             self.stats = [FolderStats(s, f) for s, f in plan.folders]
             result.folders = self.stats
@@ -584,9 +621,7 @@ class _Engine:
             result.elapsed = time.monotonic() - t0
             self._progress(t0)
             if not plan.dry_run and not result.interrupted:
-                from core.verify import verify_run
-
-                verify_run(plan, self.transport, self.journal, result)
+                verify_run(plan, self.transport, result, self.calls.map)
             self.emit(
                 RunFinished(
                     imported=result.would_import if plan.dry_run else result.imported,

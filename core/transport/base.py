@@ -11,7 +11,7 @@ with the cause and a fix), `ServerBusy` (with the back-off the server asked for)
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,8 @@ class FolderHandle:
     display_name: str
     container_class: str | None = None
     native: Any = field(default=None, compare=False, repr=False)
+    item_count: int | None = field(default=None, compare=False)
+    """How many items the folder held when this handle was made (0 for one just created; None: not known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
-        """Items of `folder` carrying a source stamp: stamp -> item ids.
+        """Items of `folder` carrying a source stamp: stamp -> the distinct ids of the items carrying it
+        (more than one is a duplicate; an item never counts twice, whatever the server answers).
 
         With `stamps`, only those are looked up; with None, every stamped item is listed.
         """
@@ -139,6 +142,18 @@ class Transport(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
+
+
+def distinct_ids(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """stamp -> item ids from (stamp, item id) pairs, each id once per stamp, in the order first seen.
+
+    Servers may name an item twice in one answer: gromox returns the stamp property twice on calendar
+    items and tasks, which counted as duplicates that did not exist.
+    """
+    found: dict[str, dict[str, None]] = {}
+    for stamp, item_id in pairs:
+        found.setdefault(stamp, {})[item_id] = None
+    return {stamp: list(ids) for stamp, ids in found.items()}
 
 
 def is_unknown_outcome(exc: BaseException) -> bool:

@@ -1,25 +1,32 @@
-"""Counting both sides of every planned folder."""
+"""Counting both sides of every planned folder, and the verification report.
+
+The mailbox side of a folder is its item count and the items carrying a stamp of this PST: one
+count and one stamp listing per folder, however many PST folders point at it, all folders at once
+within the run's threads (`run_all`, the engine's paced `CallPool.map`). Every folder is counted by
+distinct item ids: a server that names an item twice does not make a duplicate.
+"""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.engine.connect import connect_transport
-from core.engine.journal import Journal
-from core.engine.plan import KIND_TO_TYPE, Plan
-from core.engine.retry import retrying
 from core.transport.base import Transport
 from core.verify.report import write_reports
 
+if TYPE_CHECKING:  # core.engine runs verification; at run time nothing here imports it
+    from core.engine.plan import Plan
 
-def _mailbox_side(transport: Transport, handle: Any, store_key: str) -> tuple[int, int, int]:
-    """(items in the folder, distinct stamps of this PST, extra copies of a stamp)."""
-    total = retrying(lambda: transport.count_items(handle))
-    stamps = retrying(lambda: transport.find_stamps(handle))
+# `run_all(fn, items)`: `[fn(x) for x in items]`, several at once, each call retried through busy
+# answers and transient errors (the engine's `CallPool.map`).
+RunAll = Callable[[Callable[[Any], Any], list], list]
+
+
+def _mailbox_side(stamps: dict[str, list[str]], total: int, store_key: str) -> tuple[int, int, int]:
+    """(items in the folder, distinct stamps of this PST, extra items carrying one of them)."""
     prefix = f"{store_key}:"
-    mine = {s: ids for s, ids in stamps.items() if s.startswith(prefix)}
+    mine = {s: set(ids) for s, ids in stamps.items() if s.startswith(prefix)}
     duplicates = sum(len(ids) - 1 for ids in mine.values())
     return total, len(mine), duplicates
 
@@ -66,18 +73,29 @@ def _apply_shared_targets(rows: list[dict], keys: list[tuple[str, str]]) -> None
             r["shared_target"] = True
 
 
-class _MailboxCounts:
-    """Counts each (folder, PST) once, however many source folders point at it."""
+class MailboxCounts:
+    """The mailbox side of folders, counted once per folder, all of them at once."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, run_all: RunAll) -> None:
         self.transport = transport
-        self._cache: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self.run_all = run_all
+        self._folders: dict[str, tuple[int, dict[str, list[str]]]] = {}
+
+    def prefetch(self, handles: Iterable[Any]) -> None:
+        """Count and list the stamps of every folder in `handles` not counted yet (in parallel)."""
+        todo = list({h.id: h for h in handles if h.id not in self._folders}.values())
+
+        def one(handle: Any) -> tuple[int, dict[str, list[str]]]:
+            return self.transport.count_items(handle), self.transport.find_stamps(handle)
+
+        for handle, side in zip(todo, self.run_all(one, todo), strict=True):
+            self._folders[handle.id] = side
 
     def __call__(self, handle: Any, store_key: str) -> tuple[int, int, int]:
-        key = (handle.id, store_key)
-        if key not in self._cache:
-            self._cache[key] = _mailbox_side(self.transport, handle, store_key)
-        return self._cache[key]
+        if handle.id not in self._folders:
+            self.prefetch([handle])
+        total, stamps = self._folders[handle.id]
+        return _mailbox_side(stamps, total, store_key)
 
 
 def _report(
@@ -117,10 +135,11 @@ def _report(
     }
 
 
-def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) -> dict:
+def verify_run(plan: Plan, transport: Transport, result: Any, run_all: RunAll) -> dict:
     """Count the mailbox side after a run and write the reports; fills `result.report*`."""
     rows, keys = [], []
-    counts = _MailboxCounts(transport)
+    counts = MailboxCounts(transport, run_all)
+    counts.prefetch(st.plan.handle for st in result.folders)
     for st in result.folders:
         fp = st.plan
         mailbox = counts(fp.handle, st.source.store_key)
@@ -164,67 +183,35 @@ def verify_run(plan: Plan, transport: Transport, journal: Journal, result: Any) 
     return report
 
 
-def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[dict, str | None, str | None]:
-    """`pstimport verify`: recount the PST selection, read the journal and the mailbox, write reports."""
-    from core.convert import payload_kind
-    from core.convert.mime import item_date
-    from core.pst import open_pst
-    from core.pst.model import UnreadableItem
-
-    started = datetime.now(UTC)
-    assert plan.transport_factory is not None
-    transport = plan.transport_factory()
-    try:
-        connect_transport(transport, timeout_seconds=plan.profile.connection.timeout_seconds, cancel=cancel)
-        from core.engine.run import _Engine
-
-        engine = _Engine(plan, lambda e: None, cancel or threading.Event())
-        engine.transport = transport
-        engine.resolve_folders()
-        journal = Journal(plan.journal_path)
-        filters = plan.profile.filters
-        types = set(filters.item_types)
-        rows, keys = [], []
-        counts = _MailboxCounts(transport)
-        try:
-            for source in plan.sources:
-                wanted = {fp.node_id: fp for fp in source.folders}
-                with open_pst(source.path, source.codepage) as pst:
-                    for folder in pst.folders():
-                        fp = wanted.get(folder.node_id)
-                        if fp is None:
-                            continue
-                        selected = 0
-                        for item in pst.items(folder):
-                            if isinstance(item, UnreadableItem):
-                                selected += 1
-                                continue
-                            kind = payload_kind(item.message_class)
-                            if KIND_TO_TYPE.get(kind, "mail") in types and filters.accepts_date(item_date(item)):
-                                selected += 1
-                        imported = journal.count(fp.folder_id, "done", source.store_key + ":")
-                        failed = journal.count(fp.folder_id, "failed", source.store_key + ":")
-                        mailbox = counts(fp.handle, source.store_key)
-                        keys.append((fp.folder_id, source.store_key))
-                        rows.append(
-                            _row(
-                                source.label,
-                                fp,
-                                selected=selected,
-                                imported=imported,
-                                skipped=0,
-                                failed=failed,
-                                mailbox=mailbox,
-                            )
-                        )
-        finally:
-            journal.close()
-        _apply_shared_targets(rows, keys)
-        report = _report(plan, rows, [], started, datetime.now(UTC), {})
-        j = h = None
-        if plan.report_dir is not None:
-            jp, hp = write_reports(report, plan.report_dir, suffix="verify")
-            j, h = str(jp), str(hp)
-        return report, j, h
-    finally:
-        transport.close()
+def recount_report(
+    plan: Plan,
+    transport: Transport,
+    run_all: RunAll,
+    folders: list[tuple[Any, Any, int, int, int]],
+    started: datetime,
+) -> tuple[dict, str | None, str | None]:
+    """`pstimport verify`'s report: `folders` are (source, folder plan, selected, imported, failed) as the
+    PSTs and the journal say; the mailbox side is counted here. Returns (report, JSON path, HTML path)."""
+    counts = MailboxCounts(transport, run_all)
+    counts.prefetch(fp.handle for _s, fp, *_ in folders)
+    rows, keys = [], []
+    for source, fp, selected, imported, failed in folders:
+        keys.append((fp.folder_id, source.store_key))
+        rows.append(
+            _row(
+                source.label,
+                fp,
+                selected=selected,
+                imported=imported,
+                skipped=0,
+                failed=failed,
+                mailbox=counts(fp.handle, source.store_key),
+            )
+        )
+    _apply_shared_targets(rows, keys)
+    report = _report(plan, rows, [], started, datetime.now(UTC), {})
+    j = h = None
+    if plan.report_dir is not None:
+        jp, hp = write_reports(report, plan.report_dir, suffix="verify")
+        j, h = str(jp), str(hp)
+    return report, j, h

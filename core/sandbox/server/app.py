@@ -342,6 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "RequestEntityTooLarge",
                 f"The request body is over the limit of {sandbox.knobs.graph_max_request_bytes} bytes.",
             )
+            sandbox._record_graph(f"{self.command} {split.path}", "fault", "", "", 413, length)
             # Drain what a client will still send (so it reads the 413 rather than a reset), within reason.
             drain = length if length <= sandbox.knobs.max_request_bytes else 0
             while drain > 0:
@@ -875,6 +876,14 @@ class Sandbox:
     def set_knobs(self, **changes: object) -> Knobs:
         """Change realism knobs while running, e.g. `set_knobs(busy_rate=0.5, latency_ms=20)`."""
         return self._knobs.update(**changes)
+
+    def peak_concurrency(self, reset: bool = False) -> int:
+        """The most requests (EWS, or Graph per mailbox) one caller had in flight at once, since the start
+        or the last reset."""
+        peak = self._knobs.peak_in_flight
+        if reset:
+            self._knobs.peak_in_flight = 0
+        return peak
 
     def mint_token(
         self, subject: str, kind: str = "user", lifetime_s: float | None = None, client_id: str | None = None

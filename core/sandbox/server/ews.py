@@ -498,6 +498,9 @@ class EwsService(ItemReads, ItemDeletes):
             except OpError as err:
                 target_error = err
         limit = self.knobs.knobs.max_item_bytes
+        refuse = self.knobs.knobs.refuse_subject
+        if refuse and any(refuse in (el.findtext(T + "Subject") or "") for el in _kids(req.op.find(M + "Items"))):
+            raise EwsFault("ErrorSchemaValidation", "The request failed schema validation: the item is invalid.")
         # Parse every item first; then store the good ones of each folder in one durable transaction.
         results: list[tuple[str, NewItem | OpError, Folder | None]] = []
         for item_el in _kids(req.op.find(M + "Items")):

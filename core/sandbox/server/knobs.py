@@ -54,6 +54,9 @@ class Knobs:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # bigger requests get HTTP 413
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # bigger items get ErrorMessageSizeExceeded
     item_error_rate: float = 0.0  # items of a CreateItem refused with ErrorItemSave (the rest of the batch lands)
+    # A CreateItem holding an item whose Subject contains this text is refused as a whole with an
+    # ErrorSchemaValidation fault, as Exchange refuses a request with one schema-invalid item ("": off).
+    refuse_subject: str = ""
     seed: int = 0
     # Graph front end (latency, busy_* -> 429 with Retry-After, error_rate -> 503 and drop_rate are shared).
     graph_max_concurrency: int = 0  # requests in flight per app (or user) and mailbox; Exchange Online: 4
@@ -102,6 +105,7 @@ class KnobState:
         self._knobs = knobs
         self._rng = random.Random(knobs.seed)
         self._in_flight: dict[str, int] = {}
+        self.peak_in_flight = 0  # the most requests of one caller in flight at once (tests read it)
 
     @property
     def knobs(self) -> Knobs:
@@ -157,6 +161,7 @@ class KnobState:
             if limit and busy >= limit:
                 return False
             self._in_flight[caller] = busy + 1
+            self.peak_in_flight = max(self.peak_in_flight, busy + 1)
             return True
 
     def leave(self, caller: str) -> None:

@@ -51,11 +51,19 @@ from core.convert.extended import ALL_EXTENDED_PROPS
 from core.convert.payload import MimePayload, Payload
 from core.errors import ConnectError, TransportError
 from core.transport import tls
-from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
+from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport, distinct_ids
 from core.transport.deadline import request_timeout
 from core.transport.ews import props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
-from core.transport.ews.errors import DEFAULT_BACK_OFF, RequestTooLarge, connect_error, upload_error
+from core.transport.ews.errors import (
+    DEFAULT_BACK_OFF,
+    TOO_LARGE_CODES,
+    TRANSIENT_CODES,
+    RequestRefused,
+    RequestTooLarge,
+    connect_error,
+    upload_error,
+)
 from core.transport.ews.items import build_item
 from core.transport.ews.refusal import HTTP_FORBIDDEN, EwsRefused, is_ews_endpoint, refusal_error, refused_upload
 
@@ -94,17 +102,6 @@ _NO_SUCH_FOLDER = tuple(
     )
     if hasattr(ex, n)
 )
-# Per-item response codes that mean "too big" (MS-OXWSCDATA ResponseCodeType).
-_TOO_LARGE = ("ErrorMessageSizeExceeded", "ErrorRequestTooLarge", "ErrorExceededSize")
-# Per-item response codes worth retrying later.
-_TRANSIENT = (
-    "ErrorServerBusy",
-    "ErrorTimeoutExpired",
-    "ErrorInternalServerTransientError",
-    "ErrorMailboxStoreUnavailable",
-    "ErrorBatchProcessingStopped",
-    "ErrorTooManyObjectsOpened",
-)
 # Page size for FindItem when listing stamps.
 FIND_PAGE = 500
 # How many stamps one restriction looks up.
@@ -112,6 +109,11 @@ STAMPS_PER_QUERY = 50
 
 
 HTTP_PAYLOAD_TOO_LARGE = 413
+# HTTP answers to an EWS request that refuse it without a SOAP answer, whatever exchangelib would make
+# of them (a 400 that closes the connection looks to it like a busy server): the request is refused.
+# Not 401 (the sign-in handshake), 403 (exchangelib reads access and throttling answers), 407, 408
+# (a timeout), 413 (too large, above) or 429 (busy).
+HTTP_REFUSALS = frozenset({400, 404, 405, 411, 414, 415, 422, 431})
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -259,6 +261,11 @@ def _adapter_for(
             if response.status_code == HTTP_FORBIDDEN and is_ews_endpoint(request.url or ""):
                 response.close()
                 raise EwsRefused(request.url)
+            if response.status_code in HTTP_REFUSALS and is_ews_endpoint(request.url or ""):
+                # Only EWS requests: Autodiscover probes expect 4xx answers and go on to the next URL.
+                status, reason = response.status_code, response.reason or ""
+                response.close()
+                raise RequestRefused(status, reason)
             return response
 
     return PstImportAdapter
@@ -294,6 +301,10 @@ class EwsTransport(Transport):
         self._refused: EwsRefused | None = None  # set once the EWS policy refused an upload (HTTP 403)
         self._config: Configuration | None = None
         self._first_token: dict | None = None
+        # Child folders of each parent seen, by case-folded name (ensure_folder), and a lock per parent
+        # so threads setting up its children list it once.
+        self._listings: dict[str, dict[str, FolderHandle]] = {}
+        self._listing_locks: dict[str, threading.Lock] = {}
         # Register up front what the converter sets, so no upload thread edits a class's fields.
         props.register_all(list(ALL_EXTENDED_PROPS))
 
@@ -526,13 +537,14 @@ class EwsTransport(Transport):
 
     # ----- folders ------------------------------------------------------------------------
 
-    def _handle(self, folder: BaseFolder, path: tuple[str, ...]) -> FolderHandle:
+    def _handle(self, folder: BaseFolder, path: tuple[str, ...], item_count: int | None = None) -> FolderHandle:
         return FolderHandle(
             id=folder.id,
             path=path,
             display_name=folder.name or "",
             container_class=getattr(folder, "folder_class", None),
             native=folder,
+            item_count=item_count,
         )
 
     def store_root(self) -> FolderHandle:
@@ -565,41 +577,62 @@ class EwsTransport(Transport):
             folder = self._distinguished(name)
         except Exception as exc:  # noqa: BLE001
             raise self._upload_error(exc) from None
-        return None if folder is None else self._handle(folder, (folder.name or role,))
+        if folder is None:
+            return None
+        return self._handle(folder, (folder.name or role,), item_count=getattr(folder, "total_count", None))
 
     def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
-        assert self.account is not None
         try:
+            return self._children(parent).get(name.casefold())
+        except Exception as exc:  # noqa: BLE001
+            raise self._upload_error(exc) from None
+
+    def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
+        """Found in the parent's listing (one FindFolder per parent, shared by the threads setting up its
+        children), else created. Safe to call again after a lost answer: it finds what it created."""
+        assert self.account is not None
+        key = name.casefold()
+        try:
+            found = self._children(parent).get(key)
+            if found is not None:
+                return found
+            # A plain Folder with the PST's container class: Exchange makes IPF.Appointment a
+            # calendar, IPF.Contact a contacts folder, and so on.
+            folder = Folder(parent=parent.native, name=name, folder_class=container_class or None)
+            try:
+                folder.save()
+            except ex.ErrorFolderExists:
+                # Created meanwhile (by another run, or by our own request whose answer was lost).
+                found = self._children(parent, fresh=True).get(key)
+                if found is None:
+                    raise
+                return found
+        except Exception as exc:  # noqa: BLE001
+            raise self._upload_error(exc) from None
+        handle = self._handle(folder, (*parent.path, name), item_count=0)
+        with self._folder_lock:
+            self._listings.setdefault(parent.id, {})[key] = handle
+        return handle
+
+    def _children(self, parent: FolderHandle, fresh: bool = False) -> dict[str, FolderHandle]:
+        """The parent's child folders by case-folded name, listed once per parent (and per `fresh`)."""
+        with self._folder_lock:
+            lock = self._listing_locks.setdefault(parent.id, threading.Lock())
+        with lock:
+            with self._folder_lock:
+                listing = None if fresh else self._listings.get(parent.id)
+            if listing is not None:
+                return listing
+            listing = {}
             children = FolderCollection(account=self.account, folders=[parent.native]).find_folders(depth=SHALLOW)
             for child in children:
                 if isinstance(child, Exception):
                     continue
-                if (child.name or "").casefold() == name.casefold():
-                    return self._handle(child, (*parent.path, child.name))
-        except Exception as exc:  # noqa: BLE001
-            raise self._upload_error(exc) from None
-        return None
-
-    def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
-        assert self.account is not None
-        with self._folder_lock:
-            found = self.find_folder(parent, name, container_class)
-            if found is not None:
-                return found
-            try:
-                # A plain Folder with the PST's container class: Exchange makes IPF.Appointment a
-                # calendar, IPF.Contact a contacts folder, and so on.
-                folder = Folder(parent=parent.native, name=name, folder_class=container_class or None)
-                folder.save()
-            except ex.ErrorFolderExists as exc:
-                # Made meanwhile (by another run): look again, still holding the (non-reentrant) lock.
-                found = self.find_folder(parent, name, container_class)
-                if found is None:
-                    raise self._upload_error(exc) from None
-                return found
-            except Exception as exc:  # noqa: BLE001
-                raise self._upload_error(exc) from None
-            return self._handle(folder, (*parent.path, name))
+                handle = self._handle(child, (*parent.path, child.name or ""), item_count=child.total_count)
+                listing.setdefault((child.name or "").casefold(), handle)
+            with self._folder_lock:
+                self._listings[parent.id] = listing
+            return listing
 
     # ----- items --------------------------------------------------------------------------
 
@@ -641,8 +674,8 @@ class EwsTransport(Transport):
                     CreateOutcome(
                         payload.source_key,
                         error=f"{code}: {' '.join(str(result).split())[:300]}",
-                        transient=code in _TRANSIENT,
-                        too_large=code in _TOO_LARGE,
+                        transient=code in TRANSIENT_CODES,
+                        too_large=code in TOO_LARGE_CODES,
                     )
                 )
             else:
@@ -664,19 +697,17 @@ class EwsTransport(Transport):
             raise self._upload_error(exc) from None
 
     def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
+        pairs: list[tuple[str, str]] = []
         try:
             if stamps is None:
-                for value, item_id in wire.find_stamps(self.account, folder.native, None, FIND_PAGE):
-                    found.setdefault(value, []).append(item_id)
-                return found
-            wanted = list(stamps)
+                pairs.extend(wire.find_stamps(self.account, folder.native, None, FIND_PAGE))
+                return distinct_ids(pairs)
+            wanted = list(dict.fromkeys(stamps))
             for i in range(0, len(wanted), STAMPS_PER_QUERY):
                 chunk = wanted[i : i + STAMPS_PER_QUERY]
-                for value, item_id in wire.find_stamps(self.account, folder.native, chunk, FIND_PAGE):
-                    if value in chunk:
-                        found.setdefault(value, []).append(item_id)
-            return found
+                keep = set(chunk)
+                pairs.extend(p for p in wire.find_stamps(self.account, folder.native, chunk, FIND_PAGE) if p[0] in keep)
+            return distinct_ids(pairs)
         except Exception as exc:  # noqa: BLE001
             raise self._upload_error(exc) from None
 

@@ -9,7 +9,9 @@ translated here into `core.errors` (STYLE.md "Adapters at the edge"):
 - 401 → the token is renewed once and the request sent again; a second 401 is a `GraphError`;
 - a connection that fails before the request went out → transient `TransportError`; one lost
   after it went out, a timeout or a 5xx → `unknown_outcome` (the engine looks items up by stamp);
-- 400/403/404/409/413 → `GraphError` with `permanent` (and `too_large` for 413).
+- any other 4xx but 401, 408 (a timeout: `transient`) and 429 → `GraphError` with `permanent`: Graph
+  judged the request, asking again changes nothing (and `too_large` for 413); a 403 whose code says
+  throttled is a `ServerBusy`.
 """
 
 from __future__ import annotations
@@ -36,8 +38,7 @@ log = logging.getLogger(__name__)
 HTTP_CREATED = 201
 HTTP_UNAUTHORIZED = 401
 HTTP_FORBIDDEN = 403
-HTTP_NOT_FOUND = 404
-HTTP_CONFLICT = 409
+HTTP_TIMEOUT = 408
 HTTP_TOO_LARGE = 413
 HTTP_TOO_MANY = 429
 HTTP_UNAVAILABLE = 503
@@ -58,7 +59,7 @@ class GraphError(TransportError):
         self.code = code
         self.detail = message
         self.unknown_outcome = unknown_outcome
-        self.permanent = status in (400, HTTP_FORBIDDEN, HTTP_NOT_FOUND, HTTP_CONFLICT, HTTP_TOO_LARGE, 405)
+        self.permanent = 400 <= status < 500 and status not in (HTTP_UNAUTHORIZED, HTTP_TIMEOUT, HTTP_TOO_MANY)
         self.too_large = status == HTTP_TOO_LARGE or code in (
             "ErrorMessageSizeExceeded",
             "RequestEntityTooLarge",
@@ -90,7 +91,7 @@ def _error_parts(status: int, body: Any) -> tuple[str, str]:
 def error_for(status: int, body: Any, headers: Any = None) -> TransportError:
     """The `core.errors` exception for a Graph error answer (top level or inside a $batch)."""
     code, message = _error_parts(status, body)
-    if status in (HTTP_TOO_MANY, HTTP_UNAVAILABLE):
+    if status in (HTTP_TOO_MANY, HTTP_UNAVAILABLE) or (status == HTTP_FORBIDDEN and "throttl" in code.lower()):
         busy = ServerBusy(f"Graph busy (HTTP {status}{' ' + code if code else ''})", retry_after(headers))
         busy.unknown_outcome = status == HTTP_UNAVAILABLE  # type: ignore[attr-defined]
         busy.status = status  # type: ignore[attr-defined]

@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -58,7 +58,7 @@ from core.convert.payload import (
 from core.errors import ConnectError, ServerBusy, TransportError
 from core.mapi import SOURCE_KEY_HEADER
 from core.transport import tls
-from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport
+from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport, distinct_ids
 from core.transport.graph import mail, wire
 from core.transport.graph.client import GraphClient, GraphError
 from core.transport.graph.mail import GraphItem, LargeAttachment, message_json
@@ -148,6 +148,9 @@ class GraphTransport(Transport):
         self._user = quote(settings.mailbox, safe="@.")
         self._root: FolderHandle | None = None
         self._folder_lock = threading.Lock()
+        # One lock per well-known role and per (parent, name): folders are set up from several threads,
+        # and two of them must not create the same folder, nor look the same role up twice.
+        self._name_locks: dict[tuple[str, str], threading.Lock] = {}
         self._well_known: dict[str, FolderHandle | None] = {}
         # importMime: None until the first import answers (the probe), then whether the tenant has it.
         self._import_mime: bool | None = None if settings.import_mime != "never" else False
@@ -326,10 +329,14 @@ class GraphTransport(Transport):
         return self._root
 
     def well_known(self, role: str) -> FolderHandle | None:
-        with self._folder_lock:
+        with self._name_lock("@role", role):
             if role not in self._well_known:
                 self._well_known[role] = self._find_well_known(role)
             return self._well_known[role]
+
+    def _name_lock(self, parent_id: str, name: str) -> threading.Lock:
+        with self._folder_lock:
+            return self._name_locks.setdefault((parent_id, name.casefold()), threading.Lock())
 
     def _find_well_known(self, role: str) -> FolderHandle | None:
         c, u = self._c(), self._user
@@ -355,7 +362,7 @@ class GraphTransport(Transport):
 
     def ensure_folder(self, parent: FolderHandle, name: str, container_class: str | None) -> FolderHandle:
         kind = _folder_kind(container_class)
-        with self._folder_lock:
+        with self._name_lock(parent.id, name):
             if self._is_default_contacts(parent):
                 # Graph names no id for the default contact folder: its children go through /contactFolders.
                 return self._ensure_contact_child(parent, name, container_class)
@@ -374,7 +381,7 @@ class GraphTransport(Transport):
                     if found is not None:
                         return found
                 raise
-            return self._handle_for(kind, created, (*parent.path, name), container_class)
+            return replace(self._handle_for(kind, created, (*parent.path, name), container_class), item_count=0)
 
     def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
         if self._is_default_contacts(parent):
@@ -720,7 +727,19 @@ class GraphTransport(Transport):
         return chunks
 
     def _send_batch(self, chunk: list[tuple[Payload, str, GraphItem, int]]) -> list[CreateOutcome]:
-        answers = self._c().batch([{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in chunk])
+        try:
+            answers = self._c().batch(
+                [{"method": "POST", "url": coll, "body": item.body} for _p, coll, item, _s in chunk]
+            )
+        except TransportError as exc:
+            if not getattr(exc, "permanent", False):
+                raise
+            # The $batch itself was refused (nothing in it was created): halve it until the request
+            # that makes it fail stands alone, so only that item fails, with Graph's reason.
+            if len(chunk) == 1:
+                return [self._failed(chunk[0][0], exc)]
+            half = len(chunk) // 2
+            return self._send_batch(chunk[:half]) + self._send_batch(chunk[half:])
         out: list[CreateOutcome] = []
         busy: list[ServerBusy] = []
         for (payload, _coll, _item, _size), answer in zip(chunk, answers, strict=True):
@@ -838,12 +857,10 @@ class GraphTransport(Transport):
 
     def find_stamps(self, folder: FolderHandle, stamps: Collection[str] | None = None) -> dict[str, list[str]]:
         native: GraphFolder = folder.native
-        found: dict[str, list[str]] = {}
+        pairs: list[tuple[str, str]] = []
         for coll in self._collections(native):
-            part = self._stamps_in(coll, stamps)
-            for stamp, ids in part.items():
-                found.setdefault(stamp, []).extend(ids)
-        return found
+            pairs.extend((stamp, i) for stamp, ids in self._stamps_in(coll, stamps).items() for i in ids)
+        return distinct_ids(pairs)
 
     def _stamps_in(self, coll: str, stamps: Collection[str] | None) -> dict[str, list[str]]:
         """Stamp -> item ids in one collection. Messages are also looked up by the header stamp of
