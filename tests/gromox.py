@@ -30,6 +30,20 @@ DEVIATION_DOUBLE_PROP = "gromox: FindItem may return the same ExtendedProperty t
 DEVIATION_MAPI_RECURRENCE = "gromox: recurrence sent as MAPI properties is not applied (reads back as Single)"
 DEVIATION_RECEIVED = "gromox: DateTimeReceived is empty on items created from MIME without a Received: header"
 DEVIATION_IMPERSONATION = "gromox: impersonation and Autodiscover are untested there (README)"
+# Seen by this suite, not in the README: an extended property of type Binary (meeting messages carry
+# PidLidGlobalObjectId and PidLidCleanGlobalObjectId; any tag or named property alike) makes the whole
+# CreateItem a SOAP:Server fault "E-3107: cannot deserialize property of unsupported type Binary", in an
+# envelope exchangelib cannot read (`<SOAP:Envelope` without an XML declaration: MalformedResponseError).
+DEVIATION_BINARY_PROP = (
+    "gromox: an ExtendedProperty of type Binary makes CreateItem a request-level SOAP:Server fault E-3107"
+)
+# Seen by this suite, not in the README: after a request body of more than 64 KiB (and up to 512 KiB,
+# above which gromox spools bodies to disk), the next request on the same keep-alive connection is
+# answered "400 Bad Request" with Connection: close; sent again on a new connection, it succeeds.
+DEVIATION_KEEPALIVE = (
+    "gromox: after a request body over 64 KiB, the next request on that keep-alive connection gets "
+    "HTTP 400 Bad Request (Connection: close)"
+)
 
 POOL_SIZE = 64
 START_TIMEOUT = 180
@@ -79,10 +93,11 @@ class Gromox:
                 "(.ci/run does it)"
             )
 
-    def _start(self) -> _Instance:
+    def _start(self, users: list[tuple[str, str]] | None = None) -> _Instance:
         n = next(self._ids)
         state = self.base / f"gx{n}"
-        users = [(f"t{n}u{i:03d}@sandbox.test", f"Pw-{secrets.token_hex(6)}") for i in range(1, POOL_SIZE + 1)]
+        if users is None:
+            users = [(f"t{n}u{i:03d}@sandbox.test", f"Pw-{secrets.token_hex(6)}") for i in range(1, POOL_SIZE + 1)]
         env = dict(os.environ, GROMOX_USERS=" ".join(f"{e}:{p}" for e, p in users))
         proc = subprocess.run(
             ["bash", str(self.start_sh), str(state)],
@@ -108,12 +123,13 @@ class Gromox:
             inst.next += 1
             return GromoxMailbox(email=email, password=password, ews_url=inst.ews_url)
 
-    def fresh_server(self) -> GromoxMailbox:
-        """A mailbox on a gromox instance of its own (a 'new server'), same address as no other."""
+    def fresh_server(self, like: GromoxMailbox | None = None) -> GromoxMailbox:
+        """A mailbox on a gromox instance of its own (a 'new server'): empty, with the address and
+        password of `like` when given (the same mailbox, moved to a new server), else a new address."""
         with self._lock:
-            inst = self._start()
+            inst = self._start([(like.email, like.password)] if like is not None else None)
             email, password = inst.users[0]
-            inst.next = 1
+            inst.next = 1  # the caller's; the rest of a new pool may be leased
             return GromoxMailbox(email=email, password=password, ews_url=inst.ews_url)
 
     def stop(self) -> None:
