@@ -1,9 +1,9 @@
 """The benchmark suite behind `make bench`: one run, one report, every figure beside its comparison.
 
-    python -m tests.bench [--quick] [--groups convert,upload,memory,batch,wizard] [--out DIR]
+    python -m tests.bench [--quick] [--groups convert,upload,memory,batch,wizard,servers] [--out DIR]
 
 Writes DIR/report.md and DIR/report.json (DIR defaults to .bench/) with the machine, the versions
-and five figure groups, each measured side by side in the same run and given a PASS/MISS verdict
+and six figure groups, each measured side by side in the same run and given a PASS/MISS verdict
 against its target:
 
 1. convert: our reader + converter against `readpst -e` on the same files (items/s, MB/s);
@@ -12,7 +12,9 @@ against its target:
    save per .eml, see naive_baseline.py) on the same PST;
 3. memory: peak RSS of `pstimport run` (read, convert, upload to the sandbox) over PST sizes;
 4. batch: `tests/bench/bench_batch.py`'s `run()` if that file exists, else "not available";
-5. wizard: time to the first screen and the progress table's refresh rate at 2,000 items/s.
+5. wizard: time to the first screen and the progress table's refresh rate at 2,000 items/s;
+6. servers: folder setup and verification of 300 folders at 100 ms latency against the engine before
+   they went parallel, and our import into gromox against a raw exchangelib client (bench_servers.py).
 
 Every measured thing runs in its own child process; peak RSS is that child's `ru_maxrss` from
 `wait4`, never the harness's. Scale PSTs from our writer are cached under .bench/psts, keyed by a
@@ -47,7 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "pst-corpus"
 WRITER_DIR = REPO / "core" / "sandbox" / "pstwriter"
 NOTES = Path(__file__).with_name("profiling_notes.md")
-GROUPS = ("convert", "upload", "memory", "batch", "wizard")
+GROUPS = ("convert", "upload", "memory", "batch", "wizard", "servers")
 USER, PASSWORD = "bench@sandbox.test", "Bench-Pa55-not-secret"
 LATENCY_MS = 50
 BATCH = 10
@@ -97,6 +99,7 @@ class Child:
     stdout: str
     stderr: str
     line_times: list[tuple[float, str]] = field(default_factory=list)
+    started: float = 0.0  # perf_counter at the launch (line_times are on the same clock)
 
     def result(self) -> dict:
         """The JSON a child printed after MARK (the last one)."""
@@ -107,13 +110,17 @@ class Child:
 
 
 def run_child(
-    cmd: list[str], env: dict | None = None, on_line: Callable[[str], None] | None = None, timeout: float | None = None
+    cmd: list[str],
+    env: dict | None = None,
+    on_line: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    cwd: Path = REPO,
 ) -> Child:
     """Run `cmd`, streaming its stdout; peak RSS and CPU come from wait4 on that very process."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=err, text=True)
         killer = threading.Timer(timeout, proc.kill) if timeout else None
         if killer:
             killer.start()
@@ -137,6 +144,7 @@ def run_child(
             stdout="\n".join(text for _, text in lines),
             stderr=err.read(),
             line_times=lines,
+            started=start,
         )
 
 
@@ -587,6 +595,28 @@ def group_batch(run: Run) -> dict:
     }
 
 
+# ----- 6. servers (tests/bench/bench_servers.py) ------------------------------------------------------
+
+
+def group_servers(run: Run) -> dict:
+    from tests.bench import bench_servers
+
+    return bench_servers.run(run.work, run.cache, quick=run.quick)
+
+
+def raw_gromox_child(*args: str) -> None:
+    """Child: the minimal exchangelib client of the servers group (bench_servers.raw_child)."""
+    from tests.bench import bench_servers
+
+    bench_servers.raw_child(*args)
+
+
+def _render_servers(g: dict) -> list[str]:
+    from tests.bench import bench_servers
+
+    return bench_servers.render(g)
+
+
 # ----- 5. wizard ----------------------------------------------------------------------------------------
 
 
@@ -863,6 +893,7 @@ RENDER = {
     "memory": _render_memory,
     "batch": _render_batch,
     "wizard": _render_wizard,
+    "servers": _render_servers,
 }
 
 
@@ -914,6 +945,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": group_memory,
         "batch": group_batch,
         "wizard": group_wizard,
+        "servers": group_servers,
     }
     titles = {
         "convert": "Read and convert vs readpst -e",
@@ -921,6 +953,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": "Peak RSS of a full import",
         "batch": "Batch",
         "wizard": "Wizard",
+        "servers": "Servers: folder setup, verification, gromox ceiling",
     }
     for name in groups:
         print(f"== {name} (load {loadavg()})", flush=True)
@@ -954,6 +987,7 @@ CHILDREN = {
     "_batch": batch_child,
     "_first_screen": first_screen_child,
     "_table": table_child,
+    "_raw_gromox": raw_gromox_child,
 }
 
 if __name__ == "__main__":
