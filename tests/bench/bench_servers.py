@@ -241,9 +241,16 @@ def raw_child(pst: str, ews_url: str, email: str, threads: str) -> None:
                 chunk = chunks.get_nowait()
             except queue.Empty:
                 return
-            ok = sum(1 for r in acc.bulk_create(folder=folder, items=chunk) if not isinstance(r, Exception))
-            with lock:
-                created[0] += ok
+            for _attempt in range(3):
+                # A minimal client still resends a chunk whose answer it lost: gromox closes the connection
+                # after a request over 64 KiB and refuses the next one on it (DEVIATION_KEEPALIVE).
+                try:
+                    results = acc.bulk_create(folder=folder, items=chunk)
+                except Exception:  # noqa: BLE001 - resent on a new connection
+                    continue
+                with lock:
+                    created[0] += sum(1 for r in results if not isinstance(r, Exception))
+                break
 
     t0 = time.perf_counter()
     workers = [threading.Thread(target=work) for _ in range(n)]
