@@ -87,3 +87,48 @@ def test_binary_property_deviation_is_still_there(gromox_server) -> None:
         Message.deregister("gx_goid")
         Message.deregister("gx_where")
     assert [m.subject for m in acc.inbox.all()] == ["string"], DEVIATION_BINARY_PROP
+
+
+def test_double_property_deviation_is_still_there(gromox_server) -> None:
+    """DEVIATION_DOUBLE_PROP holds for this gromox build: FindItem names a calendar item's extended
+    property twice (what made verification count duplicates that did not exist)."""
+    from datetime import timedelta
+
+    import requests
+    from exchangelib import UTC, CalendarItem, EWSDateTime, ExtendedProperty
+    from lxml import etree
+
+    from core.mapi.props import PidNamePstImportSourceKey as key
+    from tests.gromox import DEVIATION_DOUBLE_PROP, exchangelib_account
+
+    class Stamp(ExtendedProperty):
+        property_set_id = str(key.guid)
+        property_name = key.key
+        property_type = "String"
+
+    mb = gromox_server.lease()
+    acc = exchangelib_account(mb)
+    CalendarItem.register("gx_stamp", Stamp)
+    try:
+        start = EWSDateTime(2026, 3, 2, 9, tzinfo=UTC)
+        CalendarItem(
+            account=acc, folder=acc.calendar, subject="m", start=start, end=start + timedelta(hours=1), gx_stamp="k:1"
+        ).save(send_meeting_invitations="SendToNone")
+    finally:
+        CalendarItem.deregister("gx_stamp")
+    uri = f'<t:ExtendedFieldURI PropertySetId="{key.guid}" PropertyName="{key.key}" PropertyType="String"/>'
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header>'
+        '<t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body><m:FindItem Traversal="Shallow">'
+        f"<m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>{uri}</t:AdditionalProperties>"
+        '</m:ItemShape><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds>'
+        "</m:FindItem></s:Body></s:Envelope>"
+    )
+    reply = requests.post(
+        mb.ews_url, data=body, auth=(mb.email, mb.password), headers={"Content-Type": "text/xml; charset=utf-8"}
+    )
+    t = "{http://schemas.microsoft.com/exchange/services/2006/types}"
+    (item,) = etree.fromstring(reply.content).iter(f"{t}CalendarItem")
+    assert len(item.findall(f"{t}ExtendedProperty")) == 2, DEVIATION_DOUBLE_PROP

@@ -38,7 +38,7 @@ def retrying(
     again = False
     while True:
         if limiter is not None and not limiter.acquire(cancel):
-            raise Interrupted("stopped")
+            raise Interrupted("stopped as asked")
         try:
             result = fn()
         except ServerBusy as exc:

@@ -672,6 +672,7 @@ def run(plan: Plan, on_event: Callable[[Event], None], cancel: threading.Event |
     Raises:
         ConnectError: the connection or the preflight failed; nothing was uploaded.
         PstError: a PST could not be read as a whole.
+        Interrupted: `cancel` was set while connecting, setting up folders or verifying.
     """
     tune_malloc()
     release_free_memory()  # what planning freed (libpff's item trees of every folder it counted)
