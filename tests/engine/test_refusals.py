@@ -90,7 +90,7 @@ def _ews(exc: BaseException):
 @pytest.mark.parametrize(
     "make, permanent, split",
     [
-        (lambda ex: ex.SOAPError("SOAP error code: SOAP:Client string: E-3045: no type actor: None detail: None"), 1, 1),
+        (lambda ex: ex.SOAPError("SOAP error code: SOAP:Client string: E-3045: x actor: None detail: None"), 1, 1),
         (lambda ex: ex.ErrorSchemaValidation("The request failed schema validation"), 1, 1),
         (lambda ex: ex.ErrorInvalidPropertySet("bad"), 1, 1),
         (lambda ex: ex.ErrorInvalidIdMalformed("bad id"), 1, 1),
