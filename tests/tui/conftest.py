@@ -49,4 +49,4 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-from tests.profile.conftest import cryptfile_keyring  # noqa: E402,F401 - a real encrypted-file keyring in tmp
+from tests.profile.conftest import cryptfile_keyring, set_keyring  # noqa: E402,F401 - real keyrings in tmp

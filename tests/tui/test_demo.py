@@ -41,9 +41,12 @@ async def test_demo_walk_quit_then_the_printed_rerun_command_imports_nothing_new
     same sandbox mailbox back and re-runs the saved profile headless: exit 0, nothing imported twice."""
     directory = tmp_path / "demo"
     sandbox, state, password = demo.prepare(directory)
-    app = make_app(state, start="wizard", secret=password)
+    app = make_app(state, start="wizard", secret=password, greeting="Demo: press Ctrl+N through the steps")
     try:
         async with app.run_test(size=(80, 24)) as pilot:
+            # the greeting is the first step's message line, not a toast over the form
+            assert "Demo: press Ctrl+N" in str(app.screen.query_one("#message").render())
+            assert not app._notifications
             for _ in range(5):
                 await pilot.press("ctrl+n")
                 await pilot.pause()

@@ -161,3 +161,26 @@ def test_server_name_comes_from_the_build_not_the_schema(version, said):
     from tui.services import server_name
 
     assert server_name(version) == said
+
+
+def test_after_a_tui_run_the_terminal_keeps_a_summary_line_and_the_report_path():
+    """What `pstimport`, `pstimport demo` and `pstimport run` print once the full-screen UI has gone."""
+    from core.events import RunFinished
+    from tui.commands import run_summary
+    from tui.screens.run import RunOutcome
+
+    class Result:
+        report = {"totals": {"mismatched_folders": 1}}
+        report_html = None
+
+    done = RunFinished(40, 2, 1, False, report_json="/r/x.json", report_html="/r/x.html")
+    lines = run_summary(RunOutcome(done, Result(), None, False))
+    assert lines == [
+        "pstimport: finished: imported 40, already there 2, failed 1; 1 folder(s) differ from the PST",
+        "pstimport: report: /r/x.html",
+    ]
+    cancelled = run_summary(RunOutcome(RunFinished(5, 0, 0, True), None, None, True))
+    assert cancelled[0].startswith("pstimport: cancelled: imported 5") and "again" in cancelled[-1]
+    dry = run_summary(RunOutcome(RunFinished(7, 4, 0, False), None, None, False, dry_run=True))
+    assert dry == ["pstimport: dry run: would import 7, already there 4; nothing was uploaded"]
+    assert run_summary(None) == []

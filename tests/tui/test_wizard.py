@@ -481,3 +481,81 @@ async def test_validation_messages_are_in_our_words(workdir):
         text = message(app)
         assert "performance.max_threads: must be at most 32, got 40" in text, text
         assert "Input should be" not in text
+
+
+async def test_without_an_os_keyring_the_wizard_offers_the_encrypted_file_and_the_profile_says_so(
+    workdir, corpus_dir, set_keyring, monkeypatch
+):
+    """On a box with no OS keyring (SSH), "Keep the secret" offers only the encrypted file or asking each run
+    (asking is the default); choosing the file stores the password there and the profile says
+    cache_password: true, keyring: encrypted-file, which a later headless run can use."""
+    from keyring.backends import fail
+
+    from core.profile.secrets import resolve_secret
+    from tui import services
+
+    set_keyring(fail.Keyring())
+    monkeypatch.delenv("PSTIMPORT_KEYRING", raising=False)
+    monkeypatch.delenv("PSTIMPORT_KEYRING_PASSWORD", raising=False)
+    monkeypatch.setenv("PSTIMPORT_KEYRING_FILE", str(workdir / "kr.cfg"))
+    choices, _ = services.scan_paths([str(corpus_dir / SMALL_PST)])
+    state = WizardState(
+        target="on-premises",
+        discovery="direct",
+        ews_url="https://mail.example.test/EWS/Exchange.asmx",
+        mailbox="matt@example.test",
+        auth_method="password",
+        username="svc",
+        sources=choices,
+        name="kr",
+    )
+    app = make_app(state, start="wizard", step=1)
+    async with app.run_test(size=SIZE) as pilot:
+        keep = app.screen.query_one("#keep")
+        assert [v for _, v in keep._options] == ["encrypted-file", "ask"]  # no OS keyring offered
+        assert keep.value == "ask"
+        await pilot.press("tab", "tab", "tab", *"pw-123", "tab")  # method, user name, password; to Keep
+        await pilot.press("enter", "home", "enter")  # the encrypted file
+        await pilot.pause()
+        assert app.screen.query_one("#kr-pw-row").display
+        await pilot.press("tab", *"kr-pass")
+        for _ in range(4):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen), message(app)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "Saved" in message(app) and "encrypted file" in message(app), message(app)
+    path = workdir / "profiles" / "kr.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "pw-123" not in text and "kr-pass" not in text
+    profile = load_profile(path)
+    assert profile.connection.auth.cache_password is True and profile.connection.auth.keyring == "encrypted-file"
+    env = {"PSTIMPORT_KEYRING_FILE": str(workdir / "kr.cfg"), "PSTIMPORT_KEYRING_PASSWORD": "kr-pass"}
+    assert resolve_secret(profile, env=env, interactive=False) == "pw-123"
+
+
+async def test_review_yaml_scrolls_with_the_keyboard(workdir):
+    """At 80×24 the review's YAML is longer than its box; Tab reaches it and PgDn scrolls it to the end."""
+    from tui.selection import FolderInfo, PstChoice
+
+    choice = PstChoice(str(workdir / "x.pst"), None, "pst", "unicode", 1, [FolderInfo((), 1, None, None)])
+    choice.checked = {()}
+    state = WizardState(
+        target="on-premises",
+        auth_method="password",
+        username="u",
+        mailbox="a@b.example",
+        discovery="direct",
+        ews_url="https://h.example/EWS/Exchange.asmx",
+        sources=[choice],
+    )
+    app = make_app(state, start="wizard", step=5)
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.screen.query_one("#yaml-box")
+        assert box.virtual_size.height > box.size.height  # more YAML than fits
+        await pilot.press("tab", "tab")
+        assert app.screen.focused is box
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.pause()
+        assert box.scroll_offset.y > 0 and box.scroll_offset.y == box.max_scroll_y
