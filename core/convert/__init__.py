@@ -39,26 +39,11 @@ Addresses: `AddressResolver` (core.convert.addresses) rewrites EX addresses; its
 (`RewriteStats.to_dict()`) goes into the run report. Unresolvable addresses are written as a
 display name alone (an empty RFC 5322 group), never as a made-up SMTP address.
 
-What a transport cannot carry (so these are lost or approximated, and should be said so):
-
-* Sticky notes and journal entries have no EWS or Graph item type. Transports create them as
-  messages of class IPM.StickyNote / IPM.Activity with the body and the `extended` properties
-  (PidLidNoteColor/Width/Height, PidLidLog*); Outlook then shows them as notes and journal
-  entries. Graph's message API may refuse a non-IPM.Note class; OWA never shows either kind.
-* Time zones: EWS takes a custom TimeZoneDefinition built from `TimeZone.rules`; Graph only
-  takes named zones, so a zone without `key_name` (old PidLidTimeZoneStruct only) becomes UTC
-  times with the zone's display name lost.
-* Recurrence: non-Gregorian calendars (`calendar_type`) become Gregorian; task "regenerate"
-  patterns exist in EWS (regeneration patterns) but not in Graph.
-* Exception occurrences: their attachments (`OccurrenceException.attachments`) need one request
-  per occurrence after the series exists; Graph cannot attach to an occurrence's exception at all.
-* Contacts: Graph has no fields for radio/telex/ISDN/TTY/callback phones, children or
-  anniversary-free "other" dates; EWS has them all. Only three emails exist in either.
-* Distribution lists: Graph has no contact-group API; members referring to a contact are
-  written as one-off members (name + address) on EWS.
-* MIME: headers are 7-bit (RFC 2047/2231); the original MIME structure of received mail is not
-  stored in a PST, so bodies and attachments are rebuilt from properties. RTF formatting of
-  native-RTF bodies (no encapsulated HTML) is reduced to text.
+What a transport cannot carry, each with its reason: `core.convert.limits.CANNOT_CARRY`, the one
+list (the fidelity test reads it). Sticky notes and journal entries have no EWS or Graph item type:
+transports create them as messages of class IPM.StickyNote / IPM.Activity (EWS: t:ItemClass) with
+their `extended` properties (PidLidNoteColor/Width/Height, PidLidLog*), which Outlook shows as notes
+and journal entries.
 """
 
 from core.convert.addresses import AddressResolver, RewriteOptions, RewriteStats

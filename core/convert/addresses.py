@@ -212,6 +212,10 @@ def _party(
             dn = decode_ex_entry_id(eid)
     if not (n or a or hints):
         return None
+    if not hints and dn is None and not is_smtp(a) and is_smtp(n):
+        # A row with a display name that is itself an SMTP address and no address of its own (Outlook 97
+        # one-offs: pst2john_97_outlook_pass12345.pst) is that address, as Outlook and readpst show it.
+        hints.append(n)  # type: ignore[arg-type]
     return Party(n, t, a, hints, dn)
 
 
@@ -500,6 +504,10 @@ class AddressResolver:
         if smtp:
             self._count(source)
             return Mailbox(name, smtp, ADDRTYPE_SMTP, dn)
+        if is_smtp(name):
+            # nothing resolves the legacy DN, but its display name is an SMTP address: the item's own word
+            self._count("item")
+            return Mailbox(name, name, ADDRTYPE_SMTP, dn)
         with self._lock:
             self.stats.failed[source] += 1
             self.stats.unresolved.setdefault(dn, name)

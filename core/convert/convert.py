@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import email.utils
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.convert.addresses import AddressResolver, RewriteOptions
-from core.convert.extended import categories, importance_and_sensitivity, mail_extended, message_flags, source_key
+from core.convert.extended import (
+    categories,
+    importance_and_sensitivity,
+    mail_extended,
+    message_flags,
+    sent_time,
+    source_key,
+)
 from core.convert.mime import build_mime
 from core.convert.payload import ConversionError, MimePayload, Payload
 from core.convert.typed import (
@@ -17,7 +27,7 @@ from core.convert.typed import (
     to_note,
     to_task,
 )
-from core.mapi import PidTagClientSubmitTime, PidTagCreationTime, PidTagLastModificationTime, PidTagMessageDeliveryTime
+from core.mapi import PidTagCreationTime, PidTagLastModificationTime, PidTagMessageDeliveryTime
 
 
 @dataclass(slots=True)
@@ -121,12 +131,28 @@ def convert_mime(item: Any, ctx: ConvertContext) -> MimePayload:
         size=len(result.mime),
         is_read=is_read,
         is_draft=is_draft,
-        sent=p.time(PidTagClientSubmitTime),
+        sent=_date_header(result.mime) or sent_time(item),
         received=p.time(PidTagMessageDeliveryTime),
         created=p.time(PidTagCreationTime),
         modified=p.time(PidTagLastModificationTime),
         categories=categories(item),
     )
+
+
+_DATE = re.compile(rb"^Date:[ \t]*([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
+
+
+def _date_header(mime: bytes) -> datetime | None:
+    """The Date the MIME says (the item's own transport headers may give it rather than its properties)."""
+    head = mime.split(b"\r\n\r\n", 1)[0]
+    m = _DATE.search(head)
+    if not m:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(m.group(1).decode("ascii", "replace"))
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _convert(item: Any, ctx: ConvertContext) -> Payload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.convert.payload import ExtendedProp
@@ -50,11 +51,13 @@ from core.mapi import (
     PidNameKeywords,
     PidNamePstImportSourceKey,
     PidTagClientSubmitTime,
+    PidTagCreationTime,
     PidTagEndDate,
     PidTagFlagCompleteTime,
     PidTagFlagStatus,
     PidTagIconIndex,
     PidTagImportance,
+    PidTagLastModificationTime,
     PidTagLastVerbExecuted,
     PidTagLastVerbExecutionTime,
     PidTagMessageClass,
@@ -68,10 +71,10 @@ from core.mapi import (
 
 # Copied as they are when the source has them (MS-OXOMSG, MS-OXOFLAG).
 _COPIED_MAIL: tuple[Tag | Named, ...] = (
-    PidTagMessageDeliveryTime,
     PidTagClientSubmitTime,
     PidTagIconIndex,
     PidTagLastVerbExecuted,
+    PidTagLastModificationTime,
     PidTagLastVerbExecutionTime,
     PidTagFlagStatus,
     PidTagFlagCompleteTime,
@@ -133,6 +136,7 @@ ALL_EXTENDED_PROPS: tuple[Tag | Named, ...] = tuple(
             PidNameKeywords,
             PidTagMessageClass,
             PidNamePstImportSourceKey,
+            PidTagMessageDeliveryTime,
             *_COPIED_MAIL,
             *_COPIED_MEETING,
             *TYPED_EXTRA,
@@ -156,6 +160,33 @@ def message_flags(item: Any) -> tuple[int, bool, bool]:
     is_read = bool(flags & MSGFLAG_READ)
     is_draft = bool(flags & MSGFLAG_UNSENT)
     return (MSGFLAG_READ if is_read else 0) | (MSGFLAG_UNSENT if is_draft else 0), is_read, is_draft
+
+
+def sent_time(item: Any) -> datetime | None:
+    """When an item was sent: its MIME Date, read back as DateTimeSent (servers take PidTagClientSubmitTime
+    from the Date header, MS-OXCMAIL 2.2.3.2.2). An item never submitted (a draft, an unsent forward) has
+    no submit time; it keeps the time the PST does have for it, its creation, else its last modification,
+    else its delivery, never the import time the server would stamp instead."""
+    p = item.props
+    return (
+        p.time(PidTagClientSubmitTime)
+        or p.time(PidTagCreationTime)
+        or p.time(PidTagLastModificationTime)
+        or p.time(PidTagMessageDeliveryTime)
+    )
+
+
+def received_time(item: Any) -> datetime | None:
+    """When an item was received (PidTagMessageDeliveryTime, read back as DateTimeReceived); for an item
+    the PST has no delivery time for, the submit, creation or last modification time, so the server does
+    not stamp the import time."""
+    p = item.props
+    return (
+        p.time(PidTagMessageDeliveryTime)
+        or p.time(PidTagClientSubmitTime)
+        or p.time(PidTagCreationTime)
+        or p.time(PidTagLastModificationTime)
+    )
 
 
 def _ok(prop: Tag | Named, value: Any) -> bool:
@@ -188,6 +219,9 @@ def mail_extended(item: Any, stamp: str) -> list[ExtendedProp]:
     """Extended properties of a MIME payload."""
     flags, _, _ = message_flags(item)
     out = [ExtendedProp(PidTagMessageFlags, flags)]
+    received = received_time(item)
+    if received is not None:
+        out.append(ExtendedProp(PidTagMessageDeliveryTime, received))
     for prop in _COPIED_MAIL:
         value = item.props.get(prop)
         if _ok(prop, value):
@@ -208,9 +242,20 @@ def mail_extended(item: Any, stamp: str) -> list[ExtendedProp]:
     return out
 
 
-def typed_extended(item: Any, stamp: str, extra: tuple[Tag | Named, ...] = ()) -> list[ExtendedProp]:
-    """Extended properties of a typed payload: the stamp, flags, and the given extra properties."""
+def typed_extended(
+    item: Any, stamp: str, extra: tuple[Tag | Named, ...] = (), message: bool = False
+) -> list[ExtendedProp]:
+    """Extended properties of a typed payload: the stamp, flags, and the given extra properties. A `message`
+    (a sticky note or journal entry, created as a message of its class) also keeps its sent and received
+    times (see `sent_time`), which the server would otherwise stamp with the import time."""
     out = []
+    if message:
+        flags, _, _ = message_flags(item)
+        # read and unsent as in the PST (Outlook keeps its notes unsent)
+        out.append(ExtendedProp(PidTagMessageFlags, flags))
+        for prop, when in ((PidTagClientSubmitTime, sent_time(item)), (PidTagMessageDeliveryTime, received_time(item))):
+            if when is not None:
+                out.append(ExtendedProp(prop, when))
     for prop in (PidTagFlagStatus, PidTagFlagCompleteTime, PidLidFlagRequest, *extra):
         value = item.props.get(prop)
         if _ok(prop, value):

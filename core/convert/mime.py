@@ -46,6 +46,7 @@ from core.convert.addresses import (
 )
 from core.convert.body import extract_body
 from core.convert.entryid import decode_flat_entry_list, decode_imcea, decode_one_off
+from core.convert.extended import sent_time
 from core.convert.payload import Mailbox
 from core.mapi import (
     ADDRTYPE_EX,
@@ -56,15 +57,12 @@ from core.mapi import (
     SENSITIVITY_PERSONAL,
     SENSITIVITY_PRIVATE,
     PidTagAttachExtension,
-    PidTagClientSubmitTime,
     PidTagConversationIndex,
     PidTagConversationTopic,
-    PidTagCreationTime,
     PidTagImportance,
     PidTagInReplyToId,
     PidTagInternetMessageId,
     PidTagInternetReferences,
-    PidTagMessageDeliveryTime,
     PidTagReplyRecipientEntries,
     PidTagSensitivity,
     PidTagTransportMessageHeaders,
@@ -203,9 +201,8 @@ class MimeResult:
 
 
 def item_date(item: Any) -> datetime | None:
-    """The item's Date: client submit time, else delivery time, else creation time."""
-    p = item.props
-    return p.time(PidTagClientSubmitTime) or p.time(PidTagMessageDeliveryTime) or p.time(PidTagCreationTime)
+    """The item's Date header (see `core.convert.extended.sent_time`)."""
+    return sent_time(item)
 
 
 def _mailbox_header(mailboxes: list[Mailbox]) -> list[Address | Group]:
@@ -352,6 +349,14 @@ def _rewrite_header_addresses(value: str, resolver: AddressResolver | None) -> t
     return ", ".join(parts), True
 
 
+def _has_address(value: str) -> bool:
+    """Whether an address header's value holds at least one address (not empty, not only a group name)."""
+    try:
+        return any(addr and "@" in addr for _, addr in email.utils.getaddresses([" ".join(value.split())]))
+    except Exception:  # noqa: BLE001 - an unparseable value is kept as it is
+        return True
+
+
 def _parse_transport_headers(text: str) -> list[tuple[str, str]]:
     """Unfolded (name, value) pairs of raw RFC 5322 headers, in order."""
     out: list[tuple[str, str]] = []
@@ -408,9 +413,10 @@ class MimeBuilder:
         names = {n.lower() for n, _ in pairs}
         if "from" not in names and "subject" not in names and "date" not in names:
             return False  # not a usable header block (some writers store junk here)
+        from_props = {"from", "to", "cc"} & {n.lower() for n, v in pairs if not _has_address(v)}
         for name, value in pairs:
             low = name.lower()
-            if low in _STRUCTURE_HEADERS:
+            if low in _STRUCTURE_HEADERS or low in from_props:
                 continue
             rewritten = False
             if low in _ADDRESS_HEADERS:
@@ -421,6 +427,10 @@ class MimeBuilder:
                 if rewritten:
                     value = new
             _set(msg, name, value, problems, raw=not rewritten)
+        if from_props:
+            # A kept header without an address (some writers store "From: " for unsent items) says less than
+            # the item's own sender and recipient properties: those are written instead.
+            self._addresses_from_props(msg, item, from_props, problems)
         if "message-id" not in names:
             mid = item.props.str(PidTagInternetMessageId)
             if mid:
@@ -439,20 +449,32 @@ class MimeBuilder:
                 _set_addresses(msg, "Bcc", mbs, problems)
         return True
 
-    def _property_headers(self, msg: MimePart, item: Any, problems: list[str]) -> None:
-        p = item.props
-        sender = self._resolve(sender_party(item))
-        representing = self._resolve(representing_party(item))
-        author = representing or sender
-        if author is not None:
-            _set_addresses(msg, "From", [author], problems)
-        if sender is not None and representing is not None and not _same(sender, representing):
-            _set_addresses(msg, "Sender", [sender], problems)
+    def _addresses_from_props(
+        self, msg: MimePart, item: Any, which: set[str], problems: list[str], sender_header: bool = False
+    ) -> None:
+        """From (and Sender when it differs), To, Cc, Bcc from the item's properties, for the headers in `which`."""
+        if "from" in which:
+            sender = self._resolve(sender_party(item))
+            representing = self._resolve(representing_party(item))
+            if (
+                representing is not None
+                and not representing.email
+                and sender is not None
+                and sender.email
+                and _clean_name(representing.name or "").casefold() == _clean_name(sender.name or "").casefold()
+            ):
+                # the same person sending for themselves: the sender row has the address the other lacks
+                representing = sender
+            author = representing or sender
+            if author is not None:
+                _set_addresses(msg, "From", [author], problems)
+            if sender_header and sender is not None and representing is not None and not _same(sender, representing):
+                _set_addresses(msg, "Sender", [sender], problems)
         cp = item.codepage or "cp1252"
         by_kind: dict[str, list[Mailbox]] = {"to": [], "cc": [], "bcc": []}
         for r in item.recipients:
             kind = r.kind
-            if kind not in by_kind:
+            if kind not in by_kind or kind not in which:
                 continue
             mb = self._resolve(recipient_party(r, cp))
             if mb is not None:
@@ -460,6 +482,10 @@ class MimeBuilder:
         for kind, header in (("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")):
             if by_kind[kind]:
                 _set_addresses(msg, header, by_kind[kind], problems)
+
+    def _property_headers(self, msg: MimePart, item: Any, problems: list[str]) -> None:
+        p = item.props
+        self._addresses_from_props(msg, item, {"from", "to", "cc", "bcc"}, problems, sender_header=True)
         reply_to = self._reply_to(item)
         if reply_to:
             _set_addresses(msg, "Reply-To", reply_to, problems)

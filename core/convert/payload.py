@@ -113,6 +113,8 @@ class MimePayload(PayloadBase):
     is_read: bool = True
     is_draft: bool = False
     sent: datetime | None = None
+    """The MIME Date (`core.convert.extended.sent_time`): the submit time, or the PST's own time for an
+    item never submitted."""
     received: datetime | None = None
 
 

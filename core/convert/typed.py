@@ -559,7 +559,7 @@ def to_note(item: Any, stamp: str, resolver: AddressResolver | None, convert_emb
     )
     n.problems.extend(body_problems)
     attachments_of(item, n, convert_embedded)
-    n.extended = typed_extended(item, stamp, (PidLidNoteColor, PidLidNoteWidth, PidLidNoteHeight))
+    n.extended = typed_extended(item, stamp, (PidLidNoteColor, PidLidNoteWidth, PidLidNoteHeight), message=True)
     return n
 
 
@@ -587,7 +587,7 @@ def to_journal(
     j.problems.extend(body_problems)
     attachments_of(item, j, convert_embedded)
     j.extended = typed_extended(
-        item, stamp, (PidLidLogType, PidLidLogTypeDesc, PidLidLogStart, PidLidLogEnd, PidLidLogDuration)
+        item, stamp, (PidLidLogType, PidLidLogTypeDesc, PidLidLogStart, PidLidLogEnd, PidLidLogDuration), message=True
     )
     return j
 

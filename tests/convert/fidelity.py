@@ -22,6 +22,7 @@ from core.mapi import (
     PidTagCreationTime,
     PidTagEmailAddress,
     PidTagInternetMessageId,
+    PidTagLastModificationTime,
     PidTagMessageDeliveryTime,
     PidTagSenderAddressType,
     PidTagSenderEmailAddress,
@@ -175,7 +176,13 @@ def check_item(item: Any, mime: bytes, depth: int = 0) -> list[str]:
         if msg.get("date") is None:
             errors.append(f"{where}: Date missing")
     else:
-        when = p.time(PidTagClientSubmitTime) or p.time(PidTagMessageDeliveryTime) or p.time(PidTagCreationTime)
+        # never submitted: the PST's own creation/modification time, never the import time (issue #18)
+        when = (
+            p.time(PidTagClientSubmitTime)
+            or p.time(PidTagCreationTime)
+            or p.time(PidTagLastModificationTime)
+            or p.time(PidTagMessageDeliveryTime)
+        )
         date_header = msg.get("date")
         if when is not None:
             if date_header is None or date_header.datetime is None:
