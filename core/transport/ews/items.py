@@ -12,6 +12,7 @@ from exchangelib import Contact as EwsContact
 from exchangelib import DistributionList as EwsDistributionList
 from exchangelib import Task as EwsTask
 from exchangelib.attachments import FileAttachment as EwsFileAttachment
+from exchangelib.attachments import ItemAttachment as EwsItemAttachment
 from exchangelib.ewsdatetime import EWSDate
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.properties import Attendee as EwsAttendee
@@ -24,13 +25,14 @@ from core.convert.payload import (
     Contact,
     DistributionList,
     FileAttachment,
+    ItemAttachment,
     JournalEntry,
     MimePayload,
     Note,
     Payload,
     Task,
 )
-from core.mapi import MSGFLAG_READ, PidNamePstImportSourceKey, PidTagMessageFlags
+from core.mapi import MSGFLAG_READ, PidNamePstImportSourceKey, PidTagMessageClass, PidTagMessageFlags
 from core.transport.ews import props
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,8 @@ def _set_extended(item: Any, payload: Payload) -> None:
     cls = type(item)
     setattr(item, props.register(PidNamePstImportSourceKey, cls), payload.source_key)
     for ext in props.sendable(payload):
+        if ext.prop == PidTagMessageClass:
+            continue  # the class goes as t:ItemClass (see wire.typed_item)
         try:
             name = props.register(ext.prop, cls)
         except ValueError as exc:  # a MAPI type EWS cannot carry
@@ -114,7 +118,11 @@ def _mailbox(m: Any) -> EwsMailbox | None:
 
 def _attachments(item: Any, atts: list) -> None:
     for att in atts:
-        if isinstance(att, FileAttachment):
+        if isinstance(att, ItemAttachment) and isinstance(att.payload, MimePayload):
+            # an embedded message of a typed item: an item attachment created from its MIME
+            inner = Message(mime_content=att.payload.mime, subject=att.payload.subject)
+            item.attach(EwsItemAttachment(name=att.name, item=inner))
+        elif isinstance(att, FileAttachment):
             item.attach(
                 EwsFileAttachment(
                     name=att.name,
@@ -125,6 +133,24 @@ def _attachments(item: Any, atts: list) -> None:
                     is_contact_photo=att.is_contact_photo,
                 )
             )
+
+
+# The class an EWS element has without an ItemClass (what the server gives an item created as that element).
+_ELEMENT_CLASS = {
+    Message: "IPM.Note",
+    CalendarItem: "IPM.Appointment",
+    EwsContact: "IPM.Contact",
+    EwsTask: "IPM.Task",
+    EwsDistributionList: "IPM.DistList",
+}
+
+
+def item_class(item: Any, payload: Payload) -> str | None:
+    """The ItemClass to write for a typed item, when the payload's class is not its element's own (sticky
+    notes and journal entries go as messages; custom forms such as IPM.Contact.Custom keep their class)."""
+    default = _ELEMENT_CLASS.get(type(item))
+    cls = payload.message_class
+    return cls if cls and default is not None and cls.lower() != default.lower() else None
 
 
 def build_item(account: Any, folder: Any, payload: Payload) -> Any:
@@ -140,8 +166,6 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
         common["categories"] = list(payload.categories)
     if isinstance(payload, MimePayload):
         item = Message(mime_content=payload.mime, is_read=payload.is_read, **common)
-        if payload.message_class and payload.message_class != "IPM.Note":
-            item.item_class = payload.message_class
     elif isinstance(payload, Appointment):
         item = CalendarItem(
             body=_body(payload.body),
@@ -243,14 +267,16 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
             if mb is not None:
                 members.append(Member(mailbox=mb))
         item = EwsDistributionList(
+            body=_body(payload.body),
             display_name=payload.display_name or payload.subject or "Distribution list",
             members=members or None,
             **common,
         )
     elif isinstance(payload, (Note, JournalEntry)):
-        # EWS has no typed note or journal item: a Message with their class and properties.
-        item = Message(body=_body(payload.body), is_read=True, **common)
-        item.item_class = payload.message_class
+        # EWS has no typed note or journal item: a Message with their class (`item_class`, written by the
+        # transport as t:ItemClass) and properties.
+        flags = next((e.value for e in payload.extended if e.prop == PidTagMessageFlags), MSGFLAG_READ)
+        item = Message(body=_body(payload.body), is_read=bool(flags & MSGFLAG_READ), **common)
         _attachments(item, payload.attachments)
     else:
         raise TypeError(f"unknown payload type {type(payload).__name__}")

@@ -64,7 +64,7 @@ from core.transport.ews.errors import (
     connect_error,
     upload_error,
 )
-from core.transport.ews.items import build_item
+from core.transport.ews.items import build_item, item_class
 from core.transport.ews.refusal import HTTP_FORBIDDEN, EwsRefused, is_ews_endpoint, refusal_error, refused_upload
 
 log = logging.getLogger(__name__)
@@ -651,7 +651,7 @@ class EwsTransport(Transport):
                     bodies.append(wire.mime_message(p))
                 else:
                     item = build_item(self.account, folder.native, p)
-                    bodies.append(wire.typed_item(item, self.account.version))
+                    bodies.append(wire.typed_item(item, self.account.version, item_class(item, p)))
                 sendable.append(p)
             except Exception as exc:  # noqa: BLE001 - one bad payload fails alone
                 built[p.source_key] = f"cannot build the EWS item: {type(exc).__name__}: {exc}"

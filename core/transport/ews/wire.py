@@ -33,7 +33,7 @@ from lxml import etree
 from oauthlib.oauth2 import TokenExpiredError
 
 from core.convert.payload import MimePayload, Payload
-from core.mapi import MV_FLAG, XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, PropType, Tag
+from core.mapi import MV_FLAG, XPROP_TYPE_NAMES, Named, PidNamePstImportSourceKey, PidTagMessageClass, PropType, Tag
 from core.transport.ews import props
 
 # EWS element names this module writes or reads (types.xsd / messages.xsd).
@@ -117,6 +117,8 @@ def extended_property(prop: Tag | Named, value: object) -> str:
 def _extended(payload: Payload) -> str:
     out = [extended_property(PidNamePstImportSourceKey, payload.source_key)]
     for ext in props.sendable(payload):
+        if ext.prop == PidTagMessageClass:
+            continue  # written as t:ItemClass: one property set once
         try:
             out.append(extended_property(ext.prop, ext.value))
         except ValueError as exc:
@@ -141,6 +143,7 @@ def mime_message(payload: MimePayload) -> list[Piece]:
     head = ["<t:Message><t:MimeContent>"]
     rest = ["</t:MimeContent>"]
     if payload.message_class and payload.message_class != "IPM.Note":
+        # the class as t:ItemClass, not PidTagMessageClass (see `typed_item`), which `_extended` leaves out
         rest.append(f"<t:ItemClass>{_text(payload.message_class)}</t:ItemClass>")
     if payload.subject is not None:
         rest.append(f"<t:Subject>{_text(payload.subject)}</t:Subject>")
@@ -304,9 +307,20 @@ def create_items(account: Any, folder: Any, items: Iterable[bytes | list[Piece]]
     return out
 
 
-def typed_item(item: Any, version: Any) -> bytes:
-    """An exchangelib item (calendar, contact, task...) serialised as exchangelib would inside CreateItem."""
-    return etree.tostring(item.to_xml(version=version))
+def typed_item(item: Any, version: Any, item_class: str | None = None) -> bytes:
+    """An exchangelib item (calendar, contact, task...) serialised as exchangelib would inside CreateItem,
+    with `t:ItemClass` when given: exchangelib treats ItemClass as read-only and never writes it, but
+    EWS takes it on create (ItemType in types.xsd; the EWS Managed API sets it for sticky notes), and it
+    is what gromox honours too, which ignores PidTagMessageClass sent as an extended property."""
+    el = item.to_xml(version=version)
+    if item_class:
+        cls = create_element("t:ItemClass")
+        cls.text = safe_xml_value(item_class)
+        # ItemType order: MimeContent, ItemId, ParentFolderId, ItemClass, Subject, ...
+        first = el[0] if len(el) else None
+        at = 1 if first is not None and etree.QName(first).localname == "MimeContent" else 0
+        el.insert(at, cls)
+    return etree.tostring(el)
 
 
 def find_stamps(account: Any, folder: Any, stamps: Sequence[str] | None, page_size: int) -> Iterable[tuple[str, str]]:

@@ -5,14 +5,8 @@ ignores it when set later; so the flags, the delivery and submit times, the foll
 categories and our source stamp all go in `singleValueExtendedProperties` /
 `multiValueExtendedProperties` of the POST itself.
 
-What a JSON message cannot carry from our MIME (the importMime route, where the tenant has it,
-keeps all of it):
-- internet headers other than custom `X-` ones: the whole header block is kept instead in
-  PidTagTransportMessageHeaders, which Outlook shows as the message's headers;
-- the MIME structure itself (multipart/alternative text part when HTML exists, S/MIME layers,
-  TNEF): the body is the HTML part, else the text part;
-- embedded messages (message/rfc822 parts) become `.eml` file attachments, not item attachments;
-- attachments above 150 MB (Graph's upload-session limit) are refused for that item.
+What a JSON message cannot carry from our MIME (the importMime route, where the tenant has it, keeps
+all of it) is in `core.convert.limits.CANNOT_CARRY` (graph-json-one-body, graph-json-embedded, mime).
 """
 
 from __future__ import annotations
@@ -32,6 +26,7 @@ from core.mapi import (
     PidLidTaskStartDate,
     PidNameKeywords,
     PidNamePstImportSourceKey,
+    PidTagClientSubmitTime,
     PidTagFlagCompleteTime,
     PidTagFlagStatus,
     PidTagMessageFlags,
@@ -224,6 +219,9 @@ def message_json(payload: MimePayload, inline_budget: int = wire.INLINE_ATTACHME
     if payload.categories:
         body["categories"] = list(payload.categories)
     extra = [ExtendedProp(PidTagTransportMessageHeaders, _header_block(payload.mime))]
+    if payload.sent is not None:
+        # JSON has no Date header: without the submit time Graph gives the creation (import) time as sentDateTime
+        extra.append(ExtendedProp(PidTagClientSubmitTime, payload.sent))
     body.update(extended_properties(payload, extra))
     inline, later = split_attachments(atts, inline_budget)
     if inline:

@@ -2,37 +2,12 @@
 notes, journal entries and distribution lists.
 
 Where Graph has no field for something, the MAPI property itself is set in the create request
-(`singleValueExtendedProperties`), so Outlook still shows it. What Graph cannot carry at all:
-
-Calendar (event):
-- attendees are NOT created as attendees: Graph sends meeting invitations to every attendee of an
-  event it creates, and an import must never mail anyone. They are kept as text in
-  PidLidToAttendeesString / PidLidCcAttendeesString / PidLidAllAttendeesString (Outlook shows them),
-  and in the body's end when the body is empty;
-- the organizer (read-only in Graph: the mailbox owner becomes the organizer), response status,
-  `is_cancelled` (read-only), the meeting's global object id;
-- modified and deleted occurrences of a recurring series (Graph creates the series only; changing
-  occurrences means later PATCH/DELETE of instances, which we do not do): reported per item;
-- non-Gregorian recurrence (calendar_type != 0) and time zones without a Windows name (sent in UTC);
-- attachments of a calendar item above 3 MB go by upload session like mail.
-
-Contacts (contact):
-- phones other than business/home/mobile and the fax numbers, pager, anniversary, personal web page
-  go as their MAPI properties (PidTag*TelephoneNumber ...) since Graph v1.0 has no field for them;
-- Email4+ slots and address types other than SMTP; the contact photo goes by a second request
-  (`PUT /contacts/{id}/photo/$value`), so an interrupted run may leave a contact without its photo;
-- file attachments of a contact (Graph contacts have no attachments): reported as lost.
-
-Tasks (To Do todoTask, /beta for extended properties):
-- To Do lists are flat: a task folder inside another folder becomes a list named by its path;
-- percent complete, owner, total/actual work go as PidLidPercentComplete, PidLidTaskOwner,
-  PidLidTaskEstimatedEffort / PidLidTaskActualEffort; sensitivity as PidTagSensitivity;
-- task attachments (To Do's own attachment API is not used): reported as lost;
-- regenerating ("sliding") recurrences and task request/assignment state.
+(`singleValueExtendedProperties`), so Outlook still shows it. What Graph cannot carry at all is in
+`core.convert.limits.CANNOT_CARRY` (graph-event-attendees, graph-no-attachment-api, graph-typed-class,
+graph-distlist-members, and the time zone, occurrence, organizer, contact and task entries).
 
 Notes, journal entries, distribution lists have no Graph type: they are messages with their
-message class (PidTagMessageClass) and properties; a distribution list's members cannot be set
-(PidLidDistributionListMembers holds entry ids Graph cannot make), so they are listed in its body.
+message class (PidTagMessageClass) and properties; a distribution list's members are listed after its body.
 """
 
 from __future__ import annotations
@@ -70,10 +45,12 @@ from core.mapi import (
     PidTagBusinessFaxNumber,
     PidTagCallbackTelephoneNumber,
     PidTagCarTelephoneNumber,
+    PidTagClientSubmitTime,
     PidTagCompanyMainTelephoneNumber,
     PidTagHomeFaxNumber,
     PidTagIsdnNumber,
     PidTagMessageClass,
+    PidTagMessageDeliveryTime,
     PidTagMessageFlags,
     PidTagOtherTelephoneNumber,
     PidTagPagerTelephoneNumber,
@@ -82,6 +59,7 @@ from core.mapi import (
     PidTagPrimaryTelephoneNumber,
     PidTagRadioTelephoneNumber,
     PidTagSensitivity,
+    PidTagSubject,
     PidTagTelexNumber,
     PidTagTtyTddPhoneNumber,
     PidTagWeddingAnniversary,
@@ -312,6 +290,8 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
 def contact_json(p: Contact) -> GraphItem:
     """The `contact` to POST; fields Graph lacks go as their MAPI properties."""
     extra: list[ExtendedProp] = []
+    if p.subject:
+        extra.append(ExtendedProp(PidTagSubject, p.subject))  # a contact has no subject field in Graph
     body: dict[str, Any] = {}
     simple = {
         "displayName": p.display_name,
@@ -454,11 +434,25 @@ def _summary(p: Any) -> str:
     return "\n".join(lines)
 
 
+def _html_text(html_text: str) -> str:
+    """An HTML body as plain text (tags dropped, entities decoded), to put text after it."""
+    import html as htmllib
+    import re
+
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", "", html_text)
+    text = re.sub(r"(?i)<(br|/p|/div|/tr|/li)\b[^>]*>", "\n", text)
+    return htmllib.unescape(re.sub(r"(?s)<[^>]*>", "", text))
+
+
 def untyped_message_json(p: Any) -> GraphItem:
     """A note, journal entry or distribution list as a message with its own message class; also a
     contact, appointment or task that sits in a folder of another kind, where Graph cannot create
     its typed resource (its fields then go in the body when it has none, and that is reported)."""
-    body: dict[str, Any] = {"subject": p.subject or getattr(p, "display_name", None) or "", "isRead": True}
+    flags = next((e.value for e in p.extended if e.prop == PidTagMessageFlags), MSGFLAG_READ)
+    body: dict[str, Any] = {
+        "subject": p.subject or getattr(p, "display_name", None) or "",
+        "isRead": bool(flags & MSGFLAG_READ),
+    }
     if isinstance(p, (Appointment, Contact, Task)):
         if p.body.empty:
             p.body = Body(text=_summary(p))
@@ -473,7 +467,9 @@ def untyped_message_json(p: Any) -> GraphItem:
             for m in p.members
         ]
         if lines:
-            text = "Members:\n" + "\n".join(lines)
+            # the list's own body first, then its members (Graph cannot set DL members)
+            own = p.body.text or (_html_text(p.body.html) if p.body.html else "")
+            text = (own.rstrip() + "\n\n" if own.strip() else "") + "Members:\n" + "\n".join(lines)
             content = {"contentType": "text", "content": text}
             p.problems.append(f"{len(lines)} list member(s) kept in the body only (Graph cannot set DL members)")
     if content is not None:
@@ -482,6 +478,10 @@ def untyped_message_json(p: Any) -> GraphItem:
         ExtendedProp(PidTagMessageClass, p.message_class),
         ExtendedProp(PidTagMessageFlags, MSGFLAG_READ),
     ]
+    when = p.created or p.modified
+    if when is not None:
+        # a message gets a sent and received time; the PST's own, not the import time Graph would give
+        extra += [ExtendedProp(PidTagClientSubmitTime, when), ExtendedProp(PidTagMessageDeliveryTime, when)]
     code = _SENSITIVITY_CODES.get(p.sensitivity)
     if code is not None:
         extra.append(ExtendedProp(PidTagSensitivity, code))
