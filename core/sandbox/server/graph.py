@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.mapi import props as mapi
 from core.sandbox.server import attachments as attachments_mod
+from core.sandbox.server import mimefields
 from core.sandbox.server.ews import EwsService, Principal, normalise_value
 from core.sandbox.server.knobs import GRAPH_BATCH_PARALLEL, KnobState
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
@@ -76,6 +77,8 @@ SOURCE_KEY = prop_key(
 FLAGS_KEY = prop_key("Integer", tag=mapi.PidTagMessageFlags.id)
 DELIVERY_KEY = prop_key("SystemTime", tag=mapi.PidTagMessageDeliveryTime.id)
 SUBMIT_KEY = prop_key("SystemTime", tag=mapi.PidTagClientSubmitTime.id)
+CLASS_KEY = prop_key("String", tag=mapi.PidTagMessageClass.id)
+SUBJECT_KEY = prop_key("String", tag=mapi.PidTagSubject.id)
 CONTAINER_CLASS_KEY = prop_key("String", tag=mapi.PidTagContainerClass.id)
 # The Graph JSON an item was created with (what has no EWS field), kept as a private "property".
 GRAPH_JSON_KEY = "sandbox:graph-json"
@@ -389,6 +392,11 @@ def _expand_props(req: GraphRequest) -> dict[str, set[str] | None]:
             keys.add(ext_prop_key(_odata_string(id_match.group(1)), multi=which == "multi")[0])
         wanted[which] = keys
     return wanted
+
+
+def _prefers_text(req: GraphRequest) -> bool:
+    prefer = req.headers.get("prefer", "")
+    return bool(re.search(r'outlook\.body-content-type\s*=\s*"?text"?', prefer, re.IGNORECASE))
 
 
 def _paging(req: GraphRequest, default: int = DEFAULT_PAGE) -> tuple[int, int]:
@@ -1476,7 +1484,8 @@ class GraphService:
         linked = [str(r.get("externalId")) for r in body.get("linkedResources") or [] if r.get("externalId")]
         if linked:
             props[LINKED_KEY] = linked
-        subject = body.get("subject", body.get("title"))
+        # the subject: PidTagSubject when set (a contact has no subject field), else the resource's own field
+        subject = props.pop(SUBJECT_KEY, None) or body.get("title" if kind.name == "todoTask" else "subject")
         new = NewItem(kind.item_kind, item_class, str(subject) if subject is not None else None, None, flags, fields)
         new.props = props
         return new
@@ -1637,7 +1646,9 @@ class GraphService:
                 "changeKey": change,
                 "categories": graph.get("categories", []),
                 "receivedDateTime": _iso(item.props.get(DELIVERY_KEY)) or item.created,  # type: ignore[arg-type]
-                "sentDateTime": _iso(sent) if sent else (None if item.is_draft else item.created),  # type: ignore[arg-type]
+                # no submit time: Graph answers the creation time, drafts included (see "Create message" in the
+                # Graph reference, whose draft has sentDateTime = receivedDateTime)
+                "sentDateTime": _iso(sent) if sent else item.created,  # type: ignore[arg-type]
                 "hasAttachments": has_attachments,
                 "internetMessageId": graph.get("internetMessageId"),
                 "subject": item.subject,
@@ -1710,6 +1721,12 @@ class GraphService:
                 "body": graph.get("body") or {"content": "", "contentType": "text"},
             }
             out |= {k: v for k, v in graph.items() if k in kind.writable and k not in out and k not in _RELATIONSHIPS}
+        if _prefers_text(call.req) and isinstance(out.get("body"), dict) and out["body"].get("contentType") == "html":
+            # Prefer: outlook.body-content-type="text" (Graph message/event reference): the body as text; Exchange
+            # keeps both (the MIME's text part), else converts the HTML
+            text = next((n[2] for n in item.fields if n[0] == "TextBody" and isinstance(n[2], str)), None)
+            content = text if text is not None else mimefields.html_to_text(str(out["body"].get("content") or ""))
+            out["body"] = {"contentType": "text", "content": content}
         out = self._select(call, out)
         expand = _expand_props(call.req)
         if "linkedresources" in expand and kind.name == "todoTask":
@@ -1722,6 +1739,11 @@ class GraphService:
             wanted = expand[which]
             entries = []
             values = dict(item.props)
+            if not multi:
+                # computed MAPI properties every item has (Exchange answers them like any other)
+                values[CLASS_KEY] = item.item_class
+                if item.subject is not None:
+                    values.setdefault(SUBJECT_KEY, item.subject)
             if kind.name == "message" and not multi:
                 values[FLAGS_KEY] = str(item.message_flags)
             for key, value in values.items():
