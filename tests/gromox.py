@@ -44,6 +44,26 @@ DEVIATION_KEEPALIVE = (
     "gromox: after a request body over 64 KiB, the next request on that keep-alive connection gets "
     "HTTP 400 Bad Request (Connection: close)"
 )
+# Also seen by the fidelity test: a t:Contact created with t:ItemClass IPM.AbchPerson reads back as IPM.Contact.
+DEVIATION_TYPED_CLASS = "gromox: t:ItemClass is not kept on a typed item (a t:Contact is always IPM.Contact)"
+# Also seen: no item:TextBody in GetItem answers (Exchange 2013+ has it), so a client reads the HTML body's text.
+DEVIATION_NO_TEXT_BODY = "gromox: GetItem answers no TextBody; a client has the HTML body only"
+# Also seen: a message created without MIME (sticky note, journal entry) reads back with no DateTimeSent or
+# DateTimeReceived, its PidTagClientSubmitTime / PidTagMessageDeliveryTime notwithstanding (see DEVIATION_RECEIVED).
+DEVIATION_NO_TIMES = "gromox: no DateTimeSent/DateTimeReceived on a message created without MIME"
+# Also seen: classes gromox does not type (IPM.Post, IPM.Activity) are answered as t:Item, which has no IsRead
+# (Exchange: "MessageType objects represent e-mail messages and all other items that are not strongly typed").
+DEVIATION_GENERIC_ITEM = "gromox: posts and journal entries are answered as t:Item, without IsRead"
+# Also seen: an attachment named without an extension reads back with ".bin" added ("att00580" -> "att00580.bin").
+DEVIATION_BIN_NAME = "gromox: an attachment name without an extension gets '.bin' added"
+# Also seen: GetAttachment of an item attachment answers an item without subject or attachments.
+DEVIATION_ATTACHED_ITEM = "gromox: GetAttachment of an item attachment answers an empty item (no attachments)"
+# Also seen: a message whose MIME From has no address (an empty From, or a name-only RFC 5322 group such as
+# "Microsoft Outlook 2000:;") reads back with an address gromox makes up: the mailbox owner, or the first word
+# of the name at its host name ("Microsoft@vm"). Exchange makes no address up.
+DEVIATION_SENDER_MADE_UP = "gromox: a MIME From without an address reads back with an address gromox makes up"
+# Also seen: file attachments in the CreateItem of a t:CalendarItem are not kept (HasAttachments false).
+DEVIATION_CALENDAR_ATTACHMENTS = "gromox: file attachments sent in the CreateItem of a calendar item are dropped"
 
 POOL_SIZE = 64
 START_TIMEOUT = 180
