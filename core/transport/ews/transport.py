@@ -599,6 +599,12 @@ class EwsTransport(Transport):
             # A plain Folder with the PST's container class: Exchange makes IPF.Appointment a
             # calendar, IPF.Contact a contacts folder, and so on.
             folder = Folder(parent=parent.native, name=name, folder_class=container_class or None)
+            # exchangelib's save() finds the parent again in its root's folder cache, which is built once; a
+            # folder we created while another thread built it (parallel setup of several PSTs' roots) can be
+            # missing from it, and the parent then resolves to None. Put the parent there first.
+            root = getattr(parent.native, "root", None)
+            if root is not None and parent.native.id is not None:
+                root.add_folder(parent.native)
             try:
                 folder.save()
             except ex.ErrorFolderExists:
