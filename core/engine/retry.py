@@ -26,8 +26,7 @@ def retrying(
 ) -> T:
     """`fn()`, again after a busy answer (waiting as asked) or a transient error (backing off).
 
-    A refusal the server judged (`permanent`) is raised at once, except one refused at the HTTP level
-    without a reason (`again_once`), which is tried once more first. With `limiter`, each attempt takes
+    A refusal the server judged (`permanent`) is raised at once. With `limiter`, each attempt takes
     one of its slots (the uploads' concurrency, halved by busy answers); `on_busy` is then the place to
     tell the limiter. With `cancel`, waiting for a slot stops with `Interrupted` once it is set.
 
@@ -35,7 +34,6 @@ def retrying(
     a count, find-or-create of a folder): a create of items may not be repeated blindly.
     """
     busy = errors = 0
-    again = False
     while True:
         if limiter is not None and not limiter.acquire(cancel):
             raise Interrupted("stopped as asked")
@@ -56,12 +54,7 @@ def retrying(
             if limiter is not None:
                 limiter.release()
             errors += 1
-            if getattr(exc, "permanent", False):
-                if again or not getattr(exc, "again_once", False):
-                    raise
-                again = True
-                continue
-            if errors >= MAX_ERRORS:
+            if getattr(exc, "permanent", False) or errors >= MAX_ERRORS:
                 raise
             if on_retry is not None:
                 on_retry(exc)

@@ -425,15 +425,16 @@ class _Engine:
         A refusal of the whole request that the server judged (`permanent`) is not retried: the part is
         halved and each half sent on its own, down to the item that makes it fail, which is reported
         with the server's reason. Halving finds one bad item of n in about 2 log2(n) requests instead of
-        n, and the good ones go on in few requests. Busy answers, timeouts and lost connections are
-        retried; after one whose outcome is unknown, the items are looked up by stamp first.
+        n, and the good ones go on in few requests. A failure the server answered with a reason of its own
+        (`answered`: a 5xx fault) is tried once more, then halved the same way. Busy answers, timeouts and
+        lost connections are retried; after one whose outcome is unknown, the items are looked up by stamp
+        first.
         """
         j, t = self.journal, self.transport
         assert j is not None and t is not None
         st, folder = batch.stats, batch.folder
         pending = {p.source_key: p for p in payloads}
         attempts = busy = 0
-        refused_again = False
         last_error = ""
         while pending:
             if not self.limiter.acquire(self.cancel):
@@ -454,10 +455,6 @@ class _Engine:
                 self.limiter.release()
                 last_error = str(exc)
                 if getattr(exc, "permanent", False):
-                    if getattr(exc, "again_once", False) and not refused_again:
-                        # Refused at the HTTP level without the server's reason: believed the second time.
-                        refused_again = True
-                        continue
                     # A refusal of the whole mailbox (a policy) or folder is no item's doing: not split.
                     if len(pending) > 1 and getattr(exc, "split", not getattr(exc, "refused", False)):
                         self._halve(batch, list(pending.values()))

@@ -136,6 +136,11 @@ class Transport(abc.ABC):
         With `stamps`, only those are looked up; with None, every stamped item is listed.
         """
 
+    def count_and_stamps(self, folder: FolderHandle) -> tuple[int, dict[str, list[str]]]:
+        """`count_items` and `find_stamps(folder)` together (what verification asks of every folder); a
+        transport whose stamp listing also says how many items the folder holds answers both at once."""
+        return self.count_items(folder), self.find_stamps(folder)
+
     def resolve_name(self, name: str) -> list[str]:
         """The SMTP addresses the address list (GAL) gives for `name` (ambiguous when several)."""
         return []

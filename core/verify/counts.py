@@ -85,10 +85,7 @@ class MailboxCounts:
         """Count and list the stamps of every folder in `handles` not counted yet (in parallel)."""
         todo = list({h.id: h for h in handles if h.id not in self._folders}.values())
 
-        def one(handle: Any) -> tuple[int, dict[str, list[str]]]:
-            return self.transport.count_items(handle), self.transport.find_stamps(handle)
-
-        for handle, side in zip(todo, self.run_all(one, todo), strict=True):
+        for handle, side in zip(todo, self.run_all(self.transport.count_and_stamps, todo), strict=True):
             self._folders[handle.id] = side
 
     def __call__(self, handle: Any, store_key: str) -> tuple[int, int, int]:

@@ -13,10 +13,12 @@ against a raw exchangelib client's ceiling.
    RunFinished: nothing else happens in between).
 2. **gromox ceiling.** A 1,000-item writer PST imported into gromox by `pstimport run` (4 and 8
    threads, batch 10), and the same PST's payloads, converted before the clock starts, sent by a
-   minimal client: plain exchangelib `Account.bulk_create` of `Message(mime_content=..., is_read=...)`
-   with the source stamp, 10 a request, from 1, 2, 4 and 8 threads. Each run into a mailbox of its
-   own on the same gromox instance. The ceiling is the raw client's best items/s; ours is the best
-   upload-phase rate (first FolderStarted to last ItemImported). Target: ours >= 90% of the ceiling.
+   minimal client: plain exchangelib `Account.bulk_create` of `Message`s carrying what each payload
+   carries (MIME, read state, subject, the stamp and the other extended properties), 10 a request,
+   from 1, 2, 4 and 8 threads. Each run into a mailbox of its
+   own on the same gromox instance, in two alternating rounds. The ceiling is the raw client's best
+   items/s; ours is the best upload-phase rate (first FolderStarted to last ItemImported). Target: ours
+   >= 90% of the ceiling.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ SETUP = {"full": (3000, 10), "quick": (300, 10)}  # (items, items per folder)
 CEILING_ITEMS = {"full": 1000, "quick": 200}
 RAW_THREADS = (1, 2, 4, 8)
 OUR_THREADS = (4, 8)
+ROUNDS = 2  # the thread counts of both clients again (the raw client's two highest), best run kept
 TARGET = 0.9
 
 
@@ -92,7 +95,16 @@ def baseline_tree(work: Path) -> Path | None:
     return target
 
 
-def write_profile(tmp: Path, name: str, pst: Path, ews_url: str, mailbox: str, threads: int, root: dict) -> Path:
+def write_profile(
+    tmp: Path,
+    name: str,
+    pst: Path,
+    ews_url: str,
+    mailbox: str,
+    threads: int,
+    root: dict,
+    version_1: bool = False,
+) -> Path:
     from core.profile.io import save_profile
     from core.profile.model import Profile
 
@@ -109,10 +121,17 @@ def write_profile(tmp: Path, name: str, pst: Path, ews_url: str, mailbox: str, t
         address_rewriting={"enabled": False},
         report={"directory": str(tmp / "reports")},
     )
-    if "gromox" in name:
-        prof.connection.auth.method = "password"
     path = tmp / f"{name}.yaml"
     save_profile(prof, path, check=False)
+    if version_1:
+        # The baseline tree reads profile version 1; this document means the same there (transport and
+        # impersonation written out, as the 1 -> 2 migration does).
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["version"] = 1
+        data["connection"].update(transport="ews", impersonation=False)
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 
 
@@ -161,7 +180,14 @@ def setup_part(work: Path, cache: Path, quick: bool) -> dict:
             trees = [("after", REPO)] + ([("before", base)] if base is not None else [])
             for label, cwd in trees:
                 profile = write_profile(
-                    tmp, f"setup-{label}", pst, sb.ews_url, USER, THREADS, {"root": "folder", "folder": f"b/{label}"}
+                    tmp,
+                    f"setup-{label}",
+                    pst,
+                    sb.ews_url,
+                    USER,
+                    THREADS,
+                    {"root": "folder", "folder": f"b/{label}"},
+                    version_1=label == "before",
                 )
                 rows[label] = timed_run(tmp, profile, PASSWORD, cwd=cwd)
     before, after = rows.get("before"), rows["after"]
@@ -183,38 +209,35 @@ def setup_part(work: Path, cache: Path, quick: bool) -> dict:
 # ----- part 2: gromox ceiling --------------------------------------------------------------------
 
 
-def prebuilt(pst: Path) -> list[tuple[str, bytes, bool]]:
-    """(stamp, MIME, read) of every item, converted by our converter (before any clock starts)."""
+def prebuilt(pst: Path) -> list:
+    """Every item's payload, converted by our converter (before any clock starts)."""
     from core.convert import ConvertContext, RewriteOptions, convert
     from core.pst import open_pst
     from core.pst.model import UnreadableItem
 
     out = []
     with open_pst(pst) as f:
-        key = f.info.record_key.hex()
         ctx = ConvertContext.for_pst(f, RewriteOptions(enabled=False))
         for folder in f.folders():
             for item in f.items(folder):
-                if isinstance(item, UnreadableItem):
-                    continue
-                p = convert(item, ctx)
-                out.append((f"{key}:{item.node_id}", p.mime, p.is_read))
+                if not isinstance(item, UnreadableItem):
+                    out.append(convert(item, ctx))
     return out
 
 
 def raw_child(pst: str, ews_url: str, email: str, threads: str) -> None:
-    """Child: the minimal exchangelib client; prints MARK + {items, seconds}."""
-    from exchangelib import DELEGATE, Account, Configuration, Credentials, ExtendedProperty, Folder, Message
+    """Child: the minimal exchangelib client; prints MARK + {items, seconds}.
+
+    Each item is a plain exchangelib `Message` with what our payload carries (MIME, read state, subject,
+    importance, sensitivity, categories, the stamp and the other extended properties, named for
+    exchangelib by `props.register`), sent with `Account.bulk_create`, 10 a request.
+    """
+    from exchangelib import DELEGATE, Account, Configuration, Credentials, Folder, Message
     from exchangelib.transport import BASIC
 
-    from core.mapi.props import PSETID_PstImport
+    from core.mapi import PidNamePstImportSourceKey
+    from core.transport.ews import props
 
-    class Stamp(ExtendedProperty):
-        property_set_id = str(PSETID_PstImport)
-        property_name = "PstImportSourceKey"
-        property_type = "String"
-
-    Message.register("pst_stamp", Stamp)
     n = int(threads)
     cfg = Configuration(
         service_endpoint=ews_url,
@@ -225,10 +248,22 @@ def raw_child(pst: str, ews_url: str, email: str, threads: str) -> None:
     acc = Account(email, config=cfg, autodiscover=False, access_type=DELEGATE)
     folder = Folder(parent=acc.inbox, name="raw", folder_class="IPF.Note")
     folder.save()
-    items = [
-        Message(account=acc, folder=folder, mime_content=mime, is_read=read, pst_stamp=stamp)
-        for stamp, mime, read in prebuilt(Path(pst))
-    ]
+    items = []
+    for p in prebuilt(Path(pst)):
+        m = Message(
+            account=acc,
+            folder=folder,
+            mime_content=p.mime,
+            is_read=p.is_read,
+            subject=p.subject,
+            importance=p.importance.capitalize(),
+            sensitivity=p.sensitivity.capitalize(),
+            categories=list(p.categories) or None,
+        )
+        setattr(m, props.register(PidNamePstImportSourceKey), p.source_key)
+        for ext in props.sendable(p):
+            setattr(m, props.register(ext.prop), props.wire_value(ext.value))
+        items.append(m)
     chunks: queue.Queue = queue.Queue()
     for i in range(0, len(items), BATCH):
         chunks.put(items[i : i + BATCH])
@@ -277,22 +312,25 @@ def ceiling_part(work: Path, cache: Path, quick: bool) -> dict:
     try:
         with tempfile.TemporaryDirectory(dir=work) as tmp_s:
             tmp = Path(tmp_s)
-            # Alternate the two clients so a change of load on the machine touches both alike.
-            for i, threads in enumerate(RAW_THREADS):
-                mb = gx.lease()
-                child = run_child(
-                    py("-m", "tests.bench.suite", "_raw_gromox", str(pst), mb.ews_url, mb.email, str(threads)),
-                    env={"RAW_PASSWORD": mb.password},
-                )
-                r = child.result()
-                raw_rows.append({"threads": threads, **r, "items_per_s": round(rate(r["items"], r["seconds"]), 1)})
-                if i < len(OUR_THREADS):
-                    ours = OUR_THREADS[i]
+            # Rounds alternate the two clients, each run into a mailbox of its own, so a change of load on
+            # a shared machine touches both alike; each keeps its best run (the least disturbed).
+            for rnd in range(ROUNDS):
+                for threads in RAW_THREADS if rnd == 0 else RAW_THREADS[-2:]:
                     mb = gx.lease()
-                    profile = write_profile(
-                        tmp, f"gromox-t{ours}", pst, mb.ews_url, mb.email, ours, {"root": "folder", "folder": "ours"}
+                    child = run_child(
+                        py("-m", "tests.bench.suite", "_raw_gromox", str(pst), mb.ews_url, mb.email, str(threads)),
+                        env={"RAW_PASSWORD": mb.password},
                     )
-                    our_rows.append({"threads": ours, **timed_run(tmp, profile, mb.password)})
+                    r = child.result()
+                    ips = round(rate(r["items"], r["seconds"]), 1)
+                    raw_rows.append({"round": rnd + 1, "threads": threads, **r, "items_per_s": ips})
+                    if threads in OUR_THREADS:
+                        mb = gx.lease()
+                        name = f"gromox-r{rnd + 1}-t{threads}"
+                        profile = write_profile(
+                            tmp, name, pst, mb.ews_url, mb.email, threads, {"root": "folder", "folder": "ours"}
+                        )
+                        our_rows.append({"round": rnd + 1, "threads": threads, **timed_run(tmp, profile, mb.password)})
     finally:
         gx.stop()
     ceiling = max(r["items_per_s"] for r in raw_rows)
@@ -343,9 +381,9 @@ def render(g: dict) -> list[str]:
     if c and c.get("raw"):
         out.append(f"gromox, {c['items']} items, batch {BATCH}:")
         out += table(
-            ["client", "threads", "items/s"],
-            [["raw exchangelib", r["threads"], r["items_per_s"]] for r in c["raw"]]
-            + [["pstimport (upload phase)", r["threads"], r["upload_items_per_s"]] for r in c["ours"]],
+            ["client", "round", "threads", "items/s"],
+            [["raw exchangelib", r.get("round", 1), r["threads"], r["items_per_s"]] for r in c["raw"]]
+            + [["pstimport (upload)", r.get("round", 1), r["threads"], r["upload_items_per_s"]] for r in c["ours"]],
         )
         out.append(f"Ours / ceiling: {c['ratio']} ({c['status']})")
     elif c:

@@ -130,8 +130,8 @@ def test_ews_refusal_reasons_are_the_servers_own():
     assert str(_ews(fault)) == (
         "E-3045: failed to find proper type for node 'DistributionList' (SOAP fault SOAP:Client)"
     )
-    bare = _ews(RequestRefused(400, "Bad Request"))
-    assert bare.permanent and bare.again_once  # type: ignore[attr-defined]
+    bare = _ews(RequestRefused(400, "Bad Request"))  # the HTTP adapter has sent it twice
+    assert bare.permanent and bare.split  # type: ignore[attr-defined]
     assert "HTTP 400 Bad Request" in str(bare)
 
 

@@ -168,14 +168,12 @@ def _soap_fault(exc: BaseException) -> tuple[str, str] | None:
     return (m["code"], m["string"]) if m else ("", _short(exc))
 
 
-def _refused(message: str, *, split: bool = True, again_once: bool = False) -> TransportError:
+def _refused(message: str, *, split: bool = True) -> TransportError:
     """A deterministic refusal of the whole request: nothing was created, the same request fares the
-    same. `split`: a part of the batch may go through alone (the engine halves it); `again_once`: an
-    HTTP-level refusal without the server's reason, sent once more before it is believed."""
+    same. `split`: a part of the batch may go through alone (the engine halves it)."""
     err = TransportError(message)
     err.permanent = True  # type: ignore[attr-defined]
     err.split = split  # type: ignore[attr-defined]
-    err.again_once = again_once  # type: ignore[attr-defined]
     err.unknown_outcome = False  # type: ignore[attr-defined]
     err.transient = False  # type: ignore[attr-defined]
     return err
@@ -239,7 +237,8 @@ def upload_error(exc: BaseException) -> TransportError:
         big.too_large = True  # type: ignore[attr-defined]
         return big
     if isinstance(exc, RequestRefused):
-        return _refused(f"the server refused the request ({exc})", again_once=True)
+        # The HTTP adapter has already sent it once more on a new connection: refused twice.
+        return _refused(f"the server refused the request ({exc})")
     fault = _soap_fault(exc)
     if fault is not None:
         code, string = fault

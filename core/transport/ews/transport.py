@@ -229,6 +229,11 @@ class OwnCredentials(Credentials):
         return id(self)
 
 
+def _closes(response: Any) -> bool:
+    """Whether the server closes the connection after this answer."""
+    return (response.headers.get("Connection") or "").lower() == "close"
+
+
 def _adapter_for(
     settings: EwsSettings, deadline: Callable[[], float | None] = lambda: None
 ) -> type[requests.adapters.HTTPAdapter]:
@@ -263,9 +268,17 @@ def _adapter_for(
                 raise EwsRefused(request.url)
             if response.status_code in HTTP_REFUSALS and is_ews_endpoint(request.url or ""):
                 # Only EWS requests: Autodiscover probes expect 4xx answers and go on to the next URL.
-                status, reason = response.status_code, response.reason or ""
-                response.close()
-                raise RequestRefused(status, reason)
+                if _closes(response):
+                    # Refused and the connection closed: sent once more, on a new connection (this
+                    # session's only one is gone), before it is believed. A refused request was not
+                    # carried out, so this is safe; it is what gets past a server that refuses the
+                    # request after a large one on a kept-alive connection (gromox: DEVIATION_KEEPALIVE).
+                    response.close()
+                    response = super().send(request, *args, **kwargs)
+                if response.status_code in HTTP_REFUSALS:
+                    status, reason = response.status_code, response.reason or ""
+                    response.close()
+                    raise RequestRefused(status, reason)
             return response
 
     return PstImportAdapter
@@ -716,6 +729,15 @@ class EwsTransport(Transport):
             return distinct_ids(pairs)
         except Exception as exc:  # noqa: BLE001
             raise self._upload_error(exc) from None
+
+    def count_and_stamps(self, folder: FolderHandle) -> tuple[int, dict[str, list[str]]]:
+        """One FindItem: the stamps, and the folder's item count from its TotalItemsInView."""
+        totals: list[int] = []
+        try:
+            found = distinct_ids(wire.find_stamps(self.account, folder.native, None, FIND_PAGE, totals))
+        except Exception as exc:  # noqa: BLE001
+            raise self._upload_error(exc) from None
+        return (totals[0] if totals else self.count_items(folder)), found
 
     def resolve_name(self, name: str) -> list[str]:
         if self.account is None:

@@ -323,8 +323,14 @@ def typed_item(item: Any, version: Any, item_class: str | None = None) -> bytes:
     return etree.tostring(el)
 
 
-def find_stamps(account: Any, folder: Any, stamps: Sequence[str] | None, page_size: int) -> Iterable[tuple[str, str]]:
-    """(stamp, item id) of the items in `folder` carrying our stamp (every such item, or those in `stamps`)."""
+def find_stamps(
+    account: Any, folder: Any, stamps: Sequence[str] | None, page_size: int, totals: list[int] | None = None
+) -> Iterable[tuple[str, str]]:
+    """(stamp, item id) of the items in `folder` carrying our stamp (every such item, or those in `stamps`).
+
+    `totals` gets the first page's TotalItemsInView: without `stamps` (no restriction), how many
+    items the folder holds, which spares verification a GetFolder per folder.
+    """
     uri = field_uri(PidNamePstImportSourceKey)
     shape = (
         "<m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>"
@@ -351,6 +357,8 @@ def find_stamps(account: Any, folder: Any, stamps: Sequence[str] | None, page_si
             if isinstance(root, Exception):
                 raise root
             items = root.find(T_ITEMS)
+            if totals is not None and offset == 0 and root.get("TotalItemsInView") is not None:
+                totals.append(int(root.get("TotalItemsInView")))
             count = 0
             for item in items if items is not None else ():
                 count += 1
