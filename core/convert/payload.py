@@ -172,6 +172,8 @@ class OccurrenceException:
     all_day: bool | None = None
     body: Body | None = None
     attachments: list[FileAttachment] = field(default_factory=list)
+    index: int | None = None
+    """1-based position of the original occurrence in the series (EWS InstanceIndex); None if outside it."""
 
 
 @dataclass(slots=True)
@@ -238,6 +240,8 @@ class Appointment(TypedPayload):
     exceptions: list[OccurrenceException] = field(default_factory=list)
     deleted_occurrences: list[datetime] = field(default_factory=list)
     """Original starts (UTC) of deleted occurrences."""
+    deleted_indexes: list[int] = field(default_factory=list)
+    """1-based positions (EWS InstanceIndex) of the deleted occurrences, in the series' order."""
     global_object_id: bytes | None = None
 
 

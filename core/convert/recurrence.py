@@ -278,3 +278,92 @@ def decode_appointment_recurrence(data: bytes, codepage: str = "cp1252") -> Appo
 
 def occurrence_start(d: date, offset_minutes: int) -> datetime:
     return datetime(d.year, d.month, d.day) + timedelta(minutes=offset_minutes)
+
+
+# --- expansion ----------------------------------------------------------------------------
+# The longest series expanded when it has no end (about 30 years of daily occurrences).
+EXPAND_LIMIT = 11000
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+
+
+def _weekday_of(d: date) -> str:
+    return WEEKDAYS[(d.weekday() + 1) % 7]  # Python Monday=0 -> our Sunday=0 order
+
+
+def _month_days(year: int, month: int) -> int:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return (nxt - timedelta(days=1)).day
+
+
+def _nth_in_month(year: int, month: int, days: list, index: str) -> date | None:
+    """The `index`-th (first..fourth, last) day of the month whose weekday is in `days`."""
+    month_dates = [date(year, month, d) for d in range(1, _month_days(year, month) + 1)]
+    matching = [d for d in month_dates if _weekday_of(d) in days]
+    if not matching:
+        return None
+    n = _INDEX[index or "first"]
+    if n == -1:
+        return matching[-1]
+    return matching[n - 1] if n <= len(matching) else None
+
+
+def occurrence_dates(rec: Recurrence, until: date | None = None, limit: int | None = None) -> list[date]:
+    """The local dates of a series' occurrences in order, deleted ones included (Exchange's
+    InstanceIndex counts them: the n-th date is occurrence n).
+
+    Stops at the range's end, at `until` (inclusive) or after `limit` dates, whichever is first;
+    a series with no end needs `until` or `limit` (EXPAND_LIMIT otherwise). A day of month past the
+    month's end falls on its last day, as Outlook and Exchange place it.
+    """
+    start = rec.start_date
+    if start is None:
+        return []
+    cap = limit if limit is not None else EXPAND_LIMIT
+    if rec.range == "numbered" and rec.occurrences:
+        cap = min(cap, rec.occurrences)
+    last = until
+    if rec.range == "end_date" and rec.end_date is not None:
+        last = rec.end_date if last is None else min(last, rec.end_date)
+    interval = max(1, rec.interval)
+    out: list[date] = []
+
+    def take(d: date) -> bool:
+        """Add `d` if in range; False once the series is over."""
+        if last is not None and d > last:
+            return False
+        if d >= start:
+            out.append(d)
+        return len(out) < cap
+
+    if rec.pattern == "daily":
+        d = start
+        while take(d):
+            d += timedelta(days=interval)
+        return out
+    if rec.pattern == "weekly":
+        days = set(rec.days_of_week) or {_weekday_of(start)}
+        first_dow = WEEKDAYS.index(rec.first_day_of_week)
+        week = start - timedelta(days=(WEEKDAYS.index(_weekday_of(start)) - first_dow) % 7)
+        while True:
+            for i in range(7):
+                d = week + timedelta(days=i)
+                if _weekday_of(d) in days and not take(d):
+                    return out
+            week += timedelta(days=7 * interval)
+    if rec.pattern in ("absolute_monthly", "relative_monthly", "absolute_yearly", "relative_yearly"):
+        step = interval * (12 if rec.pattern.endswith("yearly") else 1)
+        year, month = start.year, (rec.month or start.month) if rec.pattern.endswith("yearly") else start.month
+        while True:
+            if rec.pattern.startswith("absolute"):
+                dom = rec.day_of_month or start.day
+                d: date | None = date(year, month, min(dom, _month_days(year, month)))
+            else:
+                d = _nth_in_month(year, month, list(rec.days_of_week), rec.index or "first")
+            if d is not None and not take(d):
+                return out
+            if last is None and len(out) == 0 and year > start.year + 100:
+                return out  # a pattern that never matches
+            month += step
+            year += (month - 1) // 12
+            month = (month - 1) % 12 + 1
+    raise RecurrenceError(f"unknown pattern {rec.pattern!r}")

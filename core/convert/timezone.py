@@ -119,3 +119,130 @@ def utc_to_local(utc: datetime, tz: TimeZone | None) -> datetime:
         return naive
     guess = naive - timedelta(minutes=utc_offset_minutes(tz, naive))
     return naive - timedelta(minutes=utc_offset_minutes(tz, guess))
+
+
+# Windows time zone ids (what EWS and Graph name zones by) and the IANA zone with the same rules
+# today (CLDR's windowsZones "001" territory), for the zones a PST most often carries.
+WINDOWS_TO_IANA: dict[str, str] = {
+    "Dateline Standard Time": "Etc/GMT+12",
+    "Hawaiian Standard Time": "Pacific/Honolulu",
+    "Alaskan Standard Time": "America/Anchorage",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "US Mountain Standard Time": "America/Phoenix",
+    "Mountain Standard Time": "America/Denver",
+    "Central America Standard Time": "America/Guatemala",
+    "Central Standard Time": "America/Chicago",
+    "Central Standard Time (Mexico)": "America/Mexico_City",
+    "Canada Central Standard Time": "America/Regina",
+    "SA Pacific Standard Time": "America/Bogota",
+    "Eastern Standard Time": "America/New_York",
+    "US Eastern Standard Time": "America/Indianapolis",
+    "Venezuela Standard Time": "America/Caracas",
+    "Atlantic Standard Time": "America/Halifax",
+    "SA Western Standard Time": "America/La_Paz",
+    "Pacific SA Standard Time": "America/Santiago",
+    "Newfoundland Standard Time": "America/St_Johns",
+    "E. South America Standard Time": "America/Sao_Paulo",
+    "Argentina Standard Time": "America/Buenos_Aires",
+    "SA Eastern Standard Time": "America/Cayenne",
+    "Greenland Standard Time": "America/Godthab",
+    "Azores Standard Time": "Atlantic/Azores",
+    "Cape Verde Standard Time": "Atlantic/Cape_Verde",
+    "UTC": "Etc/UTC",
+    "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "Morocco Standard Time": "Africa/Casablanca",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Romance Standard Time": "Europe/Paris",
+    "Central European Standard Time": "Europe/Warsaw",
+    "W. Central Africa Standard Time": "Africa/Lagos",
+    "GTB Standard Time": "Europe/Bucharest",
+    "Middle East Standard Time": "Asia/Beirut",
+    "Egypt Standard Time": "Africa/Cairo",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "South Africa Standard Time": "Africa/Johannesburg",
+    "FLE Standard Time": "Europe/Kiev",
+    "Israel Standard Time": "Asia/Jerusalem",
+    "Turkey Standard Time": "Europe/Istanbul",
+    "Arabic Standard Time": "Asia/Baghdad",
+    "Arab Standard Time": "Asia/Riyadh",
+    "Russian Standard Time": "Europe/Moscow",
+    "E. Africa Standard Time": "Africa/Nairobi",
+    "Iran Standard Time": "Asia/Tehran",
+    "Arabian Standard Time": "Asia/Dubai",
+    "Afghanistan Standard Time": "Asia/Kabul",
+    "Pakistan Standard Time": "Asia/Karachi",
+    "West Asia Standard Time": "Asia/Tashkent",
+    "India Standard Time": "Asia/Calcutta",
+    "Sri Lanka Standard Time": "Asia/Colombo",
+    "Nepal Standard Time": "Asia/Katmandu",
+    "Central Asia Standard Time": "Asia/Almaty",
+    "Bangladesh Standard Time": "Asia/Dhaka",
+    "Myanmar Standard Time": "Asia/Rangoon",
+    "SE Asia Standard Time": "Asia/Bangkok",
+    "China Standard Time": "Asia/Shanghai",
+    "Singapore Standard Time": "Asia/Singapore",
+    "Taipei Standard Time": "Asia/Taipei",
+    "W. Australia Standard Time": "Australia/Perth",
+    "Korea Standard Time": "Asia/Seoul",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "Cen. Australia Standard Time": "Australia/Adelaide",
+    "AUS Central Standard Time": "Australia/Darwin",
+    "E. Australia Standard Time": "Australia/Brisbane",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "West Pacific Standard Time": "Pacific/Port_Moresby",
+    "Tasmania Standard Time": "Australia/Hobart",
+    "New Zealand Standard Time": "Pacific/Auckland",
+    "Tonga Standard Time": "Pacific/Tongatapu",
+}
+_BY_LOWER = {k.lower(): k for k in WINDOWS_TO_IANA}
+_SAMPLE_DAYS = range(0, 366, 3)
+
+
+def canonical_windows_id(name: str | None) -> str | None:
+    """A Windows zone id as the table spells it (ids compare without case), or None if unknown."""
+    return _BY_LOWER.get((name or "").strip().lower())
+
+
+def _offsets_of_rules(tz: TimeZone, year: int) -> list[int]:
+    base = datetime(year, 1, 1, 12)
+    return [-utc_offset_minutes(tz, base + timedelta(days=d)) for d in _SAMPLE_DAYS]
+
+
+_matched: dict[tuple, str | None] = {}
+
+
+def windows_zone(tz: TimeZone | None, year: int | None = None) -> str | None:
+    """The Windows zone id of `tz`: its own when it names a known one, else the first known zone
+    whose UTC offsets over `year` (default: its effective rule's) are the same every third day at
+    noon, so a PidLidTimeZoneStruct without a name still finds "Pacific Standard Time". None when
+    no known zone matches (the caller then sends the rules themselves, or UTC)."""
+    if tz is None:
+        return None
+    own = canonical_windows_id(tz.key_name)
+    if own is not None:
+        return own
+    rule = _rule_for(tz, year) if year is not None else tz.effective_rule()
+    if rule is None:
+        return None
+    key = (rule.bias, rule.standard_bias, rule.daylight_bias, rule.standard_transition, rule.daylight_transition)
+    if key in _matched:
+        return _matched[key]
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    y = year or (rule.year if rule.year > 1900 else datetime.now().year)
+    want = _offsets_of_rules(TimeZone(None, [rule]), y)
+    found = None
+    for win, iana in WINDOWS_TO_IANA.items():
+        try:
+            zone = ZoneInfo(iana)
+        except ZoneInfoNotFoundError:
+            continue
+        base = datetime(y, 1, 1, 12)
+        got = [int(zone.utcoffset(base + timedelta(days=d)).total_seconds() // 60) for d in _SAMPLE_DAYS]
+        if got == want:
+            found = win
+            break
+    _matched[key] = found
+    return found

@@ -32,6 +32,7 @@ from core.convert.recurrence import (
     RecurrenceError,
     decode_appointment_recurrence,
     decode_recurrence_pattern,
+    occurrence_dates,
     occurrence_start,
     to_recurrence,
 )
@@ -355,6 +356,7 @@ def to_appointment(
             for d in appt.recurrence.deleted:
                 if d not in originals:
                     appt.deleted_occurrences.append(local_to_utc(occurrence_start(d, ar.start_time_offset), recur_tz))
+            _index_occurrences(appt, ar, recur_tz)
         except RecurrenceError as e:
             appt.problems.append(f"recurrence could not be decoded ({e}); imported as a single appointment")
         # exception embedded messages carry each modified occurrence's body and attachments
@@ -380,6 +382,36 @@ def to_appointment(
     attachments_of(item, appt, convert_embedded, skip=lambda a: id(a) in skip_ids)
     appt.extended = typed_extended(item, stamp)
     return appt
+
+
+def _index_occurrences(appt: Appointment, ar: Any, tz: Any) -> None:
+    """Each exception's and deleted occurrence's InstanceIndex: its position among the series' dates.
+
+    An exception or deletion that falls on no date of the pattern cannot be found by index on the
+    server: it is reported, and left as the series makes it.
+    """
+    rec = appt.recurrence
+    assert rec is not None
+    wanted = [utc_to_local(ex.original_start, tz).date() for ex in appt.exceptions]
+    wanted += [utc_to_local(d, tz).date() for d in appt.deleted_occurrences]
+    if not wanted:
+        return
+    dates = occurrence_dates(rec, until=max(wanted))
+    index = {d: i + 1 for i, d in enumerate(dates)}
+    for ex in appt.exceptions:
+        ex.index = index.get(utc_to_local(ex.original_start, tz).date())
+        if ex.index is None:
+            when = f"{ex.original_start:%Y-%m-%d}"
+            appt.problems.append(f"modified occurrence of {when} is not in the series; not applied")
+    kept = []
+    for when in appt.deleted_occurrences:
+        n = index.get(utc_to_local(when, tz).date())
+        if n is None:
+            appt.problems.append(f"deleted occurrence of {when:%Y-%m-%d} is not in the series; not applied")
+            continue
+        kept.append(when)
+        appt.deleted_indexes.append(n)
+    appt.deleted_occurrences = kept
 
 
 # --- contacts -----------------------------------------------------------------------------

@@ -10,6 +10,11 @@ leaves, so a crash leaves it there), `done` (the server answered with an item id
 (the reason kept for the report; tried again on the next run). An item with no row was never
 sent. On start, `sending` rows are settled by looking their stamps up on the server.
 
+A recurring series is created first and its exceptions applied after ("steps", see
+core/transport/base.py): `series` records that a created item still needs its steps (complete=0)
+or has them all (complete=1), `series_steps` each step started or done, so a run stopped
+mid-series completes it on resume and applies no step twice.
+
 WAL with synchronous=NORMAL survives a killed process (kill -9): a committed transaction is in
 the WAL file, which the next open replays. It is not meant to survive a power cut mid-write;
 the stamp lookup covers that case as well, since no state is trusted blindly after a crash.
@@ -27,7 +32,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
     stamp TEXT PRIMARY KEY,
     folder_id TEXT NOT NULL,
@@ -45,6 +51,20 @@ CREATE TABLE IF NOT EXISTS folders (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + """
+CREATE TABLE IF NOT EXISTS series (
+    stamp TEXT PRIMARY KEY,
+    item_id TEXT,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS series_steps (
+    stamp TEXT NOT NULL,
+    step TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('started', 'done')),
+    PRIMARY KEY (stamp, step)
+);
+"""
+)
 
 STATE_ENV = "PSTIMPORT_STATE_DIR"
 # Rows per multi-row INSERT (well under SQLite's limit of 32766 bound parameters).
@@ -214,3 +234,47 @@ class Journal:
 
     def remember_folder(self, folder_id: str) -> None:
         self._write("INSERT OR REPLACE INTO folders (folder_id, scanned) VALUES (?, ?)", [(folder_id, time.time())])
+
+    # ----- recurring series (steps after the create) ------------------------------------------
+
+    def series_open(self, stamp: str, item_id: str | None) -> None:
+        """A created item whose steps are about to be applied."""
+        self._write(
+            "INSERT INTO series (stamp, item_id, complete) VALUES (?, ?, 0) "
+            "ON CONFLICT(stamp) DO UPDATE SET item_id=excluded.item_id",
+            [(stamp, item_id)],
+        )
+
+    def series_complete(self, stamp: str) -> None:
+        """Every step of the item is applied (or it has none)."""
+        self._write(
+            "INSERT INTO series (stamp, complete) VALUES (?, 1) ON CONFLICT(stamp) DO UPDATE SET complete=1",
+            [(stamp,)],
+        )
+
+    def series_completed(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT stamp FROM series WHERE complete=1")}
+
+    def step_started(self, stamp: str, step: str) -> None:
+        self._write(
+            "INSERT INTO series_steps (stamp, step, state) VALUES (?, ?, 'started') ON CONFLICT DO NOTHING",
+            [(stamp, step)],
+        )
+
+    def step_done(self, stamp: str, step: str) -> None:
+        self._write(
+            "INSERT INTO series_steps (stamp, step, state) VALUES (?, ?, 'done') "
+            "ON CONFLICT(stamp, step) DO UPDATE SET state='done'",
+            [(stamp, step)],
+        )
+
+    def steps_done(self, stamp: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT step FROM series_steps WHERE stamp=? AND state='done'", (stamp,))
+            return {r[0] for r in rows}
+
+    def item_id(self, stamp: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT item_id FROM items WHERE stamp=?", (stamp,)).fetchone()
+        return row[0] if row else None

@@ -269,8 +269,10 @@ class _Engine:
                 fp = st.plan
                 self.emit(FolderStarted(pst=source.label, source_path=fp.source_path, target_path=fp.target_path))
                 done: set[str] = set()
+                series_complete: set[str] = set()
                 if self.journal is not None and fp.folder_id:
                     done = self.journal.done_in(fp.folder_id)
+                    series_complete = self.journal.series_completed()
                 batch: list = []
                 batch_size = 0
                 for item in pst.items(folder):
@@ -286,6 +288,8 @@ class _Engine:
                     st.selected += 1
                     stamp = f"{source.store_key}:{item.node_id}"
                     if stamp in done:
+                        if stamp not in series_complete and payload_kind(item.message_class) == "calendar":
+                            self._resume_series(st, fp, item, ctx, stamp)
                         with self._lock:
                             st.skipped_existing += 1
                             self.result.skipped += 1
@@ -502,6 +506,8 @@ class _Engine:
                     last_error = o.error or "transient error"
             if done:
                 j.mark_done(done)
+                for key, item_id in done:
+                    self._complete_series(st, folder, key, item_id, batch.payloads)
             if failed:
                 j.mark_failed(failed)
             back_off = max((o.back_off for o in outcomes if o.back_off and o.source_key in pending), default=0.0)
@@ -530,6 +536,68 @@ class _Engine:
         self._send_part(batch, payloads[:half])
         self._send_part(batch, payloads[half:])
 
+    # ----- recurring series ----------------------------------------------------------------------
+
+    def _complete_series(
+        self, st: FolderStats, folder: FolderHandle, stamp: str, item_id: str | None, payloads: list
+    ) -> None:
+        """Apply the steps (exceptions) of a created series that the journal does not have as done;
+        the journal records each step, and the transport checks the server before each one."""
+        j, t = self.journal, self.transport
+        assert j is not None and t is not None
+        payload = next((p for p in payloads if p.source_key == stamp), None)
+        if payload is None:
+            return
+        steps = t.series_steps(payload)
+        if not steps or not item_id:
+            j.series_complete(stamp)
+            return
+        j.series_open(stamp, item_id)
+        done = j.steps_done(stamp)
+        failed = []
+        for step in steps:
+            if step in done or self.cancel.is_set():
+                continue
+            j.step_started(stamp, step)
+            try:
+                self._with_retries(lambda s=step: t.apply_series_step(folder, item_id, payload, s))
+            except PstImportError as exc:
+                failed.append(f"{step} ({exc})")
+                continue
+            j.step_done(stamp, step)
+        if failed:
+            self._note_problems(
+                st.source.label,
+                "/".join(st.plan.source_path) + f": {payload.subject}",
+                [f"occurrence change not applied: {f}" for f in failed],
+            )
+        elif not self.cancel.is_set():
+            j.series_complete(stamp)
+
+    def _resume_series(self, st: FolderStats, fp: FolderPlan, item: Any, ctx: Any, stamp: str) -> None:
+        """An item imported before whose series may lack steps (the run stopped mid-series, or the
+        journal was lost): finish it, exactly as after its creation."""
+        j, t = self.journal, self.transport
+        if j is None or t is None or fp.handle is None:
+            return
+        try:
+            payload = convert(item, ctx)
+        except ConversionError:
+            return
+        item_id = j.item_id(stamp)
+        if not t.series_steps(payload):
+            j.series_complete(stamp)
+            return
+        if not item_id:
+            found = self._with_retries(lambda: t.find_stamps(fp.handle, [stamp])).get(stamp)
+            item_id = found[0] if found else None
+            if item_id:
+                j.mark_done([(stamp, item_id)], fp.folder_id)
+        self._complete_series(st, fp.handle, stamp, item_id, [payload])
+
+    def _send_one(self, batch: _Batch, payload: Any) -> None:
+        self._send(_Batch(batch.stats, batch.folder, [payload], payload.size))
+
     def _settle(self, batch: _Batch, pending: dict) -> None:
         """After a request whose outcome is unknown: what the server holds is done, not resent."""
         j, t = self.journal, self.transport
@@ -544,6 +612,7 @@ class _Engine:
                 payload = pending.pop(s, None)
                 if payload is not None:
                     self._imported(batch.stats, payload)
+                    self._complete_series(batch.stats, batch.folder, s, found[s][0], [payload])
 
     def _imported(self, st: FolderStats, payload) -> None:  # noqa: ANN001
         with self._lock:

@@ -145,6 +145,22 @@ class Transport(abc.ABC):
         """The SMTP addresses the address list (GAL) gives for `name` (ambiguous when several)."""
         return []
 
+    # ----- recurring series: what completes one after its creation (calendar) -------------
+
+    def series_steps(self, payload: Payload) -> list[str]:
+        """The steps (exceptions to apply, in order) that complete `payload` once it is created; [] for
+        most items. The engine journals each step, so a series is completed exactly once."""
+        return []
+
+    def apply_series_step(self, folder: FolderHandle, item_id: str, payload: Payload, step: str) -> None:
+        """Apply one step to the created series `item_id`; a step the server shows done already is
+        not applied again (so calling it twice is safe).
+
+        Raises:
+            ServerBusy, TransportError: as `create_items`; `permanent` when it will never succeed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no series steps")
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
 

@@ -33,18 +33,19 @@ from core.convert.payload import (
     Task,
 )
 from core.mapi import MSGFLAG_READ, PidNamePstImportSourceKey, PidTagMessageClass, PidTagMessageFlags
-from core.transport.ews import props
+from core.transport.ews import calendar, props
 
 log = logging.getLogger(__name__)
 
 _IMPORTANCE = {"low": "Low", "normal": "Normal", "high": "High"}
 _SENSITIVITY = {"normal": "Normal", "personal": "Personal", "private": "Private", "confidential": "Confidential"}
-_BUSY = {
-    "free": "Free",
+# An attendee's answer as EWS names it (ResponseTypeType).
+_RESPONSE = {
+    "organizer": "Organizer",
     "tentative": "Tentative",
-    "busy": "Busy",
-    "oof": "OOF",
-    "working_elsewhere": "WorkingElsewhere",
+    "accepted": "Accept",
+    "declined": "Decline",
+    "not_responded": "NoResponseReceived",
 }
 _TASK_STATUS = {
     "not_started": "NotStarted",
@@ -167,25 +168,12 @@ def build_item(account: Any, folder: Any, payload: Payload) -> Any:
     if isinstance(payload, MimePayload):
         item = Message(mime_content=payload.mime, is_read=payload.is_read, **common)
     elif isinstance(payload, Appointment):
-        item = CalendarItem(
-            body=_body(payload.body),
-            start=_dt(payload.start),
-            end=_dt(payload.end),
-            is_all_day=payload.all_day,
-            location=payload.location,
-            legacy_free_busy_status=_BUSY.get(payload.busy_status, "Busy"),
-            reminder_is_set=payload.reminder_set,
-            reminder_minutes_before_start=payload.reminder_minutes or 0,
-            **common,
-        )
-        if payload.all_day and payload.start is not None and payload.end is not None:
-            item.start = EWSDate(payload.start.year, payload.start.month, payload.start.day)
-            item.end = EWSDate(payload.end.year, payload.end.month, payload.end.day)
+        item = calendar.calendar_item(common, payload, _body(payload.body))
         atts = []
         for a in payload.attendees:
             mb = _mailbox(a.mailbox)
             if mb is not None:
-                atts.append((a.kind, EwsAttendee(mailbox=mb, response_type="Unknown")))
+                atts.append((a.kind, EwsAttendee(mailbox=mb, response_type=_RESPONSE.get(a.response, "Unknown"))))
         item.required_attendees = [x for k, x in atts if k == "required"] or None
         item.optional_attendees = [x for k, x in atts if k == "optional"] or None
         item.resources = [x for k, x in atts if k == "resource"] or None

@@ -48,12 +48,12 @@ from exchangelib.folders.base import BaseFolder
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 
 from core.convert.extended import ALL_EXTENDED_PROPS
-from core.convert.payload import MimePayload, Payload
+from core.convert.payload import Appointment, MimePayload, Payload
 from core.errors import ConnectError, TransportError
 from core.transport import tls
 from core.transport.base import CreateOutcome, FolderHandle, ServerInfo, StoreKind, Transport, distinct_ids
 from core.transport.deadline import request_timeout
-from core.transport.ews import props, wire
+from core.transport.ews import calendar, props, wire
 from core.transport.ews.auth import MsalTokenSource, OAuthSettings
 from core.transport.ews.errors import (
     DEFAULT_BACK_OFF,
@@ -670,7 +670,8 @@ class EwsTransport(Transport):
                     bodies.append(wire.mime_message(p))
                 else:
                     item = build_item(self.account, folder.native, p)
-                    bodies.append(wire.typed_item(item, self.account.version, item_class(item, p)))
+                    xml = wire.typed_item(item, self.account.version, item_class(item, p))
+                    bodies.append(calendar.with_time_zones(xml, p) if isinstance(p, Appointment) else xml)
                 sendable.append(p)
             except Exception as exc:  # noqa: BLE001 - one bad payload fails alone
                 built[p.source_key] = f"cannot build the EWS item: {type(exc).__name__}: {exc}"
@@ -738,6 +739,20 @@ class EwsTransport(Transport):
         except Exception as exc:  # noqa: BLE001
             raise self._upload_error(exc) from None
         return (totals[0] if totals else self.count_items(folder)), found
+
+    def series_steps(self, payload: Payload) -> list[str]:
+        return calendar.step_names(payload) if isinstance(payload, Appointment) else []
+
+    def apply_series_step(self, folder: FolderHandle, item_id: str, payload: Payload, step: str) -> None:
+        assert self.account is not None and isinstance(payload, Appointment)
+        try:
+            calendar.apply_step(self.account, folder.native, item_id, payload, step)
+        except calendar.SeriesStepError as exc:
+            err = TransportError(str(exc))
+            err.permanent = not exc.transient  # type: ignore[attr-defined]
+            raise err from None
+        except Exception as exc:  # noqa: BLE001 - every library failure becomes ours here
+            raise self._upload_error(exc) from None
 
     def resolve_name(self, name: str) -> list[str]:
         if self.account is None:
