@@ -17,7 +17,8 @@ from collections.abc import Callable
 from lxml import etree
 
 from core.mapi import props as mapi
-from core.sandbox.server import attachments, mimefields
+from core.sandbox.server import attachments, calendar, mimefields
+from core.sandbox.server.calendar_ews import CalendarOps
 from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the service's public names
     DISTINGUISHED_PROPERTY_SETS,
     E_NS,
@@ -154,7 +155,7 @@ _ALL_FOLDER_FIELDS = _DEFAULT_FOLDER_FIELDS | {
 }
 
 
-class EwsService(ItemReads, ItemDeletes):
+class EwsService(CalendarOps, ItemReads, ItemDeletes):
     """Dispatches EWS operations onto a Store (the item reads are in `ewsread.ItemReads`, DeleteItem in
     `ewsdelete.ItemDeletes`)."""
 
@@ -177,8 +178,9 @@ class EwsService(ItemReads, ItemDeletes):
             "CreateItem": self.create_item,
             "FindItem": self.find_item,
             "GetItem": self.get_item,
-            "DeleteItem": self.delete_item,
+            "DeleteItem": self.delete_items,  # occurrences (calendar_ews), else ItemDeletes.delete_item
             "GetAttachment": self.get_attachment,
+            "UpdateItem": self.update_item,
             "ResolveNames": self.resolve_names,
         }
 
@@ -582,6 +584,11 @@ class EwsService(ItemReads, ItemDeletes):
                     is_read = _bool(child.text)
         if records:
             new.props[attachments.ATTACHMENTS_KEY] = records
+        if kind == "CalendarItem":
+            try:
+                calendar.on_create(new.fields, new.props)  # a Recurrence makes it a series master
+            except calendar.CalendarError as err:
+                raise OpError(err.code, err.message) from None
         if new.mime is not None and kind in ("Message", "PostItem", "Item"):
             # The store promotes Body, From, To... from the MIME when the item's fields are first read.
             new.promote_mime = True
