@@ -1,4 +1,6 @@
-"""`pstimport sandbox make-pst OUT.pst [--seed N] [--mode realistic|scale] [--items N] [--size-mb N]`."""
+"""`pstimport sandbox make-pst OUT.pst [--seed N] [--mode realistic|scale|calendar] [--items N] [--size-mb N]`.
+
+The calendar mode writes every recurrence pattern Outlook writes (see content._calendar_cases)."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="RNG seed; the same seed gives identical bytes")
     p.add_argument(
         "--mode",
-        choices=("realistic", "scale"),
+        choices=("realistic", "scale", "calendar"),
         default="realistic",
-        help="realistic: every kind of content; scale: many ordinary messages",
+        help="realistic: every kind of content; scale: many ordinary messages; "
+        "calendar: every recurrence pattern, all-day events and a meeting with exceptions",
     )
     p.add_argument("--items", type=int, default=None, help="scale mode: number of messages")
     p.add_argument("--size-mb", type=int, default=None, help="scale mode: target file size in MB")
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the file; one line on stderr and exit code 2 on bad arguments or I/O errors."""
     from core.sandbox.pstwriter.content import ProgressBar, generate
 
-    if args.mode == "realistic" and (args.items is not None or args.size_mb is not None):
+    if args.mode != "scale" and (args.items is not None or args.size_mb is not None):
         print("make-pst: --items and --size-mb apply to --mode scale only", file=sys.stderr)
         return EXIT_USER
     for name in ("items", "size_mb"):

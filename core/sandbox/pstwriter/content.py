@@ -68,6 +68,9 @@ from core.mapi import (
     PidLidAppointmentStartWhole,
     PidLidAppointmentStateFlags,
     PidLidAppointmentSubType,
+    PidLidAppointmentTimeZoneDefinitionEndDisplay,
+    PidLidAppointmentTimeZoneDefinitionRecur,
+    PidLidAppointmentTimeZoneDefinitionStartDisplay,
     PidLidBusyStatus,
     PidLidClipEnd,
     PidLidClipStart,
@@ -107,6 +110,8 @@ from core.mapi import (
     PidLidTaskRecurrence,
     PidLidTaskStartDate,
     PidLidTaskStatus,
+    PidLidTimeZoneDescription,
+    PidLidTimeZoneStruct,
     PidLidWorkAddressCity,
     PidLidWorkAddressCountry,
     PidLidWorkAddressPostalCode,
@@ -206,7 +211,15 @@ from core.sandbox.pstwriter.messaging import (
     special_folder_ids,
     store_role_ids,
 )
-from core.sandbox.pstwriter.recurrence import ModifiedOccurrence, WeeklyRecurrence
+from core.sandbox.pstwriter.recurrence import (
+    PACIFIC,
+    UTC_ZONE,
+    WEST_EUROPE,
+    Change,
+    ModifiedOccurrence,
+    Series,
+    WeeklyRecurrence,
+)
 
 TRUTH_VERSION = 1
 FILETIME_EPOCH_OFFSET = 11644473600  # seconds from 1601-01-01 to 1970-01-01
@@ -1116,6 +1129,222 @@ def _notes_and_journal(g: Generator, notes: FolderHandle, journal: FolderHandle,
         g.emit(journal, msg, truth)
 
 
+# -- calendar mode ----------------------------------------------------------------------
+def _series_item(
+    g: Generator,
+    cal: FolderHandle,
+    subject: str,
+    series: Series,
+    *,
+    location: str = "",
+    attendees: list[Person] | None = None,
+) -> None:
+    """A recurring appointment (or meeting) in its zone, with its exceptions as Outlook writes them:
+    in the recurrence blob, and each modified occurrence also as a hidden embedded message."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(series.zone.iana)
+
+    def utc(local: datetime) -> datetime:
+        return local.replace(tzinfo=zone).astimezone(UTC)
+
+    atts = []
+    for c in series.changes:
+        exc_msg, exc_truth = _appointment(
+            g, c.subject or subject, utc(c.start), utc(c.end), location=c.location or location
+        )
+        exc_msg.props[PidTagMessageClass] = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}"
+        exc_msg.props[PidLidExceptionReplaceTime] = filetime(utc(c.original_start))
+        exc_truth["class"] = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}"
+        att, att_truth = g.embedded_attachment(exc_msg, exc_truth, c.subject or subject)
+        att.props.update(
+            {
+                PidTagAttachmentHidden: True,
+                PidTagExceptionStartTime: filetime(utc(c.start)),
+                PidTagExceptionEndTime: filetime(utc(c.end)),
+            }
+        )
+        atts.append((att, att_truth))
+    start = utc(series.start)
+    msg, truth = _appointment(
+        g,
+        subject,
+        start,
+        utc(series.start + series.duration),
+        all_day=series.all_day,
+        location=location,
+        attendees=attendees,
+        attachments=atts,
+    )
+    occ = series.occurrences()
+    rec = series.recurrence()
+    definition = series.zone.definition()
+    msg.props.update(
+        {
+            PidLidRecurring: True,
+            PidLidAppointmentRecur: series.appointment_blob(),
+            PidLidTimeZoneStruct: series.zone.tz_struct(),
+            PidLidTimeZoneDescription: series.zone.description,
+            PidLidAppointmentTimeZoneDefinitionRecur: definition,
+            PidLidAppointmentTimeZoneDefinitionStartDisplay: definition,
+            PidLidAppointmentTimeZoneDefinitionEndDisplay: definition,
+            PidLidClipEnd: filetime(utc(occ[-1] + series.duration)) if series.end != "none" else filetime(start),
+        }
+    )
+    local = "%Y-%m-%dT%H:%M:%S"
+    truth["extra"]["recurrence"] = {
+        "pattern": series.pattern,
+        "interval": series.interval,
+        "days": list(rec.days_of_week),
+        "day_of_month": series.day_of_month,
+        "nth": series.nth,
+        "month": rec.month,
+        "end": series.end,
+        "count": series.count,
+        "end_date": series.end_date.date().isoformat() if series.end_date else None,
+        "zone": series.zone.key,
+        "iana": series.zone.iana,
+        "start_local": series.start.strftime(local),
+        "duration_minutes": int(series.duration.total_seconds() // 60),
+        "all_day": series.all_day,
+        "deleted": [d.strftime(local) for d in series.deleted],
+        "modified": [
+            {
+                "original_start": c.original_start.strftime(local),
+                "start": c.start.strftime(local),
+                "end": c.end.strftime(local),
+                "subject": c.subject,
+                "location": c.location,
+            }
+            for c in series.changes
+        ],
+    }
+    g.emit(cal, msg, truth)
+
+
+def _calendar_cases(g: Generator, roles: dict[str, FolderHandle]) -> None:
+    """Every recurrence pattern and end Outlook writes, in zones with DST, all-day events and a
+    meeting with exceptions; each case's pattern is in its truth ("extra"."recurrence")."""
+    cal = roles["calendar"]
+    people = [Person(g.rng) for _ in range(4)]
+    h = timedelta(hours=1)
+    day = timedelta(days=1)
+    cases: list[tuple[str, Series, str]] = [
+        ("Daily every 2 days", Series("daily", datetime(2021, 3, 22, 9, 0), h, WEST_EUROPE, 2, count=5), "Desk"),
+        (
+            "Every weekday",
+            Series(
+                "weekday", datetime(2021, 11, 1, 8, 30), h / 2, PACIFIC, end="date", end_date=datetime(2021, 11, 12)
+            ),
+            "",
+        ),
+        (
+            "Mon Wed Fri across DST",
+            Series(
+                "weekly", datetime(2021, 3, 22, 10, 0), h, WEST_EUROPE, days=["monday", "wednesday", "friday"], count=9
+            ),
+            "Room 3",
+        ),
+        (
+            "Fortnightly review",
+            Series("weekly", datetime(2022, 1, 4, 14, 0), 2 * h, PACIFIC, 2, days=["tuesday"], end="none"),
+            "",
+        ),
+        (
+            "Month end on the 31st",
+            Series("monthly", datetime(2021, 1, 31, 16, 0), h, WEST_EUROPE, day_of_month=31, count=6),
+            "",
+        ),
+        (
+            "Second Tuesday",
+            Series(
+                "monthly_nth",
+                datetime(2021, 1, 12, 11, 0),
+                h,
+                WEST_EUROPE,
+                days=["tuesday"],
+                nth="second",
+                end="date",
+                end_date=datetime(2021, 12, 31),
+            ),
+            "",
+        ),
+        (
+            "Last weekday of the month",
+            Series(
+                "monthly_nth",
+                datetime(2021, 1, 29, 15, 0),
+                h,
+                PACIFIC,
+                days=["monday", "tuesday", "wednesday", "thursday", "friday"],
+                nth="last",
+                count=4,
+            ),
+            "",
+        ),
+        (
+            "Quarterly, no end",
+            Series("monthly", datetime(2022, 1, 1, 9, 0), h, UTC_ZONE, 3, day_of_month=1, end="none"),
+            "",
+        ),
+        (
+            "Yearly on 15 March",
+            Series("yearly", datetime(2021, 3, 15, 12, 0), h, WEST_EUROPE, day_of_month=15, count=3),
+            "",
+        ),
+        (
+            "Fourth Thursday of November",
+            Series(
+                "yearly_nth",
+                datetime(2021, 11, 25, 10, 0),
+                3 * h,
+                PACIFIC,
+                days=["thursday"],
+                nth="fourth",
+                end="date",
+                end_date=datetime(2024, 12, 31),
+            ),
+            "",
+        ),
+        (
+            "All-day Fridays",
+            Series("weekly", datetime(2021, 10, 22), day, WEST_EUROPE, days=["friday"], count=4, all_day=True),
+            "",
+        ),
+    ]
+    for subject, series, location in cases:
+        if subject == "Mon Wed Fri across DST":
+            series.deleted = [series.occurrences()[4]]
+        _series_item(g, cal, subject, series, location=location)
+    # A meeting whose exceptions change time and location, one occurrence deleted.
+    meeting = Series("weekly", datetime(2021, 3, 4, 15, 0), h, WEST_EUROPE, days=["thursday"], count=8)
+    occ = meeting.occurrences()
+    meeting.changes = [
+        Change(occ[2], occ[2] + 2 * h, occ[2] + 3 * h, "Team meeting (moved)", "Room B"),
+        Change(occ[4], occ[4], occ[4] + h, None, "Online"),
+    ]
+    meeting.deleted = [occ[6]]
+    _series_item(g, cal, "Team meeting", meeting, location="Room A", attendees=people[:3])
+    # A single all-day event over three days, in a zone east of UTC (its days start the evening before in UTC).
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo(WEST_EUROPE.iana)
+    first = datetime(2021, 6, 7, tzinfo=berlin).astimezone(UTC)
+    msg, truth = _appointment(g, "Conference (3 days)", first, first + 3 * day, all_day=True)
+    definition = WEST_EUROPE.definition()
+    msg.props.update(
+        {
+            PidLidTimeZoneStruct: WEST_EUROPE.tz_struct(),
+            PidLidTimeZoneDescription: WEST_EUROPE.description,
+            PidLidAppointmentTimeZoneDefinitionStartDisplay: definition,
+            PidLidAppointmentTimeZoneDefinitionEndDisplay: definition,
+        }
+    )
+    truth["extra"]["zone"] = WEST_EUROPE.key
+    truth["extra"]["days"] = ["2021-06-07", "2021-06-08", "2021-06-09"]
+    g.emit(cal, msg, truth)
+
+
 # -- scale mode ----------------------------------------------------------------------
 SCALE_FOLDER_ITEMS = 50_000  # items per scale folder before the next one starts
 SCALE_SIZE_MIXES = {
@@ -1204,7 +1433,8 @@ def generate(
     Args:
         path: the PST to write (overwritten).
         seed: the RNG seed; the same seed gives byte-identical files.
-        mode: "realistic" (every kind of content) or "scale" (many ordinary messages).
+        mode: "realistic" (every kind of content), "scale" (many ordinary messages) or "calendar"
+            (every recurrence pattern and end, in zones with DST, all-day events, a meeting with exceptions).
         items: in scale mode, how many messages to write.
         size_mb: in scale mode, write messages until the file reaches this size.
         progress: called as progress(items_written, bytes_written) in scale mode.
@@ -1216,8 +1446,8 @@ def generate(
     """
     if mix not in SCALE_SIZE_MIXES:
         raise ValueError(f"unknown size mix {mix!r}: use one of {', '.join(SCALE_SIZE_MIXES)}")
-    if mode not in ("realistic", "scale"):
-        raise ValueError(f"unknown mode {mode!r}: use realistic or scale")
+    if mode not in ("realistic", "scale", "calendar"):
+        raise ValueError(f"unknown mode {mode!r}: use realistic, scale or calendar")
     if mode == "scale" and items is None and size_mb is None:
         items = 1000
     rng = random.Random(seed)
@@ -1249,6 +1479,8 @@ def generate(
         writer.store_extra.update(store_role_ids(writer, roles))
         if mode == "realistic":
             _realistic(g, roles)
+        elif mode == "calendar":
+            _calendar_cases(g, roles)
         else:
             _scale(g, roles, items, size_mb, progress, folder_items, mix, tuple(large))
         summary = writer.close()

@@ -480,9 +480,20 @@ def view_fields(item: Item, mailbox: str, occ: Occurrence | None = None) -> list
             )
     have = {n[0] for n in fields}
     fields += [c for c in computed if c[0] not in have]
+    # xs:boolean as Exchange writes it ("true"/"false"), whatever form the client sent (exchangelib sends 1/0)
+    fields = [[n[0], n[1], _canonical_bool(n[2])] if n[0] in _BOOLEANS else n for n in fields]
     head = [n for n in fields if n[0] not in _RANK]
     tail = sorted((n for n in fields if n[0] in _RANK), key=lambda n: _RANK[n[0]])
     return head + tail
+
+
+_BOOLEANS = {"IsAllDayEvent", "ReminderIsSet", "IsResponseRequested", "AllowNewTimeProposal", "IsOnlineMeeting"}
+
+
+def _canonical_bool(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "0", "false"):
+        return "true" if value.strip().lower() in ("1", "true") else "false"
+    return value
 
 
 def _ck(item: Item, index: int) -> str:
