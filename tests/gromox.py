@@ -180,3 +180,26 @@ def exchangelib_account(mb: GromoxMailbox):  # noqa: ANN201 - exchangelib type, 
         service_endpoint=mb.ews_url, auth_type=BASIC, credentials=Credentials(mb.email, mb.password), max_connections=4
     )
     return Account(primary_smtp_address=mb.email, config=cfg, autodiscover=False, access_type=DELEGATE)
+
+# Calendars (seen with gromox 3.10, ../shared/gromox): what a series created by its Recurrence
+# element (the documented way, which gromox keeps) does there, unlike Exchange.
+DEVIATION_CALENDAR_VIEW = "gromox: a CalendarView lists a series' master only, not its occurrences"
+DEVIATION_OCCURRENCE_DST = (
+    "gromox: occurrences keep the first one's UTC offset (an occurrence after a DST change is an hour off)"
+)
+DEVIATION_OCCURRENCE_RENUMBER = (
+    "gromox: after an occurrence is deleted, the later ones' InstanceIndex shifts down by one "
+    "(Exchange keeps each occurrence's index)"
+)
+DEVIATION_OCCURRENCE_LISTS = "gromox: ModifiedOccurrences/DeletedOccurrences carry no Start/End/OriginalStart"
+DEVIATION_RECURRENCE_DATES = (
+    "gromox: a Recurrence's StartDate/EndDate come back as xs:dateTime, not xs:date (exchangelib reads None), "
+    "and a Monday-Friday weekly pattern as DaysOfWeek 'Weekday' (which exchangelib cannot read)"
+)
+DEVIATION_OCCURRENCE_LIMIT = (
+    "gromox: only the first 10 occurrences of a series ending by date or never are found by InstanceIndex"
+)
+DEVIATION_RELATIVE_WEEKDAY = (
+    "gromox: a RelativeMonthly/Yearly pattern on DaysOfWeek 'Weekday' ('the last weekday of the month') "
+    "expands to the wrong days"
+)

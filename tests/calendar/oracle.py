@@ -69,8 +69,9 @@ def _rule(spec: dict) -> rrule.rrule:
     return rrule.rrule(freq, **kw)
 
 
-def expected(spec: dict) -> list[Occ]:
-    """The occurrences a client must see, UTC, in order."""
+def expected(spec: dict, first: int | None = None) -> list[Occ]:
+    """The occurrences a client must see, UTC, in order (of the first `first` of the pattern only,
+    deleted ones counted, when given)."""
     zone = ZoneInfo(spec.get("iana") or "UTC")
     length = timedelta(minutes=spec["duration_minutes"])
     deleted = {datetime.fromisoformat(d) for d in spec.get("deleted") or []}
@@ -80,7 +81,9 @@ def expected(spec: dict) -> list[Occ]:
         return local.replace(tzinfo=zone).astimezone(UTC)
 
     out = []
-    for local in _rule(spec):
+    for n, local in enumerate(_rule(spec), 1):
+        if first is not None and n > first:
+            break
         if local in deleted:
             continue
         m = modified.get(local)
