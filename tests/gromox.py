@@ -181,6 +181,7 @@ def exchangelib_account(mb: GromoxMailbox):  # noqa: ANN201 - exchangelib type, 
     )
     return Account(primary_smtp_address=mb.email, config=cfg, autodiscover=False, access_type=DELEGATE)
 
+
 # Calendars (seen with gromox 3.10, ../shared/gromox): what a series created by its Recurrence
 # element (the documented way, which gromox keeps) does there, unlike Exchange.
 DEVIATION_CALENDAR_VIEW = "gromox: a CalendarView lists a series' master only, not its occurrences"

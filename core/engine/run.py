@@ -288,7 +288,7 @@ class _Engine:
                     st.selected += 1
                     stamp = f"{source.store_key}:{item.node_id}"
                     if stamp in done:
-                        if stamp not in series_complete and payload_kind(item.message_class) == "calendar":
+                        if stamp not in series_complete and kind == "appointment":
                             self._resume_series(st, fp, item, ctx, stamp)
                         with self._lock:
                             st.skipped_existing += 1
