@@ -50,3 +50,57 @@ def all_day_days(occ: Occ, iana: str) -> tuple:
     first = occ.start.astimezone(zone).date()
     last = (occ.end.astimezone(zone) - timedelta(days=1)).date()
     return ("all-day", first, last, occ.subject, occ.location)
+
+
+def graph_get(sandbox: Any, path: str, params: dict | None = None) -> Any:
+    """GET a Graph path of the sandbox (app-only token from its OAuth endpoint), as any client would."""
+    import httpx
+
+    from tests.engine.helpers import APP_ID, APP_SECRET, TENANT
+
+    verify = str(sandbox.ca_cert) if getattr(sandbox, "ca_cert", None) else True
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": APP_ID,
+        "client_secret": APP_SECRET,
+        "scope": "https://graph.microsoft.com/.default",
+    }
+    token = httpx.post(sandbox.token_url(TENANT), data=form, timeout=30, verify=verify).json()["access_token"]
+    answer = httpx.get(
+        f"{sandbox.graph_url}{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+        verify=verify,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def _graph_instant(value: dict) -> datetime:
+    """A Graph dateTimeTimeZone as a UTC instant (a Windows zone name mapped by exchangelib's table)."""
+    from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
+
+    text = value["dateTime"].split(".")[0]
+    name = value.get("timeZone") or "UTC"
+    zone = UTC if name == "UTC" else ZoneInfo(MS_TIMEZONE_TO_IANA_MAP.get(name, name))
+    return datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(UTC)
+
+
+def graph_event_occ(event: dict) -> Occ:
+    return Occ(
+        _graph_instant(event["start"]),
+        _graph_instant(event["end"]),
+        event.get("subject") or "",
+        (event.get("location") or {}).get("displayName") or "",
+    )
+
+
+def graph_view(sandbox: Any, mailbox: str, start: datetime, end: datetime) -> list[dict]:
+    """Graph's calendarView of the mailbox's calendar over [start, end)."""
+    params = {
+        "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "$top": "1000",
+    }
+    return graph_get(sandbox, f"/users/{mailbox}/calendar/calendarView", params)["value"]

@@ -46,7 +46,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.mapi import props as mapi
 from core.sandbox.server import attachments as attachments_mod
-from core.sandbox.server import mimefields
+from core.sandbox.server import calendar_graph, mimefields
+from core.sandbox.server.calendar import PRIVATE_KEYS as _CALENDAR_KEYS
+from core.sandbox.server.calendar import SERIES_KEY as _SERIES
+from core.sandbox.server.calendar_graph import GraphCalendarOps
 from core.sandbox.server.ews import EwsService, Principal, normalise_value
 from core.sandbox.server.knobs import GRAPH_BATCH_PARALLEL, KnobState
 from core.sandbox.server.store import Folder, Item, NewItem, Store, StoreError, prop_key
@@ -709,7 +712,7 @@ _COLLECTION_KIND = {"messages": "message", "events": "event", "contacts": "conta
 _ATTACHMENTS_KEY = attachments_mod.ATTACHMENTS_KEY
 # Navigation properties: in a response only when $expand names them.
 _RELATIONSHIPS = {"linkedResources", "checklistItems", "extensions", "attachments", "photo"}
-_PRIVATE = (GRAPH_JSON_KEY, _ATTACHMENTS_KEY, LINKED_KEY)
+_PRIVATE = (GRAPH_JSON_KEY, _ATTACHMENTS_KEY, LINKED_KEY, *_CALENDAR_KEYS)
 
 
 @dataclass
@@ -757,7 +760,12 @@ ROUTES = [
     _route("GET", "/events", "list_items"),
     _route("POST", r"/(?:calendars/{folder}|calendar)/events", "create_item", uploads=True),
     _route("POST", "/events", "create_item", uploads=True),
-    _route("GET", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "get_item"),
+    _route("GET", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "get_event"),
+    # recurring series (calendar_graph.py): instances, occurrences, the calendar view
+    _route("GET", r"(?:/calendars/[^/]+|/calendar)?/events/{item}/instances", "list_instances"),
+    _route("GET", r"(?:/calendars/{folder}|/calendar)?/calendarView", "calendar_view"),
+    _route("PATCH", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "update_event", uploads=True),
+    _route("DELETE", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "delete_event"),
     _route("GET", "/contactFolders", "list_contact_folders"),
     _route("POST", "/contactFolders", "create_contact_folder"),
     _route("GET", "/contactFolders/{folder}", "get_contact_folder"),
@@ -794,7 +802,7 @@ class Call:
         return f"{self.req.method} {self.route.handler}"
 
 
-class GraphService:
+class GraphService(GraphCalendarOps):
     """Serves Graph requests on a Store, with the realism knobs of `KnobState`."""
 
     def __init__(self, store: Store, knobs: KnobState, record: RecordHook | None = None) -> None:
@@ -1484,6 +1492,8 @@ class GraphService:
         linked = [str(r.get("externalId")) for r in body.get("linkedResources") or [] if r.get("externalId")]
         if linked:
             props[LINKED_KEY] = linked
+        if kind.name == "event":
+            calendar_graph.on_create(body, props)  # a recurrence makes it a series master
         # the subject: PidTagSubject when set (a contact has no subject field), else the resource's own field
         subject = props.pop(SUBJECT_KEY, None) or body.get("title" if kind.name == "todoTask" else "subject")
         new = NewItem(kind.item_kind, item_class, str(subject) if subject is not None else None, None, flags, fields)
@@ -1688,7 +1698,7 @@ class GraphService:
                 "isReminderOn": bool(graph.get("isReminderOn", True)),
                 "reminderMinutesBeforeStart": graph.get("reminderMinutesBeforeStart", 15),
                 "showAs": graph.get("showAs", "busy"),
-                "type": "seriesMaster" if graph.get("recurrence") else "singleInstance",
+                "type": "seriesMaster" if graph.get("recurrence") or _SERIES in item.props else "singleInstance",
                 "hasAttachments": has_attachments,
                 "start": graph.get("start"),
                 "end": graph.get("end"),

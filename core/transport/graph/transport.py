@@ -33,11 +33,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -63,7 +65,7 @@ from core.transport.graph import mail, wire
 from core.transport.graph.client import GraphClient, GraphError
 from core.transport.graph.mail import GraphItem, LargeAttachment, message_json
 from core.transport.graph.pacing import pacer_for
-from core.transport.graph.typed import contact_json, event_json, task_json, untyped_message_json
+from core.transport.graph.typed import contact_json, event_json, occurrence_patch, task_json, untyped_message_json
 from core.transport.oauth import MsalTokenSource, OAuthSettings, keyring_token_cache, token_cache_key
 
 log = logging.getLogger(__name__)
@@ -943,6 +945,64 @@ class GraphTransport(Transport):
             raise
         return found
 
+    # ----- recurring series --------------------------------------------------------------
+
+    def series_steps(self, payload: Payload) -> list[str]:
+        """A series' exceptions to apply after its creation: `mod:N` then `del:N` (highest first), as
+        over EWS; an occurrence's attachments are not carried over Graph (typed.event_json says so)."""
+        if not isinstance(payload, Appointment) or payload.recurrence is None or payload.recurrence.calendar_type:
+            return []
+        mods = sorted({e.index for e in payload.exceptions if e.index is not None})
+        return [f"mod:{n}" for n in mods] + [f"del:{n}" for n in sorted(set(payload.deleted_indexes), reverse=True)]
+
+    def apply_series_step(self, folder: FolderHandle, item_id: str, payload: Payload, step: str) -> None:
+        """Find the occurrence among the series' instances by its original start, then PATCH or DELETE
+        it, unless it is already an exception (PATCH) or gone (DELETE)."""
+        native: GraphFolder = folder.native
+        if native.kind != "calendar" or not isinstance(payload, Appointment):
+            return  # not created as an event: there is no series to complete
+        kind, _, n = step.partition(":")
+        index = int(n)
+        if kind == "mod":
+            e = next((x for x in payload.exceptions if x.index == index), None)
+            if e is None:
+                return
+            original, lo, hi = e.original_start, min(e.original_start, e.start), max(e.original_start, e.end)
+        else:
+            original = next(
+                (d for d, i in zip(payload.deleted_occurrences, payload.deleted_indexes, strict=False) if i == index),
+                None,
+            )
+            if original is None:
+                return
+            lo = hi = original
+        c = self._c()
+        window = {
+            "startDateTime": (lo - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDateTime": (hi + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "$select": "id,type,originalStart,start,end",
+            "$top": str(LIST_PAGE),
+        }
+        found = None
+        for inst in c.pages(f"{native.collection}/{item_id}/instances", params=window):
+            when = inst.get("originalStart")
+            if when and abs((_instant(when) - original).total_seconds()) < 60:
+                found = inst
+                break
+        if kind == "del":
+            if found is not None:
+                c.send("DELETE", f"{native.collection}/{found['id']}")
+            return
+        if found is None:
+            err = TransportError(f"{step}: occurrence of {original:%Y-%m-%d %H:%M} UTC not found in the series")
+            err.permanent = True  # type: ignore[attr-defined]
+            raise err
+        if found.get("type") == "exception":
+            return  # modified already
+        body = occurrence_patch(payload, index)
+        if body is not None:
+            c.send("PATCH", f"{native.collection}/{found['id']}", json_body=body)
+
     def resolve_name(self, name: str) -> list[str]:
         """Not offered over Graph without directory permissions: addresses are kept as the PST has them."""
         return []
@@ -967,6 +1027,12 @@ def _network_transient(exc: TransportError) -> str | None:
     if getattr(exc, "transient", False):
         return f"the connection was lost ({type(cause).__name__ if cause else 'network error'})"
     return None
+
+
+def _instant(text: str) -> datetime:
+    """A Graph date-time (an `originalStart`, UTC) as an aware datetime."""
+    value = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00")))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _network_reason(exc: TransportError, where: str) -> str:

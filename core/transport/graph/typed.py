@@ -29,6 +29,7 @@ from core.convert.payload import (
     Task,
     TimeZone,
 )
+from core.convert.timezone import utc_to_local, windows_zone
 from core.mapi import (
     MSGFLAG_READ,
     SENSITIVITY_CONFIDENTIAL,
@@ -144,15 +145,14 @@ def _when(utc: datetime | None, local: datetime | None, tz: TimeZone | None, all
     """A Graph dateTimeTimeZone: local wall-clock time in its Windows zone when known, else UTC."""
     if utc is None and local is None:
         return None
+    zone = windows_zone(tz)
     if all_day:
-        day = local or utc
+        # Midnight of the local day, in the item's own zone: the event spans exactly its days there.
+        day = local if local is not None else utc
         assert day is not None
-        return {
-            "dateTime": day.strftime("%Y-%m-%dT00:00:00"),
-            "timeZone": (tz.key_name if tz else None) or UTC_ZONE,
-        }
-    if local is not None and tz is not None and tz.key_name:
-        return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": tz.key_name}
+        return {"dateTime": day.strftime("%Y-%m-%dT00:00:00"), "timeZone": zone or UTC_ZONE}
+    if local is not None and zone:
+        return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone}
     assert utc is not None
     return {"dateTime": utc.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": UTC_ZONE}
 
@@ -191,8 +191,9 @@ def recurrence(rec: Recurrence, tz: TimeZone | None, problems: list[str]) -> dic
         rng["endDate"] = rec.end_date.isoformat()
     if rec.range == "numbered":
         rng["numberOfOccurrences"] = rec.occurrences or 1
-    if tz is not None and tz.key_name:
-        rng["recurrenceTimeZone"] = tz.key_name
+    zone = windows_zone(tz)
+    if zone:
+        rng["recurrenceTimeZone"] = zone
     if rec.regenerate:
         problems.append("task regenerates after completion: kept as a fixed recurrence (Graph has no sliding one)")
     return {"pattern": pattern, "range": rng}
@@ -277,12 +278,9 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
         rec = recurrence(p.recurrence, None if utc_only else (p.recurrence_timezone or p.start_timezone), p.problems)
         if rec is not None:
             body["recurrence"] = rec
-        if p.exceptions or p.deleted_occurrences:
-            p.problems.append(
-                f"{len(p.exceptions)} modified and {len(p.deleted_occurrences)} deleted occurrence(s) "
-                "not applied "
-                "(Graph creates the series only)"
-            )
+        with_files = [e for e in p.exceptions if e.attachments]
+        if with_files:
+            p.problems.append(f"attachments of {len(with_files)} modified occurrence(s) not kept over Graph")
     body.update(extended_properties(p, extra))
     return _with_attachments(p, body, _attachments(p))
 
@@ -487,3 +485,28 @@ def untyped_message_json(p: Any) -> GraphItem:
         extra.append(ExtendedProp(PidTagSensitivity, code))
     body.update(extended_properties(p, extra))
     return _with_attachments(p, body, _attachments(p))
+
+
+def occurrence_patch(p: Appointment, index: int) -> dict | None:
+    """The PATCH that makes occurrence `index` of a series what the PST's exception says (None: no such one)."""
+    e = next((x for x in p.exceptions if x.index == index), None)
+    if e is None:
+        return None
+    tz = p.recurrence_timezone or p.start_timezone
+    body: dict[str, Any] = {
+        "start": _when(e.start, utc_to_local(e.start, tz), tz),
+        "end": _when(e.end, utc_to_local(e.end, tz), tz),
+    }
+    if e.subject is not None:
+        body["subject"] = e.subject
+    if e.location is not None:
+        body["location"] = {"displayName": e.location}
+    if e.busy_status is not None:
+        body["showAs"] = _SHOW_AS.get(e.busy_status, "busy")
+    if e.reminder_set is not None:
+        body["isReminderOn"] = bool(e.reminder_set)
+    if e.reminder_minutes is not None:
+        body["reminderMinutesBeforeStart"] = e.reminder_minutes
+    if e.body is not None and not e.body.empty:
+        body["body"] = _body(e.body)
+    return body
