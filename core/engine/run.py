@@ -154,6 +154,9 @@ class _Engine:
         # Folder setup, the journal's stamp lookups and verification: within max_threads, paced by the
         # same limiter as the uploads.
         self.calls = CallPool(perf.max_threads, self.limiter, cancel, self._throttled, self._retried)
+        # Problems noted when an item was read, by stamp: what the transport adds while creating it
+        # (e.g. attendees Graph cannot carry) is noted once it is created.
+        self._problems_seen: dict[str, int] = {}
 
     def emit(self, event: Event) -> None:
         with self._emit_lock:
@@ -317,6 +320,7 @@ class _Engine:
                         continue
                     if payload.problems:
                         self._note_problems(source.label, item.where, payload.problems)
+                    self._problems_seen[payload.source_key] = len(payload.problems)
                     if self.plan.dry_run:
                         with self._lock:
                             self.result.would_import += 1
@@ -615,6 +619,9 @@ class _Engine:
                     self._complete_series(batch.stats, batch.folder, s, found[s][0], [payload])
 
     def _imported(self, st: FolderStats, payload) -> None:  # noqa: ANN001
+        later = payload.problems[self._problems_seen.pop(payload.source_key, 0) :]
+        if later:
+            self._note_problems(st.source.label, f"{'/'.join(st.plan.source_path)}: {payload.subject}", later)
         with self._lock:
             st.imported += 1
             st.bytes += payload.size

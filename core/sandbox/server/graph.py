@@ -668,6 +668,8 @@ def fields_to_graph(item: Item) -> dict:
             out[name.lower()] = {"dateTime": str(content).rstrip("Z") + ".0000000", "timeZone": "UTC"}
         elif name == "Location":
             out["location"] = {"displayName": content}
+        elif name == "IsAllDayEvent":
+            out["isAllDay"] = str(content).strip().lower() in ("1", "true")
         elif name in ("GivenName", "Surname", "DisplayName", "CompanyName", "JobTitle"):
             out[name[0].lower() + name[1:]] = content
         elif name == "EmailAddresses" and isinstance(content, list):
