@@ -54,11 +54,14 @@ def all_day_days(occ: Occ, iana: str) -> tuple:
 
 def graph_get(sandbox: Any, path: str, params: dict | None = None) -> Any:
     """GET a Graph path of the sandbox (app-only token from its OAuth endpoint), as any client would."""
+    import ssl
+
     import httpx
 
     from tests.engine.helpers import APP_ID, APP_SECRET, TENANT
 
-    verify = str(sandbox.ca_cert) if getattr(sandbox, "ca_cert", None) else True
+    ca = getattr(sandbox, "ca_cert", None)
+    verify: Any = ssl.create_default_context(cafile=str(ca)) if ca else True
     form = {
         "grant_type": "client_credentials",
         "client_id": APP_ID,
