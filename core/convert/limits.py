@@ -117,30 +117,34 @@ CANNOT_CARRY += (
         "time zone",
         GRAPH,
         "",
-        "Graph takes named time zones only: a zone without a Windows name (an old PidLidTimeZoneStruct alone) is "
-        "sent as UTC times, its display name lost. EWS takes a custom TimeZoneDefinition built from the rules.",
+        "Graph takes named time zones only: rules that match no known Windows zone (core.convert.timezone."
+        "windows_zone) are sent as UTC times, their display name lost. EWS takes a TimeZoneDefinition built from "
+        "the rules; only the rule in force in the item's first year is sent (a zone's historic changes are not).",
     ),
     Limit(
         "recurrence",
         BOTH,
         "",
-        "Non-Gregorian calendars (CalendarType) become Gregorian; task 'regenerate N days after completion' exists "
-        "in EWS (regeneration patterns) but not in Graph.",
+        "Non-Gregorian calendars (CalendarType) become Gregorian; EWS has no interval for yearly patterns (every "
+        "N years becomes yearly) and caps weekly/monthly intervals at 99 and counts at 999 (a longer count is sent "
+        "as its end date); task 'regenerate N days after completion' exists in EWS (regeneration patterns) but not "
+        "in Graph.",
     ),
     Limit(
         "occurrences",
-        GRAPH,
+        BOTH,
         "",
-        "Modified and deleted occurrences of a recurring series: Graph creates the series only (changing "
-        "instances means later PATCH/DELETE, which an import does not do), and cannot attach files to an "
-        "occurrence's exception; EWS needs one request per exception after the series exists.",
+        "Modified and deleted occurrences are applied after the series exists (EWS: by InstanceIndex; Graph: "
+        "among /instances by original start), each a journaled step; one that falls on no date of the pattern is "
+        "reported and not applied. Over Graph an exception's attachments of 3 MB or more are not carried.",
     ),
     Limit(
         "organizer",
-        GRAPH,
+        BOTH,
         "",
-        "A Graph event's organizer, response status and cancelled state are read-only (the mailbox owner becomes "
-        "the organizer); the meeting's global object id is not kept.",
+        "A meeting's organizer is read-only on create over EWS and Graph: the mailbox owner becomes the organizer "
+        "(reported per item when the PST's is someone else); over Graph the response status and cancelled state "
+        "are read-only too, and the meeting's global object id is not kept on either.",
     ),
     Limit(
         "contact fields",
