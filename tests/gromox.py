@@ -204,3 +204,6 @@ DEVIATION_RELATIVE_WEEKDAY = (
     "gromox: a RelativeMonthly/Yearly pattern on DaysOfWeek 'Weekday' ('the last weekday of the month') "
     "expands to the wrong days"
 )
+DEVIATION_OCCURRENCE_ATTACHMENT = (
+    "gromox: CreateAttachment on an occurrence (an exception's id) is refused (E-3216 invalid ID type)"
+)

@@ -15,6 +15,7 @@ from helpers import run_profile
 from tests.calendar.oracle import expected, spec_from_pst, spec_from_truth
 from tests.gromox import (
     DEVIATION_CALENDAR_VIEW,
+    DEVIATION_OCCURRENCE_ATTACHMENT,
     DEVIATION_OCCURRENCE_DST,
     DEVIATION_OCCURRENCE_LIMIT,
     DEVIATION_OCCURRENCE_LISTS,
@@ -26,6 +27,7 @@ from tests.gromox import (
 
 # Named where the checks below allow for them.
 ALLOWED = (
+    DEVIATION_OCCURRENCE_ATTACHMENT,
     DEVIATION_OCCURRENCE_DST,
     DEVIATION_OCCURRENCE_LIMIT,
     DEVIATION_OCCURRENCE_LISTS,
@@ -181,9 +183,8 @@ def test_series_on_gromox_are_masters_with_their_pattern_and_deletions_gone(
             # Deleted ones gone: the occurrences by index are the expected ones. DEVIATION_OCCURRENCE_RENUMBER:
             # gromox renumbers after a deletion, so index n is the n-th remaining occurrence there.
             # DEVIATION_OCCURRENCE_DST: compared within an hour.
-            want = [
-                o.start for o in expected(spec, first=None if spec["end"] == "count" else 10)
-            ]  # DEVIATION_OCCURRENCE_LIMIT
+            first = None if spec["end"] == "count" else 10  # DEVIATION_OCCURRENCE_LIMIT
+            want = [o.start for o in expected(spec, first=first)]
             if spec["pattern"].endswith("_nth") and len(spec["days"]) > 1:
                 continue  # DEVIATION_RELATIVE_WEEKDAY: its occurrences are wrong there
             got = _occurrences_by_index(m, len(want))
@@ -194,6 +195,11 @@ def test_series_on_gromox_are_masters_with_their_pattern_and_deletions_gone(
                 problems.append(f"{spec['subject']}: occurrences {got} != {want}")
             if any(abs(g - d) <= near for g in got for d in deleted):
                 problems.append(f"{spec['subject']}: a deleted occurrence is still there")
+            if any(x.get("attachments") for x in spec["modified"]):
+                # DEVIATION_OCCURRENCE_ATTACHMENT: refused there, so it must be in the report, not lost silently
+                noted = [p for p in result.problems if spec["subject"] in p and "att:" in p]
+                if not noted:
+                    problems.append(f"{spec['subject']}: the refused occurrence attachment is not reported")
     assert problems == []
 
 

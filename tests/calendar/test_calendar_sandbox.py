@@ -102,6 +102,11 @@ def test_every_series_reads_back_with_exactly_its_occurrences(sandbox, profile_f
             got = [o for o in got if o.start < want[-1].end]
         assert got == want, spec["subject"]
         assert sum(i["type"] == "exception" for i in inst) == len(spec["modified"]), spec["subject"]
+        for m_spec in spec["modified"]:
+            if m_spec.get("attachments"):
+                moved = next(i for i in inst if i.get("subject") == m_spec["subject"])
+                names = graph_get(sandbox, f"/users/{ALICE}/events/{moved['id']}/attachments")["value"]
+                assert [a["name"] for a in names] == m_spec["attachments"], spec["subject"]
     if sandbox.tls:  # EWS below is read over plain HTTP
         return
     account = ews_account(sandbox.ews_url, ALICE, PASSWORD)
@@ -111,8 +116,24 @@ def test_every_series_reads_back_with_exactly_its_occurrences(sandbox, profile_f
     for spec in specs:
         m = masters[spec["subject"]]
         assert m.type == "RecurringMaster", spec["subject"]
+        for m_spec in spec["modified"]:
+            if m_spec.get("attachments"):
+                index = _index_of(spec, m_spec["original_start"])
+                occ = m.occurrence(index)
+                occ.refresh()
+                assert occ.type == "Exception"
+                assert [a.name for a in occ.attachments] == m_spec["attachments"], spec["subject"]
         assert len(m.modified_occurrences or []) == len(spec["modified"]), spec["subject"]
         assert len(m.deleted_occurrences or []) == len(spec["deleted"]), spec["subject"]
+
+
+def _index_of(spec: dict, original_local: str) -> int:
+    """The InstanceIndex of an occurrence: its position in the pattern (rrule's), deleted ones counted."""
+    from datetime import datetime
+
+    from tests.calendar.oracle import _rule
+
+    return list(_rule(spec)).index(datetime.fromisoformat(original_local)) + 1
 
 
 def _masters(account) -> dict:  # noqa: ANN001

@@ -1150,8 +1150,16 @@ def _series_item(
 
     atts = []
     for c in series.changes:
+        files = []
+        if c.attachment:
+            files.append(g.file_attachment(c.attachment, 0, "text/plain", data=f"{c.attachment}\r\n".encode()))
         exc_msg, exc_truth = _appointment(
-            g, c.subject or subject, utc(c.start), utc(c.end), location=c.location or location
+            g,
+            c.subject or subject,
+            utc(c.start),
+            utc(c.end),
+            location=c.location or location,
+            attachments=files,
         )
         exc_msg.props[PidTagMessageClass] = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}"
         exc_msg.props[PidLidExceptionReplaceTime] = filetime(utc(c.original_start))
@@ -1215,6 +1223,7 @@ def _series_item(
                 "end": c.end.strftime(local),
                 "subject": c.subject,
                 "location": c.location,
+                "attachments": [c.attachment] if c.attachment else [],
             }
             for c in series.changes
         ],
@@ -1320,7 +1329,7 @@ def _calendar_cases(g: Generator, roles: dict[str, FolderHandle]) -> None:
     meeting = Series("weekly", datetime(2021, 3, 4, 15, 0), h, WEST_EUROPE, days=["thursday"], count=8)
     occ = meeting.occurrences()
     meeting.changes = [
-        Change(occ[2], occ[2] + 2 * h, occ[2] + 3 * h, "Team meeting (moved)", "Room B"),
+        Change(occ[2], occ[2] + 2 * h, occ[2] + 3 * h, "Team meeting (moved)", "Room B", "agenda (moved).txt"),
         Change(occ[4], occ[4], occ[4] + h, None, "Online"),
     ]
     meeting.deleted = [occ[6]]

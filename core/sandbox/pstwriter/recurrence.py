@@ -249,6 +249,7 @@ class Change:
     end: datetime
     subject: str | None = None
     location: str | None = None
+    attachment: str | None = None  # a small text file on this occurrence only
 
 
 @dataclass

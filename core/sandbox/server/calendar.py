@@ -91,6 +91,11 @@ def occurrence_id(master_id: int, index: int) -> str:
     return base64.b64encode(_OCC_MAGIC + struct.pack(">QI", master_id, index)).decode()
 
 
+def attachment_id(master_id: int, index: int, n: int) -> str:
+    """An AttachmentId of an occurrence's n-th attachment."""
+    return base64.b64encode(b"SBXA" + struct.pack(">QII", master_id, index, n)).decode()
+
+
 def parse_occurrence_id(value: str) -> tuple[int, int] | None:
     """(master id, index) of an occurrence id, or None for another kind of id."""
     try:
@@ -253,6 +258,24 @@ def modify(store: Store, item: Item, index: int, nodes: list[list]) -> Item:
     end = parse_time(mod["End"][2]) if "End" in mod else occ.end
     if end < start:
         raise CalendarError("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate.")
+    changes["modified"][str(index)] = mod
+    return store_changes(store, item, changes)
+
+
+def attach(store: Store, item: Item, index: int, attachments: list[list]) -> Item:
+    """Add file attachments (EWS-shaped JSON nodes) to occurrence `index`: it becomes an exception."""
+    occ = occurrence(item, index)
+    changes = changes_of(item)
+    mod = dict(occ.changes)
+    have = (mod.get("Attachments") or ["Attachments", {}, []])[2]
+    added = []
+    for n, node in enumerate(attachments, len(have)):
+        kids = [c for c in node[2] if c[0] != "AttachmentId"] if isinstance(node[2], list) else []
+        content = next((c[2] for c in kids if c[0] == "Content"), "")
+        size = ["Size", {}, str(len(base64.b64decode(content or "")))]
+        added.append([node[0], node[1], [["AttachmentId", {"Id": attachment_id(item.id, index, n)}, ""], *kids, size]])
+    mod["Attachments"] = ["Attachments", {}, [*have, *added]]
+    mod["HasAttachments"] = ["HasAttachments", {}, "true"]
     changes["modified"][str(index)] = mod
     return store_changes(store, item, changes)
 
@@ -432,10 +455,22 @@ def on_create(fields: list, props: dict) -> None:
     props[SERIES_KEY] = make_series(rec, zone, parse_time(start), parse_time(end))
 
 
+_ATTACHMENT_ORDER = ("AttachmentId", "Name", "ContentType", "ContentId", "ContentLocation", "Size", "IsInline")
+
+
+def _listed(node: list) -> list:
+    """An occurrence's Attachments as GetItem lists them: ids and metadata, not content, in schema order."""
+    out = []
+    for att in node[2]:
+        kids = {c[0]: c for c in att[2]}
+        out.append([att[0], att[1], [kids[k] for k in _ATTACHMENT_ORDER if k in kids]])
+    return ["Attachments", {}, out]
+
+
 def _occurrence_fields(item: Item, occ: Occurrence) -> list:
     fields = [n for n in item.fields if n[0] not in ("Recurrence", "ModifiedOccurrences", "DeletedOccurrences")]
     fields = [n for n in fields if n[0] not in occ.changes and n[0] not in ("Start", "End")]
-    fields += [n for n in occ.changes.values() if n[0] not in ("Start", "End")]
+    fields += [_listed(n) if n[0] == "Attachments" else n for n in occ.changes.values() if n[0] not in ("Start", "End")]
     fields += [["Start", {}, fmt(occ.start)], ["End", {}, fmt(occ.end)], ["OriginalStart", {}, fmt(occ.original_start)]]
     return fields
 

@@ -216,6 +216,41 @@ class CalendarOps:
     def _update_error(self, messages: etree._Element, err: Any) -> None:
         w._sub(self._message(messages, "UpdateItem", err), w.M + "Items")  # type: ignore[attr-defined]
 
+    # --- CreateAttachment on occurrences ----------------------------------------------------------
+    def create_attachment(self, req: Request) -> etree._Element:
+        """CreateAttachment with an occurrence as ParentItemId: the occurrence becomes an exception
+        holding the attachments (one ResponseMessage per attachment, as Exchange answers)."""
+        resp, messages = self._response("CreateAttachment")  # type: ignore[attr-defined]
+        parent = req.op.find(w.M + "ParentItemId")
+        atts = w._kids(req.op.find(w.M + "Attachments"))
+        try:
+            if parent is None:
+                raise w.OpError("ErrorInvalidIdEmpty", "The parent item id is empty.")
+            item, occ = self.resolve_item(etree.Element(w.T + "ItemId", Id=parent.get("Id", "")), req)
+            if occ is None:
+                raise w.OpError("ErrorInvalidOperation", "The sandbox adds attachments to occurrences only.")
+            nodes = [w.element_to_json(a) for a in atts if w._local(a) == "FileAttachment"]
+            if len(nodes) != len(atts):
+                raise w.OpError("ErrorInvalidOperation", "The sandbox adds file attachments only.")
+            item = calendar.attach(self.store, item, occ.index, nodes)
+        except (w.OpError, calendar.CalendarError) as err:
+            error = err if isinstance(err, w.OpError) else w.OpError(err.code, err.message)
+            for _ in atts or [None]:
+                self._message(messages, "CreateAttachment", error)  # type: ignore[attr-defined]
+            return resp
+        first = len(calendar.changes_of(item)["modified"][str(occ.index)]["Attachments"][2]) - len(nodes)
+        for n, _node in enumerate(nodes):
+            msg = self._message(messages, "CreateAttachment")  # type: ignore[attr-defined]
+            out = w._sub(w._sub(msg, w.M + "Attachments"), w.T + "FileAttachment")
+            w._sub(
+                out,
+                w.T + "AttachmentId",
+                Id=calendar.attachment_id(item.id, occ.index, first + n),
+                RootItemId=calendar.occurrence_id(item.id, occ.index),
+                RootItemChangeKey=calendar._ck(item, occ.index),
+            )
+        return resp
+
     # --- DeleteItem of occurrences ---------------------------------------------------------------------
     def delete_items(self, req: Request) -> etree._Element:
         """DeleteItem: an occurrence leaves its series (Exchange lists it in the master's

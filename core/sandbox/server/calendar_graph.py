@@ -222,6 +222,46 @@ class GraphCalendarOps:
             raise g.GraphError(400, err.code, err.message) from None
         return self._json(200, self.event_json(call, item, occ, entity=True))  # type: ignore[attr-defined]
 
+    def add_event_attachment(self, call: Any) -> Any:
+        """POST a fileAttachment to an occurrence (it becomes an exception holding it)."""
+        g = _g()
+        body = g._json_body(call.req)
+        item, occ = self._occurrence_of(call)
+        if occ is None:
+            raise g.GraphError(405, "ErrorInvalidRequest", "The sandbox adds event attachments to occurrences only.")
+        if str(body.get("@odata.type", "")).lstrip("#").lower() != "microsoft.graph.fileattachment":
+            raise g.GraphError(400, "ErrorInvalidRequest", "The sandbox adds file attachments only.")
+        record = self._attachment_record(body)  # type: ignore[attr-defined]  # Graph's own checks (size, fields)
+        node = [
+            "FileAttachment",
+            {},
+            [
+                ["Name", {}, str(body.get("name") or "")],
+                ["ContentType", {}, str(body.get("contentType") or "application/octet-stream")],
+                ["IsInline", {}, "true" if body.get("isInline") else "false"],
+                ["Content", {}, str(body.get("contentBytes") or "")],
+            ],
+        ]
+        calendar.attach(self.store, item, occ.index, [node])
+        return self._json(201, {"@odata.type": "#microsoft.graph.fileAttachment", **record})  # type: ignore[attr-defined]
+
+    def list_event_attachments(self, call: Any) -> Any:
+        """GET an occurrence's attachments (names, types, sizes)."""
+        item, occ = self._occurrence_of(call)
+        nodes = (occ.changes.get("Attachments") or ["", {}, []])[2] if occ is not None else []
+        entries = []
+        for node in nodes:
+            values = {c[0]: c[2] for c in node[2]}
+            entries.append(
+                {
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": values.get("Name", ""),
+                    "contentType": values.get("ContentType", ""),
+                    "isInline": values.get("IsInline") == "true",
+                }
+            )
+        return self._json(200, {"@odata.context": self._ctx(call, "attachments"), "value": entries})  # type: ignore[attr-defined]
+
     def delete_event(self, call: Any) -> Any:
         """DELETE an occurrence (it leaves the series); deleting a whole event is not offered here."""
         g = _g()

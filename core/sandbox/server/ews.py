@@ -181,6 +181,7 @@ class EwsService(CalendarOps, ItemReads, ItemDeletes):
             "DeleteItem": self.delete_items,  # occurrences (calendar_ews), else ItemDeletes.delete_item
             "GetAttachment": self.get_attachment,
             "UpdateItem": self.update_item,
+            "CreateAttachment": self.create_attachment,  # on occurrences (calendar_ews)
             "ResolveNames": self.resolve_names,
         }
 

@@ -768,6 +768,8 @@ ROUTES = [
     _route("GET", r"(?:/calendars/{folder}|/calendar)?/calendarView", "calendar_view"),
     _route("PATCH", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "update_event", uploads=True),
     _route("DELETE", r"(?:/calendars/[^/]+|/calendar)?/events/{item}", "delete_event"),
+    _route("POST", r"(?:/calendars/[^/]+|/calendar)?/events/{item}/attachments", "add_event_attachment", uploads=True),
+    _route("GET", r"(?:/calendars/[^/]+|/calendar)?/events/{item}/attachments", "list_event_attachments"),
     _route("GET", "/contactFolders", "list_contact_folders"),
     _route("POST", "/contactFolders", "create_contact_folder"),
     _route("GET", "/contactFolders/{folder}", "get_contact_folder"),

@@ -948,12 +948,16 @@ class GraphTransport(Transport):
     # ----- recurring series --------------------------------------------------------------
 
     def series_steps(self, payload: Payload) -> list[str]:
-        """A series' exceptions to apply after its creation: `mod:N` then `del:N` (highest first), as
-        over EWS; an occurrence's attachments are not carried over Graph (typed.event_json says so)."""
+        """A series' exceptions to apply after its creation, as over EWS: `mod:N` (and `att:N`, its
+        attachments, each under 3 MB: a bigger one is reported), then `del:N` from the highest."""
         if not isinstance(payload, Appointment) or payload.recurrence is None or payload.recurrence.calendar_type:
             return []
-        mods = sorted({e.index for e in payload.exceptions if e.index is not None})
-        return [f"mod:{n}" for n in mods] + [f"del:{n}" for n in sorted(set(payload.deleted_indexes), reverse=True)]
+        steps = []
+        for e in sorted((e for e in payload.exceptions if e.index is not None), key=lambda e: e.index or 0):
+            steps.append(f"mod:{e.index}")
+            if e.attachments:
+                steps.append(f"att:{e.index}")
+        return steps + [f"del:{n}" for n in sorted(set(payload.deleted_indexes), reverse=True)]
 
     def apply_series_step(self, folder: FolderHandle, item_id: str, payload: Payload, step: str) -> None:
         """Find the occurrence among the series' instances by its original start, then PATCH or DELETE
@@ -963,8 +967,8 @@ class GraphTransport(Transport):
             return  # not created as an event: there is no series to complete
         kind, _, n = step.partition(":")
         index = int(n)
-        if kind == "mod":
-            e = next((x for x in payload.exceptions if x.index == index), None)
+        e = next((x for x in payload.exceptions if x.index == index), None)
+        if kind in ("mod", "att"):
             if e is None:
                 return
             original, lo, hi = e.original_start, min(e.original_start, e.start), max(e.original_start, e.end)
@@ -997,6 +1001,19 @@ class GraphTransport(Transport):
             err = TransportError(f"{step}: occurrence of {original:%Y-%m-%d %H:%M} UTC not found in the series")
             err.permanent = True  # type: ignore[attr-defined]
             raise err
+        if kind == "att":
+            assert e is not None
+            path = f"{native.collection}/{found['id']}/attachments"
+            have = {a.get("name") for a in c.pages(path, params={"$select": "name"})}
+            for att in e.attachments:
+                if att.name not in have:
+                    c.post(
+                        path,
+                        LargeAttachment(
+                            att.name, att.content_type, att.data, att.inline, att.content_id
+                        ).file_attachment(),
+                    )
+            return
         if found.get("type") == "exception":
             return  # modified already
         body = occurrence_patch(payload, index)

@@ -66,6 +66,7 @@ from core.mapi import (
     PidTagWeddingAnniversary,
 )
 from core.transport.graph.mail import GraphItem, LargeAttachment, extended_properties, split_attachments
+from core.transport.graph.wire import INLINE_ATTACHMENT_MAX
 
 _SHOW_AS = {
     "free": "free",
@@ -278,9 +279,11 @@ def event_json(p: Appointment, utc_only: bool = False) -> GraphItem:
         rec = recurrence(p.recurrence, None if utc_only else (p.recurrence_timezone or p.start_timezone), p.problems)
         if rec is not None:
             body["recurrence"] = rec
-        with_files = [e for e in p.exceptions if e.attachments]
-        if with_files:
-            p.problems.append(f"attachments of {len(with_files)} modified occurrence(s) not kept over Graph")
+        for e in p.exceptions:
+            big = [a for a in e.attachments if len(a.data) >= INLINE_ATTACHMENT_MAX]
+            for a in big:
+                e.attachments.remove(a)
+                p.problems.append(f"attachment {a.name!r} of a modified occurrence not kept (3 MB or more)")
     body.update(extended_properties(p, extra))
     return _with_attachments(p, body, _attachments(p))
 
