@@ -619,7 +619,9 @@ class _Engine:
                     self._complete_series(batch.stats, batch.folder, s, found[s][0], [payload])
 
     def _imported(self, st: FolderStats, payload) -> None:  # noqa: ANN001
-        later = payload.problems[self._problems_seen.pop(payload.source_key, 0) :]
+        seen = self._problems_seen.pop(payload.source_key, 0)
+        # once each: a resent batch may have noted the same loss again
+        later = [p for p in dict.fromkeys(payload.problems[seen:]) if p not in payload.problems[:seen]]
         if later:
             self._note_problems(st.source.label, f"{'/'.join(st.plan.source_path)}: {payload.subject}", later)
         with self._lock:

@@ -39,7 +39,13 @@ def test_report_counts_rewrites_and_lists_the_unresolvable(tmp_path: Path, sandb
     assert rewriting["failed"].get("not_found", 0) >= len(expected)
     html = Path(result.report_html).read_text()
     assert "Address rewriting" in html and "Unresolved legacy addresses" in html
-    assert report["conversion_notes"] == {"total": 0, "shown": []}  # the writer's items convert without loss
+    notes = report["conversion_notes"]["shown"]
+    if sandbox.test_transport == "ews":
+        assert report["conversion_notes"] == {"total": 0, "shown": []}  # the writer's items convert without loss
+    else:  # what Graph cannot carry (typed.py), noted per item as it is created
+        graph_losses = ("attendee(s) kept as text", "list member(s) kept in the body only")
+        assert any(graph_losses[0] in n for n in notes)
+        assert all(any(loss in n for loss in graph_losses) for n in notes)
 
 
 def test_report_keeps_conversion_notes_of_a_real_run(corpus_dir: Path, tmp_path: Path, sandbox, profile_for) -> None:
@@ -53,6 +59,10 @@ def test_report_keeps_conversion_notes_of_a_real_run(corpus_dir: Path, tmp_path:
     assert result.imported > 0
     report = json.loads(Path(result.report_json).read_text())
     notes = report["conversion_notes"]
-    assert notes["total"] == len(notes["shown"]) == 12
+    assert notes["total"] == len(notes["shown"])
     assert all(n.startswith(name) for n in notes["shown"])
-    assert "Conversion notes (12)" in Path(result.report_html).read_text()
+    # 12 items pypff refuses, and the properties whose stored type does not fit, noted as each item is sent
+    refused = [n for n in notes["shown"] if "the PST library refused it" in n]
+    assert len(refused) == 12
+    assert all("not kept: its value does not fit its type" in n for n in notes["shown"] if n not in refused)
+    assert f"Conversion notes ({notes['total']})" in Path(result.report_html).read_text()
