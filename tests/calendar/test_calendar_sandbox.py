@@ -214,3 +214,35 @@ def test_all_day_events_and_meetings(sandbox, profile_for, tmp_path, calendar_ps
         assert got == want, t["subject"]
         assert item.organizer is not None and item.organizer.email_address == ALICE
     assert sandbox.store.sent(ALICE) == []
+
+
+def test_calendar_operations_are_schema_valid(tmp_path, calendar_pst):
+    """Creating series, applying their exceptions (UpdateItem, DeleteItem, CreateAttachment on
+    occurrences) and reading them back (CalendarView, occurrences by index, masters) is valid EWS on
+    the wire, both ways (../shared/ews-schema)."""
+    from core.sandbox.server.app import Sandbox
+    from tests.engine.helpers import make_profile
+    from tests.need import missing
+    from tests.sandbox.conftest import SERVER_SCHEMA, SchemaChecker
+
+    if SERVER_SCHEMA is None:
+        missing("shared", "../shared/ews-schema is missing")
+    checker = SchemaChecker()
+    with Sandbox(tmp_path / "sb", users={ALICE: PASSWORD}, schema_dir=SERVER_SCHEMA, on_exchange=checker) as sb:
+        pst, truth = calendar_pst
+        result = run_profile(make_profile(tmp_path, sb, [pst], root="store-root", save=False))
+        assert result.failed == 0 and not result.problems
+        account = ews_account(sb.ews_url, ALICE, PASSWORD)
+        specs = [s for s in map(spec_from_truth, truth["items"]) if s]
+        for spec in specs:
+            start, end = span(expected(spec))
+            assert ews_view(account, start, end)
+        masters = _masters(account)
+        for spec in specs:
+            for n in range(1, 4):
+                occ = masters[spec["subject"]].occurrence(n)
+                occ.refresh()
+        operations = {e.operation for e in sb.exchanges if e.outcome == "ok"}
+    assert {"CreateItem", "UpdateItem", "DeleteItem", "CreateAttachment", "FindItem", "GetItem"} <= operations
+    assert checker.checked > 20
+    assert not checker.failures, "invalid EWS on the wire:\n" + "\n".join(checker.failures)

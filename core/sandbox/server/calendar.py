@@ -37,6 +37,7 @@ from core.convert.timezone import WINDOWS_TO_IANA, canonical_windows_id, local_t
 from core.sandbox.server.store import Item, Store
 
 SERIES_KEY = "sandbox:series"
+ATTACHMENTS = "_attachments"  # in an occurrence's changes: its attachment records
 CHANGES_KEY = "sandbox:occurrence-changes"
 PRIVATE_KEYS = (SERIES_KEY, CHANGES_KEY)
 # Occurrences listed at most for one view (Exchange's CalendarView answers at most 1,000).
@@ -89,11 +90,6 @@ class CalendarError(Exception):
 def occurrence_id(master_id: int, index: int) -> str:
     """An EWS ItemId of one occurrence (opaque, like Exchange's)."""
     return base64.b64encode(_OCC_MAGIC + struct.pack(">QI", master_id, index)).decode()
-
-
-def attachment_id(master_id: int, index: int, n: int) -> str:
-    """An AttachmentId of an occurrence's n-th attachment."""
-    return base64.b64encode(b"SBXA" + struct.pack(">QII", master_id, index, n)).decode()
 
 
 def parse_occurrence_id(value: str) -> tuple[int, int] | None:
@@ -262,22 +258,20 @@ def modify(store: Store, item: Item, index: int, nodes: list[list]) -> Item:
     return store_changes(store, item, changes)
 
 
-def attach(store: Store, item: Item, index: int, attachments: list[list]) -> Item:
-    """Add file attachments (EWS-shaped JSON nodes) to occurrence `index`: it becomes an exception."""
+def attach(store: Store, item: Item, index: int, records: list[dict]) -> Item:
+    """Add attachments (stored records, as attachments.py keeps an item's) to occurrence `index`:
+    it becomes an exception holding them."""
     occ = occurrence(item, index)
     changes = changes_of(item)
     mod = dict(occ.changes)
-    have = (mod.get("Attachments") or ["Attachments", {}, []])[2]
-    added = []
-    for n, node in enumerate(attachments, len(have)):
-        kids = [c for c in node[2] if c[0] != "AttachmentId"] if isinstance(node[2], list) else []
-        content = next((c[2] for c in kids if c[0] == "Content"), "")
-        size = ["Size", {}, str(len(base64.b64decode(content or "")))]
-        added.append([node[0], node[1], [["AttachmentId", {"Id": attachment_id(item.id, index, n)}, ""], *kids, size]])
-    mod["Attachments"] = ["Attachments", {}, [*have, *added]]
-    mod["HasAttachments"] = ["HasAttachments", {}, "true"]
+    mod[ATTACHMENTS] = [*(mod.get(ATTACHMENTS) or []), *records]
     changes["modified"][str(index)] = mod
     return store_changes(store, item, changes)
+
+
+def occurrence_attachments(occ: Occurrence) -> list[dict]:
+    """The attachment records of an occurrence (its own, not the master's)."""
+    return list(occ.changes.get(ATTACHMENTS) or [])
 
 
 def delete(store: Store, item: Item, index: int) -> Item:
@@ -455,22 +449,10 @@ def on_create(fields: list, props: dict) -> None:
     props[SERIES_KEY] = make_series(rec, zone, parse_time(start), parse_time(end))
 
 
-_ATTACHMENT_ORDER = ("AttachmentId", "Name", "ContentType", "ContentId", "ContentLocation", "Size", "IsInline")
-
-
-def _listed(node: list) -> list:
-    """An occurrence's Attachments as GetItem lists them: ids and metadata, not content, in schema order."""
-    out = []
-    for att in node[2]:
-        kids = {c[0]: c for c in att[2]}
-        out.append([att[0], att[1], [kids[k] for k in _ATTACHMENT_ORDER if k in kids]])
-    return ["Attachments", {}, out]
-
-
 def _occurrence_fields(item: Item, occ: Occurrence) -> list:
     fields = [n for n in item.fields if n[0] not in ("Recurrence", "ModifiedOccurrences", "DeletedOccurrences")]
     fields = [n for n in fields if n[0] not in occ.changes and n[0] not in ("Start", "End")]
-    fields += [_listed(n) if n[0] == "Attachments" else n for n in occ.changes.values() if n[0] not in ("Start", "End")]
+    fields += [n for k, n in occ.changes.items() if k not in ("Start", "End", ATTACHMENTS)]
     fields += [["Start", {}, fmt(occ.start)], ["End", {}, fmt(occ.end)], ["OriginalStart", {}, fmt(occ.original_start)]]
     return fields
 

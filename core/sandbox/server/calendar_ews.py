@@ -5,12 +5,15 @@ first in `EwsService`'s bases: it takes what concerns series and hands the rest 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from core.sandbox.server import attachments as atts
 from core.sandbox.server import calendar
 from core.sandbox.server import ewsbase as w
+from core.sandbox.server.ewsread import parse_shape
 from core.sandbox.server.store import Item
 
 if TYPE_CHECKING:
@@ -65,11 +68,11 @@ class CalendarOps:
         folder = self.store.folder(item.folder_id)
         return folder.mailbox if folder is not None else ""
 
-    def _item_xml(self, parent: etree._Element, item: Item, base: str, names: set, ext: list, mime: bool) -> None:
+    def _item_xml(self, parent: etree._Element, src: Any, shape: Any) -> None:
         """Every rendered calendar item shows Exchange's computed fields (CalendarItemType, Organizer...)."""
-        if item.kind == "CalendarItem" and not calendar.is_viewed(item):
-            item = calendar.as_viewed(item, self.mailbox_of(item))
-        super()._item_xml(parent, item, base, names, ext, mime)  # type: ignore[misc]
+        if src.item.kind == "CalendarItem" and not calendar.is_viewed(src.item):
+            src = replace(src, item=calendar.as_viewed(src.item, self.mailbox_of(src.item)))
+        super()._item_xml(parent, src, shape)  # type: ignore[misc]
 
     def find_item(self, req: Request) -> etree._Element:
         """FindItem with a CalendarView expands series; any other FindItem is ItemReads'."""
@@ -83,7 +86,7 @@ class CalendarOps:
         ids = w._kids(req.op.find(w.M + "ItemIds"))
         if not any(self._names_occurrence(el) for el in ids):
             return super().get_item(req)  # type: ignore[misc]
-        shape = self._item_shape(req.op)  # type: ignore[attr-defined]
+        shape = parse_shape(req.op.find(w.M + "ItemShape"))
         resp, messages = self._response("GetItem")  # type: ignore[attr-defined]
         for el in ids:
             try:
@@ -100,23 +103,25 @@ class CalendarOps:
         name = etree.QName(el).localname
         return name != "ItemId" or calendar.parse_occurrence_id(el.get("Id", "")) is not None
 
-    def render_item(
-        self,
-        parent: etree._Element,
-        item: Item,
-        occ: calendar.Occurrence | None,
-        shape: tuple[str, set[str], list, bool],
-    ) -> None:
-        """An item as `_item_xml` renders it, a calendar item with Exchange's computed fields."""
-        base, names, ext, mime = shape
-        shown = calendar.as_viewed(item, self.mailbox_of(item), occ) if item.kind == "CalendarItem" else item
-        self._item_xml(parent, shown, base, names, ext, mime)  # type: ignore[attr-defined]
-        if occ is not None:
-            calendar.set_occurrence_id(parent[-1], w.T_NS, item.id, occ.index)
+    def render_item(self, parent: etree._Element, item: Item, occ: calendar.Occurrence | None, shape: Any) -> None:
+        """A store item as ItemReads renders it; an occurrence with its own times, changes,
+        attachments and ItemId."""
+        if occ is None:
+            self._item_xml(parent, self._source(item), shape)  # type: ignore[attr-defined]
+            return
+        shown = calendar.as_viewed(item, self.mailbox_of(item), occ)
+        records = calendar.occurrence_attachments(occ)
+
+        def listed() -> list[atts.Attachment]:
+            return [atts._from_record(self.store, r, (n,)) for n, r in enumerate(records)]
+
+        src = replace(self._source(item), item=shown, attachments=listed)  # type: ignore[attr-defined]
+        self._item_xml(parent, src, shape)
+        calendar.set_occurrence_id(parent[-1], w.T_NS, item.id, occ.index)
 
     # --- FindItem with a CalendarView --------------------------------------------------------------
     def calendar_view(self, req: Request) -> etree._Element:
-        shape = self._item_shape(req.op)  # type: ignore[attr-defined]
+        shape = parse_shape(req.op.find(w.M + "ItemShape"), find=True)
         view = req.op.find(w.M + "CalendarView")
         resp, messages = self._response("FindItem")  # type: ignore[attr-defined]
         for fid in w._kids(req.op.find(w.M + "ParentFolderIds")):
@@ -222,30 +227,28 @@ class CalendarOps:
         holding the attachments (one ResponseMessage per attachment, as Exchange answers)."""
         resp, messages = self._response("CreateAttachment")  # type: ignore[attr-defined]
         parent = req.op.find(w.M + "ParentItemId")
-        atts = w._kids(req.op.find(w.M + "Attachments"))
+        elements = w._kids(req.op.find(w.M + "Attachments"))
         try:
             if parent is None:
                 raise w.OpError("ErrorInvalidIdEmpty", "The parent item id is empty.")
             item, occ = self.resolve_item(etree.Element(w.T + "ItemId", Id=parent.get("Id", "")), req)
             if occ is None:
                 raise w.OpError("ErrorInvalidOperation", "The sandbox adds attachments to occurrences only.")
-            nodes = [w.element_to_json(a) for a in atts if w._local(a) == "FileAttachment"]
-            if len(nodes) != len(atts):
-                raise w.OpError("ErrorInvalidOperation", "The sandbox adds file attachments only.")
-            item = calendar.attach(self.store, item, occ.index, nodes)
+            records = [self._attachment_record(a) for a in elements]  # type: ignore[attr-defined]
+            first = len(calendar.occurrence_attachments(occ))
+            item = calendar.attach(self.store, item, occ.index, records)
         except (w.OpError, calendar.CalendarError) as err:
             error = err if isinstance(err, w.OpError) else w.OpError(err.code, err.message)
-            for _ in atts or [None]:
+            for _ in elements or [None]:
                 self._message(messages, "CreateAttachment", error)  # type: ignore[attr-defined]
             return resp
-        first = len(calendar.changes_of(item)["modified"][str(occ.index)]["Attachments"][2]) - len(nodes)
-        for n, _node in enumerate(nodes):
+        for n, el in enumerate(elements):
             msg = self._message(messages, "CreateAttachment")  # type: ignore[attr-defined]
-            out = w._sub(w._sub(msg, w.M + "Attachments"), w.T + "FileAttachment")
+            out = w._sub(w._sub(msg, w.M + "Attachments"), w.T + w._local(el))
             w._sub(
                 out,
                 w.T + "AttachmentId",
-                Id=calendar.attachment_id(item.id, occ.index, first + n),
+                Id=w.encode_attachment_id(item.id, (first + n,)),
                 RootItemId=calendar.occurrence_id(item.id, occ.index),
                 RootItemChangeKey=calendar._ck(item, occ.index),
             )

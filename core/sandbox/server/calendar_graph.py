@@ -105,7 +105,7 @@ class GraphCalendarOps:
             if calendar.series_of(item) is not None:
                 out["type"] = "seriesMaster"
             return out
-        changes = {k: n[2] for k, n in occ.changes.items()}
+        changes = {k: n[2] for k, n in occ.changes.items() if k != calendar.ATTACHMENTS}
         out.update(
             {
                 "id": g.graph_id("I", item.id, occ.index),
@@ -229,38 +229,21 @@ class GraphCalendarOps:
         item, occ = self._occurrence_of(call)
         if occ is None:
             raise g.GraphError(405, "ErrorInvalidRequest", "The sandbox adds event attachments to occurrences only.")
-        if str(body.get("@odata.type", "")).lstrip("#").lower() != "microsoft.graph.fileattachment":
-            raise g.GraphError(400, "ErrorInvalidRequest", "The sandbox adds file attachments only.")
         record = self._attachment_record(body)  # type: ignore[attr-defined]  # Graph's own checks (size, fields)
-        node = [
-            "FileAttachment",
-            {},
-            [
-                ["Name", {}, str(body.get("name") or "")],
-                ["ContentType", {}, str(body.get("contentType") or "application/octet-stream")],
-                ["IsInline", {}, "true" if body.get("isInline") else "false"],
-                ["Content", {}, str(body.get("contentBytes") or "")],
-            ],
-        ]
-        calendar.attach(self.store, item, occ.index, [node])
-        return self._json(201, {"@odata.type": "#microsoft.graph.fileAttachment", **record})  # type: ignore[attr-defined]
+        calendar.attach(self.store, item, occ.index, [record])
+        return self._json(201, {"@odata.type": "#microsoft.graph.fileAttachment", **self._public(record)})
 
     def list_event_attachments(self, call: Any) -> Any:
-        """GET an occurrence's attachments (names, types, sizes)."""
-        item, occ = self._occurrence_of(call)
-        nodes = (occ.changes.get("Attachments") or ["", {}, []])[2] if occ is not None else []
-        entries = []
-        for node in nodes:
-            values = {c[0]: c[2] for c in node[2]}
-            entries.append(
-                {
-                    "@odata.type": "#microsoft.graph.fileAttachment",
-                    "name": values.get("Name", ""),
-                    "contentType": values.get("ContentType", ""),
-                    "isInline": values.get("IsInline") == "true",
-                }
-            )
+        """GET an occurrence's attachments (names, types, sizes; no content)."""
+        _item, occ = self._occurrence_of(call)
+        records = calendar.occurrence_attachments(occ) if occ is not None else []
+        entries = [{"@odata.type": "#microsoft.graph.fileAttachment", **self._public(r)} for r in records]
         return self._json(200, {"@odata.context": self._ctx(call, "attachments"), "value": entries})  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _public(record: dict) -> dict:
+        keys = ("name", "contentType", "size", "isInline", "contentId", "lastModifiedDateTime")
+        return {k: record[k] for k in keys if k in record}
 
     def delete_event(self, call: Any) -> Any:
         """DELETE an occurrence (it leaves the series); deleting a whole event is not offered here."""
