@@ -207,3 +207,7 @@ DEVIATION_RELATIVE_WEEKDAY = (
 DEVIATION_OCCURRENCE_ATTACHMENT = (
     "gromox: CreateAttachment on an occurrence (an exception's id) is refused (E-3216 invalid ID type)"
 )
+DEVIATION_GETITEM_EXTENDED = (
+    "gromox: a GetItem that asks for many extended properties (as exchangelib does once pstimport registered "
+    "its own) answers without Start, End, IsAllDayEvent and the attendee lists"
+)

@@ -15,6 +15,7 @@ from helpers import run_profile
 from tests.calendar.oracle import expected, spec_from_pst, spec_from_truth
 from tests.gromox import (
     DEVIATION_CALENDAR_VIEW,
+    DEVIATION_GETITEM_EXTENDED,
     DEVIATION_OCCURRENCE_ATTACHMENT,
     DEVIATION_OCCURRENCE_DST,
     DEVIATION_OCCURRENCE_LIMIT,
@@ -27,6 +28,7 @@ from tests.gromox import (
 
 # Named where the checks below allow for them.
 ALLOWED = (
+    DEVIATION_GETITEM_EXTENDED,
     DEVIATION_OCCURRENCE_ATTACHMENT,
     DEVIATION_OCCURRENCE_DST,
     DEVIATION_OCCURRENCE_LIMIT,
@@ -115,6 +117,38 @@ def _check_recurrence(spec: dict, got: dict) -> list[str]:
     return problems
 
 
+_READ = """
+import json, sys, warnings
+from tests.gromox import GromoxMailbox, exchangelib_account
+mb = GromoxMailbox(*sys.argv[1:4])
+out = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    account = exchangelib_account(mb)
+    for item in account.calendar.all():
+        if item.subject in sys.argv[4:]:
+            it = account.calendar.get(id=item.id)
+            attendees = sorted(a.mailbox.email_address for a in it.required_attendees or [])
+            out[it.subject] = {"all_day": it.is_all_day, "start": str(it.start)[:10], "end": str(it.end)[:10],
+                               "attendees": attendees}
+print(json.dumps(out))
+"""
+
+
+def _plain_read(mb, subjects: list[str]) -> dict:  # noqa: ANN001
+    """Calendar items by subject as plain exchangelib reads them, in a process of its own."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    args = [sys.executable, "-c", _READ, mb.email, mb.password, mb.ews_url, *subjects]
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _occurrences_by_index(master, limit: int) -> list[datetime]:  # noqa: ANN001
     """Occurrence starts (UTC) by InstanceIndex 1, 2, ... until the server has no more."""
     out = []
@@ -200,6 +234,17 @@ def test_series_on_gromox_are_masters_with_their_pattern_and_deletions_gone(
                 noted = [p for p in result.problems if spec["subject"] in p and "att:" in p]
                 if not noted:
                     problems.append(f"{spec['subject']}: the refused occurrence attachment is not reported")
+    # All-day and meetings: the 3-day conference spans exactly its days; the meeting keeps its attendees.
+    # Read by a fresh process: this one's exchangelib now knows pstimport's extended properties, and
+    # asks for them (DEVIATION_GETITEM_EXTENDED).
+    read = _plain_read(gromox_mailbox, ["Conference (3 days)", "Team meeting"])
+    conference = read["Conference (3 days)"]
+    if conference != {"all_day": True, "start": "2021-06-07", "end": "2021-06-09", "attendees": []}:
+        problems.append(f"Conference (3 days): {conference}")
+    meeting_truth = next(t for t in cal_truth["items"] if t["subject"] == "Team meeting")
+    want_attendees = sorted(r["smtp"] for r in meeting_truth["recipients"][1:] if r["smtp"])
+    if read["Team meeting"]["attendees"] != want_attendees:
+        problems.append(f"Team meeting: attendees {read['Team meeting']['attendees']} != {want_attendees}")
     assert problems == []
 
 

@@ -278,14 +278,21 @@ _GONE = tuple(
 )
 
 
+# What a step reads of an occurrence. Only these: asking for every registered extended property as
+# well makes gromox leave Start and End out of its answer.
+_OCCURRENCE_FIELDS = ("type", "start", "end", "subject", "attachments")
+
+
 def _occurrence(account: Any, folder: Any, master_id: str, index: int) -> CalendarItem | None:
     """Occurrence `index` of a series as the server has it now; None when it is gone."""
     occ = CalendarItem(account=account, folder=folder, _id=OccurrenceItemId(id=master_id, instance_index=index))
-    try:
-        occ.refresh()
-    except _GONE:
+    (fresh,) = list(account.fetch(ids=[occ], only_fields=list(_OCCURRENCE_FIELDS)))
+    if isinstance(fresh, _GONE):
         return None
-    return occ
+    if isinstance(fresh, Exception):
+        raise fresh
+    fresh.folder = folder
+    return fresh
 
 
 def _local_date(value: Any, tz: TimeZone | None) -> Any:
