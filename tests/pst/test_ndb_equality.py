@@ -22,8 +22,8 @@ _CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", _REPO.parent / "shared")) / "p
 _BENCH = _REPO / ".bench" / "psts"  # tests.bench.suite.cached_pst makes these (name = seed + writer version)
 # Writer PSTs recorded, with how tests.bench.suite.cached_pst makes them (its name carries the writer's version).
 WRITER_PSTS = {
-    "scale-1000items-small-seed1-w9afae867ba70.pst": {"seed": 1, "items": 1000, "mix": "small"},
-    "scale-100mb-seed1-w9afae867ba70.pst": {"seed": 1, "size_mb": 100},
+    "scale-1000items-small-seed1-w6e532cca0dd6.pst": {"seed": 1, "items": 1000, "mix": "small"},
+    "scale-100mb-seed1-w6e532cca0dd6.pst": {"seed": 1, "size_mb": 100},
 }
 _RECORDED = json.loads(FIXTURE.read_text(encoding="utf-8")) if FIXTURE.exists() else {}
 
