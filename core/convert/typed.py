@@ -384,6 +384,18 @@ def to_appointment(
     return appt
 
 
+def note_organizer(p: Appointment, mailbox: str | None) -> None:
+    """A meeting organized by someone else keeps its attendees, but EWS and Graph make the mailbox
+    owner its organizer (Organizer is read-only on create): said per item, by the transport that knows
+    the mailbox."""
+    org = p.organizer
+    if not p.is_meeting or org is None or not mailbox:
+        return
+    if (org.email or "").lower() != mailbox.lower():
+        who = f"{org.name} <{org.email}>" if org.email and org.name else (org.email or org.name)
+        p.problems.append(f"organizer {who} not kept: the server makes the mailbox owner the organizer")
+
+
 def _index_occurrences(appt: Appointment, ar: Any, tz: Any) -> None:
     """Each exception's and deleted occurrence's InstanceIndex: its position among the series' dates.
 

@@ -41,6 +41,7 @@ from lxml import etree
 
 from core.convert.payload import Appointment, FileAttachment, Recurrence, TimeZone, TimeZoneRule
 from core.convert.timezone import utc_to_local, windows_zone
+from core.convert.typed import note_organizer
 from core.transport.ews import props
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ def calendar_item(common: dict[str, Any], p: Appointment, body: Any) -> Calendar
     )
     if p.recurrence is not None:
         item.recurrence = recurrence(p.recurrence, p.problems)
+    account = common.get("account")
+    note_organizer(p, getattr(account, "primary_smtp_address", None))
     return item
 
 

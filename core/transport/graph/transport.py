@@ -57,6 +57,7 @@ from core.convert.payload import (
     Payload,
     Task,
 )
+from core.convert.typed import note_organizer
 from core.errors import ConnectError, ServerBusy, TransportError
 from core.mapi import SOURCE_KEY_HEADER
 from core.transport import tls
@@ -435,6 +436,8 @@ class GraphTransport(Transport):
             if isinstance(payload, cls) and folder.kind == kind:
                 build = {"calendar": event_json, "contacts": contact_json, "tasks": task_json}[kind]
                 item = build(payload)  # type: ignore[operator]
+                if kind == "calendar":
+                    note_organizer(payload, self.settings.mailbox)  # type: ignore[arg-type]
                 if kind == "tasks":
                     # To Do tasks take no extended properties in v1.0: the stamp is a linkedResource.
                     item.body.pop("singleValueExtendedProperties", None)
