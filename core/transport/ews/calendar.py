@@ -13,8 +13,7 @@ a deletion (gromox does) then still finds every step where the PST put it.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -43,8 +42,6 @@ from core.convert.payload import Appointment, FileAttachment, Recurrence, TimeZo
 from core.convert.timezone import utc_to_local, windows_zone
 from core.convert.typed import note_organizer
 from core.transport.ews import props
-
-log = logging.getLogger(__name__)
 
 _BUSY = {
     "free": "Free",
@@ -366,27 +363,3 @@ def apply_step(account: Any, folder: Any, master_id: str, p: Appointment, step: 
                 )
         return
     raise SeriesStepError(step, "unknown step")
-
-
-def complete_series(
-    account: Any,
-    folder: Any,
-    master_id: str,
-    p: Appointment,
-    done: set[str],
-    on_started: Callable[[str], None],
-    on_done: Callable[[str], None],
-) -> list[str]:
-    """Apply every step of `p` not in `done`, in order; returns the steps that failed, with why."""
-    failed: list[str] = []
-    for step in step_names(p):
-        if step in done:
-            continue
-        on_started(step)
-        try:
-            apply_step(account, folder, master_id, p, step)
-        except SeriesStepError as exc:
-            failed.append(str(exc))
-            continue
-        on_done(step)
-    return failed
