@@ -153,11 +153,9 @@ def _occurrences_by_index(master, limit: int) -> list[datetime]:  # noqa: ANN001
     """Occurrence starts (UTC) by InstanceIndex 1, 2, ... until the server has no more."""
     out = []
     for i in range(1, limit + 1):
-        occ = master.occurrence(i)
-        try:
-            occ.refresh()
-        except Exception:  # noqa: BLE001 - past the last one (gromox: ErrorItemCorrupt)
-            break
+        (occ,) = list(master.account.fetch(ids=[master.occurrence(i)], only_fields=["start"]))
+        if isinstance(occ, Exception):
+            break  # past the last one (gromox: ErrorItemCorrupt)
         out.append(datetime.fromtimestamp(occ.start.timestamp(), UTC))
     return out
 
@@ -200,7 +198,10 @@ def test_series_on_gromox_are_masters_with_their_pattern_and_deletions_gone(
     account = exchangelib_account(gromox_mailbox)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        masters = {m.subject: m for m in account.calendar.all() if m.type == "RecurringMaster"}
+        # Only the fields read here: this process's exchangelib also knows pstimport's extended properties
+        # now, which gromox answers with 7-digit fractions exchangelib cannot parse.
+        fields = ("subject", "type", "modified_occurrences", "deleted_occurrences")
+        masters = {m.subject: m for m in account.calendar.all().only(*fields) if m.type == "RecurringMaster"}
         recurrences = _raw_recurrences(gromox_mailbox)
         problems: list[str] = []
         for spec in specs:
@@ -270,5 +271,5 @@ def test_gromox_calendar_view_lists_masters_only(gromox_mailbox, deviation):
                 pattern=DailyPattern(interval=1), boundary=NumberedPattern(start=EWSDate(2022, 5, 2), number=3)
             ),
         ).save(send_meeting_invitations=SEND_TO_NONE)
-        view = list(account.calendar.view(start=start - timedelta(days=1), end=start + timedelta(days=5)))
+        view = list(account.calendar.view(start=start - timedelta(days=1), end=start + timedelta(days=5)).only("type"))
     assert [v.type for v in view] == ["RecurringMaster"], deviation
