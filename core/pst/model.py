@@ -356,10 +356,16 @@ class UnreadableItem:
     folder_path: tuple[str, ...]
     reason: str
     associated: bool = False
+    count: int = 1
+    """How many items this stands for: more than one when the folder declares items that cannot
+    be found in the file at all (`node_id` is then 0)."""
 
     @property
     def where(self) -> str:
-        return f"{'/'.join(self.folder_path) or '(top)'} item {self.node_id}"
+        folder = "/".join(self.folder_path) or "(top)"
+        if self.count != 1 or not self.node_id:
+            return f"{folder}: {self.count} item(s)"
+        return f"{folder} item {self.node_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,8 +378,13 @@ class Folder:
     container_class: str | None
     role: str | None
     item_count: int
+    """The ordinary items the folder holds by the PST's own records: the larger of its content
+    count (PidTagContentCount) and its messages in the node B-tree. `PstFile.items` yields this
+    many, readable or not."""
     associated_count: int
     subfolder_count: int
+    read_directly: bool = False
+    """Found and read through the NDB layer because the PST library could not reach it."""
 
 
 @dataclass(frozen=True, slots=True)

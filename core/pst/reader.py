@@ -16,13 +16,13 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pypff
 
 from core.errors import PstError
 from core.mapi import (
-    PidTagAssociatedContentCount,
     PidTagAttachDataBinary,
     PidTagAttachMethod,
     PidTagContainerClass,
@@ -59,7 +59,14 @@ from core.pst.model import (
     UnreadableItem,
 )
 from core.pst.namedprops import parse_name_to_id_map
-from core.pst.ndb.format import NID_TYPE_CONTENTS_TABLE, NID_TYPE_NORMAL_MESSAGE, make_nid
+from core.pst.ndb.format import (
+    NID_MESSAGE_STORE,
+    NID_NAME_TO_ID_MAP,
+    NID_TYPE_CONTENTS_TABLE,
+    NID_TYPE_NORMAL_FOLDER,
+    NID_TYPE_NORMAL_MESSAGE,
+    make_nid,
+)
 from core.pst.ndb.messages import RawMessage
 from core.pst.ndb.nodes import Node
 from core.pst.values import decode
@@ -86,6 +93,8 @@ NDB_ATTACHMENT_BYTES = 32 * 1024
 NDB_FOLDER_ITEMS = 2000
 # How many items an ANSI store is sampled for code page properties.
 CODEPAGE_SAMPLE_ITEMS = 50
+# Deeper folder chains than this in the node B-tree mean a loop (a damaged parent id).
+MAX_FOLDER_DEPTH = 512
 OST_MAILBOX_ROOT = "Root - Mailbox"
 OST_IPM_SUBTREE = "IPM_SUBTREE"
 _ENCRYPTION = {0: "none", 1: "compressible", 2: "high"}
@@ -126,21 +135,21 @@ def _entries(obj: Any, skip: frozenset[int] = frozenset()) -> Iterator[tuple[int
     """
     try:
         record_sets = list(obj.record_sets)
-    except (OSError, IOError) as exc:  # noqa: UP024 - pypff raises IOError
+    except (OSError, MemoryError) as exc:  # pypff raises IOError; MemoryError for some damage
         yield (-1, 0, None, _pff_reason(exc))
         return
     for record_set in record_sets:
         for entry in record_set.entries:
             try:
                 pid, ptype = entry.entry_type, entry.value_type
-            except OSError as exc:
+            except (OSError, MemoryError) as exc:
                 yield (-1, 0, None, _pff_reason(exc))
                 continue
             if pid in skip:
                 continue
             try:
                 data = entry.data
-            except OSError as exc:
+            except (OSError, MemoryError) as exc:
                 yield (pid, ptype, None, _pff_reason(exc))
                 continue
             yield (pid, ptype, data, None)
@@ -212,6 +221,25 @@ class _PffAttachmentStream(io.RawIOBase):
         return n
 
 
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """An item the PST library refused while listing a folder (`PstFile.items` reads it directly)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _NbtView:
+    """What one pass over the node B-tree found (see `PstFile._nbt_view`)."""
+
+    counts: dict[int, tuple[int, int]]
+    """Parent NID -> (ordinary, associated) messages whose node names it as parent."""
+    folders: dict[int, int]
+    """Normal folder NID -> its parent's NID."""
+    damaged: tuple[str, ...]
+    """The pages of the tree that could not be read."""
+
+
 class PstFile:
     """An open PST/OST. Build it with `open_pst`."""
 
@@ -223,6 +251,15 @@ class PstFile:
         self._named: dict[int, tuple[Any, int | str]] = {}
         self._folders: dict[int, tuple[Folder, Any]] = {}
         self._ndb_folders: set[int] = set()  # big folders: listed and read through the NDB layer
+        self._ndb_error: str | None = None  # why the NDB layer cannot read this file, if it cannot
+        self._view: _NbtView | None = None
+        self._view_error: str | None = None
+        self._view_done = False
+        self.notes: list[str] = []
+        """Damage found and read past, for the file as a whole (scan warnings, run reports)."""
+        self.losses: list[str] = []
+        """Damage that may hide items or folders no folder's count accounts for (their number is
+        unknown): a run reports each as a failure, so it cannot end as a success."""
         self.info: StoreInfo
         self.codepage = "cp1252"
         self._header: pst_header.Header
@@ -238,9 +275,16 @@ class PstFile:
 
     def open(self) -> None:
         self._header = pst_header.sniff(self.path)  # raises PstError with a precise reason
+        self._check_size()
         codepage = self._requested_codepage or "cp1252"
-        self._open_pff(codepage)
-        if self._header.format == "ansi" and self._requested_codepage is None:
+        try:
+            self._open_pff(codepage)
+        except PstError as exc:
+            # The PST library refuses the file: read it through the NDB layer alone if that can.
+            if self._ndb_file() is None or self._nbt_view() is None:
+                raise PstError(self.path, self._damaged(exc.reason)) from None
+            self.notes.append(f"the PST library cannot open it ({exc.reason}); read through the file's own index")
+        if self._pff is not None and self._header.format == "ansi" and self._requested_codepage is None:
             detected = self._detect_codepage()
             if detected and detected != codepage:
                 self._pff.close()
@@ -251,6 +295,43 @@ class PstFile:
         self._store = self._read_store_props()
         self.info = self._read_store_info()
 
+    def _check_size(self) -> None:
+        """Compare the header's file size with the real one, and note a difference."""
+        declared, size = self._declared_size(), os.path.getsize(self.path)
+        if declared is None or declared == size:
+            return
+        if declared > size:
+            self.notes.append(
+                f"truncated: the header says the file is {declared:,} bytes, but it is {size:,} "
+                "(a copy or download that stopped early?); what lies beyond cannot be read"
+            )
+        else:
+            self.notes.append(f"damaged header: it says the file is {declared:,} bytes, but it is {size:,}")
+
+    def _declared_size(self) -> int | None:
+        """The file size the header declares (ibFileEof), or None."""
+        try:
+            with open(self.path, "rb") as fh:
+                from core.pst.ndb.nodes import read_header
+
+                return read_header(fh, os.fstat(fh.fileno()).st_size).declared_eof
+        except Exception:  # noqa: BLE001 - the header is checked elsewhere; here only its size matters
+            return None
+
+    def _damaged(self, cause: str) -> str:
+        """The one-line reason for a file that cannot be read, with its sizes when it is short."""
+        declared, size = self._declared_size(), os.path.getsize(self.path)
+        index = f"; its index: {self._ndb_error or self._view_error}" if self._ndb_error or self._view_error else ""
+        if declared is not None and declared > size:
+            return (
+                f"truncated: the header says the file is {declared:,} bytes, but it is {size:,} "
+                f"(a copy or download that stopped early?); it cannot be read ({cause}{index})"
+            )
+        return (
+            f"damaged: the file cannot be read ({cause}{index}); run scanpst.exe (the Inbox Repair Tool) "
+            "on a copy, then import the repaired copy"
+        )
+
     def _open_pff(self, codepage: str) -> None:
         pff = pypff.file()
         try:
@@ -259,15 +340,15 @@ class PstFile:
             raise PstError(self.path, f"code page {codepage!r} is not supported by the PST reader") from exc
         try:
             pff.open(self.path)
-        except (OSError, ValueError) as exc:
-            raise PstError(self.path, f"cannot be read: {_pff_reason(exc)}") from exc
+        except (OSError, ValueError, MemoryError) as exc:
+            raise PstError(self.path, _pff_reason(exc)) from exc
         self._pff = pff
 
     def close(self) -> None:
         if self._pff is not None:
             try:
                 self._pff.close()
-            except OSError:
+            except (OSError, MemoryError):
                 pass
             self._pff = None
         if self._ndb is not None:
@@ -300,48 +381,74 @@ class PstFile:
                 seen.append(props)
             try:
                 stack.extend(folder.sub_folders)
-            except OSError:
+            except (OSError, MemoryError):
                 pass
         return codepage_from_properties(seen)
 
     def _read_named_map(self) -> dict[int, tuple[Any, int | str]]:
-        try:
-            nmap = self._pff.name_to_id_map
-        except OSError as exc:
-            log.warning(
-                "%s: name-to-id map unreadable (%s); named properties stay numeric",
-                self.path,
-                _pff_reason(exc),
-            )
-            return {}
-        if nmap is None:
-            return {}
         wanted = {PidTagNameidStreamGuid.id, PidTagNameidStreamEntry.id, PidTagNameidStreamString.id}
-        streams = {pid: data for pid, _t, data, err in _entries(nmap) if pid in wanted and data and not err}
+        try:
+            if self._pff is None:
+                raise OSError("the PST library is not reading this file")
+            nmap = self._pff.name_to_id_map
+            if nmap is None:
+                return {}
+            streams = {pid: data for pid, _t, data, err in _entries(nmap) if pid in wanted and data and not err}
+        except (OSError, MemoryError) as exc:
+            streams = self._ndb_props(NID_NAME_TO_ID_MAP, wanted)
+            if streams is None:
+                self.notes.append(f"named-property map unreadable ({_pff_reason(exc)}): named properties stay numeric")
+                return {}
         return parse_name_to_id_map(streams)
+
+    def _ndb_props(self, nid: int, wanted: set[int] | None = None) -> dict[int, bytes] | None:
+        """Raw property values of top-level node `nid` read through the NDB layer, or None."""
+        ndb = self._ndb_file()
+        if ndb is None:
+            return None
+        try:
+            return {pid: raw.value for pid, raw in ndb.pc(nid).props().items() if wanted is None or pid in wanted}
+        except Exception:  # noqa: BLE001 - the NDB layer's errors are one line; None says "unreadable"
+            return None
 
     def _read_store_props(self) -> PropertyBag:
         try:
+            if self._pff is None:
+                raise OSError("the PST library is not reading this file")
             store = self._pff.message_store
-        except OSError as exc:
-            raise PstError(self.path, f"message store unreadable: {_pff_reason(exc)}") from exc
-        return self._bag(store, codepage=self.codepage)[0]
+            return self._bag(store, codepage=self.codepage)[0]
+        except (OSError, MemoryError) as exc:
+            ndb = self._ndb_file()
+            try:
+                if ndb is None:
+                    raise PstError(self.path, self._ndb_error or "no NDB layer")
+                raw = ndb.pc(NID_MESSAGE_STORE).props()
+            except Exception as inner:  # noqa: BLE001 - both readers failed: the file is damaged
+                raise PstError(
+                    self.path, self._damaged(f"its message store is unreadable: {_pff_reason(exc)}; {inner}")
+                ) from None
+            if self._pff is not None:
+                self.notes.append(f"message store read through the file's own index ({_pff_reason(exc)})")
+            return self.bag_from_raw(raw, self.codepage)
 
     def _read_store_info(self) -> StoreInfo:
         store = self._store
-        kind = _CONTENT_TYPE.get(self._safe(lambda: self._pff.content_type), self._header.kind)
+        pff = self._pff
+        kind = _CONTENT_TYPE.get(self._safe(lambda: pff.content_type) if pff else None, self._header.kind)
         password = store.int(PidTagPstPassword)
         record_key = store.bytes(PidTagRecordKey) or b""
         return StoreInfo(
             path=self.path,
             kind=kind,  # type: ignore[arg-type]
             format=self._header.format,  # type: ignore[arg-type]
-            encryption=_ENCRYPTION.get(self._safe(lambda: self._pff.encryption_type), self._header.encryption),
+            encryption=_ENCRYPTION.get(
+                self._safe(lambda: pff.encryption_type) if pff else None, self._header.encryption
+            ),
             # a PST password is only its CRC-32 in the store; an OST carries 0xFFFFFFFF there
             password_protected=bool(password) and kind == "pst",
             display_name=store.str(PidTagDisplayName) or None,
             record_key=record_key,
-            size=self._safe(lambda: self._pff.size) or os.path.getsize(self.path),
+            size=(self._safe(lambda: pff.size) if pff else None) or os.path.getsize(self.path),
             codepage=self.codepage if self._header.format == "ansi" else None,
         )
 
@@ -349,7 +456,7 @@ class PstFile:
     def _safe(fn: Any) -> Any:
         try:
             return fn()
-        except OSError:
+        except (OSError, MemoryError):  # libpff reports some damaged structures as out of memory
             return None
 
     # -- property bags ---------------------------------------------------------------------
@@ -417,49 +524,50 @@ class PstFile:
     def _subfolders(self, folder: Any) -> list[Any]:
         try:
             return list(folder.sub_folders)
-        except OSError as exc:
-            log.warning(
-                "%s: sub-folders of %r unreadable: %s",
-                self.path,
-                self._safe(lambda: folder.name),
-                _pff_reason(exc),
-            )
+        except (OSError, MemoryError) as exc:
+            # The node B-tree still lists them: folders() finds and reads them directly.
+            log.debug("%s: sub-folders of %r unreadable: %s", self.path, self._safe(lambda: folder.name), exc)
             return []
 
     def folders(self) -> Iterator[Folder]:
-        """The folders of the visible tree in pre-order; the top has path ()."""
-        top = self._ipm_top()
-        tree: list[tuple[tuple[str, ...], Any, PropertyBag]] = []
+        """The folders of the visible tree in pre-order (a parent before its children); the top has path ().
 
-        def walk(folder: Any, path: tuple[str, ...], depth: int) -> None:
-            props, _ = self._bag(folder, self.codepage)
-            tree.append((path, folder, props))
-            if depth >= 512:
-                log.warning("%s: folder tree deeper than 512 levels at %s; not descending", self.path, "/".join(path))
-                return
-            for sub in self._subfolders(folder):
-                name = self._safe(lambda s=sub: s.name) or ""
-                walk(sub, path + (name,), depth + 1)
+        The tree is the PST library's, checked against the file's node B-tree: a folder the library
+        cannot reach (a damaged hierarchy table, a sub-tree it cannot open) is found there and read
+        through the NDB layer (`Folder.read_directly`), and every folder's `item_count` is the
+        larger of its own content count and its messages in the node B-tree.
 
-        walk(top, (), 0)
+        Raises:
+            PstError: neither the PST library nor the node B-tree gives a folder tree.
+        """
+        view = self._nbt_view()
+        tree, pff_error = self._pff_tree()
+        top = self._ipm_nid(view, tree)
+        if view is not None and top is not None:
+            if tree and tree[0][3] != top:
+                self.notes.append(
+                    "the PST library does not reach the top of the folder tree; the tree was read through "
+                    "the file's own index"
+                )
+                tree = []
+            tree = self._with_ndb_folders(tree, view, top)
+        if not tree:
+            why = "; ".join(w for w in (pff_error, self._view_error or self._ndb_error) if w)
+            raise PstError(self.path, self._damaged(f"its folder tree cannot be read: {why or 'no folders'}"))
         roles = self._roles(tree)
-        nids = [self._safe(lambda f=folder: f.identifier) or 0 for _path, folder, _props in tree]
-        big = {
-            nid
-            for nid, (_path, folder, props) in zip(nids, tree, strict=True)
-            if self._folder_size(folder, props) > NDB_FOLDER_ITEMS
-        }
-        # Every folder's counts from one pass over the node B-tree: asking pypff instead loads each
-        # folder's contents table and opens each associated item (get_sub_item, ~0.2 ms each) just
-        # to count them. {} when the NDB layer cannot read the file: pypff counts then.
-        counts = self._nbt_counts(set(nids) - {0})
-        self._ndb_folders = big & set(counts)
-        for (path, folder, props), nid in zip(tree, nids, strict=True):
-            if nid in counts:
-                item_count, associated_count = counts[nid]
+        counts = view.counts if view is not None else None
+        # Big folders (ordinary and associated items together) are listed from the node B-tree.
+        big = {nid for _path, _h, _props, nid in tree if sum((counts or {}).get(nid, (0, 0))) > NDB_FOLDER_ITEMS}
+        self._ndb_folders = big
+        for path, handle, props, nid in tree:
+            if counts is not None:
+                item_count, associated_count = counts.get(nid, (0, 0))
             else:
-                item_count = self._safe(lambda f=folder: f.number_of_sub_messages) or 0
-                associated_count = self._count_associated(folder)
+                item_count = self._safe(lambda f=handle: f.number_of_sub_messages) or 0
+                associated_count = self._count_associated(handle)
+            if nid & NID_TYPE_MASK == NID_TYPE_NORMAL_FOLDER:  # a search folder's count is its search result
+                item_count = max(item_count, props.int(PidTagContentCount) or 0)
+            subfolders = self._safe(lambda f=handle: f.number_of_sub_folders) if handle is not None else None
             info = Folder(
                 path=path,
                 node_id=nid,
@@ -468,10 +576,112 @@ class PstFile:
                 role=roles.get(self._role_key(nid, props)) if path else None,
                 item_count=item_count,
                 associated_count=associated_count,
-                subfolder_count=self._safe(lambda f=folder: f.number_of_sub_folders) or 0,
+                subfolder_count=subfolders if subfolders is not None else sum(1 for p, *_ in tree if p[:-1] == path),
+                read_directly=handle is None,
             )
-            self._folders[nid] = (info, folder)
+            self._folders[nid] = (info, handle)
             yield info
+
+    def _pff_tree(self) -> tuple[list[tuple[tuple[str, ...], Any, PropertyBag, int]], str | None]:
+        """(path, pypff folder, properties, NID) for each folder the PST library reaches, in pre-order;
+        with why it reaches none."""
+        if self._pff is None:
+            return [], "the PST library cannot open the file"
+        try:
+            top = self._ipm_top()
+        except (PstError, OSError, MemoryError) as exc:
+            return [], _pff_reason(exc) if not isinstance(exc, PstError) else exc.reason
+        tree: list[tuple[tuple[str, ...], Any, PropertyBag, int]] = []
+
+        def walk(folder: Any, path: tuple[str, ...], depth: int) -> None:
+            props, _ = self._bag(folder, self.codepage)
+            tree.append((path, folder, props, self._safe(lambda: folder.identifier) or 0))
+            if depth >= MAX_FOLDER_DEPTH:
+                where = "/".join(path)
+                self.notes.append(f"folder tree deeper than {MAX_FOLDER_DEPTH} levels at {where}; not descending")
+                return
+            for sub in self._subfolders(folder):
+                name = self._safe(lambda s=sub: s.name) or ""
+                walk(sub, path + (name,), depth + 1)
+
+        walk(top, (), 0)
+        return tree, None
+
+    def _ipm_nid(self, view: _NbtView | None, tree: list) -> int | None:
+        """The NID of the top of the visible tree (the IPM subtree), from the store's own record,
+        else where the PST library found it, else from the names of an OST's layout."""
+        if view is None:
+            return None
+        key = role_rules.folder_key(self._store.bytes(PidTagIpmSubtreeEntryId))
+        if key is not None and key in view.folders:
+            return key
+        if tree and tree[0][3] in view.folders:
+            return tree[0][3]
+        names = {nid: self._ndb_folder_name(nid) for nid in view.folders}
+        for nid, parent in view.folders.items():
+            if names.get(nid) == OST_IPM_SUBTREE and names.get(parent) == OST_MAILBOX_ROOT:
+                return nid
+        from core.pst.ndb.format import NID_ROOT_FOLDER
+
+        return NID_ROOT_FOLDER if NID_ROOT_FOLDER in view.folders else None
+
+    def _ndb_folder_props(self, nid: int) -> PropertyBag | None:
+        ndb = self._ndb_file()
+        if ndb is None:
+            return None
+        try:
+            return self.bag_from_raw(ndb.pc(nid).props(), self.codepage)
+        except Exception:  # noqa: BLE001 - the NDB layer's errors are one line; None says "unreadable"
+            return None
+
+    def _ndb_folder_name(self, nid: int) -> str | None:
+        props = self._ndb_folder_props(nid)
+        return props.str(PidTagDisplayName) if props is not None else None
+
+    def _with_ndb_folders(
+        self, tree: list[tuple[tuple[str, ...], Any, PropertyBag, int]], view: _NbtView, top: int
+    ) -> list[tuple[tuple[str, ...], Any, PropertyBag, int]]:
+        """`tree` plus the folders under `top` that the node B-tree lists and the PST library missed."""
+        known = {nid: path for path, _h, _p, nid in tree}
+        if not tree:
+            props = self._ndb_folder_props(top)
+            if props is None:
+                self.notes.append(f"the top folder's properties (node 0x{top:X}) are unreadable")
+            tree = [((), None, props or PropertyBag(), top)]
+            known = {top: ()}
+        children: dict[int, list[int]] = {}
+        for nid, parent in view.folders.items():
+            if nid != parent:
+                children.setdefault(parent, []).append(nid)
+        added = 0
+        stack = [(top, 0)]
+        seen = {top}
+        while stack:
+            nid, depth = stack.pop()
+            if depth >= MAX_FOLDER_DEPTH:
+                continue
+            for child in sorted(children.get(nid, ()), reverse=True):
+                if child in seen:
+                    continue
+                seen.add(child)
+                stack.append((child, depth + 1))
+                if child in known:
+                    continue
+                props = self._ndb_folder_props(child)
+                name = props.str(PidTagDisplayName) if props is not None else None
+                if name is None:
+                    name = f"Unreadable folder {child:#x}"
+                    self.notes.append(f"folder node 0x{child:X}: its properties are unreadable; named {name!r}")
+                path = (*known[nid], name)
+                known[child] = path
+                tree.append((path, None, props or PropertyBag(), child))
+                added += 1
+        if added:
+            self.notes.append(
+                f"{added} folder(s) the PST library could not reach were found in the file's node index and "
+                "read directly"
+            )
+        return tree
 
     @staticmethod
     def _container_class(props: PropertyBag) -> str | None:
@@ -488,15 +698,21 @@ class PstFile:
             return role_rules.ost_folder_key(own if isinstance(own, bytes) else None)
         return nid
 
-    def _roles(self, tree: list[tuple[tuple[str, ...], Any, PropertyBag]]) -> dict[int, str]:
+    def _roles(self, tree: list[tuple[tuple[str, ...], Any, PropertyBag, int]]) -> dict[int, str]:
         store = {pid: self._store.get(pid) for pid in role_rules.STORE_ROLE_PROPS}
-        holders = [props for path, _f, props in tree if path and self._holds_special_ids(props)]
-        root_props, _ = self._bag(self._pff.root_folder, self.codepage)
+        holders = [props for path, _f, props, _nid in tree if path and self._holds_special_ids(props)]
+        root = self._safe(lambda: self._pff.root_folder) if self._pff is not None else None
+        if root is not None:
+            root_props, _ = self._bag(root, self.codepage)
+        else:
+            from core.pst.ndb.format import NID_ROOT_FOLDER
+
+            root_props = self._ndb_folder_props(NID_ROOT_FOLDER) or PropertyBag()
         mapping = role_rules.roles_from_ids(store, [self._raw_props(p) for p in [root_props, *holders]])
         inbox_keys = []
-        for path, folder, props in tree:
+        for path, _folder, props, nid in tree:
             if path and self._holds_special_ids(props):
-                key = self._role_key(self._safe(lambda f=folder: f.identifier) or 0, props)
+                key = self._role_key(nid, props)
                 if key is not None:
                     mapping.setdefault(key, "inbox")
                     inbox_keys.append(key)
@@ -509,17 +725,17 @@ class PstFile:
         return mapping
 
     def _roles_by_container_class(
-        self, tree: list[tuple[tuple[str, ...], Any, PropertyBag]], mapping: dict[int, str]
+        self, tree: list[tuple[tuple[str, ...], Any, PropertyBag, int]], mapping: dict[int, str]
     ) -> None:
         """Fallback for stores whose special-folder ids do not resolve (e.g. exports that copied
         Exchange long-term ids): a role still unassigned goes to the only top-level folder of its
         container class."""
         taken = set(mapping.values())
         by_class: dict[str, list[int]] = {}
-        for path, folder, props in tree:
+        for path, _folder, props, nid in tree:
             cls = self._container_class(props)
             if len(path) == 1 and cls in role_rules.ROLE_BY_CONTAINER_CLASS:
-                key = self._role_key(self._safe(lambda f=folder: f.identifier) or 0, props)
+                key = self._role_key(nid, props)
                 if key is not None:
                     by_class.setdefault(cls, []).append(key)
         for cls, keys in by_class.items():
@@ -535,33 +751,42 @@ class PstFile:
     def _holds_special_ids(props: PropertyBag) -> bool:
         return any(pid in props for pid in role_rules.SPECIAL_FOLDER_PROPS)
 
-    def _folder_size(self, folder: Any, props: PropertyBag) -> int:
-        """How many items a folder holds, without asking pypff for its messages: its sub-items
-        (libpff's node tree, built at open) or its own content counts, whichever is larger."""
-        counted = (props.int(PidTagContentCount) or 0) + (props.int(PidTagAssociatedContentCount) or 0)
-        return max(self._safe(lambda: folder.number_of_sub_items) or 0, counted)
-
-    def _nbt_counts(self, parents: set[int]) -> dict[int, tuple[int, int]]:
-        """(ordinary, associated) message counts of the folders `parents`, from one pass over the
-        node B-tree; {} when the NDB layer cannot read this file (pypff then lists every folder)."""
-        counts = {nid: [0, 0] for nid in parents}
+    def _nbt_view(self) -> _NbtView | None:
+        """What the node B-tree holds, from one pass over it (pages it cannot read are skipped and
+        noted): each folder's parent, and each parent's (ordinary, associated) message counts.
+        None when the NDB layer cannot read the tree at all (`_view_error` says why)."""
+        if self._view_done:
+            return self._view
+        self._view_done = True
+        ndb = self._ndb_file()
+        if ndb is None:
+            self._view_error = self._ndb_error
+            return None
+        counts: dict[int, list[int]] = {}
+        folders: dict[int, int] = {}
+        damaged: list[str] = []
         try:
-            ndb = self._ndb_file()
-            if ndb is None:
-                return {}
-            for entry in ndb.iter_nbt():
-                c = counts.get(entry.nid_parent)
-                if c is None or entry.nid == entry.nid_parent:
-                    continue
+            for entry in ndb.iter_nbt_tolerant(damaged):
                 kind = entry.nid & NID_TYPE_MASK
-                if kind == NID_TYPE_NORMAL_MESSAGE:
-                    c[0] += 1
-                elif kind == NID_TYPE_ASSOC_MESSAGE:
-                    c[1] += 1
-        except Exception as exc:  # noqa: BLE001 - a damaged node B-tree: pypff lists the folders instead
-            log.warning("%s: node B-tree unreadable (%s); big folders are listed by the PST library", self.path, exc)
-            return {}
-        return {nid: (c[0], c[1]) for nid, c in counts.items()}
+                if kind == NID_TYPE_NORMAL_FOLDER:
+                    folders[entry.nid] = entry.nid_parent
+                elif entry.nid != entry.nid_parent and kind in (NID_TYPE_NORMAL_MESSAGE, NID_TYPE_ASSOC_MESSAGE):
+                    c = counts.get(entry.nid_parent)
+                    if c is None:
+                        c = counts[entry.nid_parent] = [0, 0]
+                    c[0 if kind == NID_TYPE_NORMAL_MESSAGE else 1] += 1
+        except Exception as exc:  # noqa: BLE001 - the tree's root is unreadable: the PST library lists alone
+            self._view_error = f"node B-tree unreadable: {exc}"
+            log.debug("%s: %s", self.path, self._view_error)
+            return None
+        for where in damaged:
+            self.losses.append(
+                f"part of the file's node index is unreadable ({where}): the items and folders it lists "
+                "cannot be found, and their number is unknown"
+            )
+        self.notes.extend(dict.fromkeys(ndb.notes))
+        self._view = _NbtView({nid: (c[0], c[1]) for nid, c in counts.items()}, folders, tuple(damaged))
+        return self._view
 
     def _count_associated(self, folder: Any) -> int:
         total = self._safe(lambda: folder.number_of_sub_items) or 0
@@ -586,6 +811,7 @@ class PstFile:
     # -- items -----------------------------------------------------------------------------
 
     def _pff_folder(self, folder: Folder) -> Any:
+        """The PST library's handle of `folder`, or None for a folder read directly."""
         entry = self._folders.get(folder.node_id)
         if entry is None:
             for _ in self.folders():
@@ -596,52 +822,128 @@ class PstFile:
         return entry[1]
 
     def items(self, folder: Folder, associated: bool = False) -> Iterator[Item | UnreadableItem]:
-        """The items of a folder, one at a time. Unreadable ones come as `UnreadableItem`."""
+        """The items of a folder, one at a time; unreadable ones come as `UnreadableItem`.
+
+        Nothing is dropped in silence: the ordinary items come to `folder.item_count` in all (the
+        PST's own count). The PST library lists them; what it cannot list or read is taken from the
+        node B-tree and read through the NDB layer; what neither can find or read comes as
+        `UnreadableItem`s, the last one standing for every declared item not found at all.
+        """
         handle = self._pff_folder(folder)
-        if folder.node_id in self._ndb_folders:
-            yield from self._ndb_items(folder, handle, associated)
-            return
         if associated:
-            for msg in self._associated_handles(handle):
-                yield self._item_or_unreadable(msg, folder.path, associated=True)
+            if handle is None or folder.node_id in self._ndb_folders:
+                yield from self._ndb_items(folder, handle, True)
+            else:
+                for msg in self._associated_handles(handle):
+                    yield self._item_or_unreadable(msg, folder.path, associated=True)
             return
-        count = self._safe(lambda: handle.number_of_sub_messages) or 0
+        view = self._nbt_view()
+        seen: set[int] = set()
+        found = 0
+        trouble: str | None = None  # why the PST library's listing fell short
+        if handle is None or folder.node_id in self._ndb_folders:
+            listing: Iterator[Item | UnreadableItem] = self._ndb_items(folder, handle, False)
+        else:
+            listing = self._pff_items(folder, handle, keep_refusals=view is None)
+        refusals: list[str] = []
+        for item in listing:
+            if isinstance(item, _Refused):  # the PST library could not give this one: read directly below
+                refusals.append(item.reason)
+                continue
+            if isinstance(item, str):  # the PST library's reason for what it could not give
+                trouble = item
+                continue
+            found += item.count if isinstance(item, UnreadableItem) else 1
+            if item.node_id:
+                seen.add(item.node_id)
+            yield item
+        in_tree = view.counts.get(folder.node_id, (0, 0))[0] if view is not None else 0
+        if view is not None and len(seen) < in_tree:
+            # The node B-tree lists messages of this folder the library did not give: read them directly.
+            direct = 0
+            if refusals:
+                note = f"read directly: the PST library refused it ({refusals[0]})"
+            else:
+                note = "read directly: the PST library did not list it" + (f" ({trouble})" if trouble else "")
+            for item in self._ndb_items(folder, handle, False, skip=seen):
+                found += item.count if isinstance(item, UnreadableItem) else 1
+                if isinstance(item, Item):
+                    direct += 1
+                    item.problems.append(note)
+                if item.node_id:
+                    seen.add(item.node_id)
+                yield item
+            if direct and not refusals:
+                self.notes.append(
+                    f"{'/'.join(folder.path) or '(top)'}: {direct} item(s) the PST library could not list were "
+                    "read directly from the file's node index" + (f" ({trouble})" if trouble else "")
+                )
+        if found < folder.item_count:
+            missing = folder.item_count - found
+            reason = (
+                f"the folder's content count says {folder.item_count} item(s), but {missing} cannot be found in "
+                "the file (its index is damaged"
+                + (f"; the PST library: {trouble}" if trouble else "")
+                + (f"; {self._view_error}" if self._view_error else "")
+                + ")"
+            )
+            yield UnreadableItem(node_id=0, folder_path=folder.path, reason=reason, count=missing)
+
+    def _pff_items(self, folder: Folder, handle: Any, keep_refusals: bool) -> Iterator[Any]:
+        """The folder's messages as the PST library lists them. With `keep_refusals` false, what it
+        refuses is left out (a `_Refused` with its reason stands in): `items` reads those from the
+        node B-tree. A `str` says why the listing itself failed."""
+        try:
+            count = handle.number_of_sub_messages
+        except (OSError, MemoryError) as exc:  # e.g. a damaged contents table
+            yield f"the folder's contents table cannot be read: {_pff_reason(exc)}"
+            return
         read_nids: set[int] = set()
         refused: list[str] = []
-        for i in range(count):
+        for i in range(count or 0):
             try:
                 msg = handle.get_sub_message(i)
-            except OSError as exc:
-                refused.append(_pff_reason(exc))
+            except (OSError, MemoryError) as exc:
+                if keep_refusals:
+                    refused.append(_pff_reason(exc))
+                else:
+                    yield _Refused(_pff_reason(exc))
                 continue
             item = self._item_or_unreadable(msg, folder.path)
+            if isinstance(item, UnreadableItem) and not item.node_id and not keep_refusals:
+                yield _Refused(item.reason)
+                continue
             read_nids.add(item.node_id)
             yield item
         if refused:
             yield from self._refused_items(folder, read_nids, refused)
 
-    def _ndb_items(self, folder: Folder, handle: Any, associated: bool) -> Iterator[Item | UnreadableItem]:
-        """The items of a big folder: the nodes whose parent is the folder, from the node B-tree in
-        NID order (pypff's own order: its sub-item k is the folder's k-th child node there), each
-        read through the NDB layer; one the NDB layer cannot read is tried with pypff."""
+    def _ndb_items(
+        self,
+        folder: Folder,
+        handle: Any,
+        associated: bool,
+        skip: set[int] | frozenset[int] = frozenset(),
+    ) -> Iterator[Item | UnreadableItem]:
+        """The messages whose node names the folder as parent, from the node B-tree in NID order
+        (pypff's own order: its sub-item k is the folder's k-th child node there), each read through
+        the NDB layer; one the NDB layer cannot read is tried with pypff. `skip`: NIDs already given."""
         ndb = self._ndb_file()
+        if ndb is None:
+            return
         want = NID_TYPE_ASSOC_MESSAGE if associated else NID_TYPE_NORMAL_MESSAGE
-        entries = ndb.iter_nbt()
+        damaged: list[str] = []  # reported once, by _nbt_view
         index = -1  # the child's index among the folder's sub-items in pypff
-        while True:
-            try:
-                entry = next(entries)
-            except StopIteration:
-                return
-            except Exception as exc:  # noqa: BLE001 - the NDB layer's errors are one line
-                reason = f"the folder's remaining items cannot be listed: {exc}"
-                yield UnreadableItem(node_id=0, folder_path=folder.path, reason=reason, associated=associated)
-                return
-            if entry.nid_parent != folder.node_id or entry.nid == folder.node_id:
-                continue
-            index += 1
-            if entry.nid & NID_TYPE_MASK == want:
+        try:
+            for entry in ndb.iter_nbt_tolerant(damaged):
+                if entry.nid_parent != folder.node_id or entry.nid == folder.node_id:
+                    continue
+                index += 1
+                if entry.nid & NID_TYPE_MASK != want or entry.nid in skip:
+                    continue
                 yield self._ndb_item(ndb, entry, index, handle, folder.path, associated)
+        except Exception as exc:  # noqa: BLE001 - the tree's root is unreadable: items() counts what is missing
+            log.debug("%s: %s: node B-tree unreadable: %s", self.path, "/".join(folder.path), exc)
 
     def _ndb_item(
         self, ndb: Any, entry: Any, index: int, handle: Any, path: tuple[str, ...], associated: bool
@@ -651,13 +953,13 @@ class PstFile:
             raw = RawMessage(Node(ndb, nid, entry.bid_data, entry.bid_sub))
             item = self._item_from_raw(raw, nid, path, (), associated=associated)
         except Exception as exc:  # noqa: BLE001 - the NDB layer's errors are one line
-            msg = self._pff_sub_item(handle, index, nid)
+            msg = self._pff_sub_item(handle, index, nid) if handle is not None else None
             if msg is None:
                 return UnreadableItem(node_id=nid, folder_path=path, reason=str(exc), associated=associated)
             log.debug("%s: item %d read by the PST library: %s", self.path, nid, exc)
             return self._item_or_unreadable(msg, path, associated)
         rtf = item.props.bytes(PidTagRtfCompressed)
-        if rtf:  # libpff decompresses RTF in C: reach the same node through pypff when asked
+        if rtf and handle is not None:  # libpff decompresses RTF in C: reach the same node through pypff
             item._rtf_body = lambda: self._pff_rtf_at(handle, index, nid, rtf)
         return item
 
@@ -703,7 +1005,7 @@ class PstFile:
         nid = self._safe(lambda: msg.identifier) or 0
         try:
             return self._item(msg, nid, path, associated)
-        except OSError as exc:
+        except (OSError, MemoryError) as exc:
             return UnreadableItem(node_id=nid, folder_path=path, reason=_pff_reason(exc), associated=associated)
 
     def _item(self, msg: Any, nid: int, path: tuple[str, ...], associated: bool) -> Item:
@@ -711,7 +1013,7 @@ class PstFile:
         recipients: list[Recipient] = []
         try:
             rtable = getattr(msg, "recipients", None)  # plain pypff.item objects have none
-        except OSError as exc:
+        except (OSError, MemoryError) as exc:
             rtable = None
             problems.append(f"recipients unreadable: {_pff_reason(exc)}")
         if rtable is not None:
@@ -720,7 +1022,7 @@ class PstFile:
                     bag, probs = self._bag_of_record_set(record_set)
                     recipients.append(Recipient(bag))
                     problems.extend(probs)
-            except OSError as exc:
+            except (OSError, MemoryError) as exc:
                 problems.append(f"recipients unreadable: {_pff_reason(exc)}")
         count = self._safe(lambda: getattr(msg, "number_of_attachments", 0)) or 0
         attachments: list[Attachment] | None = []
@@ -771,7 +1073,7 @@ class PstFile:
             try:
                 att = msg.get_attachment(index)
                 attachments.append(self._attachment(att, nid, (index,), path))
-            except OSError as exc:
+            except (OSError, MemoryError) as exc:
                 problems.append(f"attachment {index} unreadable: {_pff_reason(exc)}")
         return attachments
 
@@ -807,12 +1109,14 @@ class PstFile:
     # -- embedded messages (through the NDB layer) -----------------------------------------
 
     def _ndb_file(self) -> Any:
-        if self._ndb is None:
+        """The NDB layer on this file, or None when it cannot read it (`_ndb_error` says why)."""
+        if self._ndb is None and self._ndb_error is None:
+            from core.pst.ndb import NdbError, NdbFile
+
             try:
-                from core.pst.ndb import NdbFile
-            except ImportError:
-                return None
-            self._ndb = NdbFile(self.path)
+                self._ndb = NdbFile(self.path)
+            except NdbError as exc:
+                self._ndb_error = exc.reason
         return self._ndb
 
     def _embedded(self, message_nid: int, att_path: tuple[int, ...], folder_path: tuple[str, ...]) -> Item:

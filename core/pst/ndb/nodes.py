@@ -297,6 +297,8 @@ class NodeDatabase:
         self.bytes_read = 0
         self.reads = 0
         self.largest_read = 0
+        # Damage met and read past (a header naming its B-tree roots wrongly), for the reader to report.
+        self.notes: list[str] = []
 
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
@@ -345,10 +347,18 @@ class NodeDatabase:
             p_type, p_repeat, _sig, p_bid, p_crc = self._page_trailer.unpack_from(page, F.PAGE_SIZE - tsize)
         if p_type != ptype or p_repeat != ptype:
             raise self._err(f"{what} at offset {ref.ib}: page type 0x{p_type:02X}, expected 0x{ptype:02X}")
-        if _bid_key(p_bid) != _bid_key(ref.bid):
-            raise self._err(f"{what} at offset {ref.ib}: its trailer names page 0x{p_bid:X}")
         if crc32(page[: F.PAGE_SIZE - tsize]) != p_crc:
             raise self._err(f"{what} at offset {ref.ib}: CRC mismatch")
+        if _bid_key(p_bid) != _bid_key(ref.bid):
+            if ref is self.header.nbt_root or ref is self.header.bbt_root:
+                # The header names the root page by a wrong id, but the page at its offset is a
+                # whole page of the right tree: the header is what is damaged. Read on, and say so.
+                self.notes.append(
+                    f"the header names the {F.PageType(ptype).name} root page 0x{ref.bid:X}, but the page at "
+                    f"offset {ref.ib} is 0x{p_bid:X} (the header is damaged; the page was used)"
+                )
+            else:
+                raise self._err(f"{what} at offset {ref.ib}: its trailer names page 0x{p_bid:X}")
         return page
 
     def _bt_page(self, ref: BRef, ptype: int) -> _BtPage:
@@ -458,6 +468,29 @@ class NodeDatabase:
     def iter_nbt(self) -> Iterator[NBTEntry]:
         """Every entry of the node B-tree, in NID order (walks all NBT pages once)."""
         yield from self._iter_nbt(self.header.nbt_root, 0)
+
+    def iter_nbt_tolerant(self, damaged: list[str]) -> Iterator[NBTEntry]:
+        """Like `iter_nbt`, but a page below the root that cannot be read is described in `damaged`
+        and skipped, so the rest of the tree is still listed.
+
+        Raises:
+            NdbError: the root page itself cannot be read.
+        """
+        yield from self._iter_nbt_tolerant(self.header.nbt_root, 0, damaged)
+
+    def _iter_nbt_tolerant(self, ref: BRef, depth: int, damaged: list[str]) -> Iterator[NBTEntry]:
+        if depth > _MAX_TREE_DEPTH:
+            raise self._err(f"the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
+        page = self._bt_page(ref, F.PageType.ptypeNBT)
+        if page.level == 0:
+            for nid, bid_data, bid_sub, parent, *_pad in page.rows:
+                yield NBTEntry(nid & 0xFFFFFFFF, bid_data, bid_sub, parent)
+            return
+        for key, child in zip(page.keys, list(page.rows), strict=True):
+            try:
+                yield from self._iter_nbt_tolerant(child, depth + 1, damaged)
+            except NdbError as exc:
+                damaged.append(f"node B-tree page for NIDs from 0x{key:X} unreadable: {exc.reason}")
 
     def _iter_nbt(self, ref: BRef, depth: int) -> Iterator[NBTEntry]:
         if depth > _MAX_TREE_DEPTH:
