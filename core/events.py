@@ -103,6 +103,8 @@ class ItemFailed(Event):
     source_path: tuple[str, ...]
     subject: str | None
     reason: str
+    count: int = 1
+    """How many items this stands for: more than one for a part of the PST that cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,8 +130,8 @@ class RunAggregate:
                 r.version += 1
             elif isinstance(e, ev.ItemFailed):
                 r = self._row(e.pst, e.source_path)
-                r.failed += 1
-                self.failures_total += 1
+                r.failed += e.count  # an unreadable part of a PST stands for several items
+                self.failures_total += e.count
                 if len(self.failures) < MAX_FAILURES:
                     self.failures.append(Failure(e.pst, tuple(e.source_path), e.subject, e.reason))
                 r.version += 1

@@ -147,10 +147,10 @@ class BatchHumanPrinter:
             if f:
                 f.skipped += 1
         elif isinstance(e, ItemFailed):
-            row.failed += 1
+            row.failed += e.count
             f = row.folders.get((e.pst, tuple(e.source_path)))
             if f:
-                f.failed += 1
+                f.failed += e.count
             subject = f" {e.subject!r}" if e.subject else ""
             self._line(f"failed: {row.label}: {e.pst}: {'/'.join(e.source_path) or '(top)'}{subject}: {e.reason}")
         elif isinstance(e, Throttled):

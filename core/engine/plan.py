@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from core.engine.limiter import ByteBudget
 from core.errors import PstError
 from core.profile.model import Profile
 from core.pst import open_pst
+from core.pst.model import Folder
 from core.transport.base import Transport
 
 # The item-type filter of a profile, by converter payload kind.
@@ -38,6 +40,76 @@ ROLE_NAMES = {
 }
 
 
+# Exchange takes folder names of 1 to 256 characters ([MS-ASCMD] FolderCreate DisplayName; EWS refuses
+# an empty one with "A folder must have a display name"), compares sibling names without case, and an
+# XML request cannot carry most control characters at all.
+MAX_FOLDER_NAME = 255
+NO_NAME = "(no name)"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_folder_name(name: str) -> tuple[str, str | None]:
+    """A name Exchange accepts for a PST folder's `name`, and why it differs (None when it does not).
+
+    Control characters are written as visible escapes (`\x1b`), surrounding spaces go, an empty
+    name becomes "(no name)" and a long one is cut to `MAX_FOLDER_NAME` characters. The same name
+    always gives the same result, so a re-run lands in the same folder.
+    """
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name).strip()
+    why = []
+    if out != name.strip():
+        why.append("control characters")
+    elif out != name:
+        why.append("surrounding spaces")
+    if not out:
+        out = NO_NAME
+        why = ["empty name"]
+    if len(out) > MAX_FOLDER_NAME:
+        out = out[: MAX_FOLDER_NAME - 1].rstrip() + "…"
+        why.append(f"longer than {MAX_FOLDER_NAME} characters")
+    return out, ("; ".join(why) if why else None)
+
+
+def target_names(folders: list[Folder]) -> dict[int, tuple[str, str | None]]:
+    """Folder node id -> (the name its mailbox folder gets, why it was changed or None).
+
+    Siblings whose names are equal once cleaned (compared without case, as Exchange does) get
+    " (2)", " (3)"... in node-id order, which a PST keeps, so every run maps them alike; nothing
+    merges two PST folders into one mailbox folder any more."""
+    out: dict[int, tuple[str, str | None]] = {}
+    siblings: dict[int, list[Folder]] = {}
+    for f in folders:
+        if f.path:
+            siblings.setdefault(f.parent_id, []).append(f)
+    for group in siblings.values():
+        taken: set[str] = set()
+        cleaned = [(f, *clean_folder_name(f.path[-1])) for f in sorted(group, key=lambda f: f.node_id)]
+        wanted = {name.casefold() for _f, name, _why in cleaned}
+        for f, name, why in cleaned:
+            final, n = name, 1
+            while final.casefold() in taken:
+                n += 1
+                suffix = f" ({n})"
+                final = name[: MAX_FOLDER_NAME - len(suffix)] + suffix
+                if final.casefold() in wanted and final.casefold() not in taken:
+                    continue  # another sibling is called that already: keep counting
+            if final != name:
+                why = "; ".join(w for w in (why, "a sibling folder has the same name") if w)
+            taken.add(final.casefold())
+            out[f.node_id] = (final, why)
+    return out
+
+
+def _chain(folder: Folder, by_id: dict[int, Folder]) -> list[Folder]:
+    """The folders from below the top down to `folder` (none for the top itself)."""
+    out: list[Folder] = []
+    f: Folder | None = folder
+    while f is not None and f.path and len(out) <= len(by_id):
+        out.append(f)
+        f = by_id.get(f.parent_id)
+    return out[::-1]
+
+
 @dataclass
 class FolderPlan:
     """One PST folder and where it goes: under `anchor` (a role, or None for the store root) at `rel`."""
@@ -53,6 +125,9 @@ class FolderPlan:
     target_path: tuple[str, ...] = ()
     folder_id: str | None = None
     handle: object = None
+    renamed: tuple[str, ...] = ()
+    """Why names on the way to the target differ from the PST's (empty, control characters, a
+    sibling of the same name...), as "'old' -> 'new': why"; shown in the report."""
 
 
 @dataclass
@@ -122,46 +197,46 @@ def build_plan(
             sp = SourcePlan(
                 path=path, label=path.name, codepage=src.codepage, store_key=(pst.info.record_key or b"").hex()
             )
-            classes: dict[tuple[str, ...], str | None] = {}
-            roles: dict[tuple[str, ...], str | None] = {}
-            for folder in pst.folders():
-                classes[folder.path] = folder.container_class
-                roles[folder.path] = folder.role
-                if not src.selects(folder.path):
-                    sp.excluded.append((folder.path, folder.item_count))
-                    continue
-                anchor: str | None = None
-                if dest.root == "pst-name":
-                    rel = (root_name, *folder.path)
-                    rel_classes = ("IPF.Note", *(classes.get(folder.path[: i + 1]) for i in range(len(folder.path))))
-                elif dest.root == "folder":
-                    base = tuple(p for p in (dest.folder or "").split("/") if p)
-                    rel = (*base, *folder.path)
-                    rel_classes = (
-                        *(["IPF.Note"] * len(base)),
-                        *(classes.get(folder.path[: i + 1]) for i in range(len(folder.path))),
-                    )
-                else:  # store-root: the first ancestor with a role maps to the store's own folder
-                    cut = 0
-                    for i in range(1, len(folder.path) + 1):
-                        if roles.get(folder.path[:i]):
-                            anchor, cut = roles[folder.path[:i]], i
-                            break
-                    rel = folder.path[cut:]
-                    rel_classes = tuple(classes.get(folder.path[: cut + i + 1]) for i in range(len(rel)))
-                sp.folders.append(
-                    FolderPlan(
-                        source_path=folder.path,
-                        node_id=folder.node_id,
-                        container_class=folder.container_class,
-                        role=folder.role,
-                        pst_items=folder.item_count,
-                        anchor=anchor,
-                        rel=rel,
-                        rel_classes=rel_classes,
-                        target_path=((ROLE_NAMES.get(anchor, anchor),) if anchor else ()) + rel,
-                    )
+            folders = list(pst.folders())
+        names = target_names(folders)
+        by_id = {f.node_id: f for f in folders}
+        for folder in folders:
+            if not src.selects(folder.path):
+                sp.excluded.append((folder.path, folder.item_count))
+                continue
+            line = _chain(folder, by_id)
+            mapped = tuple(names[f.node_id][0] for f in line)
+            classes = tuple(f.container_class for f in line)
+            renamed = tuple(
+                f"{f.path[-1]!r} -> {names[f.node_id][0]!r}: {names[f.node_id][1]}" for f in line if names[f.node_id][1]
+            )
+            anchor: str | None = None
+            if dest.root == "pst-name":
+                rel = (root_name, *mapped)
+                rel_classes = ("IPF.Note", *classes)
+            elif dest.root == "folder":
+                base = tuple(p for p in (dest.folder or "").split("/") if p)
+                rel = (*base, *mapped)
+                rel_classes = (*(["IPF.Note"] * len(base)), *classes)
+            else:  # store-root: the first ancestor with a role maps to the store's own folder
+                cut = next((i + 1 for i, f in enumerate(line) if f.role), 0)
+                anchor = line[cut - 1].role if cut else None
+                rel = mapped[cut:]
+                rel_classes = classes[cut:]
+            sp.folders.append(
+                FolderPlan(
+                    source_path=folder.path,
+                    node_id=folder.node_id,
+                    container_class=folder.container_class,
+                    role=folder.role,
+                    pst_items=folder.item_count,
+                    anchor=anchor,
+                    rel=rel,
+                    rel_classes=rel_classes,
+                    target_path=((ROLE_NAMES.get(anchor, anchor),) if anchor else ()) + rel,
+                    renamed=renamed,
                 )
+            )
         sources.append(sp)
     jpath = journal_path(profile.name, profile.mailbox, dest.store, journal_dir)
     return Plan(

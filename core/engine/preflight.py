@@ -179,10 +179,12 @@ def preflight(plan: Plan, on_event: Callable[[Event], None], cancel: threading.E
                         done += 1
                         where = {"pst": source.label, "source_path": fp.source_path}
                         if isinstance(item, UnreadableItem):
-                            st.failed += 1
+                            st.selected += item.count - 1  # one already counted above
+                            done += item.count - 1
+                            st.failed += item.count
                             reason = f"{item.where}: unreadable: {item.reason}"
-                            result.failures.append(Failure(source.label, fp.source_path, None, reason))
-                            on_event(ItemFailed(**where, subject=None, reason=reason))
+                            result.failures.append(Failure(source.label, fp.source_path, None, reason, item.count))
+                            on_event(ItemFailed(**where, subject=None, reason=reason, count=item.count))
                         elif f"{source.store_key}:{item.node_id}" in there:
                             st.skipped_existing += 1
                             on_event(ItemSkipped(**where, reason=ALREADY_THERE))
@@ -202,6 +204,13 @@ def preflight(plan: Plan, on_event: Callable[[Event], None], cancel: threading.E
                                 failed=st.failed,
                             )
                         )
+                first = next((st for st in stats if st.source is source), None)
+                for loss in dict.fromkeys(pst.losses):  # damage whose items cannot even be counted
+                    if first is not None:
+                        first.failed += 1
+                        why = f"damaged file: {loss}"
+                        result.failures.append(Failure(source.label, first.plan.source_path, None, why))
+                result.problems.extend(f"{source.label}: damaged file: {n}" for n in dict.fromkeys(pst.notes))
         progress()
         result.would_import = sum(st.imported for st in stats)
         result.skipped = sum(st.skipped_existing for st in stats)

@@ -185,7 +185,7 @@ class HumanPrinter:
         elif isinstance(e, ItemFailed):
             row = self.rows.get(self._key(e.pst, e.source_path))
             if row:
-                row.failed += 1
+                row.failed += e.count
             subject = f" {e.subject!r}" if e.subject else ""
             self._line(f"failed: {e.pst}: {'/'.join(e.source_path) or '(top)'}{subject}: {e.reason}")
         elif isinstance(e, Throttled):

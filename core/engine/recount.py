@@ -20,9 +20,10 @@ from core.errors import ServerBusy
 from core.verify import recount_report
 
 
-def selected_counts(plan: Plan) -> dict[tuple[str, int], int]:
-    """(PST store key, folder node id) -> how many items the profile's filters select there (an
-    unreadable item counts: a run tries it and reports it)."""
+def selected_counts(plan: Plan) -> tuple[dict[tuple[str, int], tuple[int, int]], dict[str, list[str]]]:
+    """(PST store key, folder node id) -> (how many items the profile's filters select there, of which
+    unreadable): an unreadable item counts, a run tries it and reports it; and, by PST label, the
+    damage whose items could not even be counted."""
     from core.convert import payload_kind
     from core.convert.mime import item_date
     from core.pst import open_pst
@@ -30,23 +31,27 @@ def selected_counts(plan: Plan) -> dict[tuple[str, int], int]:
 
     filters = plan.profile.filters
     types = set(filters.item_types)
-    out: dict[tuple[str, int], int] = {}
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    losses: dict[str, list[str]] = {}
     for source in plan.sources:
         wanted = {fp.node_id for fp in source.folders}
         with open_pst(source.path, source.codepage) as pst:
             for folder in pst.folders():
                 if folder.node_id not in wanted:
                     continue
-                selected = 0
+                selected = unreadable = 0
                 for item in pst.items(folder):
                     if isinstance(item, UnreadableItem):
-                        selected += 1
+                        selected += item.count
+                        unreadable += item.count
                         continue
                     kind = payload_kind(item.message_class)
                     if KIND_TO_TYPE.get(kind, "mail") in types and filters.accepts_date(item_date(item)):
                         selected += 1
-                out[(source.store_key, folder.node_id)] = selected
-    return out
+                out[(source.store_key, folder.node_id)] = (selected, unreadable)
+            if pst.losses:
+                losses[source.label] = list(pst.losses)
+    return out, losses
 
 
 def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[dict, str | None, str | None]:
@@ -68,21 +73,17 @@ def verify_profile(plan: Plan, cancel: threading.Event | None = None) -> tuple[d
     try:
         info = connect_transport(transport, timeout_seconds=plan.profile.connection.timeout_seconds, cancel=cancel)
         resolve_folders(plan, transport, calls)
-        selected = selected_counts(plan)
+        selected, losses = selected_counts(plan)
         journal = Journal(server_journal_path(plan.journal_path, info.url))
         try:
-            folders = [
-                (
-                    source,
-                    fp,
-                    selected.get((source.store_key, fp.node_id), 0),
-                    journal.count(fp.folder_id, "done", source.store_key + ":"),
-                    journal.count(fp.folder_id, "failed", source.store_key + ":"),
-                )
-                for source, fp in plan.folders
-            ]
+            folders = []
+            for source, fp in plan.folders:
+                chosen, unreadable = selected.get((source.store_key, fp.node_id), (0, 0))
+                done = journal.count(fp.folder_id, "done", source.store_key + ":")
+                failed = journal.count(fp.folder_id, "failed", source.store_key + ":")
+                folders.append((source, fp, chosen, done, failed, unreadable))
         finally:
             journal.close()
-        return recount_report(plan, transport, calls.map, folders, started)
+        return recount_report(plan, transport, calls.map, folders, started, losses)
     finally:
         transport.close()

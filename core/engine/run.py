@@ -73,6 +73,7 @@ class FolderStats:
     imported: int = 0
     skipped_existing: int = 0
     failed: int = 0
+    unreadable: int = 0  # of `failed`: items the PST declares that could not be read
     bytes: int = 0
     outstanding: int = 0
     read_done: bool = False
@@ -85,6 +86,7 @@ class Failure:
     source_path: tuple[str, ...]
     subject: str | None
     reason: str
+    count: int = 1  # more than one for a part of the PST that could not be read
 
 
 @dataclass
@@ -282,8 +284,8 @@ class _Engine:
                     if self.cancel.is_set():
                         return
                     if isinstance(item, UnreadableItem):
-                        st.selected += 1
-                        self._fail(st, None, f"{item.where}: unreadable: {item.reason}")
+                        st.selected += item.count
+                        self._fail(st, None, f"{item.where}: unreadable: {item.reason}", item.count, unreadable=True)
                         continue
                     kind = payload_kind(item.message_class)
                     if KIND_TO_TYPE.get(kind, "mail") not in types or not filters.accepts_date(item_date(item)):
@@ -343,6 +345,17 @@ class _Engine:
                 release_free_memory()  # libpff's item tree of the folder just read
             if ctx.resolver is not None:
                 self._add_rewrite_stats(ctx.resolver.stats.to_dict())
+            self._damage(source, pst.notes, pst.losses)
+
+    def _damage(self, source: SourcePlan, notes: list[str], losses: list[str]) -> None:
+        """What the reader found damaged in a PST: notes for what it read past, and a failure for
+        each part whose items it could not even count (so the run cannot end as a success)."""
+        if notes:
+            self._note_problems(source.label, "damaged file", list(dict.fromkeys(notes)))
+        first = next((st for st in self.stats if st.source is source), None)
+        for loss in dict.fromkeys(losses):
+            if first is not None:
+                self._fail(first, None, f"damaged file: {loss}", unreadable=True)
 
     def _note_problems(self, label: str, where: str, problems: list[str]) -> None:
         """Keep what conversion lost or could not do, for the report (the first few thousand in full)."""
@@ -377,13 +390,18 @@ class _Engine:
         with self._lock:
             st.outstanding -= 1
 
-    def _fail(self, st: FolderStats, subject: str | None, reason: str) -> None:
+    def _fail(
+        self, st: FolderStats, subject: str | None, reason: str, count: int = 1, *, unreadable: bool = False
+    ) -> None:
         with self._lock:
-            st.failed += 1
-            self.result.failed += 1
-            self.items_done += 1
-            self.result.failures.append(Failure(st.source.label, st.plan.source_path, subject, reason))
-        self.emit(ItemFailed(pst=st.source.label, source_path=st.plan.source_path, subject=subject, reason=reason))
+            st.failed += count
+            if unreadable:
+                st.unreadable += count
+            self.result.failed += count
+            self.items_done += count
+            self.result.failures.append(Failure(st.source.label, st.plan.source_path, subject, reason, count))
+        where = {"pst": st.source.label, "source_path": st.plan.source_path}
+        self.emit(ItemFailed(**where, subject=subject, reason=reason, count=count))
 
     def _maybe_finish(self, st: FolderStats) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from core.errors import EXIT_OK, EXIT_USER
+from core.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USER
 from core.pst.codepages import normalize_codepage
 from core.pst.scan import scan
 from core.termsafe import safe
@@ -15,8 +15,13 @@ from core.termsafe import safe
 HELP = """Report what PST/OST files hold: format, encryption, whether a password is set (a PST
 password is only a checksum; pstimport never needs it), the store's name, and each folder of
 the visible tree with its item count, container class and role (inbox, sent, ...).
-A directory is searched recursively for PST/OST files, recognised by their signature.
-Exit code 2 when any file cannot be read; the others are still reported."""
+A directory is searched recursively for PST/OST files, recognised by their signature; files
+named *.pst or *.ost that are not PSTs are listed as such. Damage the reader found and read past
+(a truncated file, folders or items the PST library cannot reach, unreadable index pages) is
+listed under the file as warnings.
+
+exit codes: 0 every file read cleanly; 1 a file is damaged but readable (see its warnings);
+2 a file cannot be read (the others are still reported); 141 the output was closed early."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +56,8 @@ def _print_tree(entry: dict[str, Any], out: Any) -> None:
         role = f"  [{folder['role']}]" if folder["role"] else ""
         cls = f"  {safe(folder['container_class'])}" if folder["container_class"] else ""
         out.write(f"  {'  ' * depth}{name}: {folder['items']}{role}{cls}\n")
+    for warning in entry.get("warnings", []):
+        out.write(f"  warning: {safe(warning)}\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,4 +73,6 @@ def run(args: argparse.Namespace) -> int:
             print("no PST or OST files found")
         for err in result["errors"]:
             print(f"pstimport: {safe(err['path'])}: {safe(err['error'])}", file=sys.stderr)
-    return EXIT_USER if result["errors"] else EXIT_OK
+    if result["errors"]:
+        return EXIT_USER
+    return EXIT_PARTIAL if any(f.get("warnings") for f in result["files"]) else EXIT_OK

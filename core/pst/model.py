@@ -385,6 +385,8 @@ class Folder:
     subfolder_count: int
     read_directly: bool = False
     """Found and read through the NDB layer because the PST library could not reach it."""
+    parent_id: int = 0
+    """The node id of the folder above it (0 for the top): tells apart sibling folders of one name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,6 +255,7 @@ class PstFile:
         self._view: _NbtView | None = None
         self._view_error: str | None = None
         self._view_done = False
+        self._parents: dict[int, int] = {}  # folder NID -> its parent's, as the tree was read
         self.notes: list[str] = []
         """Damage found and read past, for the file as a whole (scan warnings, run reports)."""
         self.losses: list[str] = []
@@ -341,7 +342,8 @@ class PstFile:
         try:
             pff.open(self.path)
         except (OSError, ValueError, MemoryError) as exc:
-            raise PstError(self.path, _pff_reason(exc)) from exc
+            reason = _pff_reason(exc).replace(f": {self.path}", "").replace(self.path, "the file")
+            raise PstError(self.path, reason) from exc
         self._pff = pff
 
     def close(self) -> None:
@@ -578,6 +580,7 @@ class PstFile:
                 associated_count=associated_count,
                 subfolder_count=subfolders if subfolders is not None else sum(1 for p, *_ in tree if p[:-1] == path),
                 read_directly=handle is None,
+                parent_id=self._parents.get(nid, 0) if path else 0,
             )
             self._folders[nid] = (info, handle)
             yield info
@@ -593,18 +596,20 @@ class PstFile:
             return [], _pff_reason(exc) if not isinstance(exc, PstError) else exc.reason
         tree: list[tuple[tuple[str, ...], Any, PropertyBag, int]] = []
 
-        def walk(folder: Any, path: tuple[str, ...], depth: int) -> None:
+        def walk(folder: Any, path: tuple[str, ...], depth: int, parent: int) -> None:
             props, _ = self._bag(folder, self.codepage)
-            tree.append((path, folder, props, self._safe(lambda: folder.identifier) or 0))
+            nid = self._safe(lambda: folder.identifier) or 0
+            tree.append((path, folder, props, nid))
+            self._parents[nid] = parent
             if depth >= MAX_FOLDER_DEPTH:
                 where = "/".join(path)
                 self.notes.append(f"folder tree deeper than {MAX_FOLDER_DEPTH} levels at {where}; not descending")
                 return
             for sub in self._subfolders(folder):
                 name = self._safe(lambda s=sub: s.name) or ""
-                walk(sub, path + (name,), depth + 1)
+                walk(sub, path + (name,), depth + 1, nid)
 
-        walk(top, (), 0)
+        walk(top, (), 0, 0)
         return tree, None
 
     def _ipm_nid(self, view: _NbtView | None, tree: list) -> int | None:
@@ -674,6 +679,7 @@ class PstFile:
                     self.notes.append(f"folder node 0x{child:X}: its properties are unreadable; named {name!r}")
                 path = (*known[nid], name)
                 known[child] = path
+                self._parents[child] = nid
                 tree.append((path, None, props or PropertyBag(), child))
                 added += 1
         if added:
@@ -861,15 +867,14 @@ class PstFile:
         if view is not None and len(seen) < in_tree:
             # The node B-tree lists messages of this folder the library did not give: read them directly.
             direct = 0
-            if refusals:
-                note = f"read directly: the PST library refused it ({refusals[0]})"
-            else:
-                note = "read directly: the PST library did not list it" + (f" ({trouble})" if trouble else "")
+            # An item the library refused is noted on the item; a listing that failed, once for the folder.
+            note = f"read directly: the PST library refused it ({refusals[0]})" if refusals else None
             for item in self._ndb_items(folder, handle, False, skip=seen):
                 found += item.count if isinstance(item, UnreadableItem) else 1
                 if isinstance(item, Item):
                     direct += 1
-                    item.problems.append(note)
+                    if note:
+                        item.problems.append(note)
                 if item.node_id:
                     seen.add(item.node_id)
                 yield item

@@ -10,22 +10,31 @@ from core.errors import PstError
 from core.pst.header import is_pst_signature
 from core.pst.reader import open_pst
 
+# Names that say "Outlook data file" even when the content is not one.
+PST_SUFFIXES = (".pst", ".ost")
 
-def find_psts(directory: str) -> Iterator[str]:
-    """PST/OST files under `directory`, recursively, recognised by signature (not extension)."""
+
+def find_psts(directory: str, named_too: bool = False) -> Iterator[str]:
+    """PST/OST files under `directory`, recursively, recognised by signature (not extension).
+
+    With `named_too`, files named *.pst / *.ost that lack the signature come too (scan reports
+    them as not PSTs, rather than pass over them in silence)."""
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames.sort()
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
-            if os.path.isfile(path) and is_pst_signature(path):
+            if not os.path.isfile(path):
+                continue
+            if is_pst_signature(path) or (named_too and name.lower().endswith(PST_SUFFIXES)):
                 yield path
 
 
 def expand(paths: Iterable[str]) -> Iterator[str]:
-    """Arguments to files: a directory is searched; a file is taken as given."""
+    """Arguments to files: a directory is searched (its *.pst/*.ost files without the signature
+    included, to be reported); a file is taken as given."""
     for path in paths:
         if os.path.isdir(path):
-            yield from find_psts(path)
+            yield from find_psts(path, named_too=True)
         else:
             yield path
 
@@ -43,6 +52,8 @@ def census(path: str, codepage: str | None = None) -> dict[str, Any]:
             }
             for f in pst.folders()
         ]
+        # What the reader found damaged and read past, and what it could not even count.
+        warnings = list(dict.fromkeys(pst.notes + pst.losses))
     return {
         "path": path,
         "ok": True,
@@ -53,6 +64,7 @@ def census(path: str, codepage: str | None = None) -> dict[str, Any]:
         "display_name": info.display_name,
         "total_items": sum(f["items"] for f in folders),
         "folders": folders,
+        "warnings": warnings,
     }
 
 

@@ -32,8 +32,18 @@ def _mailbox_side(stamps: dict[str, list[str]], total: int, store_key: str) -> t
 
 
 def _row(
-    label: str, fp: Any, *, selected: int, imported: int, skipped: int, failed: int, mailbox: tuple[int, int, int]
+    label: str,
+    fp: Any,
+    *,
+    selected: int,
+    imported: int,
+    skipped: int,
+    failed: int,
+    mailbox: tuple[int, int, int],
+    unreadable: int = 0,
 ) -> dict:
+    """One folder's row. `failed` includes the `unreadable` items (declared by the PST, not readable):
+    a folder with any is never "ok"."""
     total, stamped, dups = mailbox
     expected = selected - failed
     status = "ok"
@@ -41,7 +51,9 @@ def _row(
         status = "mismatch"
     elif failed:
         status = "failed"
+    renamed = list(getattr(fp, "renamed", ()))  # names Exchange would refuse, mapped (core.engine.plan)
     return {
+        **({"renamed": renamed} if renamed else {}),
         "pst": label,
         "source_path": list(fp.source_path),
         "target_path": list(fp.target_path),
@@ -50,6 +62,7 @@ def _row(
         "imported": imported,
         "skipped_existing": skipped,
         "failed": failed,
+        "unreadable": unreadable,
         "mailbox_items": total,
         "stamped_items": stamped,
         "duplicates": dups,
@@ -105,6 +118,7 @@ def _report(
         "imported": sum(r["imported"] for r in rows),
         "skipped_existing": sum(r["skipped_existing"] for r in rows),
         "failed": sum(r["failed"] for r in rows),
+        "unreadable": sum(r.get("unreadable", 0) for r in rows),
         "duplicates": sum(r["duplicates"] for r in rows),
         "mismatched_folders": sum(1 for r in rows if r["status"] == "mismatch"),
         **extra,
@@ -132,6 +146,18 @@ def _report(
     }
 
 
+def _losses(rows: list[dict], label: str, losses: list[str]) -> None:
+    """Parts of a PST whose items could not even be counted: each makes its first row failed."""
+    first = next((r for r in rows if r["pst"] == label), None)
+    for loss in dict.fromkeys(losses):
+        if first is not None:
+            first["failed"] += 1
+            first["unreadable"] += 1
+            first.setdefault("damage", []).append(loss)
+            if first["status"] == "ok":
+                first["status"] = "failed"
+
+
 def verify_run(plan: Plan, transport: Transport, result: Any, run_all: RunAll) -> dict:
     """Count the mailbox side after a run and write the reports; fills `result.report*`."""
     rows, keys = [], []
@@ -150,11 +176,13 @@ def verify_run(plan: Plan, transport: Transport, result: Any, run_all: RunAll) -
                 skipped=st.skipped_existing,
                 failed=st.failed,
                 mailbox=mailbox,
+                unreadable=getattr(st, "unreadable", 0),
             )
         )
     _apply_shared_targets(rows, keys)
     failures = [
         {"pst": f.pst, "source_path": list(f.source_path), "subject": f.subject, "reason": f.reason}
+        | ({"count": f.count} if getattr(f, "count", 1) != 1 else {})
         for f in result.failures
     ]
     report = _report(
@@ -184,15 +212,18 @@ def recount_report(
     plan: Plan,
     transport: Transport,
     run_all: RunAll,
-    folders: list[tuple[Any, Any, int, int, int]],
+    folders: list[tuple[Any, Any, int, int, int, int]],
     started: datetime,
+    losses: dict[str, list[str]] | None = None,
 ) -> tuple[dict, str | None, str | None]:
-    """`pstimport verify`'s report: `folders` are (source, folder plan, selected, imported, failed) as the
-    PSTs and the journal say; the mailbox side is counted here. Returns (report, JSON path, HTML path)."""
+    """`pstimport verify`'s report: `folders` are (source, folder plan, selected, imported, failed,
+    unreadable) as the PSTs and the journal say (an unreadable item is never sent, so it is not in the
+    journal's failed); `losses`: by PST label, its damage of unknown size. The mailbox side is counted
+    here. Returns (report, JSON path, HTML path)."""
     counts = MailboxCounts(transport, run_all)
     counts.prefetch(fp.handle for _s, fp, *_ in folders)
     rows, keys = [], []
-    for source, fp, selected, imported, failed in folders:
+    for source, fp, selected, imported, failed, unreadable in folders:
         keys.append((fp.folder_id, source.store_key))
         rows.append(
             _row(
@@ -201,10 +232,13 @@ def recount_report(
                 selected=selected,
                 imported=imported,
                 skipped=0,
-                failed=failed,
+                failed=failed + unreadable,
                 mailbox=counts(fp.handle, source.store_key),
+                unreadable=unreadable,
             )
         )
+    for label, lost in (losses or {}).items():
+        _losses(rows, label, lost)
     _apply_shared_targets(rows, keys)
     report = _report(plan, rows, [], started, datetime.now(UTC), {})
     j = h = None

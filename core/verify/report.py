@@ -63,8 +63,8 @@ def render_html(report: dict) -> str:
     def table(rows: list[dict]) -> str:
         head = (
             "<tr><th>PST</th><th>Source folder</th><th>Target folder</th><th>PST items</th><th>Selected</th>"
-            "<th>Imported</th><th>Already there</th><th>Failed</th><th>Mailbox items</th><th>Stamped</th>"
-            "<th>Duplicates</th><th>Status</th></tr>"
+            "<th>Imported</th><th>Already there</th><th>Failed</th><th>Unreadable</th><th>Mailbox items</th>"
+            "<th>Stamped</th><th>Duplicates</th><th>Status</th></tr>"
         )
         body = []
         for r in rows:
@@ -79,6 +79,7 @@ def render_html(report: dict) -> str:
                         "imported",
                         "skipped_existing",
                         "failed",
+                        "unreadable",
                         "mailbox_items",
                         "stamped_items",
                         "duplicates",
@@ -106,9 +107,22 @@ def render_html(report: dict) -> str:
         for f in report["failures"]:
             parts.append(
                 f"<tr><td>{e(f.get('pst') or '')}</td><td>{e('/'.join(f['source_path']) or '(top)')}</td>"
-                f"<td>{e(f.get('subject') or '')}</td><td>{e(f['reason'])}</td></tr>"
+                f"<td>{e(f.get('subject') or '')}</td>"
+                f"<td>{e((str(f['count']) + ' items: ') if f.get('count', 1) != 1 else '')}{e(f['reason'])}</td></tr>"
             )
         parts.append("</tbody></table>")
+    renamed = [(f, r) for f in report["folders"] for r in f.get("renamed", [])]
+    if renamed:
+        parts.append(
+            "<h2>Renamed folders</h2><p class='meta'>PST folder names Exchange refuses (empty, control "
+            "characters, a sibling of the same name) get a name it takes; every run maps them alike.</p><ul>"
+        )
+        seen: set[str] = set()
+        for _f, r in renamed:
+            if r not in seen:
+                seen.add(r)
+                parts.append(f"<li>{e(r)}</li>")
+        parts.append("</ul>")
     parts.append("<h2>Totals</h2><table><tbody>")
     for k, v in t.items():
         parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td class='n'>{e(str(v))}</td></tr>")

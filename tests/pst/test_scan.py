@@ -118,14 +118,21 @@ def test_broken_file_reasons_are_specific(corpus_dir: Path, name: str, reason: s
 
 
 def test_directory_is_searched_by_signature(corpus_dir: Path, tmp_path: Path) -> None:
-    """A directory argument finds PSTs by signature, whatever their extension, and skips non-PSTs."""
+    """A directory argument finds PSTs by signature, whatever their extension; a *.pst that is not a PST
+    is named as such (issue #19 item 8), other files are passed over."""
     nested = tmp_path / "a" / "b"
     nested.mkdir(parents=True)
     (nested / "renamed.dat").write_bytes((corpus_dir / "tika_testPST.pst").read_bytes())
     (tmp_path / "mail.pst").write_bytes((corpus_dir / "NOTPST_aspose-net_Outlook1_is-mbox.pst").read_bytes())
+    (tmp_path / "Page.PST").write_bytes((corpus_dir / "NOTPST_albert_meyers_000_http-301-page.pst").read_bytes())
+    (tmp_path / "notes.txt").write_text("not mail")
     result = scan([str(tmp_path)])
     assert [Path(e["path"]).name for e in result["files"]] == ["renamed.dat"]
-    assert result["errors"] == []
+    errors = {Path(e["path"]).name: e["error"] for e in result["errors"]}
+    assert errors == {
+        "Page.PST": "not a PST/OST file (it is an HTML page, perhaps a download that failed)",
+        "mail.pst": "not a PST/OST file (it is an mbox mailbox)",
+    }
 
 
 def roles_of(path: Path) -> dict[str, str]:
