@@ -326,8 +326,10 @@ class PstFile:
         if declared is not None and declared > size:
             return (
                 f"truncated: the header says the file is {declared:,} bytes, but it is {size:,} "
-                f"(a copy or download that stopped early?); it cannot be read ({cause}{index})"
+                "(a copy or download that stopped early?), and what is left cannot be read; copy it again "
+                "from where it came"
             )
+        cause = cause.replace("unable to open file", "the PST library refuses it")
         return (
             f"damaged: the file cannot be read ({cause}{index}); run scanpst.exe (the Inbox Repair Tool) "
             "on a copy, then import the repaired copy"
