@@ -59,13 +59,14 @@ def test_persistent_busy_gives_up_in_time_with_exit_75(sandbox, profile_for, tmp
     events: list = []
     t0 = time.monotonic()
     with pytest.raises(ServerUnavailable) as caught:
-        _connect(profile, timeout=5, events=events)
+        _connect(profile, timeout=8, events=events)
     took = time.monotonic() - t0
-    assert 4 <= took < 12, took
+    assert 6 <= took < 14, took  # gives up once the next wait would pass the limit
     assert caught.value.exit_code == EXIT_TEMPFAIL == 75
     assert "try again later" in str(caught.value).lower() and "busy" in str(caught.value)
     assert "check the EWS URL" not in str(caught.value)
-    assert len([e for e in events if isinstance(e, Connecting) and not e.waiting]) >= 3
+    # retried (a Graph 429 asks for 1 s, EWS's busy fault for 0.2 s), each attempt announced
+    assert len([e for e in events if isinstance(e, Connecting) and not e.waiting]) >= 2
 
 
 def test_permanent_fault_is_not_retried(sandbox, profile_for, tmp_path, monkeypatch):

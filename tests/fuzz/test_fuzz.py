@@ -208,6 +208,7 @@ def test_issue_21_zeroed_page_reproduction(fuzz: Fuzz) -> None:
     assert fuzz.in_mailbox(pst.stem) == 294
 
 
+@pytest.mark.timeout(1200)  # about 2.5 minutes alone; room for a loaded machine
 def test_mutants_ci(fuzz: Fuzz, corpus_dir: Path) -> None:
     """A fixed set of seeded mutants (plus the issue's reproductions): no traceback, hang or silent shortfall."""
     for m in _mutants(CI_SOURCES, CI_SEEDS, corpus_dir):
@@ -217,6 +218,7 @@ def test_mutants_ci(fuzz: Fuzz, corpus_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3 * 3600)
 def test_mutants_slow(fuzz: Fuzz, corpus_dir: Path) -> None:
     """300+ seeded mutants over eight corpus files; the table of outcomes per kind is printed (-s)."""
     fuzz.outcomes.clear()

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from core.batch.printer import BatchAggregate, MailboxView
+from core.termsafe import safe
 
 REFRESH_HZ = 4
 COLUMNS = (("mailbox", "Mailbox"), ("psts", "PSTs"), ("items", "Items"), ("imported", "Imp"), ("skipped", "Skip"),
@@ -145,7 +146,7 @@ class BatchScreen(Screen[Any]):
         if view is None:
             return
         for f in view.folders:
-            table.add_row(f.label, str(f.planned), str(f.imported), str(f.skipped), str(f.failed), f.state)
+            table.add_row(Text(safe(f.label)), str(f.planned), str(f.imported), str(f.skipped), str(f.failed), f.state)
 
     # ----- actions -------------------------------------------------------------------------------------
 

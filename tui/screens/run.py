@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from core.cells import cell_width, clip_right, fit_path
+from core.termsafe import safe
 from tui.progress import DONE, FAILED, NOT_RUN, RUNNING, STOPPED, FolderRow, RunAggregate, Snapshot, format_eta
 from tui.selection import human_size
 
@@ -267,7 +268,8 @@ class RunScreen(Screen[RunOutcome]):
         state = Text(row.state, style=STATE_STYLE.get(row.state, "dim"))
         failed = Text(str(row.failed), style="bold red") if row.failed else "0"
         return (
-            folder_label(row.pst, row.source_path, many, width),
+            # Text, not markup, with control characters escaped: folder names come from the PST.
+            Text(folder_label(safe(row.pst), tuple(safe(p) for p in row.source_path), many, width)),
             str(row.selected),
             str(row.imported),
             str(row.skipped),
@@ -282,7 +284,7 @@ class RunScreen(Screen[RunOutcome]):
             return
         table = self.query_one("#failures", DataTable)
         for f in snap.failures[self._shown_failures :]:
-            table.add_row("/".join(f.source_path), f.subject or "(no subject)", f.reason)
+            table.add_row(*(Text(safe(c)) for c in ("/".join(f.source_path), f.subject or "(no subject)", f.reason)))
         self._shown_failures = len(snap.failures)
         more = snap.failures_total - len(snap.failures)
         self.query_one("#failures-title", Static).update(

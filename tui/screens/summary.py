@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from core.termsafe import safe
 from tui.screens.run import folder_label
 
 COLUMNS = ("Folder", "PST", "Sel", "Imported", "Skip", "Failed", "Mailbox", "Status")
@@ -134,11 +135,11 @@ class SummaryScreen(Screen[int]):
                 f.get("mailbox_items"),
                 f.get("status"),
             ]
-            table.add_row(*[Text("" if c is None else str(c), style=style) for c in cells])
+            table.add_row(*[Text("" if c is None else safe(c), style=style) for c in cells])
         for x in (self.report or {}).get("excluded", []):
             name = folder_label(str(x.get("pst", "")), x.get("source_path", []), many, folder_width)
             cells = [name, x.get("pst_items"), 0, "", "", "", "", "left out"]
-            table.add_row(*[Text("" if c == "" else str(c), style="dim") for c in cells])
+            table.add_row(*[Text("" if c == "" else safe(c), style="dim") for c in cells])
         table.focus()
 
     def action_done(self) -> None:

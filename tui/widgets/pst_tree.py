@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from core.termsafe import safe
 from tui.selection import FolderPath, PstChoice, human_size
 
 BOX = {"on": "[x]", "off": "[ ]", "partial": "[-]"}
@@ -82,17 +83,17 @@ class PstTree(Tree[NodeRef]):
         text = Text(no_wrap=True)
         text.append(BOX[state] + " ", style="bold green" if state == "on" else ("yellow" if state == "partial" else ""))
         if path == ():
-            name = choice.path.rsplit("/", 1)[-1]
+            name = safe(choice.path.rsplit("/", 1)[-1])  # names from disk and from the PST: controls escaped
             text.append(name, style="bold")
             extra = f"  {choice.selected_items}/{choice.total_items} items, {human_size(choice.size)}"
             if choice.display_name:
-                extra += f", “{choice.display_name}”"
+                extra += f", “{safe(choice.display_name)}”"
             if choice.format == "ansi":
                 extra += ", ANSI"
             text.append(extra, style="dim")
             return text
         info = next(f for f in choice.folders if f.path == path)
-        text.append(path[-1])
+        text.append(safe(path[-1]))
         text.append(f"  {info.items}", style="cyan")
         if info.role:
             text.append(f"  {info.role}", style="magenta")
