@@ -53,6 +53,28 @@ def _transient(exc: BaseException) -> tuple[bool, float]:
     return False, 0.0
 
 
+def _sign_in(transport: Transport, timeout_seconds: float, cancel: threading.Event) -> None:
+    """`transport.sign_in()`, retried like a connect while the sign-in authority fails transiently."""
+    start = time.monotonic()
+    failures = 0
+    while True:
+        try:
+            transport.sign_in()  # may wait for the user (a device code): that wait is not timed
+            return
+        except ConnectError as exc:
+            if not exc.transient:
+                raise
+            failures += 1
+            delay = exc.back_off_seconds or min(RETRY_BASE_SECONDS * 2**failures, RETRY_MAX_SECONDS)
+            if time.monotonic() + delay - start >= timeout_seconds:
+                raise ServerUnavailable(
+                    f"signing in still failing after {failures} attempt(s) in {time.monotonic() - start:.0f} s "
+                    f"(connection.timeout_seconds is {timeout_seconds:g}): {exc}. Try again later"
+                ) from None
+            if cancel.wait(delay):
+                raise Interrupted("connecting was cancelled") from None
+
+
 def connect_transport(
     transport: Transport,
     *,
@@ -73,8 +95,8 @@ def connect_transport(
     """
     emit = on_event or (lambda event: None)
     cancel = cancel or threading.Event()
-    transport.sign_in()  # may wait for the user (device code): before the clock starts
-    start = time.monotonic()
+    _sign_in(transport, timeout_seconds, cancel)
+    start = time.monotonic()  # the clock starts after the sign-in, which may wait for the user
     deadline = start + timeout_seconds
     attempt = failures = 0
     last_error: str | None = None

@@ -137,3 +137,36 @@ def test_connect_timeout_is_a_profile_setting(tmp_path: Path):
     text = dumps_profile(profile).replace("target: on-premises", "target: on-premises\n  timeout_seconds: 1")
     _prof, problems = parse_profile(text, filename="p.yaml", check_files=False)
     assert any("timeout_seconds" in str(p) for p in problems), problems
+
+
+class _FlakySignIn:
+    """A transport whose sign-in fails transiently `fails` times (as msal does when the authority drops
+    the connection), then connects. Only the engine's retry loop is under test here."""
+
+    endpoint = "https://login.example"
+    connect_deadline = None
+
+    def __init__(self, fails: int) -> None:
+        self.fails = fails
+        self.sign_ins = 0
+
+    def sign_in(self) -> None:
+        self.sign_ins += 1
+        if self.sign_ins <= self.fails:
+            raise ConnectError("OAuth: the authority dropped the connection", transient=True)
+
+    def connect(self):  # noqa: ANN201
+        from core.transport.base import ServerInfo
+
+        return ServerInfo(url=self.endpoint, version="v", mailbox="m@x", store="mailbox")
+
+
+def test_transient_sign_in_failures_are_retried_then_given_up_on():
+    """A sign-in the authority fails transiently is retried (then connects); one that keeps failing ends in 75."""
+    flaky = _FlakySignIn(fails=2)
+    assert connect_transport(flaky, timeout_seconds=10).version == "v"  # type: ignore[arg-type]
+    assert flaky.sign_ins == 3
+    t0 = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="signing in still failing"):
+        connect_transport(_FlakySignIn(fails=1000), timeout_seconds=5)  # type: ignore[arg-type]
+    assert time.monotonic() - t0 < 8
