@@ -86,7 +86,9 @@ def test_binary_property_deviation_is_still_there(gromox_server) -> None:
     finally:
         Message.deregister("gx_goid")
         Message.deregister("gx_where")
-    assert [m.subject for m in acc.inbox.all()] == ["string"], DEVIATION_BINARY_PROP
+    # Only the subject: other tests of this process may have registered properties gromox answers in a
+    # form exchangelib cannot parse (times with nine fractional digits).
+    assert [m.subject for m in acc.inbox.all().only("subject")] == ["string"], DEVIATION_BINARY_PROP
 
 
 def test_double_property_deviation_is_still_there(gromox_server) -> None:

@@ -48,7 +48,7 @@ def test_folder_setup_runs_several_requests_at_once(tmp_path, sandbox, profile_f
 def test_busy_answers_during_setup_slow_it_down(tmp_path, sandbox, profile_for):
     """A server that allows 1 request at a time (busy beyond) during folder setup: Throttled events come
     before RunStarted, and the run still sets up every folder and imports every item once."""
-    pst, items = _folders_pst(tmp_path, 16)
+    pst, items = _folders_pst(tmp_path, 8)
     sandbox.set_knobs(max_concurrency=1, graph_max_concurrency=1, back_off_ms=20, latency_ms=10)
     events: list = []
     result = run_profile(profile_for([pst], threads=4, batch=10), events=events)
