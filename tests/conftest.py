@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.need import missing
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared"))
-CORPUS = SHARED / "pst-corpus"
+from tests.need import CORPUS, REPO, SHARED, missing  # noqa: F401 - re-exported
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -165,9 +166,47 @@ class Gromox:
         self.instances.clear()
 
 
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale(shared: Path) -> int:
+    """Stop the instances of earlier test sessions that died without stopping them (a killed pytest
+    leaves its MariaDB and gromox running): each base dir names its owner's PID. Returns how many."""
+    stop_sh = shared / "gromox" / "stop.sh"
+    reaped = 0
+    for base in Path(tempfile.gettempdir()).glob("pstimport-gx-*"):
+        try:
+            owner = int((base / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner recorded)
+        if _alive(owner):
+            continue
+        for state in sorted(base.glob("gx*")):
+            subprocess.run(
+                ["bash", str(stop_sh), str(state)], capture_output=True, timeout=120, stdin=subprocess.DEVNULL
+            )
+        shutil.rmtree(base, ignore_errors=True)
+        reaped += 1
+    return reaped
+
+
 def make_gromox(shared: Path) -> Gromox:
-    """A Gromox handle with its state under a fresh temp dir (short path: MariaDB's socket path)."""
+    """A Gromox handle with its state under a fresh temp dir (short path: MariaDB's socket path),
+    after stopping what dead earlier sessions left running."""
+    if (shared / "gromox" / "stop.sh").is_file():
+        reap_stale(shared)
     base = Path(tempfile.mkdtemp(prefix="pstimport-gx-"))
+    (base / OWNER_FILE).write_text(str(os.getpid()))
     return Gromox(shared=shared, base=base)
 
 

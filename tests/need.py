@@ -1,10 +1,17 @@
-"""Outside tools a test needs: skip with the reason where one is missing, fail where CI requires it."""
+"""What tests need from outside the repository: where it is, and skipping (or, in CI, failing) when it is missing."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+#: ../shared beside the checkout (PSTIMPORT_SHARED overrides it): the corpus, gromox, the EWS schema, samples.
+SHARED = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared"))
+#: The real PST/OST corpus (PSTIMPORT_CORPUS overrides it).
+CORPUS = Path(os.environ.get("PSTIMPORT_CORPUS", SHARED / "pst-corpus"))
 
 
 def missing(what: str, reason: str) -> None:

@@ -134,3 +134,26 @@ def test_double_property_deviation_is_still_there(gromox_server) -> None:
     t = "{http://schemas.microsoft.com/exchange/services/2006/types}"
     (item,) = etree.fromstring(reply.content).iter(f"{t}CalendarItem")
     assert len(item.findall(f"{t}ExtendedProperty")) == 2, DEVIATION_DOUBLE_PROP
+
+
+def test_a_dead_sessions_instance_is_stopped_and_removed(tmp_path, monkeypatch) -> None:
+    """An instance whose owning test session died (kill -9 of pytest) is stopped and its state removed by
+    the next session, so killed runs do not pile up MariaDB and gromox processes."""
+    import subprocess
+    import tempfile
+
+    from tests.gromox import OWNER_FILE, make_gromox, reap_stale
+    from tests.need import SHARED
+
+    if not (SHARED / "gromox" / "stop.sh").is_file():
+        from tests.need import missing
+
+        missing("gromox", f"gromox is not at {SHARED / 'gromox'}")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    alive = make_gromox(SHARED)  # owned by this live process: left alone
+    gx = make_gromox(SHARED)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (gx.base / OWNER_FILE).write_text(str(dead.pid))  # the owner is gone
+    assert reap_stale(SHARED) == 1
+    assert not gx.base.exists() and alive.base.exists()

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from core.convert import AddressResolver, ConversionError, ConvertContext, convert
 from core.pst import open_pst
+from tests.need import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "pst-corpus"
 CACHE = Path(tempfile.gettempdir()) / "pstimport-bench"
 SMALL_FILE = 100e6
 

@@ -17,13 +17,9 @@ from pathlib import Path
 
 from core.pst.ndb import NdbFile, RawMessage
 from core.pst.ndb.format import NID_TYPE_CONTENTS_TABLE, nid_type
+from tests.need import CORPUS
 
-DEFAULT = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "pst-corpus"
-    / "pst2john_2003_no-encryption_quickbrownfox.pst"
-)
+DEFAULT = CORPUS / "pst2john_2003_no-encryption_quickbrownfox.pst"
 CHUNK = 1 << 16
 
 

@@ -16,13 +16,9 @@ from pathlib import Path
 
 from core.pst import open_pst
 from core.pst.model import Item
+from tests.need import CORPUS
 
-DEFAULT = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "pst-corpus"
-    / "pst2john_2003_no-encryption_quickbrownfox.pst"
-)
+DEFAULT = CORPUS / "pst2john_2003_no-encryption_quickbrownfox.pst"
 CHUNK = 1 << 16
 
 

@@ -32,8 +32,8 @@ from core.convert.body import (
 )
 from core.pst import open_pst
 from tests.convert.test_bodies import _old_rtf_walk
+from tests.need import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "pst-corpus"
 DEFAULT = (
     "pst2john_2007_default_orxgnm.pst",
     "pst2john_2003_no-encryption_quickbrownfox.pst",

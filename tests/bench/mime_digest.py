@@ -22,8 +22,7 @@ import core.convert.mime as mime_module
 from core.convert import ConversionError, ConvertContext, convert
 from core.convert.payload import MimePayload
 from core.pst import open_pst
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "pst-corpus"
+from tests.need import CORPUS
 
 
 def corpus_files() -> list[Path]:

@@ -45,8 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.need import CORPUS
+
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "pst-corpus"
 WRITER_DIR = REPO / "core" / "sandbox" / "pstwriter"
 NOTES = Path(__file__).with_name("profiling_notes.md")
 GROUPS = ("convert", "upload", "memory", "batch", "wizard", "servers")

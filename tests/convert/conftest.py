@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.need import missing
+from tests.need import CORPUS, missing
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PSTIMPORT_CORPUS", REPO.parent / "shared" / "pst-corpus"))
 READPST = shutil.which("readpst")
 
 

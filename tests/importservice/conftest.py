@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.need import missing
+from tests.need import CORPUS, missing
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", REPO.parent / "shared")) / "pst-corpus"  # as tests/conftest.py
 
 # Azurite's well-known development account (documented, public; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"

@@ -16,11 +16,12 @@ from core.pst.ndb import NdbError, NdbFile
 from core.pst.ndb import crypt as C
 from core.pst.ndb.crc import crc32
 from core.pst.ndb.nodes import MAX_RUN_BYTES
+from tests.need import CORPUS
 
 pypff = pytest.importorskip("pypff")
 
 _REPO = Path(__file__).resolve().parents[2]
-_CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", _REPO.parent / "shared")) / "pst-corpus"
+_CORPUS = CORPUS
 _FILES = sorted(p.name for p in _CORPUS.glob("*") if p.suffix in (".pst", ".ost", ".bin")) if _CORPUS.is_dir() else []
 READABLE = [n for n in _FILES if not n.startswith(("BROKEN_", "NOTPST_"))]
 BROKEN = [n for n in _FILES if n.startswith(("BROKEN_", "NOTPST_"))]

@@ -6,19 +6,18 @@ Re-record only for an intended change: `python -m tests.pst.test_ndb_equality`."
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.need import missing
+from tests.need import CORPUS, missing
 
 from .ndb_digest import ndb_file_digest
 
 FIXTURE = Path(__file__).with_name("ndb_digests.json")
 _REPO = Path(__file__).resolve().parents[2]
-_CORPUS = Path(os.environ.get("PSTIMPORT_SHARED", _REPO.parent / "shared")) / "pst-corpus"
+_CORPUS = CORPUS
 _BENCH = _REPO / ".bench" / "psts"  # tests.bench.suite.cached_pst makes these (name = seed + writer version)
 # Writer PSTs recorded, with how tests.bench.suite.cached_pst makes them (its name carries the writer's version).
 WRITER_PSTS = {
