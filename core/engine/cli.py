@@ -158,21 +158,25 @@ def verify_lines(report: dict, html: str | None, width: int | None = None) -> li
 
     width = width or shutil.get_terminal_size((80, 24)).columns
     numbers = f" {'sel':>6} {'stamped':>7} {'mailbox':>7} {'dup':>4}"
-    name_w = max(width - 9 - len(numbers), 12)
+    name_w = max(width - 11 - len(numbers), 12)
     many = len({r["pst"] for r in report["folders"]}) > 1
-    out = [f"{'status':<8} {pad('folder (in the PST)', name_w)}{numbers}"]
+    out = [f"{'status':<10} {pad('folder (in the PST)', name_w)}{numbers}"]
     for r in report["folders"]:
         path = [safe(p) for p in r["source_path"]]  # names from the PST: no control sequences on the terminal
         name = fit_path(path, name_w) if not many else fit_path([safe(r["pst"]), *path], name_w)
         out.append(
-            f"{r['status']:<8} {pad(name, name_w)} {r['selected']:>6} {r['stamped_items']:>7} "
+            f"{r['status']:<10} {pad(name, name_w)} {r['selected']:>6} {r['stamped_items']:>7} "
             f"{r['mailbox_items']:>7} {r['duplicates']:>4}"
         )
     for x in report.get("excluded", []):
         path = [safe(p) for p in x["source_path"]]
         name = fit_path(path, name_w) if not many else fit_path([safe(x["pst"]), *path], name_w)
         in_pst = f"({x['pst_items']} in the PST)"
-        out.append(f"{'left out':<8} {pad(name, name_w)} {0:>6} {in_pst:>20}")
+        out.append(f"{'left out':<10} {pad(name, name_w)} {0:>6} {in_pst:>20}")
+    for r in report["folders"]:
+        if r.get("error"):
+            where = "/".join(safe(p) for p in r["source_path"]) or "(top)"
+            out.append(f"could not count {where} in the mailbox: {safe(r['error'])}")
     t = report["totals"]
     out.append(f"{len(report['folders'])} folders, {t['mismatched_folders']} mismatched")
     if html:

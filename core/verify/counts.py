@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.errors import Interrupted, PstImportError
 from core.transport.base import Transport
 from core.verify.report import write_reports
 
@@ -39,15 +40,19 @@ def _row(
     imported: int,
     skipped: int,
     failed: int,
-    mailbox: tuple[int, int, int],
+    mailbox: tuple[int, int, int] | PstImportError,
     unreadable: int = 0,
 ) -> dict:
     """One folder's row. `failed` includes the `unreadable` items (declared by the PST, not readable):
-    a folder with any is never "ok"."""
-    total, stamped, dups = mailbox
+    a folder with any is never "ok". A mailbox side that could not be counted (an error) makes the row
+    "unverified", with the error; it counts among the mismatched folders (exit 1)."""
+    error = mailbox if isinstance(mailbox, PstImportError) else None
+    total, stamped, dups = (0, 0, 0) if error is not None else mailbox
     expected = selected - failed
     status = "ok"
-    if dups or stamped != expected:
+    if error is not None:
+        status = "unverified"
+    elif dups or stamped != expected:
         status = "mismatch"
     elif failed:
         status = "failed"
@@ -67,6 +72,7 @@ def _row(
         "stamped_items": stamped,
         "duplicates": dups,
         "status": status,
+        **({"error": str(error)} if error is not None else {}),
     }
 
 
@@ -80,6 +86,8 @@ def _apply_shared_targets(rows: list[dict], keys: list[tuple[str, str]]) -> None
         if len(group) < 2:
             continue
         expected = sum(r["selected"] - r["failed"] for r in group)
+        if any(r["status"] == "unverified" for r in group):
+            continue  # the shared folder could not be counted: every row of it stays unverified
         for r in group:
             bad = r["duplicates"] or r["stamped_items"] != expected
             r["status"] = "mismatch" if bad else ("failed" if r["failed"] else "ok")
@@ -95,16 +103,42 @@ class MailboxCounts:
         self._folders: dict[str, tuple[int, dict[str, list[str]]]] = {}
 
     def prefetch(self, handles: Iterable[Any]) -> None:
-        """Count and list the stamps of every folder in `handles` not counted yet (in parallel)."""
-        todo = list({h.id: h for h in handles if h.id not in self._folders}.values())
+        """Count and list the stamps of every folder in `handles` not counted yet (in parallel).
 
-        for handle, side in zip(todo, self.run_all(self.transport.count_and_stamps, todo), strict=True):
+        A folder that cannot be counted even after the pool's retries (deleted meanwhile, EWS refused
+        mid-run, the server gone) is recorded with its error instead of ending verification: the other
+        folders are still counted and the report is still written, that folder marked unverified.
+        """
+        todo = list({h.id: h for h in handles if h.id not in self._folders}.values())
+        fn = self.transport.count_and_stamps
+        try:
+            sides: list[Any] = self.run_all(fn, todo)
+        except Interrupted:
+            raise
+        except PstImportError:
+            sides = []
+            for handle in todo:  # one at a time, so one folder's failure is only that folder's
+                try:
+                    sides.append(self.run_all(fn, [handle])[0])
+                except Interrupted:
+                    raise
+                except PstImportError as exc:
+                    if getattr(exc, "refused", False):
+                        # The server refuses this caller altogether (EWS access policy): no folder can be
+                        # counted, so the rest are not asked one by one only to be refused again.
+                        sides.extend(exc for _ in range(len(todo) - len(sides)))
+                        break
+                    sides.append(exc)
+        for handle, side in zip(todo, sides, strict=True):
             self._folders[handle.id] = side
 
-    def __call__(self, handle: Any, store_key: str) -> tuple[int, int, int]:
+    def __call__(self, handle: Any, store_key: str) -> tuple[int, int, int] | PstImportError:
         if handle.id not in self._folders:
             self.prefetch([handle])
-        total, stamps = self._folders[handle.id]
+        side = self._folders[handle.id]
+        if isinstance(side, PstImportError):
+            return side
+        total, stamps = side
         return _mailbox_side(stamps, total, store_key)
 
 
@@ -120,7 +154,8 @@ def _report(
         "failed": sum(r["failed"] for r in rows),
         "unreadable": sum(r.get("unreadable", 0) for r in rows),
         "duplicates": sum(r["duplicates"] for r in rows),
-        "mismatched_folders": sum(1 for r in rows if r["status"] == "mismatch"),
+        "mismatched_folders": sum(1 for r in rows if r["status"] in ("mismatch", "unverified")),
+        "unverified_folders": sum(1 for r in rows if r["status"] == "unverified"),
         **extra,
     }
     # Folders the profile leaves out are listed with their counts, so the PST's whole tree adds up.
@@ -131,7 +166,7 @@ def _report(
     ]
     totals["excluded_items"] = sum(e["pst_items"] for e in excluded)
     # Mismatches first, then failures, then the rest in plan order.
-    order = {"mismatch": 0, "failed": 1, "ok": 2}
+    order = {"unverified": 0, "mismatch": 0, "failed": 1, "ok": 2}
     rows = sorted(rows, key=lambda r: order.get(r["status"], 3))
     return {
         "profile": p.name,

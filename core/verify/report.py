@@ -85,7 +85,7 @@ def render_html(report: dict) -> str:
                         "duplicates",
                     )
                 )
-                + f"<td class='status'>{e(r['status'])}</td></tr>"
+                + f"<td class='status'>{e(r['status'])}{': ' + e(r['error']) if r.get('error') else ''}</td></tr>"
             )
         return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 

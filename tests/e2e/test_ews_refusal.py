@@ -247,12 +247,17 @@ def test_refusal_mid_run_fails_the_rest_at_once(tmp_path, monkeypatch):
         monkeypatch.setenv("PSTIMPORT_PASSWORD", PASSWORD)
         prof = Profile.new(
             name="t", mailbox=ALICE, sources=[pst], target="on-premises", ews_url=sb.ews_url, username=ALICE,
-            performance={"max_threads": 1, "batch_items": 5},
+            performance={"max_threads": 1, "batch_items": 5}, report={"directory": str(tmp_path / "reports")},
         )  # fmt: skip
         events: list = []
-        # The counts after the run meet the same refusal: the run ends on it (one line, exit 1 in the CLI).
-        with pytest.raises(TransportError, match=r"EWS refused \(HTTP 403\)"):
-            run_profile(prof, events=events)
+        # The counts after the run meet the same refusal: the folder is reported unverified with it, and the
+        # report is still written (exit 1).
+        result = run_profile(prof, events=events)
+        assert result.exit_code == 1 and result.report_json and Path(result.report_json).is_file()
+        rows = result.report["folders"]
+        assert rows and all(r["status"] == "unverified" for r in rows)
+        assert all("EWS refused (HTTP 403)" in r["error"] for r in rows)
+        assert result.report["totals"]["unverified_folders"] == len(rows)
         imported = sum(type(e).__name__ == "ItemImported" for e in events)
         failed = [e for e in events if type(e).__name__ == "ItemFailed"]
         assert 5 <= imported < 40 and imported + len(failed) == 40
