@@ -20,7 +20,7 @@ import pytest
 from helpers import ALICE, APP_ID, APP_SECRET, BOB, PASSWORD, TENANT, run_profile, stamped_items
 
 from core import online
-from core.errors import ConnectError, TransportError
+from core.errors import ConnectError
 from core.profile.io import save_profile
 from core.profile.model import Profile
 from core.sandbox.server.app import Sandbox
