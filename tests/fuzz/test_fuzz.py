@@ -57,6 +57,7 @@ class Fuzz:
         self.sandbox = sandbox
         self.corpus = corpus
         self.baseline: dict[str, int] = {}
+        self._account = None
         self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
         self.env = dict(
             os.environ,
@@ -101,10 +102,13 @@ class Fuzz:
         """Items under the mailbox folder `root_name`, all depths, read back with plain exchangelib."""
         from exchangelib import DELEGATE, Account, Configuration, Credentials, FailFast
 
-        cfg = Configuration(
-            service_endpoint=self.sandbox.ews_url, credentials=Credentials(ALICE, PASSWORD), retry_policy=FailFast()
-        )
-        account = Account(primary_smtp_address=ALICE, config=cfg, autodiscover=False, access_type=DELEGATE)
+        if self._account is None:  # one Account for every look: exchangelib keeps each one's Protocol for good
+            cfg = Configuration(
+                service_endpoint=self.sandbox.ews_url, credentials=Credentials(ALICE, PASSWORD), retry_policy=FailFast()
+            )
+            self._account = Account(primary_smtp_address=ALICE, config=cfg, autodiscover=False, access_type=DELEGATE)
+        account = self._account
+        account.root.clear_cache()  # the runs made folders since the last look
         try:
             top = account.msg_folder_root / root_name
         except Exception:  # noqa: BLE001 - exchangelib raises ErrorFolderNotFound: nothing was created
