@@ -1,5 +1,5 @@
 """`pstimport batch MAPPING.csv --template PROFILE.yaml [--parallel-mailboxes N] [--max-connections N]
-[--shard i/n] [--headless] [--folders] [--json] [--dry-run] [--pst-dir DIR] [--password-stdin]`."""
+[--shard i/n] [--headless] [--folders] [--json] [--dry-run | --offline-check] [--pst-dir DIR] [--password-stdin]`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true", help="no TUI: a progress table or plain lines")
     p.add_argument("--folders", action="store_true", help="show each mailbox's folders in the progress")
     p.add_argument("--json", action="store_true", help="JSON-lines events on stdout, tagged with the mailbox")
-    p.add_argument("--dry-run", action="store_true", help="read and convert everything, upload nothing")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="preflight each mailbox, as `pstimport run --dry-run` does: sign in, check the mailbox and rights, "
+        "count what would be imported and what is already there; creates and uploads nothing",
+    )
+    mode.add_argument(
+        "--offline-check",
+        action="store_true",
+        help="no server: read and convert every selected item, to find unreadable or unconvertible ones",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password/secret from stdin's first line")
     p.set_defaults(func=cmd_batch)
 
@@ -66,13 +77,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"pstimport: note: {note}", file=sys.stderr)
     make = None
-    if not args.dry_run:
+    if not args.offline_check:
         make = secret_stdin_factory(template, stdin=sys.stdin if args.password_stdin else None)
     options = BatchOptions(
         parallel_mailboxes=args.parallel_mailboxes,
         max_connections=args.max_connections,
         shard=shard,
         dry_run=args.dry_run,
+        offline_check=args.offline_check,
         mapping=str(args.mapping),
     )
     cancel = threading.Event()

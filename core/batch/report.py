@@ -68,6 +68,7 @@ def build_index(template: Any, options: Any, result: Any) -> dict:
         "template": str(template.path) if template.path else None,
         "shard": f"{shard[0]}/{shard[1]}" if shard else None,
         "dry_run": options.dry_run,
+        "offline_check": options.offline_check,
         "parallel_mailboxes": options.parallel_mailboxes,
         "max_connections": options.max_connections,
         "started": (result.started or datetime.now(UTC)).isoformat(timespec="seconds"),

@@ -67,7 +67,11 @@ class ConnectionCap:
 
 
 class CappedTransport(Transport):
-    """A transport whose every server call holds a slot of the batch's `ConnectionCap`."""
+    """A transport whose every server call holds a slot of the batch's `ConnectionCap`.
+
+    It overrides every method of `Transport` (tests/batch checks): one left to the base class would
+    quietly answer the base's default (no series steps: a calendar's exceptions never applied).
+    """
 
     def __init__(self, inner: Transport, cap: ConnectionCap) -> None:
         self.inner = inner
@@ -101,9 +105,24 @@ class CappedTransport(Transport):
         with self.cap:
             return self.inner.ensure_folder(parent, name, container_class)
 
+    def find_folder(self, parent: FolderHandle, name: str, container_class: str | None = None) -> FolderHandle | None:
+        with self.cap:
+            return self.inner.find_folder(parent, name, container_class)
+
     def create_items(self, folder: FolderHandle, payloads: Sequence[Any]) -> list:
         with self.cap:
             return self.inner.create_items(folder, payloads)
+
+    def count_and_stamps(self, folder: FolderHandle) -> tuple[int, dict[str, list[str]]]:
+        with self.cap:
+            return self.inner.count_and_stamps(folder)
+
+    def series_steps(self, payload: Any) -> list[str]:
+        return self.inner.series_steps(payload)  # from the payload alone: no request
+
+    def apply_series_step(self, folder: FolderHandle, item_id: str, payload: Any, step: str) -> None:
+        with self.cap:
+            self.inner.apply_series_step(folder, item_id, payload, step)
 
     def count_items(self, folder: FolderHandle) -> int:
         with self.cap:
@@ -164,6 +183,10 @@ class BatchOptions:
     max_connections: int = 32
     shard: tuple[int, int] | None = None
     dry_run: bool = False
+    """Preflight every mailbox (sign in, check, count what would be imported and what is there);
+    nothing is created or uploaded."""
+    offline_check: bool = False
+    """No server: read and convert every mailbox's selected items, to find unreadable ones."""
     report_dir: Path | None = None
     """Where the index report goes (per-mailbox reports in sub-folders); default the template's."""
     mapping: str | None = None
@@ -270,7 +293,7 @@ class _Batch:
         try:
             profile = unit_profile(self.template, unit.rows)
             factory = None
-            if not self.options.dry_run:
+            if not self.options.offline_check:
                 assert self.make_transport is not None
                 make = self.make_transport(profile)
                 cap = self.cap
@@ -278,11 +301,17 @@ class _Batch:
                 def factory() -> Transport:
                     return CappedTransport(make(), cap)
 
-            plan = build_plan(profile, dry_run=self.options.dry_run, transport_factory=factory)
+            plan = build_plan(profile, dry_run=self.options.offline_check, transport_factory=factory)
             plan.byte_budget = self.budget
             sub = _slug(mailbox.lower()) + ("-archive" if store == "archive" else "")
             plan.report_dir = self.report_dir / sub
-            result = run(plan, tagged, self.cancel)
+            engine = run
+            if self.options.dry_run:
+                from core.engine.preflight import preflight
+
+                engine = preflight
+                plan.dry_run = True
+            result = engine(plan, tagged, self.cancel)
         except PstImportError as exc:
             out.status, out.exit_code, out.error = "failed", exc.exit_code, str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug in one mailbox's run must not stop the others
@@ -290,7 +319,9 @@ class _Batch:
             out.status, out.exit_code = "failed", EXIT_PARTIAL
             out.error = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
         else:
-            out.imported = result.would_import if self.options.dry_run else result.imported
+            out.imported = (
+                result.would_import if self.options.dry_run or self.options.offline_check else result.imported
+            )
             out.skipped, out.failed, out.throttled = result.skipped, result.failed, result.throttled
             out.report_json, out.report_html = result.report_json, result.report_html
             if result.report:
@@ -332,7 +363,7 @@ class _Batch:
                 shard=f"{shard[0]}/{shard[1]}" if shard else None,
                 parallel_mailboxes=parallel,
                 max_connections=self.cap.limit,
-                dry_run=self.options.dry_run,
+                dry_run=self.options.dry_run or self.options.offline_check,
                 skipped_other_shards=skipped_other,
             )
         )
@@ -441,7 +472,7 @@ def run_batch(
     """
     # An empty shard is not an error: a small CSV split over many machines leaves some idle.
     mailboxes, other = plan_units(rows, options.shard)
-    if make_transport is None and not options.dry_run:
+    if make_transport is None and not options.offline_check:
         make_transport = secret_stdin_factory(template)
     batch = _Batch(template, mailboxes, options, on_event, cancel or threading.Event(), make_transport)
     return batch.run(other)

@@ -130,9 +130,32 @@ def test_sigterm_mid_batch_then_resume_without_duplicates(fleet: Fleet, tmp_path
             assert PASSWORD.encode() not in path.read_bytes(), path
 
 
-def test_dry_run_uploads_nothing(fleet: Fleet, cli) -> None:
-    """--dry-run reads and converts every mailbox's PSTs, says what it would import, sends nothing."""
-    r = cli("batch", str(fleet.csv), "--template", str(fleet.template), "--dry-run", "--parallel-mailboxes", "3")
+def test_offline_check_needs_no_server(fleet: Fleet, cli) -> None:
+    """--offline-check reads and converts every mailbox's PSTs, says what it would import, and asks no
+    server: the mailbox that refuses impersonation is not noticed, and nothing reaches the sandbox."""
+    before = len(fleet.sandbox.exchanges)
+    r = cli("batch", str(fleet.csv), "--template", str(fleet.template), "--offline-check", "--parallel-mailboxes", "3")
     assert r.returncode == 0, r.stderr
     assert "batch finished: 12 of 12 mailbox run(s) ok; would import 100" in r.stdout
     assert sum(_counts(fleet).values()) == 0
+    assert len(fleet.sandbox.exchanges) == before
+
+
+def test_dry_run_is_a_preflight_per_mailbox(fleet: Fleet, cli) -> None:
+    """--dry-run means what it means for `pstimport run`: each mailbox is signed in to and checked, so the
+    one refusing impersonation fails (exit 2 for it, 1 for the batch) before anything is uploaded; the
+    others say what they would import; no folder or item is created anywhere."""
+    r = cli(
+        "batch", str(fleet.csv), "--template", str(fleet.template), "--dry-run", "--parallel-mailboxes", "3", "--json"
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    events = _events(r.stdout)
+    finished = {e["mailbox"] + "/" + e["store"]: e for e in events if e["event"] == "MailboxFinished"}
+    denied = finished[f"{DENIED}/mailbox"]
+    assert denied["status"] == "failed" and denied["exit_code"] == 2 and "imperson" in denied["error"].lower()
+    runs = [e for e in events if e["event"] == "MailboxFinished"]
+    assert len(runs) == 12 and sum(e["imported"] for e in runs) == 90  # what would be imported
+    assert all(e["status"] == "ok" for k, e in finished.items() if not k.startswith(DENIED)), finished
+    assert sum(_counts(fleet).values()) == 0
+    created = {e.operation for e in fleet.sandbox.exchanges if e.outcome == "ok"} & {"CreateItem", "CreateFolder"}
+    assert created == set(), created
