@@ -9,8 +9,10 @@ time zone (`Zone`, with PidLidTimeZoneStruct and TZDEFINITION blobs), with its e
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.mapi import (
     APPT_RECUR_READER_VERSION2,
@@ -123,29 +125,7 @@ class WeeklyRecurrence:
         out += struct.pack(
             "<IIII", APPT_RECUR_READER_VERSION2, APPT_RECUR_WRITER_VERSION2_MIN, start_offset, end_offset
         )
-        mods = sorted(self.modified, key=lambda m: m.start)
-        out += struct.pack("<H", len(mods))
-        for m in mods:
-            flags = (ARO_SUBJECT if m.subject else 0) | (ARO_LOCATION if m.location else 0)
-            out += struct.pack(
-                "<IIIH", minutes_1601(m.start), minutes_1601(m.end), minutes_1601(m.original_start), flags
-            )
-            for text in (m.subject, m.location):
-                if text:
-                    raw = text.encode("cp1252", "replace")
-                    out += struct.pack("<HH", len(raw) + 1, len(raw)) + raw
-        out += struct.pack("<I", 0)  # ReservedBlock1Size
-        for m in mods:
-            # ExtendedException (no ChangeHighlight before writer version 0x3009)
-            out += struct.pack("<I", 0)  # ReservedBlockEE1Size
-            if m.subject or m.location:
-                out += struct.pack("<III", minutes_1601(m.start), minutes_1601(m.end), minutes_1601(m.original_start))
-                for text in (m.subject, m.location):
-                    if text:
-                        wide = text.encode("utf-16-le")
-                        out += struct.pack("<H", len(wide) // 2) + wide
-                out += struct.pack("<I", 0)  # ReservedBlockEE2Size
-        out += struct.pack("<I", 0)  # ReservedBlock2Size
+        out += _exceptions_part(self.modified)
         return bytes(out)
 
 
@@ -365,26 +345,33 @@ class Series:
         out += struct.pack(
             "<IIII", APPT_RECUR_READER_VERSION2, APPT_RECUR_WRITER_VERSION2_MIN, start_offset, end_offset
         )
-        changes = sorted(self.changes, key=lambda c: c.start)
-        out += struct.pack("<H", len(changes))
-        for c in changes:
-            flags = (ARO_SUBJECT if c.subject else 0) | (ARO_LOCATION if c.location else 0)
-            out += struct.pack(
-                "<IIIH", minutes_1601(c.start), minutes_1601(c.end), minutes_1601(c.original_start), flags
-            )
+        out += _exceptions_part(self.changes)
+        return bytes(out)
+
+
+def _exceptions_part(changes: Iterable[Any]) -> bytes:
+    """The exception count, ExceptionInfo and ExtendedException blocks that end an
+    AppointmentRecurrencePattern (MS-OXOCAL 2.2.1.44.2-2.2.1.44.4), for changed occurrences with
+    `start`, `end`, `original_start` (local times), `subject` and `location` (None: unchanged)."""
+    ordered = sorted(changes, key=lambda c: c.start)
+    out = bytearray(struct.pack("<H", len(ordered)))
+    for c in ordered:
+        flags = (ARO_SUBJECT if c.subject else 0) | (ARO_LOCATION if c.location else 0)
+        out += struct.pack("<IIIH", minutes_1601(c.start), minutes_1601(c.end), minutes_1601(c.original_start), flags)
+        for text in (c.subject, c.location):
+            if text:
+                raw = text.encode("cp1252", "replace")
+                out += struct.pack("<HH", len(raw) + 1, len(raw)) + raw
+    out += struct.pack("<I", 0)  # ReservedBlock1Size
+    for c in ordered:
+        # ExtendedException (no ChangeHighlight before writer version 0x3009)
+        out += struct.pack("<I", 0)  # ReservedBlockEE1Size
+        if c.subject or c.location:
+            out += struct.pack("<III", minutes_1601(c.start), minutes_1601(c.end), minutes_1601(c.original_start))
             for text in (c.subject, c.location):
                 if text:
-                    raw = text.encode("cp1252", "replace")
-                    out += struct.pack("<HH", len(raw) + 1, len(raw)) + raw
-        out += struct.pack("<I", 0)  # ReservedBlock1Size
-        for c in changes:
-            out += struct.pack("<I", 0)  # ReservedBlockEE1Size
-            if c.subject or c.location:
-                out += struct.pack("<III", minutes_1601(c.start), minutes_1601(c.end), minutes_1601(c.original_start))
-                for text in (c.subject, c.location):
-                    if text:
-                        wide = text.encode("utf-16-le")
-                        out += struct.pack("<H", len(wide) // 2) + wide
-                out += struct.pack("<I", 0)  # ReservedBlockEE2Size
-        out += struct.pack("<I", 0)  # ReservedBlock2Size
-        return bytes(out)
+                    wide = text.encode("utf-16-le")
+                    out += struct.pack("<H", len(wide) // 2) + wide
+            out += struct.pack("<I", 0)  # ReservedBlockEE2Size
+    out += struct.pack("<I", 0)  # ReservedBlock2Size
+    return bytes(out)
