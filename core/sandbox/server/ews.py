@@ -41,6 +41,7 @@ from core.sandbox.server.ewsbase import (  # noqa: F401 - re-exported: the servi
     _kids,
     _local,
     _page,
+    _paged_root,
     _paging,
     _sub,
     _xml_bool,
@@ -435,13 +436,7 @@ class EwsService(CalendarOps, ItemReads, ItemDeletes):
                 continue
             page, first = _page(found, offset, limit, from_end)
             msg = self._message(messages, "FindFolder")
-            root = _sub(
-                msg,
-                M + "RootFolder",
-                IndexedPagingOffset=str(first + len(page)),
-                TotalItemsInView=str(len(found)),
-                IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)),
-            )
+            root = _paged_root(msg, first, len(page), len(found))
             folders = _sub(root, T + "Folders")
             for folder in page:
                 self._folder_xml(folders, folder, fields)

@@ -515,6 +515,18 @@ def _page(found: list, offset: int, limit: int | None, from_end: bool) -> tuple[
     return found[offset:end], min(offset, total)
 
 
+def _paged_root(msg: etree._Element, first: int, shown: int, total: int) -> etree._Element:
+    """The m:RootFolder of a FindItem/FindFolder answer: where the next page starts, how many match,
+    and whether this page reaches the last of them."""
+    return _sub(
+        msg,
+        M + "RootFolder",
+        IndexedPagingOffset=str(first + shown),
+        TotalItemsInView=str(total),
+        IncludesLastItemInRange=_xml_bool(first + shown >= total),
+    )
+
+
 _COMPARISONS = {
     "IsEqualTo": lambda a, b: a == b,
     "IsNotEqualTo": lambda a, b: a != b,

@@ -41,6 +41,7 @@ from core.sandbox.server.ewsbase import (
     _kids,
     _local,
     _page,
+    _paged_root,
     _paging,
     _sub,
     _xml_bool,
@@ -513,13 +514,7 @@ class ItemReads:
             page, first = _page(found, offset, limit, from_end)
             page = [self.store.item(i) if isinstance(i, int) else i for i in page]
             msg = self._message(messages, "FindItem")
-            root = _sub(
-                msg,
-                M + "RootFolder",
-                IndexedPagingOffset=str(first + len(page)),
-                TotalItemsInView=str(len(found)),
-                IncludesLastItemInRange=_xml_bool(first + len(page) >= len(found)),
-            )
+            root = _paged_root(msg, first, len(page), len(found))
             items = _sub(root, T + "Items")
             for item in page:
                 if item is not None:
