@@ -56,6 +56,8 @@ ARO_EXCEPTIONAL_BODY = 0x0200
 # --- time zones (MS-OXOCAL 2.2.1.39, 2.2.1.41) -----------------------------------------
 TZDEFINITION_MAJOR_VERSION = 0x02
 TZDEFINITION_MINOR_VERSION = 0x01
+TZDEFINITION_RESERVED = 0x0002  # TZDEFINITION wReserved: MUST be 0x0002 (2.2.1.41)
+TZRULE_RESERVED = 0x003E  # TZRULE wReserved: MUST be 0x003E (2.2.1.41.1)
 TZRULE_FLAG_RECUR_CURRENT_TZREG = 0x0001
 TZRULE_FLAG_EFFECTIVE_TZREG = 0x0002
 
@@ -116,5 +118,13 @@ WRAPPED_TYPE_GAL_USER = 0x05
 WRAPPED_TYPE_GAL_DL = 0x06
 WRAPPED_TYPE_MASK = 0x0F
 WRAPPED_EMBEDDED_IS_MESSAGE = 0x80
+
+
+# --- the name-to-id map (MS-PST 2.4.7) ----------------------------------------------------------
+NAMEID_FIRST_PROP_ID = 0x8000  # named properties' ids start here; an NPID is this plus the entry's wPropIdx
+NAMEID_GUID_PS_MAPI = 1  # wGuid 1: PS_MAPI (2.4.7.1)
+NAMEID_GUID_PS_PUBLIC_STRINGS = 2  # wGuid 2: PS_PUBLIC_STRINGS
+NAMEID_GUID_STREAM_BASE = 3  # wGuid 3 and up: index into the GUID stream, plus 3
+NAMEID_BUCKET_COUNT = 251  # PidTagNameidBucketCount as Outlook writes it (2.4.7.5)
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "annotations"]

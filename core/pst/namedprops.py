@@ -10,6 +10,10 @@ import struct
 import uuid
 
 from core.mapi import (
+    NAMEID_FIRST_PROP_ID,
+    NAMEID_GUID_PS_MAPI,
+    NAMEID_GUID_PS_PUBLIC_STRINGS,
+    NAMEID_GUID_STREAM_BASE,
     PS_MAPI,
     PS_PUBLIC_STRINGS,
     PidTagNameidStreamEntry,
@@ -18,10 +22,6 @@ from core.mapi import (
 )
 
 NamedKey = tuple[uuid.UUID, int | str]
-
-_NPID_BASE = 0x8000
-# wGuid values 1 and 2 stand for PS_MAPI and PS_PUBLIC_STRINGS; 3 and up index the GUID stream.
-_GUID_INDEX_BASE = 3
 
 
 def parse_name_to_id_map(streams: dict[int, bytes]) -> dict[int, NamedKey]:
@@ -35,12 +35,12 @@ def parse_name_to_id_map(streams: dict[int, bytes]) -> dict[int, NamedKey]:
         dw_prop, packed, prop_idx = struct.unpack_from("<IHH", entry_stream, off)
         is_string = packed & 1
         w_guid = packed >> 1
-        if w_guid == 1:
+        if w_guid == NAMEID_GUID_PS_MAPI:
             guid = PS_MAPI
-        elif w_guid == 2:
+        elif w_guid == NAMEID_GUID_PS_PUBLIC_STRINGS:
             guid = PS_PUBLIC_STRINGS
-        elif w_guid >= _GUID_INDEX_BASE and w_guid - _GUID_INDEX_BASE < len(guids):
-            guid = guids[w_guid - _GUID_INDEX_BASE]
+        elif w_guid >= NAMEID_GUID_STREAM_BASE and w_guid - NAMEID_GUID_STREAM_BASE < len(guids):
+            guid = guids[w_guid - NAMEID_GUID_STREAM_BASE]
         else:
             continue  # damaged entry: the property stays keyed by its NPID
         key: int | str
@@ -51,5 +51,5 @@ def parse_name_to_id_map(streams: dict[int, bytes]) -> dict[int, NamedKey]:
             key = string_stream[dw_prop + 4 : dw_prop + 4 + length].decode("utf-16-le", errors="replace")
         else:
             key = dw_prop
-        result[_NPID_BASE + prop_idx] = (guid, key)
+        result[NAMEID_FIRST_PROP_ID + prop_idx] = (guid, key)
     return result

@@ -24,6 +24,11 @@ from core.mapi import (
     MSGFLAG_ASSOCIATED,
     MSGFLAG_HASATTACH,
     MSGFLAG_READ,
+    NAMEID_BUCKET_COUNT,
+    NAMEID_FIRST_PROP_ID,
+    NAMEID_GUID_PS_MAPI,
+    NAMEID_GUID_PS_PUBLIC_STRINGS,
+    NAMEID_GUID_STREAM_BASE,
     PS_MAPI,
     PS_PUBLIC_STRINGS,
     Named,
@@ -142,11 +147,6 @@ from core.pst.ndb.format import (
 from .ltp import SubnodeSink, TableBuilder, build_pc
 from .ndb import NdbWriter
 
-NAMEID_BUCKET_COUNT = 251  # Outlook's bucket count for the name-to-id map hash (2.4.7.5)
-NAMEID_FIRST_PROP_ID = 0x8000
-NAMEID_GUID_PS_MAPI = 1  # wGuid values 1 and 2 name the two built-in sets; 3+ index the stream
-NAMEID_GUID_PS_PUBLIC_STRINGS = 2
-NAMEID_GUID_STREAM_BASE = 3
 SUBNODE_NID_INDEX_BASE = 0x400
 # PidTagValidFolderMask bits (MS-OXCSTOR 2.2.2.1.1.x): subtree, inbox, outbox, wastebasket,
 # sent mail, and finder are valid in a PST we write.

@@ -33,7 +33,11 @@ from core.mapi import (
     RECUR_NTH_LAST,
     RECUR_READER_VERSION,
     RECUR_WRITER_VERSION,
+    TZDEFINITION_MAJOR_VERSION,
+    TZDEFINITION_MINOR_VERSION,
+    TZDEFINITION_RESERVED,
     TZRULE_FLAG_EFFECTIVE_TZREG,
+    TZRULE_RESERVED,
 )
 
 EPOCH_1601 = datetime(1601, 1, 1)
@@ -169,13 +173,18 @@ class Zone:
         key = self.key.encode("utf-16-le")
         cch = len(self.key)
         cb_header = 2 + 2 + len(key) + 2  # reserved, cchKeyName, KeyName, cRules
-        head = struct.pack("<BBHHH", TZ_DEFINITION_MAJOR, TZ_DEFINITION_MINOR, cb_header, TZ_RESERVED, cch) + key
+        head = (
+            struct.pack(
+                "<BBHHH", TZDEFINITION_MAJOR_VERSION, TZDEFINITION_MINOR_VERSION, cb_header, TZDEFINITION_RESERVED, cch
+            )
+            + key
+        )
         head += struct.pack("<H", 1)
         rule = struct.pack(
             "<BBHHH14siii16s16s",
-            TZ_DEFINITION_MAJOR,
-            TZ_DEFINITION_MINOR,
-            TZ_RULE_RESERVED,
+            TZDEFINITION_MAJOR_VERSION,
+            TZDEFINITION_MINOR_VERSION,
+            TZRULE_RESERVED,
             TZRULE_FLAG_EFFECTIVE_TZREG,
             2007,
             bytes(14),
@@ -188,9 +197,6 @@ class Zone:
         return head + rule
 
 
-TZ_DEFINITION_MAJOR, TZ_DEFINITION_MINOR = 0x02, 0x01
-TZ_RESERVED = 0x0002
-TZ_RULE_RESERVED = 0x003E
 WEST_EUROPE = Zone(
     "W. Europe Standard Time",
     "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
