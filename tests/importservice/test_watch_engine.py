@@ -26,8 +26,7 @@ USERS = ["alice@sandbox.test", "bob@sandbox.test", "dave@sandbox.test"]
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     """A sandbox with three mailboxes and a service account allowed to impersonate them."""
-    if not EngineImporter.available():
-        pytest.skip("the import engine is not available")
+    assert EngineImporter.available(), "the import engine (core.engine) cannot be imported"
     if not all((CORPUS / n).exists() for n in [*GOOD, BROKEN]):
         missing("corpus", f"PST corpus missing at {CORPUS}")
     from core.sandbox.server.app import Sandbox

@@ -41,7 +41,7 @@ def _make_pst(out: Path, *args: str) -> Path:
         timeout=600,
     )
     if proc.returncode != 0 or not out.exists():
-        pytest.skip(f"the PST writer did not produce a PST: {proc.stderr.strip()[-300:]}")
+        pytest.fail(f"the PST writer did not produce a PST: {proc.stderr.strip()[-300:]}")
     return out
 
 

@@ -16,7 +16,7 @@ from core.pst.ndb import NdbError, NdbFile
 from core.pst.ndb import crypt as C
 from core.pst.ndb.crc import crc32
 from core.pst.ndb.nodes import MAX_RUN_BYTES
-from tests.need import CORPUS
+from tests.need import CORPUS, missing
 
 pypff = pytest.importorskip("pypff")
 
@@ -210,7 +210,7 @@ def test_attachment_stream_seeks() -> None:
     """open_data() seeks like a file: a slice read after seek equals the same slice of the whole."""
     name = "pst2john_2003_no-encryption_quickbrownfox.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     with NdbFile(_CORPUS / name) as nf:
         f = _pypff_open(_CORPUS / name)
         atts = [a for i in _pypff_messages(f.root_folder) for a in nf.message(i.identifier).attachments]
@@ -228,7 +228,7 @@ def test_attachments_are_streamed_block_by_block() -> None:
     """Reading all attachments of the largest file never reads more than one run of blocks at once."""
     name = "pst2john_2003_no-encryption_quickbrownfox.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     total = 0
     with NdbFile(_CORPUS / name) as nf:
@@ -277,7 +277,7 @@ def test_four_nesting_levels() -> None:
     """process-pst_four_nesting_levels: three nested messages, each with its recipient, and hello.txt inside."""
     name = "process-pst_four_nesting_levels.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     (item,) = list(_pypff_messages(f.root_folder))
     with NdbFile(_CORPUS / name) as nf:
@@ -318,7 +318,7 @@ def test_embedded_message_contents(
 ) -> None:
     """Embedded messages expose subject, recipients and attachments, which pypff cannot give."""
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     with NdbFile(_CORPUS / name) as nf:
         msgs = [nf.message(i.identifier) for i in _pypff_messages(f.root_folder)]
@@ -337,7 +337,7 @@ def test_tika_embedded_attachment_is_a_docx() -> None:
     """The attachment inside tika's forwarded message streams out as a real .docx (a zip)."""
     name = "tika_testPST.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     with NdbFile(_CORPUS / name) as nf:
         for item in _pypff_messages(f.root_folder):
@@ -354,7 +354,7 @@ def test_recurring_appointment_exceptions_are_embedded() -> None:
     """java-libpst dist-list: the appointment's two exception attachments open as embedded messages."""
     name = "java-libpst_dist-list.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     with NdbFile(_CORPUS / name) as nf:
         msgs = [nf.message(i.identifier) for i in _pypff_messages(f.root_folder)]
@@ -376,7 +376,7 @@ def test_recurring_appointment_exceptions_are_embedded() -> None:
 def test_every_crypt_method_reads_the_same_mailbox(name: str, crypt: str) -> None:
     """The quickquick trio reads under each bCryptMethod: subjects decode and attachments stream."""
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     with NdbFile(_CORPUS / name) as nf:
         assert nf.header.crypt_name == crypt
@@ -394,7 +394,7 @@ def test_every_crypt_method_reads_the_same_mailbox(name: str, crypt: str) -> Non
 def test_ansi_files(name: str) -> None:
     """ANSI files: 8-bit subjects come back as the stored bytes, equal to pypff's."""
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     f = _pypff_open(_CORPUS / name)
     with NdbFile(_CORPUS / name) as nf:
         assert nf.header.format == "ANSI"
@@ -410,7 +410,7 @@ def test_reads_items_pypff_refuses() -> None:
     """The QUIRK_ file's PT_UNSPECIFIED contacts, which pypff cannot open, read through the contents table."""
     name = "QUIRK_aspose-net_Test_part1_unspecified-proptype.pst"
     if name not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {name} missing at {_CORPUS}")
     with NdbFile(_CORPUS / name) as nf:
         nids = [
             nid
@@ -427,7 +427,7 @@ def test_reads_items_pypff_refuses() -> None:
 def test_unknown_node_is_an_error() -> None:
     """Asking for a NID that is not in the node B-tree raises NdbError naming it."""
     if "ruby-msg_msgInMsg.pst" not in READABLE:
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file ruby-msg_msgInMsg.pst missing at {_CORPUS}")
     with NdbFile(_CORPUS / "ruby-msg_msgInMsg.pst") as nf, pytest.raises(NdbError, match="0x7FFFFE4"):
         nf.message(0x7FFFFE4)
 
@@ -466,7 +466,7 @@ def test_damaged_recipient_table_is_a_one_line_error(tmp_path: Path) -> None:
     """A recipient table whose heap page map points outside its block fails as NdbError naming it."""
     src = _CORPUS / "process-pst_four_nesting_levels.pst"
     if not src.is_file():
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {src.name} missing at {_CORPUS}")
     f = _pypff_open(src)
     (item,) = list(_pypff_messages(f.root_folder))
     with NdbFile(src) as nf:
@@ -487,7 +487,7 @@ def test_random_block_damage_only_raises_ndb_error(seed: int, tmp_path: Path) ->
     """Bytes changed inside CRC-valid blocks give NdbError (or wrong values), never another exception."""
     src = _CORPUS / "ruby-msg_msgInMsg.pst"
     if not src.is_file():
-        pytest.skip("corpus file missing")
+        missing("corpus", f"corpus file {src.name} missing at {_CORPUS}")
     rnd = random.Random(seed)
     bid = rnd.choice(_message_block_ids(src))
 
