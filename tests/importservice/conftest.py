@@ -84,7 +84,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Start Azurite's blob service on a free port for the session; skip when Node/Azurite is missing."""
     binary = _azurite_binary()
     if binary is None or shutil.which("node") is None:
-        pytest.skip("Azurite not installed (npm install --prefix .cache/azurite azurite, or npm i -g azurite)")
+        missing("azurite", "Azurite not installed (npm install --prefix .cache/azurite azurite, or npm i -g azurite)")
     location = tmp_path_factory.mktemp("azurite")
     port = _free_port()
     proc = subprocess.Popen(
@@ -97,13 +97,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         while True:
             if proc.poll() is not None:
                 out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                pytest.skip(f"Azurite failed to start: {out[-300:]}")
+                missing("azurite", f"Azurite failed to start: {out[-300:]}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.skip("Azurite did not open its port within 30 s")
+                    missing("azurite", "Azurite did not open its port within 30 s")
                 time.sleep(0.2)
         yield Azurite(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}")
     finally:
