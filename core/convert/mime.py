@@ -250,7 +250,24 @@ def _address_list(mailboxes: list[Mailbox]) -> str | None:
     return ",\n ".join(parts)
 
 
+_RECIPIENT_HEADERS = {"to": "To", "cc": "Cc", "bcc": "Bcc"}
+
+
+def _unaddressed(header: str, shown: str) -> str:
+    """The item's problem line for a recipient shown by name only (an empty group: no address to give)."""
+    return (
+        f"{_RECIPIENT_HEADERS[header.lower()]} recipient {shown!r} has no SMTP address: kept by name in the "
+        "header, not as a recipient (core/convert/limits.py)"
+    )
+
+
 def _set_addresses(msg: MimePart, name: str, mailboxes: list[Mailbox], problems: list[str]) -> None:
+    if name.lower() in _RECIPIENT_HEADERS:
+        problems += [
+            _unaddressed(name, _clean_name(mb.name or mb.original or "unknown"))
+            for mb in mailboxes
+            if not (mb.email and is_smtp(mb.email))
+        ]
     raw = _address_list(mailboxes)
     if raw is not None:
         msg.set_raw(name, raw)
@@ -320,8 +337,11 @@ def _encode_words(name: str, value: str) -> str:
     return Header(value, "utf-8").encode()
 
 
-def _rewrite_header_addresses(value: str, resolver: AddressResolver | None) -> tuple[str, bool]:
-    """Replace IMCEAEX addresses (and bare legacy DNs) in one address header value."""
+def _rewrite_header_addresses(
+    value: str, resolver: AddressResolver | None, unaddressed: list[str] | None = None
+) -> tuple[str, bool]:
+    """Replace IMCEAEX addresses (and bare legacy DNs) in one address header value; the display names
+    of those nothing resolves (left as empty groups) are added to `unaddressed`."""
     if "imcea" not in value.lower() and "/o=" not in value.lower():
         return value, False
     pairs = email.utils.getaddresses([value])
@@ -344,6 +364,8 @@ def _rewrite_header_addresses(value: str, resolver: AddressResolver | None) -> t
             else:
                 display = _clean_name(mb.name or name or "unknown").replace('"', "")
                 parts.append(f'"{display}":;' if not re.fullmatch(r"[\w .-]+", display) else f"{display}:;")
+                if unaddressed is not None:
+                    unaddressed.append(display)
         elif addr:
             parts.append(email.utils.formataddr((name, addr)))
     return ", ".join(parts), True
@@ -421,7 +443,10 @@ class MimeBuilder:
             rewritten = False
             if low in _ADDRESS_HEADERS:
                 unfolded = " ".join(value.split("\n"))
-                new, rewritten = _rewrite_header_addresses(unfolded, self.resolver)
+                unaddressed: list[str] = []
+                new, rewritten = _rewrite_header_addresses(unfolded, self.resolver, unaddressed)
+                if low in _RECIPIENT_HEADERS:
+                    problems += [_unaddressed(low, shown) for shown in unaddressed]
                 if rewritten and low == "return-path":
                     new = f"<{new.split('<')[-1].rstrip('>')}>" if "@" in new and ":;" not in new else "<>"
                 if rewritten:

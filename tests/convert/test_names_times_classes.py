@@ -96,3 +96,38 @@ def test_ews_writes_the_class_of_a_note_as_item_class() -> None:
     assert "<t:ItemClass>IPM.StickyNote</t:ItemClass>" in xml
     assert xml.index("ItemClass") < xml.index("<t:Subject>")
     assert 'PropertyTag="0x1a"' not in xml
+
+
+def _empty_groups(mime: bytes) -> list[tuple[str, str]]:
+    """(header, group name) for each empty RFC 5322 group in To/Cc/Bcc: a recipient shown by name only."""
+    from email.headerregistry import Group
+
+    out = []
+    msg = parse(mime)
+    for header in ("To", "Cc", "Bcc"):
+        value = msg[header]
+        for group in getattr(value, "groups", ()) if value is not None else ():
+            if isinstance(group, Group) and group.display_name is not None and not group.addresses:
+                out.append((header, group.display_name))
+    return out
+
+
+def test_a_recipient_shown_by_name_only_is_reported_on_its_item(writer_pst, corpus: Path) -> None:
+    """Every recipient that has no SMTP address (an EX DN nothing resolves, a name with no address) ends
+    as an empty group in the MIME header and is named in its item's problems, whether the header came
+    from the item's properties or from its stored transport headers; an item with none names none."""
+    path, truth = writer_pst
+    unresolvable = sum(1 for t in truth["items"] for r in t.get("recipients") or [] if not r.get("smtp"))
+    assert unresolvable  # the realistic PST has EX recipients nothing resolves
+    seen = 0
+    for source in (path, corpus / JOHN, corpus / "aspose-net_PersonalStorageFile1.pst"):
+        for _item, payload in _payloads(source):
+            if not isinstance(payload, MimePayload):
+                continue
+            groups = _empty_groups(payload.mime)
+            said = [p for p in payload.problems if "has no SMTP address: kept by name in the header" in p]
+            assert len(said) == len(groups), (payload.subject, groups, said)
+            for header, name in groups:
+                assert any(p.startswith(f"{header} recipient {name!r}") for p in said), (payload.subject, name)
+            seen += len(groups)
+    assert seen >= unresolvable
