@@ -40,14 +40,22 @@ def test_report_counts_rewrites_and_lists_the_unresolvable(tmp_path: Path, sandb
     html = Path(result.report_html).read_text()
     assert "Address rewriting" in html and "Unresolved legacy addresses" in html
     notes = report["conversion_notes"]["shown"]
-    # The writer's items convert without loss; what the server cannot take is noted per item as it is
-    # created: the meetings' organizer (the PST owner, not this mailbox: the server makes the mailbox
-    # owner the organizer) and, over Graph, attendees and list members kept as text (typed.py).
-    losses = ["organizer Sandbox Owner <owner@example.com> not kept"]
+    # The writer's items convert without loss but for the unresolvable recipients, each named on its item
+    # (kept by name in the header, never a made-up address); what the server cannot take is noted per item
+    # as it is created: the meetings' organizer (the PST owner, not this mailbox: the server makes the
+    # mailbox owner the organizer) and, over Graph, attendees and list members kept as text (typed.py).
+    unaddressed = {
+        r["name"]
+        for item in truth["items"]
+        for r in item.get("recipients") or []
+        if r["address_type"] == "EX" and not r["resolvable"]
+    }
+    losses = ["organizer Sandbox Owner <owner@example.com> not kept", "has no SMTP address: kept by name"]
     if sandbox.test_transport == "graph":
         losses += ["attendee(s) kept as text", "list member(s) kept in the body only"]
     assert all(any(loss in n for loss in losses) for n in notes)
     assert all(any(loss in n for n in notes) for loss in losses)
+    assert all(any(f"recipient {name!r} has no SMTP address" in n for n in notes) for name in unaddressed)
 
 
 def test_report_keeps_conversion_notes_of_a_real_run(corpus_dir: Path, tmp_path: Path, sandbox, profile_for) -> None:
