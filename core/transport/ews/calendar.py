@@ -20,7 +20,6 @@ from xml.sax.saxutils import quoteattr
 
 from exchangelib import CalendarItem, EWSDate, EWSDateTime
 from exchangelib import errors as ex
-from exchangelib.attachments import FileAttachment as EwsFileAttachment
 from exchangelib.items import SEND_TO_NONE
 from exchangelib.properties import OccurrenceItemId
 from exchangelib.recurrence import (
@@ -349,17 +348,9 @@ def apply_step(account: Any, folder: Any, master_id: str, p: Appointment, step: 
         occ.save(update_fields=fields, send_meeting_invitations=SEND_TO_NONE)
         return
     if kind == "att":
+        from core.transport.ews.items import _attachments
+
         have = {a.name for a in occ.attachments or []}
-        for att in e.attachments:
-            if isinstance(att, FileAttachment) and att.name not in have:
-                occ.attach(
-                    EwsFileAttachment(
-                        name=att.name,
-                        content=att.data,
-                        content_type=att.content_type,
-                        content_id=att.content_id,
-                        is_inline=att.inline,
-                    )
-                )
+        _attachments(occ, [att for att in e.attachments if isinstance(att, FileAttachment) and att.name not in have])
         return
     raise SeriesStepError(step, "unknown step")
