@@ -476,9 +476,11 @@ class NodeDatabase:
         Raises:
             NdbError: the root page itself cannot be read.
         """
-        yield from self._iter_nbt_tolerant(self.header.nbt_root, 0, damaged)
+        yield from self._iter_nbt(self.header.nbt_root, 0, damaged)
 
-    def _iter_nbt_tolerant(self, ref: BRef, depth: int, damaged: list[str]) -> Iterator[NBTEntry]:
+    def _iter_nbt(self, ref: BRef, depth: int, damaged: list[str] | None = None) -> Iterator[NBTEntry]:
+        """The leaf entries below `ref`; with `damaged`, a child page that cannot be read is noted there
+        and skipped, without it the error propagates."""
         if depth > _MAX_TREE_DEPTH:
             raise self._err(f"the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
         page = self._bt_page(ref, F.PageType.ptypeNBT)
@@ -486,22 +488,15 @@ class NodeDatabase:
             for nid, bid_data, bid_sub, parent, *_pad in page.rows:
                 yield NBTEntry(nid & 0xFFFFFFFF, bid_data, bid_sub, parent)
             return
-        for key, child in zip(page.keys, list(page.rows), strict=True):
-            try:
-                yield from self._iter_nbt_tolerant(child, depth + 1, damaged)
-            except NdbError as exc:
-                damaged.append(f"node B-tree page for NIDs from 0x{key:X} unreadable: {exc.reason}")
-
-    def _iter_nbt(self, ref: BRef, depth: int) -> Iterator[NBTEntry]:
-        if depth > _MAX_TREE_DEPTH:
-            raise self._err(f"the node B-tree is deeper than {_MAX_TREE_DEPTH} levels (corrupt)")
-        page = self._bt_page(ref, F.PageType.ptypeNBT)
-        if page.level == 0:
-            for nid, bid_data, bid_sub, parent, *_pad in page.rows:
-                yield NBTEntry(nid & 0xFFFFFFFF, bid_data, bid_sub, parent)
-        else:
+        if damaged is None:
             for child in list(page.rows):
                 yield from self._iter_nbt(child, depth + 1)
+            return
+        for key, child in zip(page.keys, list(page.rows), strict=True):
+            try:
+                yield from self._iter_nbt(child, depth + 1, damaged)
+            except NdbError as exc:
+                damaged.append(f"node B-tree page for NIDs from 0x{key:X} unreadable: {exc.reason}")
 
     # -- blocks (2.2.2.8) -------------------------------------------------------------
     def _stored(self, raw: bytes, off: int, bid: int, ib: int, cb: int) -> memoryview:
